@@ -1,0 +1,62 @@
+/*
+ * testutil.h — the small harness every test program uses: checks that
+ * count and report (never abort on the first failure), file and hex
+ * helpers, and the vectors folder. A test's main ends with
+ * `return pm_test_finish();`, which prints "N passed, N failed".
+ */
+#ifndef PM_TESTUTIL_H
+#define PM_TESTUTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+extern unsigned long pm_test_passed, pm_test_failed;
+
+#define CHECK(cond)                                                                 \
+    do {                                                                            \
+        if (cond) {                                                                 \
+            pm_test_passed++;                                                       \
+        } else {                                                                    \
+            pm_test_failed++;                                                       \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+        }                                                                           \
+    } while (0)
+
+/* Like CHECK, with a printf-style explanation on failure. */
+#define CHECKF(cond, ...)                                                           \
+    do {                                                                            \
+        if (cond) {                                                                 \
+            pm_test_passed++;                                                       \
+        } else {                                                                    \
+            pm_test_failed++;                                                       \
+            fprintf(stderr, "%s:%d: CHECK failed: %s: ", __FILE__, __LINE__, #cond); \
+            fprintf(stderr, __VA_ARGS__);                                           \
+            fputc('\n', stderr);                                                    \
+        }                                                                           \
+    } while (0)
+
+/* Prints the closing "N passed, N failed" line; returns the exit code. */
+int pm_test_finish(void);
+
+/* Path of a file in the vectors folder (static buffer, one at a time).
+ * A missing vectors folder fails the test (never a skip). */
+const char *pm_vector_path(const char *name);
+
+/* Read a whole file. Returns a malloc'd buffer (caller frees) and its size,
+ * or NULL (and counts a failure) when it cannot be read. */
+uint8_t *pm_read_file(const char *path, size_t *size);
+
+/* Write a whole file; returns 1 on success. */
+int pm_write_file(const char *path, const uint8_t *data, size_t size);
+
+/* Lowercase hex of n bytes into out (2n+1 chars). Returns out. */
+char *pm_hex(char *out, const uint8_t *bytes, size_t n);
+
+/* Parse 2n hex digits into bytes; returns 1 on success. */
+int pm_unhex(uint8_t *out, size_t n, const char *hex);
+
+/* A fresh temporary directory (mkdtemp) for this test; static buffer. */
+const char *pm_test_tmpdir(void);
+
+#endif
