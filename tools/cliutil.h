@@ -1,0 +1,38 @@
+/*
+ * cliutil.h — small helpers shared by the subcommands: option parsing with
+ * range checks (usage errors exit 2), hex, JSON string output, and the
+ * one-line error format "postmark: FILE: record N at byte B: REASON".
+ */
+#ifndef PM_TOOLS_CLIUTIL_H
+#define PM_TOOLS_CLIUTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define PM_EXIT_OK 0
+#define PM_EXIT_INVALID 1
+#define PM_EXIT_USAGE 2
+
+/* Print "postmark CMD: message" to stderr (printf-style). */
+void pm_cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Parse a decimal unsigned integer in [min, max]; 1 on success. */
+int pm_cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+
+/* Lowercase hex of n bytes into out (2n+1 chars). Returns out. */
+char *pm_cli_hex(char *out, const uint8_t *bytes, size_t n);
+
+/* Parse exactly 2n hex digits (either case); 1 on success. */
+int pm_cli_unhex(uint8_t *out, size_t n, const char *hex);
+
+/* Write s as a JSON string literal (quotes and escapes included). */
+void pm_cli_json_string(FILE *f, const char *s, size_t len);
+
+/* 1 if stderr is a terminal and progress lines should be shown. */
+int pm_cli_progress_enabled(void);
+
+/* Monotonic seconds. */
+double pm_cli_now(void);
+
+#endif

@@ -1,0 +1,48 @@
+/*
+ * postmark.c — the `postmark` program: a dispatcher over the subcommands
+ * (tools/commands.h). The command-line contract is ../shared/spec/cli.md.
+ */
+#include "commands.h"
+#include "cliutil.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} commands[] = {
+    {"pack", pm_cmd_pack, "validate a transaction stream and append blocks to a chain"},
+    {"replay", pm_cmd_replay, "verify a chain file from height 0"},
+    {"inspect", pm_cmd_inspect, "decode a stream or chain record by record"},
+    {"trace", pm_cmd_trace, "the provenance of one stamp"},
+    {"holdings", pm_cmd_holdings, "the stamps and credits one key owns"},
+    {"gen", pm_cmd_gen, "generate a synthetic stamp-market stream"},
+    {"demo", pm_cmd_demo, "run the whole job on a built-in demo market"},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: postmark COMMAND [ARGS]   (postmark COMMAND --help for details)\n\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return PM_EXIT_USAGE;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return PM_EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name))
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "postmark: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return PM_EXIT_USAGE;
+}
