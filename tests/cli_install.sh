@@ -112,6 +112,20 @@ else
     fail "pkg-config build"
 fi
 
+# The library example of README.md compiles against the installed header.
+if [ -f "$src/README.md" ]; then
+    awk '/^```c$/ {f = 1; next} /^```$/ {f = 0} f' "$src/README.md" >"$tmp/readme_example.c"
+    if [ ! -s "$tmp/readme_example.c" ]; then
+        fail "README.md has no C example"
+    elif "$cc" "${cflags[@]}" -c "$tmp/readme_example.c" -o "$tmp/readme_example.o" \
+            $(pkg-config --cflags postmark) 2>"$tmp/cc.log"; then
+        pass "README.md's C example compiles against the installed postmark.h"
+    else
+        cat "$tmp/cc.log" >&2
+        fail "README.md's C example does not compile"
+    fi
+fi
+
 # ---- consumer via pkg-config --static -----------------------------------
 # Only the flags pkg-config gives, with -lpostmark pinned to the archive:
 # proves Requires.private / Libs.private name every dependency.
