@@ -39,9 +39,15 @@ extern "C" {
 #define PM_API
 #endif
 
-#if defined(__GNUC__)
+/* Inside the library the non-null attributes are left out, as
+ * libsecp256k1 does, so that the compiler keeps the run-time argument
+ * checks that report misuse to the illegal callback. */
+#if defined(__GNUC__) && !defined(PM_BUILDING_LIBRARY)
 #define PM_WARN_UNUSED __attribute__((warn_unused_result))
 #define PM_NONNULL(...) __attribute__((nonnull(__VA_ARGS__)))
+#elif defined(__GNUC__)
+#define PM_WARN_UNUSED __attribute__((warn_unused_result))
+#define PM_NONNULL(...)
 #else
 #define PM_WARN_UNUSED
 #define PM_NONNULL(...)

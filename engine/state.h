@@ -1,0 +1,118 @@
+/*
+ * state.h — the ledger state of protocol §4 and the stateful checks of §5.
+ *
+ * The ledger is the UTXO table (lock-free, shared with the verifier
+ * workers, who read it) plus the registries: governance sequence,
+ * operators, series, and the minted set. The registries have a single
+ * writer, the commit stage, and no concurrent reader: workers that need an
+ * operator's key read an immutable snapshot (pm_opkeys) that the pipeline
+ * republishes at quiescent points. Registries change orders of magnitude
+ * less often than the UTXO set (one REGISTER or SERIES per many thousand
+ * transfers), so a lock-free structure there would buy nothing.
+ *
+ * Every change is recorded in an undo log, so that a transaction, a block
+ * or the last `undo_depth` blocks can be taken back exactly:
+ *  - pm_ledger_apply_tx appends the transaction's undo records to the
+ *    current log; pm_ledger_rollback(mark) takes back everything after a
+ *    mark (an invalid block, the pending open block on a peer's block);
+ *  - pm_ledger_seal_block moves the current log into the block history;
+ *    pm_ledger_disconnect_tip takes the newest sealed block back.
+ * Rollback never allocates from a table that could fail: the UTXO table is
+ * reserved before each apply for every insert a rollback could need.
+ */
+#ifndef PM_ENGINE_STATE_H
+#define PM_ENGINE_STATE_H
+
+#include "hash.h"
+#include "postmark.h"
+#include "utxo.h"
+
+#include <secp256k1.h>
+#include <secp256k1_extrakeys.h>
+
+typedef struct pm_ledger pm_ledger;
+
+/* An immutable map operator id -> key, for the workers. */
+typedef struct pm_opkeys pm_opkeys;
+
+/* A key cache: x-only keys parsed once (collectors own many outputs).
+ * Direct-mapped, one per thread. */
+#define PM_KEYCACHE_SLOTS 4096
+typedef struct {
+    uint8_t key[32];
+    uint8_t state; /* 0 empty, 1 valid key, 2 not a valid x-only key */
+    secp256k1_xonly_pubkey parsed;
+} pm_keycache_slot;
+typedef struct {
+    pm_keycache_slot slot[PM_KEYCACHE_SLOTS];
+} pm_keycache;
+
+/* Verify one BIP-340 signature over msg32 under the 32-byte x-only key,
+ * through the cache. Returns 1 valid, 0 invalid (bad key included). */
+int pm_verify_sig(const secp256k1_context *secp, pm_keycache *cache, const uint8_t key[32],
+                  const uint8_t msg32[32], const uint8_t sig64[64]);
+
+/* What the parallel stage learned about one transaction's signatures.
+ * `keys` holds the key each signature was verified under (n_sigs x 32
+ * bytes) when `resolved`; the commit stage trusts `sig_ok` only when the
+ * keys it derives from the state are the same bytes. */
+typedef struct {
+    uint8_t resolved; /* every signature's key was found */
+    uint8_t sig_ok;   /* all signatures verified under `keys` */
+    const uint8_t *keys;
+} pm_sigcheck;
+
+/* A transaction as the commit stage sees it: parsed, hashed, pre-checked. */
+typedef struct {
+    pm_tx tx;
+    uint8_t txid[32];
+    uint8_t sighash[32];
+    uint8_t duplicate_input; /* stateless DUPLICATE_INPUT (§5 step 2) */
+    pm_sigcheck sig;
+    uint8_t skip_signatures; /* assume-valid */
+} pm_txinfo;
+
+pm_status pm_ledger_create(pm_ledger **ledger, const pm_chain_params *params,
+                           const uint8_t chain_id[32], size_t utxo_capacity_hint,
+                           uint32_t undo_depth);
+void pm_ledger_destroy(pm_ledger *ledger);
+
+pm_utxo_table *pm_ledger_utxo(pm_ledger *ledger);
+const uint8_t *pm_ledger_governance_key(const pm_ledger *ledger);
+
+/* Apply one transaction (stateful checks of §5 in order, then effects).
+ * `secp` and `cache` are used when the parallel verdict cannot be trusted
+ * (inline verification).
+ * Returns PM_OK with *reason NONE (applied) or the reject reason (nothing
+ * changed); PM_ERR_NOMEM with nothing changed. */
+pm_status pm_ledger_apply_tx(pm_ledger *ledger, pm_reason *reason, const pm_txinfo *info,
+                             const secp256k1_context *secp, pm_keycache *cache);
+
+/* Check one transaction without applying it (mempool admission). */
+pm_status pm_ledger_check_tx(pm_ledger *ledger, pm_reason *reason, const pm_txinfo *info,
+                             const secp256k1_context *secp, pm_keycache *cache);
+
+/* Undo marks within the current (unsealed) log. */
+size_t pm_ledger_mark(const pm_ledger *ledger);
+void pm_ledger_rollback(pm_ledger *ledger, size_t mark);
+
+/* Seal the current log as the undo data of a new tip block. */
+pm_status pm_ledger_seal_block(pm_ledger *ledger, const uint8_t block_hash[32]);
+
+/* Take the newest sealed block back. PM_ERR_STATE when none is left. */
+pm_status pm_ledger_disconnect_tip(pm_ledger *ledger);
+
+/* Tip: hash (chain_id with no block) and height (-1 with no block). */
+void pm_ledger_tip(const pm_ledger *ledger, uint8_t hash[32], int64_t *height);
+
+/* The operator-key snapshot for workers. pm_ledger_opkeys returns the
+ * current one (owned by the ledger); pm_ledger_publish_opkeys rebuilds it
+ * if the registry changed, and may only run at a quiescent point. */
+const pm_opkeys *pm_ledger_opkeys(const pm_ledger *ledger);
+pm_status pm_ledger_publish_opkeys(pm_ledger *ledger);
+const uint8_t *pm_opkeys_find(const pm_opkeys *keys, uint32_t operator_id);
+
+/* Registry queries. */
+uint64_t pm_ledger_gov_seq(const pm_ledger *ledger);
+
+#endif

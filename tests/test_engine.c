@@ -1,0 +1,332 @@
+/*
+ * test_engine.c — the engine API of postmark.h on the vectors: pack mode
+ * through callbacks, connecting blocks, atomicity of an invalid block,
+ * disconnecting back to genesis, admission checks, the mempool re-check
+ * when a peer's block arrives, and the misuse callback.
+ */
+#include "postmark.h"
+#include "testutil.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    uint8_t *data;
+    size_t size;
+    pm_chain_params params;
+    size_t n;
+    const uint8_t *rec[1024];
+    size_t len[1024];
+} vfile;
+
+static int load(vfile *f, const char *name)
+{
+    memset(f, 0, sizeof *f);
+    f->data = pm_read_file(pm_vector_path(name), &f->size);
+    if (!f->data)
+        return 0;
+    pm_file_kind kind;
+    if (!pm_file_header_parse(&kind, &f->params, NULL, f->data, f->size))
+        return 0;
+    size_t off = PM_FILE_HEADER_SIZE;
+    while (off + 4 <= f->size && f->n < 1024) {
+        const uint8_t *p = f->data + off;
+        size_t len = (size_t)p[0] | (size_t)p[1] << 8 | (size_t)p[2] << 16 | (size_t)p[3] << 24;
+        if (off + 4 + len > f->size)
+            break;
+        f->rec[f->n] = p + 4;
+        f->len[f->n++] = len;
+        off += 4 + len;
+    }
+    return 1;
+}
+
+/* Collects what pack mode emits. */
+typedef struct {
+    uint8_t *chain;
+    size_t size, cap;
+    size_t blocks;
+    uint64_t base_height; /* height of the first block expected */
+    uint64_t reject_index[512];
+    pm_reason reject_reason[512];
+    size_t rejects;
+} sink;
+
+static void on_block(void *data, const uint8_t *block, size_t size, uint64_t height,
+                     const uint8_t hash[32])
+{
+    sink *s = data;
+    (void)hash;
+    CHECK(height == s->base_height + s->blocks);
+    if (s->size + size + 4 > s->cap) {
+        s->cap = (s->size + size + 4) * 2;
+        s->chain = realloc(s->chain, s->cap);
+    }
+    uint8_t len[4] = {(uint8_t)size, (uint8_t)(size >> 8), (uint8_t)(size >> 16), (uint8_t)(size >> 24)};
+    memcpy(s->chain + s->size, len, 4);
+    memcpy(s->chain + s->size + 4, block, size);
+    s->size += size + 4;
+    s->blocks++;
+}
+
+static void on_reject(void *data, uint64_t index, const uint8_t *txid, pm_reason reason)
+{
+    sink *s = data;
+    CHECK((txid == NULL) == (reason == PM_REASON_MALFORMED));
+    if (s->rejects < 512) {
+        s->reject_index[s->rejects] = index;
+        s->reject_reason[s->rejects] = reason;
+    }
+    s->rejects++;
+}
+
+static pm_engine *new_engine(const pm_context *ctx, const pm_chain_params *params, unsigned threads,
+                             uint32_t block_txs, uint32_t undo_depth)
+{
+    pm_config cfg;
+    pm_config_default(&cfg);
+    cfg.threads = threads;
+    cfg.block_max_txs = block_txs;
+    cfg.undo_depth = undo_depth;
+    pm_engine *e = NULL;
+    CHECK(pm_engine_create(&e, ctx, params, &cfg) == PM_OK);
+    return e;
+}
+
+static void digest(pm_engine *e, uint8_t out[32])
+{
+    CHECK(pm_engine_utxo_digest(e, out) == PM_OK);
+}
+
+/* Pack s1.pmtx through the API: the emitted blocks are s1.b32.pmbk. */
+static void test_pack_matches_vector(const pm_context *ctx, const vfile *stream,
+                                     const vfile *chain)
+{
+    for (unsigned threads = 1; threads <= 4; threads *= 2) {
+        pm_engine *e = new_engine(ctx, &stream->params, threads, 32, 100);
+        sink s = {0};
+        pm_engine_set_callbacks(e, on_block, on_reject, &s);
+        for (size_t i = 0; i < stream->n; i++)
+            CHECK(pm_engine_submit(e, stream->rec[i], stream->len[i]) == PM_OK);
+        CHECK(pm_engine_submit_truncated(e) == PM_OK); /* one extra: MALFORMED */
+        CHECK(pm_engine_flush(e) == PM_OK);
+        CHECKF(s.size == chain->size - PM_FILE_HEADER_SIZE &&
+                   memcmp(s.chain, chain->data + PM_FILE_HEADER_SIZE, s.size) == 0,
+               "threads %u: packed chain differs from s1.b32.pmbk", threads);
+        CHECK(s.rejects == 44);
+        CHECK(s.reject_index[43] == stream->n && s.reject_reason[43] == PM_REASON_MALFORMED);
+        pm_stats st;
+        pm_engine_stats(e, &st);
+        CHECK(st.txs_accepted == 257 && st.txs_rejected == 44 && st.blocks_emitted == 9);
+        CHECK(st.rejects[PM_REASON_MALFORMED] >= 1);
+        free(s.chain);
+        pm_engine_destroy(e);
+    }
+}
+
+/* Connect block by block, then disconnect back to genesis: each state
+ * equals the one recorded on the way up. */
+static void test_connect_disconnect(const pm_context *ctx, const vfile *chain)
+{
+    pm_engine *e = new_engine(ctx, &chain->params, 2, 4096, 100);
+    uint8_t digests[16][32], tips[16][32];
+    uint64_t counts[16];
+    int64_t height;
+    digest(e, digests[0]);
+    pm_engine_tip(e, tips[0], &height);
+    counts[0] = pm_engine_utxo_count(e);
+    CHECK(height == -1);
+    uint8_t chain_id[32];
+    CHECK(pm_chain_id(ctx, chain_id, &chain->params));
+    CHECK(memcmp(tips[0], chain_id, 32) == 0);
+    for (size_t b = 0; b < chain->n; b++) {
+        pm_verdict v;
+        CHECK(pm_engine_connect_blocks(e, &v, &chain->rec[b], &chain->len[b], 1, 0) == PM_OK);
+        CHECK(v.reason == PM_REASON_NONE);
+        digest(e, digests[b + 1]);
+        pm_engine_tip(e, tips[b + 1], &height);
+        counts[b + 1] = pm_engine_utxo_count(e);
+        CHECK(height == (int64_t)b);
+    }
+    CHECK(counts[chain->n] == 1150);
+    for (size_t b = chain->n; b > 0; b--) {
+        CHECK(pm_engine_disconnect_tip(e) == PM_OK);
+        uint8_t d[32], tip[32];
+        digest(e, d);
+        pm_engine_tip(e, tip, &height);
+        CHECKF(memcmp(d, digests[b - 1], 32) == 0, "digest after disconnecting to %zu", b - 1);
+        CHECK(memcmp(tip, tips[b - 1], 32) == 0 && height == (int64_t)b - 2);
+        CHECK(pm_engine_utxo_count(e) == counts[b - 1]);
+    }
+    CHECK(pm_engine_disconnect_tip(e) == PM_ERR_STATE);
+    /* And up again: the same chain connects whole. */
+    pm_verdict v;
+    CHECK(pm_engine_connect_blocks(e, &v, chain->rec, chain->len, chain->n, 0) == PM_OK);
+    uint8_t d[32];
+    digest(e, d);
+    CHECK(memcmp(d, digests[chain->n], 32) == 0);
+    pm_engine_destroy(e);
+
+    /* Undo data is kept for undo_depth blocks only. */
+    e = new_engine(ctx, &chain->params, 1, 4096, 3);
+    CHECK(pm_engine_connect_blocks(e, &v, chain->rec, chain->len, chain->n, 0) == PM_OK);
+    for (int i = 0; i < 3; i++)
+        CHECK(pm_engine_disconnect_tip(e) == PM_OK);
+    CHECK(pm_engine_disconnect_tip(e) == PM_ERR_STATE);
+    digest(e, d);
+    CHECK(memcmp(d, digests[chain->n - 3], 32) == 0);
+    pm_engine_destroy(e);
+}
+
+/* An invalid block leaves the state exactly as after the blocks before it. */
+static void test_invalid_block_atomic(const pm_context *ctx, const vfile *good)
+{
+    vfile bad;
+    if (!load(&bad, "s1.bad.double_spend_across_blocks.pmbk"))
+        return;
+    pm_engine *ref = new_engine(ctx, &good->params, 1, 4096, 100);
+    pm_verdict v;
+    CHECK(pm_engine_connect_blocks(ref, &v, good->rec, good->len, 4, 0) == PM_OK);
+    uint8_t want[32], got[32];
+    digest(ref, want);
+
+    pm_engine *e = new_engine(ctx, &bad.params, 2, 4096, 100);
+    CHECK(pm_engine_connect_blocks(e, &v, bad.rec, bad.len, bad.n, 0) == PM_ERR_INVALID);
+    CHECK(v.reason == PM_REASON_MISSING_INPUT && v.block == 4 && v.tx == 32 && v.has_txid);
+    CHECK(strstr(pm_engine_last_error(e), "MISSING_INPUT") != NULL);
+    digest(e, got);
+    CHECK(memcmp(got, want, 32) == 0);
+    CHECK(pm_engine_utxo_count(e) == pm_engine_utxo_count(ref));
+    int64_t h;
+    pm_engine_tip(e, NULL, &h);
+    CHECK(h == 3);
+    /* The good block 4 still connects on top. */
+    CHECK(pm_engine_connect_blocks(e, &v, &good->rec[4], &good->len[4], 1, 0) == PM_OK);
+    pm_engine_destroy(e);
+    pm_engine_destroy(ref);
+    free(bad.data);
+}
+
+/* Admission: check_tx answers without changing the state. */
+static void test_check_tx(const pm_context *ctx, const vfile *stream, const vfile *chain)
+{
+    pm_engine *e = new_engine(ctx, &stream->params, 2, 4096, 100);
+    pm_reason r;
+    CHECK(pm_engine_check_tx(e, &r, stream->rec[0], stream->len[0]) == PM_OK);
+    CHECK(r == PM_REASON_NONE);
+    CHECK(pm_engine_utxo_count(e) == 0);
+    CHECK(pm_engine_check_tx(e, &r, stream->rec[0], 1) == PM_OK && r == PM_REASON_MALFORMED);
+    pm_verdict v;
+    CHECK(pm_engine_connect_blocks(e, &v, chain->rec, chain->len, chain->n, 0) == PM_OK);
+    uint8_t before[32], after[32];
+    digest(e, before);
+    /* Every transaction of the stream is now in the chain or was rejected:
+     * none is admissible again, and checking changes nothing. */
+    size_t admissible = 0;
+    for (size_t i = 0; i < stream->n; i++) {
+        CHECK(pm_engine_check_tx(e, &r, stream->rec[i], stream->len[i]) == PM_OK);
+        admissible += r == PM_REASON_NONE;
+    }
+    CHECK(admissible == 0);
+    digest(e, after);
+    CHECK(memcmp(before, after, 32) == 0);
+    pm_engine_destroy(e);
+}
+
+/* A peer's block arrives while transactions wait in the open block: the
+ * waiting ones are checked again on the new state. The result equals
+ * submitting the still-pending transactions after connecting the block. */
+static void test_mempool_recheck(const pm_context *ctx, const vfile *stream, const vfile *chain32)
+{
+    const size_t first = 100; /* stream records waiting in the open block */
+    pm_engine *e = new_engine(ctx, &stream->params, 2, 4096, 100);
+    sink s = {.base_height = 1};
+    pm_engine_set_callbacks(e, on_block, on_reject, &s);
+    for (size_t i = 0; i < first; i++)
+        CHECK(pm_engine_submit(e, stream->rec[i], stream->len[i]) == PM_OK);
+    pm_reason r;
+    CHECK(pm_engine_check_tx(e, &r, stream->rec[0], stream->len[0]) == PM_OK); /* drains */
+    CHECK(r != PM_REASON_NONE); /* record 0 is already pending */
+    size_t rejects_before = s.rejects;
+    uint64_t rejected_idx[512];
+    memcpy(rejected_idx, s.reject_index, sizeof rejected_idx);
+    CHECK(s.blocks == 0);
+    /* The peer's block: block 0 of s1.b32 (the first 32 accepted). */
+    pm_verdict v;
+    CHECK(pm_engine_connect_blocks(e, &v, &chain32->rec[0], &chain32->len[0], 1, 0) == PM_OK);
+    CHECK(s.rejects > rejects_before); /* the block's txs now conflict */
+    CHECK(pm_engine_flush(e) == PM_OK);
+    CHECK(s.blocks == 1);
+
+    /* Reference: connect the block, then submit the records accepted
+     * before it arrived, in order, with the same indices. */
+    pm_engine *ref = new_engine(ctx, &stream->params, 1, 4096, 100);
+    sink rs = {.base_height = 1};
+    pm_engine_set_callbacks(ref, on_block, on_reject, &rs);
+    CHECK(pm_engine_connect_blocks(ref, &v, &chain32->rec[0], &chain32->len[0], 1, 0) == PM_OK);
+    for (size_t i = 0; i < first; i++) {
+        int was_rejected = 0;
+        for (size_t k = 0; k < rejects_before; k++)
+            was_rejected |= rejected_idx[k] == i;
+        if (!was_rejected)
+            CHECK(pm_engine_submit(ref, stream->rec[i], stream->len[i]) == PM_OK);
+    }
+    CHECK(pm_engine_flush(ref) == PM_OK);
+    CHECK(rs.blocks == 1 && rs.size == s.size && memcmp(rs.chain, s.chain, s.size) == 0);
+    CHECK(s.rejects - rejects_before == rs.rejects);
+    uint8_t d1[32], d2[32];
+    digest(e, d1);
+    digest(ref, d2);
+    CHECK(memcmp(d1, d2, 32) == 0);
+    free(s.chain);
+    free(rs.chain);
+    pm_engine_destroy(e);
+    pm_engine_destroy(ref);
+}
+
+static int illegal_calls;
+static void count_illegal(const char *message, void *data)
+{
+    (void)data;
+    CHECK(strstr(message, "pm_") != NULL);
+    illegal_calls++;
+}
+
+static void test_misuse(pm_context *ctx, const vfile *stream)
+{
+    pm_context_set_illegal_callback(ctx, count_illegal, NULL);
+    pm_engine *e = new_engine(ctx, &stream->params, 1, 4096, 100);
+    pm_reason r;
+    CHECK(pm_engine_check_tx(e, NULL, stream->rec[0], stream->len[0]) == PM_ERR_ARG);
+    CHECK(pm_engine_submit(e, NULL, 5) == PM_ERR_ARG);
+    CHECK(pm_engine_check_tx(e, &r, NULL, 3) == PM_ERR_ARG);
+    CHECK(illegal_calls == 3);
+    pm_config cfg;
+    pm_config_default(&cfg);
+    cfg.block_max_txs = 0;
+    pm_engine *bad = NULL;
+    CHECK(pm_engine_create(&bad, ctx, &stream->params, &cfg) == PM_ERR_ARG && bad == NULL);
+    pm_engine_destroy(e);
+    pm_context_set_illegal_callback(ctx, NULL, NULL);
+}
+
+int main(void)
+{
+    pm_context *ctx = pm_context_create();
+    CHECK(ctx != NULL);
+    vfile stream, chain32, chain4096;
+    if (ctx && load(&stream, "s1.pmtx") && load(&chain32, "s1.b32.pmbk") &&
+        load(&chain4096, "s1.b4096.pmbk")) {
+        test_pack_matches_vector(ctx, &stream, &chain32);
+        test_connect_disconnect(ctx, &chain32);
+        test_invalid_block_atomic(ctx, &chain32);
+        test_check_tx(ctx, &stream, &chain4096);
+        test_mempool_recheck(ctx, &stream, &chain32);
+        test_misuse(ctx, &stream);
+        free(stream.data);
+        free(chain32.data);
+        free(chain4096.data);
+    }
+    pm_context_destroy(ctx);
+    return pm_test_finish();
+}

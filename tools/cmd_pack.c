@@ -1,0 +1,301 @@
+/*
+ * cmd_pack.c — `postmark pack STREAM --chain CHAIN [--threads N]
+ * [--block-txs N] [--rejects FILE.csv] [--json] [--quiet]` (cli.md): validate
+ * CHAIN, pack STREAM on top of its state, append the new blocks.
+ *
+ * Durability: blocks are appended with write(2) as the engine emits them
+ * and the file is fsync'ed before the run reports success. The chain is
+ * locked (flock) for the whole run so two packs never append at once. A
+ * partial last record left by a crash is cut off before packing.
+ */
+#include "chainfile.h"
+#include "cliutil.h"
+#include "commands.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char pack_usage[] =
+    "usage: postmark pack STREAM.pmtx --chain CHAIN.pmbk [--threads N] [--block-txs N]\n"
+    "                     [--rejects FILE.csv] [--json] [--quiet]\n"
+    "\n"
+    "Validate CHAIN (created when missing or empty, with STREAM's header), pack the\n"
+    "transactions of STREAM (\"-\" for stdin) on top of its state and append the new\n"
+    "blocks. Rejected transactions are normal: the exit status is 0 however many.\n"
+    "  --threads N        signature workers (default: online CPUs)\n"
+    "  --block-txs N      block transaction limit, 1..65536 (default 4096)\n"
+    "  --rejects FILE     write index,txid,reason for every rejected transaction\n"
+    "  --json             one JSON summary object on stdout\n"
+    "  --quiet            no summary on stderr\n"
+    "Exit status: 0 packed, 1 bad header, invalid chain, other network or I/O\n"
+    "failure, 2 usage error.\n";
+
+typedef struct {
+    int chain_fd;
+    FILE *rejects;
+    int io_error;
+    uint64_t blocks_added;
+} pack_sink;
+
+static int write_all(int fd, const uint8_t *p, size_t n)
+{
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static void on_block(void *data, const uint8_t *block, size_t size, uint64_t height,
+                     const uint8_t hash[32])
+{
+    (void)height;
+    (void)hash;
+    pack_sink *s = data;
+    uint8_t len[4] = {(uint8_t)size, (uint8_t)(size >> 8), (uint8_t)(size >> 16),
+                      (uint8_t)(size >> 24)};
+    if (write_all(s->chain_fd, len, 4) != 0 || write_all(s->chain_fd, block, size) != 0)
+        s->io_error = errno ? errno : EIO;
+    s->blocks_added++;
+}
+
+static void on_reject(void *data, uint64_t index, const uint8_t *txid, pm_reason reason)
+{
+    pack_sink *s = data;
+    if (!s->rejects)
+        return;
+    char hex[65];
+    fprintf(s->rejects, "%llu,%s,%s\n", (unsigned long long)index,
+            txid ? pm_cli_hex(hex, txid, 32) : "", pm_reason_name(reason));
+}
+
+int pm_cmd_pack(int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"chain", required_argument, NULL, 'c'},
+        {"threads", required_argument, NULL, 't'},
+        {"block-txs", required_argument, NULL, 'b'},
+        {"rejects", required_argument, NULL, 'r'},
+        {"json", no_argument, NULL, 'j'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *chain_path = NULL, *rejects_path = NULL;
+    uint64_t threads = 0, block_txs = PM_DEFAULT_BLOCK_TXS;
+    int json = 0, quiet = 0, c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
+        switch (c) {
+        case 'c': chain_path = optarg; break;
+        case 'r': rejects_path = optarg; break;
+        case 't':
+            if (!pm_cli_parse_u64(optarg, 1, 1024, &threads)) {
+                pm_cli_error("pack", "--threads: expected 1..1024, got '%s'", optarg);
+                return PM_EXIT_USAGE;
+            }
+            break;
+        case 'b':
+            if (!pm_cli_parse_u64(optarg, 1, PM_BLOCK_MAX_TXS, &block_txs)) {
+                pm_cli_error("pack", "--block-txs: expected 1..65536, got '%s'", optarg);
+                return PM_EXIT_USAGE;
+            }
+            break;
+        case 'j': json = 1; break;
+        case 'q': quiet = 1; break;
+        case 'h': fputs(pack_usage, stdout); return PM_EXIT_OK;
+        default:
+            pm_cli_error("pack", "unknown option or missing argument: %s", argv[optind - 1]);
+            fputs(pack_usage, stderr);
+            return PM_EXIT_USAGE;
+        }
+    }
+    if (argc - optind != 1 || !chain_path) {
+        pm_cli_error("pack", "expected one stream and --chain CHAIN");
+        fputs(pack_usage, stderr);
+        return PM_EXIT_USAGE;
+    }
+    const char *stream_path = argv[optind];
+
+    pm_file stream;
+    if (pm_file_open(&stream, stream_path) != 0) {
+        pm_cli_error("pack", "%s: %s", stream_path, strerror(errno));
+        return PM_EXIT_INVALID;
+    }
+    if (!stream.header_ok || stream.kind != PM_FILE_STREAM) {
+        pm_cli_error("pack", "%s: record 0 at byte %zu: BAD_HEADER (%s)", stream_path,
+                     stream.header_ok ? (size_t)0 : stream.header_error.offset,
+                     stream.header_ok ? "a chain, not a transaction stream"
+                                      : stream.header_error.reason);
+        pm_file_close(&stream);
+        return PM_EXIT_INVALID;
+    }
+
+    int rc = PM_EXIT_INVALID;
+    pm_context *ctx = NULL;
+    pm_engine *engine = NULL;
+    pm_file chain;
+    memset(&chain, 0, sizeof chain);
+    pack_sink sink = {.chain_fd = -1};
+
+    sink.chain_fd = open(chain_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (sink.chain_fd < 0) {
+        pm_cli_error("pack", "%s: %s", chain_path, strerror(errno));
+        goto out;
+    }
+    if (flock(sink.chain_fd, LOCK_EX | LOCK_NB) != 0) {
+        pm_cli_error("pack", "%s: another pack is appending to this chain (locked)", chain_path);
+        goto out;
+    }
+    struct stat st;
+    if (fstat(sink.chain_fd, &st) != 0) {
+        pm_cli_error("pack", "%s: %s", chain_path, strerror(errno));
+        goto out;
+    }
+    if (st.st_size == 0) {
+        uint8_t header[PM_FILE_HEADER_SIZE];
+        pm_file_header_encode(header, PM_FILE_CHAIN, &stream.params);
+        if (write_all(sink.chain_fd, header, sizeof header) != 0) {
+            pm_cli_error("pack", "%s: %s", chain_path, strerror(errno));
+            goto out;
+        }
+    }
+
+    ctx = pm_context_create();
+    pm_config cfg;
+    pm_config_default(&cfg);
+    cfg.threads = (unsigned)threads;
+    cfg.block_max_txs = (uint32_t)block_txs;
+    if (!ctx || pm_engine_create(&engine, ctx, &stream.params, &cfg) != PM_OK) {
+        pm_cli_error("pack", "cannot create the engine (out of memory)");
+        goto out;
+    }
+
+    if (st.st_size > 0) {
+        if (pm_file_open(&chain, chain_path) != 0) {
+            pm_cli_error("pack", "%s: %s", chain_path, strerror(errno));
+            goto out;
+        }
+        if (!chain.header_ok || chain.kind != PM_FILE_CHAIN) {
+            pm_cli_error("pack", "%s: record 0 at byte %zu: BAD_HEADER (%s)", chain_path,
+                         chain.header_ok ? (size_t)0 : chain.header_error.offset,
+                         chain.header_ok ? "a transaction stream, not a chain"
+                                         : chain.header_error.reason);
+            goto out;
+        }
+        if (memcmp(&chain.params, &stream.params, sizeof chain.params) != 0) {
+            pm_cli_error("pack", "%s and %s belong to different chains (header bytes 8..59 differ)",
+                         stream_path, chain_path);
+            goto out;
+        }
+        pm_chain_result r;
+        if (pm_chain_verify(engine, &chain, NULL, &r) != PM_OK) {
+            pm_cli_error("pack", "%s: %s", chain_path, pm_engine_last_error(engine));
+            goto out;
+        }
+        if (!r.valid && r.verdict.reason != PM_REASON_TRUNCATED) {
+            size_t b = (size_t)r.verdict.block;
+            pm_cli_error("pack", "%s: block %zu at byte %llu: invalid chain: %s", chain_path, b,
+                         (unsigned long long)chain.offsets[b], pm_reason_name(r.verdict.reason));
+            goto out;
+        }
+        if (!r.valid) {
+            /* A crash cut the last block: cut the partial record. */
+            if (ftruncate(sink.chain_fd, (off_t)chain.truncated_offset) != 0 ||
+                fsync(sink.chain_fd) != 0) {
+                pm_cli_error("pack", "%s: cannot cut the partial block: %s", chain_path,
+                             strerror(errno));
+                goto out;
+            }
+            fprintf(stderr, "postmark pack: %s: cut a partial block at byte %llu (%llu bytes) left by an interrupted run\n",
+                    chain_path, (unsigned long long)chain.truncated_offset,
+                    (unsigned long long)(chain.size - chain.truncated_offset));
+        }
+    }
+    if (lseek(sink.chain_fd, 0, SEEK_END) < 0) {
+        pm_cli_error("pack", "%s: %s", chain_path, strerror(errno));
+        goto out;
+    }
+
+    if (rejects_path) {
+        sink.rejects = fopen(rejects_path, "w");
+        if (!sink.rejects) {
+            pm_cli_error("pack", "%s: %s", rejects_path, strerror(errno));
+            goto out;
+        }
+        fputs("index,txid,reason\n", sink.rejects);
+    }
+    pm_engine_set_callbacks(engine, on_block, on_reject, &sink);
+    pm_stats before;
+    pm_engine_stats(engine, &before);
+    double started = pm_cli_now();
+    pm_status ps = PM_OK;
+    for (size_t i = 0; i < stream.n_records && ps == PM_OK; i++)
+        ps = pm_engine_submit(engine, stream.records[i], stream.sizes[i]);
+    if (ps == PM_OK && stream.truncated)
+        ps = pm_engine_submit_truncated(engine);
+    if (ps == PM_OK)
+        ps = pm_engine_flush(engine);
+    double seconds = pm_cli_now() - started;
+    if (ps != PM_OK) {
+        pm_cli_error("pack", "%s: %s", stream_path, pm_engine_last_error(engine));
+        goto out;
+    }
+    if (sink.io_error || fsync(sink.chain_fd) != 0) {
+        pm_cli_error("pack", "%s: cannot write: %s", chain_path,
+                     strerror(sink.io_error ? sink.io_error : errno));
+        goto out;
+    }
+    if (sink.rejects && (fflush(sink.rejects) != 0 || ferror(sink.rejects))) {
+        pm_cli_error("pack", "%s: cannot write", rejects_path);
+        goto out;
+    }
+    pm_stats after;
+    pm_engine_stats(engine, &after);
+    uint64_t accepted = after.txs_accepted - before.txs_accepted;
+    uint64_t rejected = after.txs_rejected - before.txs_rejected;
+    int64_t height;
+    pm_engine_tip(engine, NULL, &height);
+    if (json) {
+        printf("{\"block_txs\": %llu, \"accepted\": %llu, \"rejected\": %llu, "
+               "\"blocks_added\": %llu, \"blocks\": %lld, ",
+               (unsigned long long)block_txs, (unsigned long long)accepted,
+               (unsigned long long)rejected, (unsigned long long)sink.blocks_added,
+               (long long)(height + 1));
+        if (pm_print_state_json(engine, stdout) != PM_OK)
+            goto out;
+        printf(", \"seconds\": %.6f}\n", seconds);
+    }
+    if (!quiet)
+        fprintf(stderr, "postmark pack: %s: %llu accepted, %llu rejected, %llu blocks added (%.0f tx/s)\n",
+                stream_path, (unsigned long long)accepted, (unsigned long long)rejected,
+                (unsigned long long)sink.blocks_added,
+                seconds > 0 ? (double)(accepted + rejected) / seconds : 0.0);
+    rc = PM_EXIT_OK;
+out:
+    if (sink.rejects && fclose(sink.rejects) != 0 && rc == PM_EXIT_OK) {
+        pm_cli_error("pack", "%s: cannot write", rejects_path);
+        rc = PM_EXIT_INVALID;
+    }
+    if (sink.chain_fd >= 0)
+        close(sink.chain_fd);
+    pm_engine_destroy(engine);
+    pm_context_destroy(ctx);
+    if (chain.data)
+        pm_file_close(&chain);
+    pm_file_close(&stream);
+    return rc;
+}
