@@ -115,6 +115,13 @@ pm_status pm_engine_submit_truncated(pm_engine *e)
     return pm_pipeline_submit_truncated(e);
 }
 
+pm_status pm_engine_skip_records(pm_engine *e, uint64_t n)
+{
+    PM_ARG_CHECK(NULL, e != NULL, PM_ERR_ARG);
+    e->next_index += n;
+    return PM_OK;
+}
+
 pm_status pm_engine_flush(pm_engine *e)
 {
     PM_ARG_CHECK(NULL, e != NULL, PM_ERR_ARG);

@@ -415,6 +415,12 @@ PM_API pm_status pm_engine_submit_batch(pm_engine *engine, const uint8_t *const 
  *  record, §2) as a MALFORMED reject at the next index. */
 PM_API pm_status pm_engine_submit_truncated(pm_engine *engine) PM_WARN_UNUSED;
 
+/** Advance the submission index by n without submitting anything: the
+ *  first n records of a stream were packed by an earlier run (resuming
+ *  after a crash), so the next submitted record gets index n.
+ *  Returns: PM_OK. */
+PM_API pm_status pm_engine_skip_records(pm_engine *engine, uint64_t n);
+
 /** Validate everything submitted, close the open block (emitting it if it
  *  holds any transaction) and deliver all callbacks.
  *  Returns: PM_OK or PM_ERR_NOMEM. */

@@ -3,18 +3,25 @@
  * [--block-txs N] [--rejects FILE.csv] [--json] [--quiet]` (cli.md): validate
  * CHAIN, pack STREAM on top of its state, append the new blocks.
  *
- * Durability: blocks are appended with write(2) as the engine emits them
- * and the file is fsync'ed before the run reports success. The chain is
- * locked (flock) for the whole run so two packs never append at once. A
- * partial last record left by a crash is cut off before packing.
+ * Durability: each block is appended and fdatasync'ed as the engine emits
+ * it, after the rejects reported before it (so a crash never leaves a
+ * durable block whose earlier rejects are lost). The chain is locked
+ * (flock) for the whole run so two packs never append at once; `replay`
+ * takes a shared lock to know whether a partial last block is one being
+ * written. A partial last record left by a crash is cut off before
+ * packing, and re-running the same command resumes where the durable
+ * blocks end (resume.h). SIGINT and SIGTERM stop reading, finish and sync
+ * the open block, and exit 1 with a message.
  */
 #include "chainfile.h"
 #include "cliutil.h"
 #include "commands.h"
+#include "resume.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +51,13 @@ typedef struct {
     uint64_t blocks_added;
 } pack_sink;
 
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop_signal(int sig)
+{
+    stop_signal = sig;
+}
+
 static int write_all(int fd, const uint8_t *p, size_t n)
 {
     while (n) {
@@ -64,9 +78,12 @@ static void on_block(void *data, const uint8_t *block, size_t size, uint64_t hei
     (void)height;
     (void)hash;
     pack_sink *s = data;
+    if (s->rejects && (fflush(s->rejects) != 0 || fdatasync(fileno(s->rejects)) != 0))
+        s->io_error = errno ? errno : EIO;
     uint8_t len[4] = {(uint8_t)size, (uint8_t)(size >> 8), (uint8_t)(size >> 16),
                       (uint8_t)(size >> 24)};
-    if (write_all(s->chain_fd, len, 4) != 0 || write_all(s->chain_fd, block, size) != 0)
+    if (write_all(s->chain_fd, len, 4) != 0 || write_all(s->chain_fd, block, size) != 0 ||
+        fdatasync(s->chain_fd) != 0)
         s->io_error = errno ? errno : EIO;
     s->blocks_added++;
 }
@@ -230,22 +247,56 @@ int pm_cmd_pack(int argc, char **argv)
         goto out;
     }
 
+    /* Resume a crashed run of the same stream, or start a new run. */
+    uint64_t resume_at = 0, run_start;
+    uint8_t stream_id[32], last_id[32];
+    int64_t tip_height;
+    pm_engine_tip(engine, NULL, &tip_height);
+    if (!pm_stream_identity(ctx, stream_id, &stream)) {
+        pm_cli_error("pack", "out of memory");
+        goto out;
+    }
+    if (pm_journal_last_run(chain_path, last_id, &run_start) &&
+        memcmp(last_id, stream_id, 32) == 0 && run_start <= (uint64_t)(tip_height + 1)) {
+        if (!pm_resume_point(&chain, run_start, &stream, &resume_at)) {
+            pm_cli_error("pack", "%s: the blocks from height %llu do not come from %s, which %s.runs names as their stream",
+                         chain_path, (unsigned long long)run_start, stream_path, chain_path);
+            goto out;
+        }
+        if (resume_at > 0)
+            fprintf(stderr, "postmark pack: %s: resuming at record %llu (the records before it are in the chain since height %llu)\n",
+                    stream_path, (unsigned long long)resume_at, (unsigned long long)run_start);
+    } else if (pm_journal_append_run(chain_path, stream_id, (uint64_t)(tip_height + 1)) != 0) {
+        pm_cli_error("pack", "%s.runs: %s", chain_path, strerror(errno));
+        goto out;
+    }
     if (rejects_path) {
-        sink.rejects = fopen(rejects_path, "w");
+        if (resume_at > 0 && pm_rejects_truncate(rejects_path, resume_at) != 0) {
+            pm_cli_error("pack", "%s: %s", rejects_path, strerror(errno));
+            goto out;
+        }
+        sink.rejects = fopen(rejects_path, resume_at > 0 ? "a" : "w");
         if (!sink.rejects) {
             pm_cli_error("pack", "%s: %s", rejects_path, strerror(errno));
             goto out;
         }
-        fputs("index,txid,reason\n", sink.rejects);
+        if (resume_at == 0 || ftell(sink.rejects) == 0)
+            fputs("index,txid,reason\n", sink.rejects);
     }
     pm_engine_set_callbacks(engine, on_block, on_reject, &sink);
     pm_stats before;
     pm_engine_stats(engine, &before);
     double started = pm_cli_now();
-    pm_status ps = PM_OK;
-    for (size_t i = 0; i < stream.n_records && ps == PM_OK; i++)
-        ps = pm_engine_submit(engine, stream.records[i], stream.sizes[i]);
-    if (ps == PM_OK && stream.truncated)
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    pm_status ps = pm_engine_skip_records(engine, resume_at);
+    size_t next = (size_t)resume_at;
+    for (; next < stream.n_records && ps == PM_OK && !stop_signal; next++)
+        ps = pm_engine_submit(engine, stream.records[next], stream.sizes[next]);
+    if (ps == PM_OK && stream.truncated && !stop_signal)
         ps = pm_engine_submit_truncated(engine);
     if (ps == PM_OK)
         ps = pm_engine_flush(engine);
@@ -285,6 +336,11 @@ int pm_cmd_pack(int argc, char **argv)
                 (unsigned long long)sink.blocks_added,
                 seconds > 0 ? (double)(accepted + rejected) / seconds : 0.0);
     rc = PM_EXIT_OK;
+    if (stop_signal) {
+        fprintf(stderr, "postmark pack: stopped by %s after record %zu; the open block was closed and synced; run the same command to continue\n",
+                stop_signal == SIGINT ? "SIGINT" : "SIGTERM", next);
+        rc = PM_EXIT_INVALID;
+    }
 out:
     if (sink.rejects && fclose(sink.rejects) != 0 && rc == PM_EXIT_OK) {
         pm_cli_error("pack", "%s: cannot write", rejects_path);

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Crash safety of `pack --chain` (issue: ingestion and the command):
+#  1. the chain cut at every byte offset inside its last block: re-running
+#     the same command repairs it (reported) and gives s1.b32.pmbk exactly;
+#  2. a header-only stream packed onto a cut chain leaves exactly the chain
+#     up to the previous tip;
+#  3. SIGKILL at ten seeded moments of a long run, each time restarting the
+#     same command, ends with the same chain and rejects as one
+#     uninterrupted run;
+#  4. two packs on one chain at once: the second is refused (locked);
+#  5. SIGTERM: the open block is finished and synced, and the same command
+#     then completes to the uninterrupted result.
+# Usage: cli_crash.sh POSTMARK VECTORS_DIR
+set -u
+PM=$1
+V=$2
+[ -d "$V" ] || { echo "vectors folder missing: $V"; echo "0 passed, 1 failed"; exit 1; }
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+
+# 1. Every cut inside the last block.
+"$PM" pack "$V/s1.pmtx" --chain "$T/c.pmbk" --block-txs 32 --quiet || bad "first pack"
+size=$(stat -c %s "$T/c.pmbk")
+# The last record's length prefix starts at the end of the previous block.
+last=$(python3 -c "
+import struct,sys
+d=open(sys.argv[1],'rb').read(); o=60; last=60
+while o < len(d):
+    last=o; o += 4 + struct.unpack('<I', d[o:o+4])[0]
+print(last)" "$T/c.pmbk")
+cut_fail=0
+for off in $(seq $((last + 1)) $((size - 1))); do
+    cp "$T/c.pmbk" "$T/x.pmbk"
+    cp "$T/c.pmbk.runs" "$T/x.pmbk.runs"
+    truncate -s "$off" "$T/x.pmbk"
+    "$PM" pack "$V/s1.pmtx" --chain "$T/x.pmbk" --block-txs 32 --quiet 2> "$T/err" || cut_fail=$((cut_fail + 1))
+    cmp -s "$T/x.pmbk" "$V/s1.b32.pmbk" || { cut_fail=$((cut_fail + 1)); echo "cut at $off: chain differs"; }
+    grep -q "cut a partial block at byte $last" "$T/err" || { cut_fail=$((cut_fail + 1)); echo "cut at $off: repair not reported"; }
+done
+[ $cut_fail -eq 0 ] && ok || bad "$cut_fail failures over $((size - last - 1)) cut points"
+
+# 2. A header-only stream onto a cut chain.
+head -c 60 "$V/s1.pmtx" > "$T/empty.pmtx"
+cp "$T/c.pmbk" "$T/y.pmbk"
+truncate -s $((size - 100)) "$T/y.pmbk"
+"$PM" pack "$T/empty.pmtx" --chain "$T/y.pmbk" --json --quiet > "$T/y.json" || bad "header-only pack"
+head -c "$last" "$V/s1.b32.pmbk" > "$T/prefix.pmbk"
+cmp -s "$T/y.pmbk" "$T/prefix.pmbk" && ok || bad "header-only pack onto a cut chain"
+grep -q '"blocks_added": 0' "$T/y.json" && ok || bad "header-only pack added blocks"
+
+# 3. SIGKILL at seeded moments of a long run.
+"$PM" gen --shape market --txs 12000 --seed 7 -o "$T/long.pmtx" --quiet 2>/dev/null \
+    || "$PM" gen --shape market --txs 12000 --seed 7 -o "$T/long.pmtx" > /dev/null 2>&1 \
+    || bad "gen for the kill test"
+"$PM" pack "$T/long.pmtx" --chain "$T/ref.pmbk" --block-txs 50 --threads 2 --rejects "$T/ref.csv" --quiet \
+    || bad "uninterrupted long pack"
+start=$(date +%s%N)
+"$PM" replay "$T/ref.pmbk" --quiet > /dev/null || bad "replay of the long chain"
+RANDOM=42
+kills=0
+for i in $(seq 1 10); do
+    # A moment between 50 ms and ~1 s into the run.
+    delay=$(printf '0.%03d' $((50 + RANDOM % 900)))
+    "$PM" pack "$T/long.pmtx" --chain "$T/k.pmbk" --block-txs 50 --threads 2 --rejects "$T/k.csv" --quiet &
+    pid=$!
+    sleep "$delay"
+    if kill -9 $pid 2> /dev/null; then kills=$((kills + 1)); fi
+    wait $pid 2> /dev/null
+done
+"$PM" pack "$T/long.pmtx" --chain "$T/k.pmbk" --block-txs 50 --threads 2 --rejects "$T/k.csv" --quiet \
+    || bad "final resumed pack"
+cmp -s "$T/k.pmbk" "$T/ref.pmbk" && ok || bad "chain after $kills kills differs from the uninterrupted one"
+cmp -s "$T/k.csv" "$T/ref.csv" && ok || bad "rejects after $kills kills differ from the uninterrupted ones"
+[ $kills -ge 1 ] && ok || bad "no run was killed (too fast?)"
+echo "killed $kills of 10 runs"
+
+# 4. The chain is locked while a pack appends.
+cp "$T/ref.pmbk" "$T/l.pmbk"
+flock "$T/l.pmbk" sleep 3 &
+lockpid=$!
+sleep 0.5
+"$PM" pack "$V/s1.pmtx" --chain "$T/l.pmbk" --quiet 2> "$T/lock.err"
+[ $? -eq 1 ] && grep -q "locked" "$T/lock.err" && ok || bad "second pack was not refused"
+wait $lockpid
+
+# 5. SIGTERM finishes the open block, then the same command completes.
+"$PM" pack "$T/long.pmtx" --chain "$T/s.pmbk" --block-txs 50 --threads 1 --quiet 2> "$T/term.err" &
+pid=$!
+sleep 0.3
+kill -TERM $pid 2> /dev/null
+wait $pid
+rc=$?
+if [ $rc -eq 1 ]; then
+    grep -q "stopped by SIGTERM" "$T/term.err" && ok || bad "no SIGTERM message"
+    "$PM" replay "$T/s.pmbk" --quiet > /dev/null && ok || bad "chain after SIGTERM is not valid"
+else
+    echo "(the run finished before SIGTERM arrived; rc $rc)"
+fi
+echo "$pass passed, $fail failed"
+[ $fail -eq 0 ]
