@@ -58,10 +58,14 @@
  * When an array passes 3/4 occupancy (tombstones included) a successor is
  * allocated, sized so the live entries fill at most 60% of it (so it may
  * also be the same size, a rehash that drops tombstones, or smaller), and
- * published in `next`. From then on every insert and spend first migrates
- * one chunk of 256 cells, claimed with fetch_add; the thread that finishes
- * the last chunk swings the table's `cur` to the successor and retires the
- * old array. Migrating a cell: EMPTY -> MOVED_EMPTY; TOMB -> MOVED; LIVE ->
+ * published in `next` (also when few entries remain: below 10% it
+ * rehashes smaller). From then on every insert and spend first migrates
+ * one chunk of 256 cells, claimed with fetch_add (claims go round the
+ * chunks until each is marked done, so a chunk whose claimer stalled is
+ * redone by another thread); the thread that marks the last chunk done
+ * swings the table's `cur` to the successor and retires the old array.
+ * A doubling of a 2^26-cell array is thus spread over 2^18 operations of
+ * a few microseconds each. Migrating a cell: EMPTY -> MOVED_EMPTY; TOMB -> MOVED; LIVE ->
  * FROZEN_LIVE, then its ref is inserted in the successor (idempotent: a
  * cell already holding that ref in any state means "done"), then
  * FROZEN_LIVE -> MOVED. Any thread meeting a FROZEN_LIVE cell it wants to
@@ -184,6 +188,7 @@ struct cells {
     uint64_t hard; /* never more used cells than this */
     uint64_t shrink; /* rehash smaller when fewer live entries than this */
     uint64_t nchunks;
+    _Atomic uint64_t *chunk_done; /* one bit per migrated chunk, after slot[] */
     size_t bytes;
     cells *_Atomic next; /* the array this one migrates into */
     cells *_Atomic prev; /* the array migrating into this one, until done */
@@ -438,7 +443,8 @@ static unsigned cells_log_for(uint64_t need)
 static cells *array_create(pm_utxo_table *t, unsigned lg)
 {
     uint64_t n = (uint64_t)1 << lg;
-    size_t bytes = sizeof(cells) + n * sizeof(uint64_t);
+    uint64_t nchunks = n / MIG_CHUNK;
+    size_t bytes = sizeof(cells) + n * sizeof(uint64_t) + (nchunks + 63) / 64 * sizeof(uint64_t);
     cells *a = pm_arena_alloc(t->arena, bytes, 64, PM_ARENA_ZERO | PM_ARENA_HUGE);
     if (!a)
         return NULL;
@@ -448,7 +454,8 @@ static cells *array_create(pm_utxo_table *t, unsigned lg)
     a->soft = n / 4 * 3;
     a->hard = n - n / 16;
     a->shrink = lg > MIN_CELLS_LOG ? n / 10 : 0;
-    a->nchunks = n / MIG_CHUNK;
+    a->nchunks = nchunks;
+    a->chunk_done = a->slot + n;
     a->bytes = bytes;
     return a;
 }
@@ -549,16 +556,23 @@ static void complete_switch(pm_utxo_table *t, cells *x)
     }
 }
 
-/* One chunk of migration work, if x is migrating. */
+/* One chunk of migration work, if x is migrating. Claims go round the
+ * chunks again and again until every chunk is marked done, so a chunk
+ * whose claimer stalled is simply done again by someone else (migrating
+ * a cell is idempotent): completing a migration never waits for a thread. */
 static void help_migrate(pm_utxo_table *t, cells *x)
 {
     if (atomic_load_explicit(&x->next, memory_order_acquire) == NULL)
         return;
-    uint64_t c = atomic_fetch_add_explicit(&x->mig_claim, 1, memory_order_relaxed);
-    if (c >= x->nchunks)
+    uint64_t c = atomic_fetch_add_explicit(&x->mig_claim, 1, memory_order_relaxed) % x->nchunks;
+    uint64_t bit = (uint64_t)1 << (c % 64);
+    _Atomic uint64_t *word = &x->chunk_done[c / 64];
+    if (atomic_load_explicit(word, memory_order_acquire) & bit)
         return;
     for (uint64_t i = c * MIG_CHUNK; i < (c + 1) * MIG_CHUNK; i++)
         migrate_cell(x, i);
+    if (atomic_fetch_or_explicit(word, bit, memory_order_acq_rel) & bit)
+        return;
     if (atomic_fetch_add_explicit(&x->mig_done, 1, memory_order_acq_rel) + 1 == x->nchunks)
         complete_switch(t, x);
 }
@@ -1194,4 +1208,24 @@ void pm_utxo_table_stats(const pm_utxo_table *ct, pm_utxo_stats *out)
 void pm_utxo_table_set_memory_limit(pm_utxo_table *t, size_t bytes)
 {
     pm_arena_set_limit(t->arena, bytes);
+}
+
+size_t pm_utxo_table_test_stall(pm_utxo_table *t, size_t n, int lose_chunk)
+{
+    cells *x = atomic_load_explicit(&t->cur, memory_order_acquire);
+    if (atomic_load_explicit(&x->next, memory_order_acquire) == NULL)
+        return 0;
+    if (lose_chunk) /* claimed, never done: a later round of claims does it */
+        atomic_fetch_add_explicit(&x->mig_claim, 1, memory_order_relaxed);
+    /* From the top: chunks are claimed bottom up, so these cells are the
+     * last a helper reaches. */
+    size_t frozen = 0;
+    for (uint64_t i = x->mask + 1; i-- > 0 && frozen < n;) {
+        uint64_t v = atomic_load_explicit(&x->slot[i], memory_order_acquire);
+        if (v != 0 && (v & C_STATE) == 0 &&
+            atomic_compare_exchange_strong_explicit(&x->slot[i], &v, v | C_FROZEN,
+                                                    memory_order_acq_rel, memory_order_acquire))
+            frozen++;
+    }
+    return frozen;
 }

@@ -103,4 +103,13 @@ void pm_utxo_table_stats(const pm_utxo_table *t, pm_utxo_stats *out);
  * any time. */
 void pm_utxo_table_set_memory_limit(pm_utxo_table *t, size_t bytes);
 
+/* Testing: act as migrator threads that stalled. While a migration is in
+ * progress, freeze up to n live cells of the old array (LIVE ->
+ * FROZEN_LIVE) without copying them, as a migrator preempted between its
+ * two steps leaves them; with lose_chunk also claim one chunk of
+ * migration work that will never be reported done, so the migration can
+ * only complete by the paths that do not wait for other threads.
+ * Returns the number of cells frozen. Safe at any time, from any thread. */
+size_t pm_utxo_table_test_stall(pm_utxo_table *t, size_t n, int lose_chunk);
+
 #endif

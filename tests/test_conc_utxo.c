@@ -19,6 +19,11 @@
  *  is checked against what the threads did, then reclaimed, so the next
  *  round reuses the entries the previous one spent.
  *
+ * Throughout, some threads also play stalled migrators
+ * (pm_utxo_table_test_stall): cells frozen and never copied, chunks of
+ * migration work claimed and never done. Other threads must complete that
+ * work themselves, never wait for it.
+ *
  * Environment: PM_TEST_SEED, PM_TEST_SCALE (default 1).
  */
 #include "testutil.h"
@@ -33,6 +38,7 @@
 
 static size_t g_scale = 1;
 static uint64_t g_seed = 1;
+static uint64_t g_stalled;
 
 static uint64_t mix64(uint64_t z)
 {
@@ -78,7 +84,7 @@ typedef struct {
     int id;
     uint64_t ns, nkeys, fresh_ns, fresh_n;
     _Atomic uint8_t *winners;
-    uint64_t wins, bad_outputs, insert_failures;
+    uint64_t wins, bad_outputs, insert_failures, stalled;
     int inserter;
 } spend_arg;
 
@@ -92,6 +98,8 @@ static void *spend_thread(void *p)
             make_key(txid, &index, a->fresh_ns, k);
             make_output(out, a->fresh_ns, k);
             a->insert_failures += pm_utxo_table_insert(a->t, txid, index, out) != PM_OK;
+            if (k % 512 == 0)
+                a->stalled += pm_utxo_table_test_stall(a->t, 16, k % 8192 == 0);
         }
         return NULL;
     }
@@ -145,7 +153,8 @@ static void test_racing_spends(pm_utxo_table *t, uint64_t round, uint64_t nkeys)
     run_threads(spend_thread, args, sizeof args[0], NTHREADS);
     uint64_t wins = 0, bad = 0, ins_fail = 0, multi = 0, none = 0;
     for (int i = 0; i < NTHREADS; i++)
-        wins += args[i].wins, bad += args[i].bad_outputs, ins_fail += args[i].insert_failures;
+        wins += args[i].wins, bad += args[i].bad_outputs, ins_fail += args[i].insert_failures,
+            g_stalled += args[i].stalled;
     for (uint64_t k = 0; k < nkeys; k++) {
         uint8_t w = atomic_load(&winners[k]);
         multi += w > 1;
@@ -168,6 +177,59 @@ static void test_racing_spends(pm_utxo_table *t, uint64_t round, uint64_t nkeys)
     }
     CHECK(found == 0);
     free(winners);
+}
+
+/* 1b. The same race right after a migration started, with every cell of
+ * the old array left frozen by "stalled migrators": the spenders must
+ * complete the copies themselves (racing each other to do it) and still
+ * win each key exactly once. */
+static void test_racing_spends_frozen(uint64_t round)
+{
+    pm_utxo_table *t = NULL;
+    CHECK(pm_utxo_table_create(&t, 1) == PM_OK);
+    uint64_t ns = 500 + round, nkeys = 0;
+    pm_utxo_stats s;
+    /* grow to a few thousand keys, stop just after a migration starts */
+    for (;;) {
+        uint8_t txid[32], out[PM_OUTPUT_SIZE];
+        uint16_t index;
+        make_key(txid, &index, ns, nkeys);
+        make_output(out, ns, nkeys);
+        CHECK(pm_utxo_table_insert(t, txid, index, out) == PM_OK);
+        nkeys++;
+        pm_utxo_table_stats(t, &s);
+        if (s.cells_next != 0 && nkeys > 3000 * g_scale)
+            break;
+    }
+    size_t frozen = pm_utxo_table_test_stall(t, SIZE_MAX, 1);
+    CHECK(frozen + 512 >= nkeys);
+    _Atomic uint8_t *winners = calloc(nkeys, sizeof *winners);
+    spend_arg args[NTHREADS];
+    memset(args, 0, sizeof args);
+    for (int i = 0; i < NTHREADS; i++)
+        args[i] = (spend_arg){.t = t, .id = i % 3, .ns = ns, .nkeys = nkeys, .winners = winners,
+                              .fresh_ns = 600 + round, .fresh_n = nkeys,
+                              .inserter = i == NTHREADS - 1 && (round & 1)};
+    run_threads(spend_thread, args, sizeof args[0], NTHREADS);
+    uint64_t wins = 0, bad = 0, multi = 0, none = 0, fresh = 0;
+    for (int i = 0; i < NTHREADS; i++) {
+        wins += args[i].wins, bad += args[i].bad_outputs;
+        CHECK(args[i].insert_failures == 0);
+        fresh += args[i].inserter ? nkeys : 0;
+    }
+    for (uint64_t k = 0; k < nkeys; k++) {
+        uint8_t w = atomic_load(&winners[k]);
+        multi += w > 1;
+        none += w == 0;
+    }
+    CHECKF(wins == nkeys && multi == 0 && none == 0,
+           "frozen round %llu: %llu wins for %llu keys, %llu twice, %llu never",
+           (unsigned long long)round, (unsigned long long)wins, (unsigned long long)nkeys,
+           (unsigned long long)multi, (unsigned long long)none);
+    CHECK(bad == 0);
+    CHECK(pm_utxo_table_count(t) == fresh);
+    free(winners);
+    pm_utxo_table_destroy(t);
 }
 
 /* ---- 2. racing inserts --------------------------------------------------- */
@@ -260,6 +322,8 @@ static void *writer_thread(void *p)
         make_key(txid, &index, w->ns, k);
         make_output(out, w->ns, k);
         w->failures += pm_utxo_table_insert(w->t, txid, index, out) != PM_OK;
+        if (k % 1024 == 0)
+            pm_utxo_table_test_stall(w->t, 8, k % 16384 == 0);
         atomic_store_explicit(&w->inserted, k + 1, memory_order_release);
         /* spend a trailing key: announce first, then spend */
         if (k >= 64 && k % 3 == 0) {
@@ -413,10 +477,15 @@ int main(void)
     }
     pm_utxo_stats s;
     pm_utxo_table_stats(t, &s);
-    printf("racing spends: %llu live, %llu migrations\n", (unsigned long long)s.live,
-           (unsigned long long)s.migrations);
+    printf("racing spends: %llu live, %llu migrations, %llu cells frozen by stalls\n",
+           (unsigned long long)s.live, (unsigned long long)s.migrations,
+           (unsigned long long)g_stalled);
+    CHECK(g_stalled > 0);
     CHECK(s.migrations >= 5);
     pm_utxo_table_destroy(t);
+
+    for (uint64_t round = 0; round < 6; round++)
+        test_racing_spends_frozen(round);
 
     /* 2 */
     for (int round = 0; round < 3; round++)
