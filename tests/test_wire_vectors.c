@@ -11,7 +11,11 @@
  *    transaction parse, merkle root), or of the file framing (TRUNCATED),
  *    is the one its .json names when that reason is one of those; when the
  *    .json names a stateful reason (or none), no block up to the one it
- *    names fails steps 1-4.
+ *    names fails steps 1-4;
+ *  - DUPLICATE_INPUT (§5 step 2, stateless): the records of s1.pmtx with
+ *    two inputs naming one outpoint are exactly those s1.b32.rejects.csv
+ *    rejects so, and s1.bad.duplicate_input's first one is where its .json
+ *    says.
  */
 #include "postmark.h"
 #include "testutil.h"
@@ -207,6 +211,51 @@ static void test_hashes_txt(void)
     free(s1);
 }
 
+/* ---- DUPLICATE_INPUT (§5 step 2) -------------------------------------- */
+
+/* Step 2 is stateless and comes right after parsing, so a record of s1.pmtx
+ * has two inputs naming one outpoint exactly when the reference rejected
+ * it as DUPLICATE_INPUT (s1.b32.rejects.csv), and MALFORMED exactly when
+ * it does not parse. */
+static void test_duplicate_inputs(void)
+{
+    size_t n = 0, tn = 0;
+    char *csv = (char *)pm_read_file(pm_vector_path("s1.b32.rejects.csv"), &n);
+    uint8_t *s1 = pm_read_file(pm_vector_path("s1.pmtx"), &tn);
+    if (!csv || !s1)
+        return;
+    csv = realloc(csv, n + 1);
+    csv[n] = 0;
+    static char reason_of[300][32];
+    for (char *line = strtok(csv, "\n"); line; line = strtok(NULL, "\n")) {
+        size_t index;
+        char *comma = strrchr(line, ',');
+        if (sscanf(line, "%zu,", &index) == 1 && comma && index < 300)
+            snprintf(reason_of[index], sizeof reason_of[index], "%s", comma + 1);
+    }
+    size_t pos = 60, index = 0, dups = 0;
+    const uint8_t *rec;
+    size_t len;
+    while (pm_record_next(s1, tn, &pos, &rec, &len) == 1 && index < 300) {
+        pm_tx tx;
+        int parses = pm_tx_parse(&tx, NULL, rec, len);
+        CHECKF(parses == (strcmp(reason_of[index], "MALFORMED") != 0),
+               "record %zu parses %d, rejects.csv says %s", index, parses, reason_of[index]);
+        size_t second = 0;
+        int dup = parses && pm_tx_has_duplicate_input(&tx, &second);
+        CHECKF(dup == (strcmp(reason_of[index], "DUPLICATE_INPUT") == 0),
+               "record %zu duplicate %d, rejects.csv says %s", index, dup, reason_of[index]);
+        if (dup) {
+            CHECK(second >= 1 && second < tx.n_in);
+            dups++;
+        }
+        index++;
+    }
+    CHECKF(dups == 2, "%zu records with duplicate inputs", dups);
+    free(csv);
+    free(s1);
+}
+
 /* ---- every stream file ------------------------------------------------ */
 
 static void check_stream_file(const char *name)
@@ -268,12 +317,15 @@ typedef struct {
     size_t block;     /* failing block's position in the file */
     long tx;          /* -1 for block-level */
     size_t blocks;    /* whole blocks in the file */
+    long dup_block;   /* first transaction with duplicate inputs, or -1 */
+    long dup_tx;
 } chain_result;
 
 /* Check one whole block (steps 1-4) on top of the tip; on success advance
  * the tip. Round trips every header and transaction on the way. */
-static pm_reason check_block(long *bad_tx, const char *name, size_t bi, const uint8_t *rec,
-                             size_t len, uint8_t tip[32], int64_t *tip_height)
+static pm_reason check_block(long *bad_tx, long *dup_tx, const char *name, size_t bi,
+                             const uint8_t *rec, size_t len, uint8_t tip[32],
+                             int64_t *tip_height)
 {
     pm_block blk;
     pm_parse_error err = {0, NULL, NULL};
@@ -303,6 +355,8 @@ static pm_reason check_block(long *bad_tx, const char *name, size_t bi, const ui
             break;
         }
         CHECKF(roundtrip_tx(&tx), "%s block %zu tx %zu re-serializes", name, bi, ti);
+        if (*dup_tx < 0 && pm_tx_has_duplicate_input(&tx, NULL))
+            *dup_tx = (long)ti;
         uint8_t txid[32];
         CHECK(pm_tx_txid(ctx, txid, &tx) && pm_tx_leaf(ctx, leaves[ti], &tx, txid));
         ti++;
@@ -325,7 +379,7 @@ static pm_reason check_block(long *bad_tx, const char *name, size_t bi, const ui
 
 static chain_result scan_chain(const char *name, const uint8_t *data, size_t size)
 {
-    chain_result res = {PM_REASON_NONE, 0, -1, 0};
+    chain_result res = {PM_REASON_NONE, 0, -1, 0, -1, -1};
     pm_file_kind kind;
     pm_chain_params params;
     if (!pm_file_header_parse(&kind, &params, NULL, data, size) || kind != PM_FILE_CHAIN) {
@@ -342,8 +396,13 @@ static chain_result scan_chain(const char *name, const uint8_t *data, size_t siz
     int r;
     while ((r = pm_record_next(data, size, &pos, &rec, &len)) == 1) {
         if (res.reason == PM_REASON_NONE) {
-            long bad_tx = -1;
-            pm_reason why = check_block(&bad_tx, name, res.blocks, rec, len, tip, &tip_height);
+            long bad_tx = -1, dup_tx = -1;
+            pm_reason why =
+                check_block(&bad_tx, &dup_tx, name, res.blocks, rec, len, tip, &tip_height);
+            if (dup_tx >= 0 && res.dup_block < 0) {
+                res.dup_block = (long)res.blocks;
+                res.dup_tx = dup_tx;
+            }
             if (why != PM_REASON_NONE) {
                 res.reason = why;
                 res.block = res.blocks;
@@ -384,6 +443,7 @@ static void check_chain_file(const char *name)
     json_field(valid, sizeof valid, json, "valid");
     if (strcmp(valid, "true") == 0) {
         CHECKF(res.reason == PM_REASON_NONE, "%s: valid chain fails at wire level", name);
+        CHECKF(res.dup_block < 0, "%s: valid chain has duplicate inputs", name);
         if (json_field(blocks_s, sizeof blocks_s, json, "blocks"))
             CHECKF(res.blocks == strtoul(blocks_s, NULL, 10), "%s: %zu blocks, json %s", name,
                    res.blocks, blocks_s);
@@ -404,7 +464,19 @@ static void check_chain_file(const char *name)
             long want_tx = strcmp(tx_s, "null") == 0 ? -1 : strtol(tx_s, NULL, 10);
             CHECKF(res.tx == want_tx, "%s: tx %ld, json %ld", name, res.tx, want_tx);
         } else {
-            /* A stateful reason: every block up to it passes steps 1-4. */
+            /* A later reason: every block up to it passes steps 1-4; for
+             * DUPLICATE_INPUT the named transaction is the first with two
+             * inputs naming one outpoint. */
+            if (want == PM_REASON_DUPLICATE_INPUT) {
+                long want_tx = strtol(tx_s, NULL, 10);
+                CHECKF(res.dup_block == (long)at && res.dup_tx == want_tx,
+                       "%s: first duplicate inputs at block %ld tx %ld, json %zu %ld", name,
+                       res.dup_block, res.dup_tx, at, want_tx);
+            } else {
+                CHECKF(res.dup_block < 0 || res.dup_block > (long)at,
+                       "%s: duplicate inputs at block %ld before the json's %s", name,
+                       res.dup_block, reason_s);
+            }
             CHECKF(res.reason == PM_REASON_NONE || res.block > at,
                    "%s: wire-level %s at block %zu before the json's %s at %zu", name,
                    pm_reason_name(res.reason), res.block, reason_s, at);
@@ -465,6 +537,7 @@ int main(void)
     test_merkle_txt();
     test_hashes_txt();
     test_halves();
+    test_duplicate_inputs();
     test_every_file();
     pm_context_destroy(ctx);
     return pm_test_finish();
