@@ -169,13 +169,7 @@ static regkey key_operator(uint32_t op)
 /* Ledger                                                                  */
 /* ---------------------------------------------------------------------- */
 
-typedef struct {
-    uint32_t id;
-    uint8_t key[32];
-    uint8_t name_len;
-    uint8_t name[64];
-    uint64_t op_seq;
-} operator_rec;
+typedef pm_operator_info operator_rec;
 
 typedef struct {
     uint8_t *data;
@@ -493,6 +487,20 @@ static operator_rec *find_operator(pm_ledger *l, uint32_t id, size_t *index)
     return &l->ops[idx];
 }
 
+/* Room for one more operator record. */
+static int ops_reserve(pm_ledger *l)
+{
+    if (l->n_ops < l->cap_ops)
+        return 1;
+    size_t cap = l->cap_ops ? l->cap_ops * 2 : 16;
+    operator_rec *ops = realloc(l->ops, cap * sizeof *ops);
+    if (!ops)
+        return 0;
+    l->ops = ops;
+    l->cap_ops = cap;
+    return 1;
+}
+
 #define REJECT(r)                                                                   \
     do {                                                                            \
         *reason = (r);                                                              \
@@ -514,14 +522,8 @@ static pm_status apply_register(pm_ledger *l, pm_reason *reason, const pm_txinfo
     undo_operator u = {.id = tx->operator_id, .existed = op != NULL};
     if (op)
         u.prev = *op;
-    if (!op && l->n_ops == l->cap_ops) {
-        size_t cap = l->cap_ops ? l->cap_ops * 2 : 16;
-        operator_rec *ops = realloc(l->ops, cap * sizeof *ops);
-        if (!ops)
-            return PM_ERR_NOMEM;
-        l->ops = ops;
-        l->cap_ops = cap;
-    }
+    if (!op && !ops_reserve(l))
+        return PM_ERR_NOMEM;
     if (!log_reserve(&l->current, 2 * (sizeof u + sizeof l->gov_seq + 3)))
         return PM_ERR_NOMEM;
     if (!op) {
@@ -552,16 +554,29 @@ static int bump_op_seq(pm_ledger *l, size_t op_index)
     return 1;
 }
 
+/* The first two checks of SERIES and ISSUE: the operator exists and the
+ * sequence number is the next one. NULL with *reason set otherwise. */
+static operator_rec *signing_operator(pm_ledger *l, const pm_tx *tx, size_t *index,
+                                      pm_reason *reason)
+{
+    operator_rec *op = find_operator(l, tx->operator_id, index);
+    if (!op)
+        *reason = PM_REASON_UNKNOWN_OPERATOR;
+    else if (tx->seq != op->op_seq + 1)
+        *reason = PM_REASON_BAD_SEQUENCE;
+    else
+        return op;
+    return NULL;
+}
+
 static pm_status apply_series(pm_ledger *l, pm_reason *reason, const pm_txinfo *info,
                               const secp256k1_context *secp, pm_keycache *cache)
 {
     const pm_tx *tx = &info->tx;
     size_t index;
-    operator_rec *op = find_operator(l, tx->operator_id, &index);
+    operator_rec *op = signing_operator(l, tx, &index, reason);
     if (!op)
-        REJECT(PM_REASON_UNKNOWN_OPERATOR);
-    if (tx->seq != op->op_seq + 1)
-        REJECT(PM_REASON_BAD_SEQUENCE);
+        return PM_OK;
     regkey k = key_series(tx->operator_id, tx->series);
     if (regmap_find(&l->series, k, NULL))
         REJECT(PM_REASON_SERIES_EXISTS);
@@ -611,11 +626,9 @@ static pm_status apply_issue(pm_ledger *l, pm_reason *reason, const pm_txinfo *i
 {
     const pm_tx *tx = &info->tx;
     size_t index;
-    operator_rec *op = find_operator(l, tx->operator_id, &index);
+    operator_rec *op = signing_operator(l, tx, &index, reason);
     if (!op)
-        REJECT(PM_REASON_UNKNOWN_OPERATOR);
-    if (tx->seq != op->op_seq + 1)
-        REJECT(PM_REASON_BAD_SEQUENCE);
+        return PM_OK;
 
     /* Output checks in order. Stamps are marked minted as they pass, so
      * that a repeat later in the same transaction is ALREADY_MINTED; a
@@ -940,4 +953,139 @@ const uint8_t *pm_opkeys_find(const pm_opkeys *k, uint32_t id)
             return k->keys[mid];
     }
     return NULL;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Snapshot support                                                        */
+/* ---------------------------------------------------------------------- */
+
+size_t pm_ledger_operator_count(const pm_ledger *l)
+{
+    return l->n_ops;
+}
+
+void pm_ledger_operator_at(const pm_ledger *l, size_t i, pm_operator_info *out)
+{
+    *out = l->ops[i];
+}
+
+const pm_operator_info *pm_ledger_find_operator(const pm_ledger *l, uint32_t id,
+                                                pm_operator_info *out)
+{
+    uint64_t idx;
+    if (!regmap_find(&l->op_index, key_operator(id), &idx))
+        return NULL;
+    *out = l->ops[idx];
+    return out;
+}
+
+int pm_ledger_foreach_series(const pm_ledger *l,
+                             int (*fn)(void *, uint32_t, uint32_t, uint32_t), void *data)
+{
+    for (size_t i = 0; i <= l->series.mask; i++) {
+        if (!l->series.used[i])
+            continue;
+        regkey k = l->series.keys[i];
+        int r = fn(data, (uint32_t)(k.k0 >> 32), (uint32_t)k.k0, (uint32_t)l->series.values[i]);
+        if (r)
+            return r;
+    }
+    return 0;
+}
+
+int pm_ledger_foreach_minted(const pm_ledger *l,
+                             int (*fn)(void *, uint32_t, uint32_t, uint32_t), void *data)
+{
+    for (size_t i = 0; i <= l->minted.mask; i++) {
+        if (!l->minted.used[i])
+            continue;
+        regkey k = l->minted.keys[i];
+        int r = fn(data, (uint32_t)(k.k0 >> 32), (uint32_t)k.k0, (uint32_t)(k.k1 - 1));
+        if (r)
+            return r;
+    }
+    return 0;
+}
+
+size_t pm_ledger_series_count(const pm_ledger *l)
+{
+    return l->series.count;
+}
+
+size_t pm_ledger_minted_count(const pm_ledger *l)
+{
+    return l->minted.count;
+}
+
+pm_status pm_ledger_restore_operator(pm_ledger *l, const pm_operator_info *op)
+{
+    if (!ops_reserve(l))
+        return PM_ERR_NOMEM;
+    if (!regmap_put(&l->op_index, key_operator(op->id), l->n_ops))
+        return PM_ERR_NOMEM;
+    l->ops[l->n_ops++] = *op;
+    l->opkeys_dirty = 1;
+    return PM_OK;
+}
+
+pm_status pm_ledger_restore_series(pm_ledger *l, uint32_t op, uint32_t series,
+                                   uint32_t max_supply)
+{
+    return regmap_put(&l->series, key_series(op, series), max_supply) ? PM_OK : PM_ERR_NOMEM;
+}
+
+pm_status pm_ledger_restore_minted(pm_ledger *l, uint32_t op, uint32_t series, uint32_t serial)
+{
+    return regmap_put(&l->minted, key_stamp(op, series, serial), 0) ? PM_OK : PM_ERR_NOMEM;
+}
+
+void pm_ledger_restore_gov_seq(pm_ledger *l, uint64_t gov_seq)
+{
+    l->gov_seq = gov_seq;
+}
+
+void pm_ledger_restore_tip(pm_ledger *l, const uint8_t hash[32], int64_t height)
+{
+    memcpy(l->tip_hash, hash, 32);
+    l->tip_height = height;
+}
+
+size_t pm_ledger_history_count(const pm_ledger *l)
+{
+    return l->hist_count;
+}
+
+void pm_ledger_history_at(const pm_ledger *l, size_t i, uint8_t hash[32], uint8_t prev_hash[32],
+                          const uint8_t **log, size_t *len, size_t *spent)
+{
+    const sealed_block *b = &l->history[(l->hist_start + i) % l->undo_depth];
+    memcpy(hash, b->hash, 32);
+    memcpy(prev_hash, b->prev_hash, 32);
+    *log = b->log.data;
+    *len = b->log.len;
+    *spent = b->log.spent;
+}
+
+pm_status pm_ledger_history_push(pm_ledger *l, const uint8_t hash[32], const uint8_t prev_hash[32],
+                                 const uint8_t *log, size_t len, size_t spent)
+{
+    undo_log copy = {0};
+    if (!log_reserve(&copy, len ? len : 1))
+        return PM_ERR_NOMEM;
+    memcpy(copy.data, log, len);
+    copy.len = len;
+    copy.spent = spent;
+    if (l->hist_count == l->undo_depth) {
+        free(l->history[l->hist_start].log.data);
+        l->history[l->hist_start].log = (undo_log){0};
+        l->hist_start = (l->hist_start + 1) % l->undo_depth;
+        l->hist_count--;
+    }
+    sealed_block *b = &l->history[(l->hist_start + l->hist_count) % l->undo_depth];
+    free(b->log.data);
+    memcpy(b->hash, hash, 32);
+    memcpy(b->prev_hash, prev_hash, 32);
+    b->log = copy;
+    l->hist_count++;
+    return PM_OK;
 }

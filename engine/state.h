@@ -115,4 +115,55 @@ const uint8_t *pm_opkeys_find(const pm_opkeys *keys, uint32_t operator_id);
 /* Registry queries. */
 uint64_t pm_ledger_gov_seq(const pm_ledger *ledger);
 
+/* ---- Snapshot support: enumerate the whole state, and restore it into a
+ * fresh ledger (only before any transaction is applied). ---- */
+
+typedef struct {
+    uint32_t id;
+    uint8_t key[32];
+    uint8_t name_len;
+    uint8_t name[64];
+    uint64_t op_seq;
+} pm_operator_info;
+
+size_t pm_ledger_operator_count(const pm_ledger *ledger);
+/* Operator i (0 <= i < count), in registration order. */
+void pm_ledger_operator_at(const pm_ledger *ledger, size_t i, pm_operator_info *out);
+const pm_operator_info *pm_ledger_find_operator(const pm_ledger *ledger, uint32_t id,
+                                                pm_operator_info *out);
+
+/* Visit every declared series / every minted stamp (any order). The
+ * callback returns non-zero to stop; that value is returned. */
+int pm_ledger_foreach_series(const pm_ledger *ledger,
+                             int (*fn)(void *data, uint32_t op, uint32_t series,
+                                       uint32_t max_supply),
+                             void *data);
+int pm_ledger_foreach_minted(const pm_ledger *ledger,
+                             int (*fn)(void *data, uint32_t op, uint32_t series, uint32_t serial),
+                             void *data);
+size_t pm_ledger_series_count(const pm_ledger *ledger);
+size_t pm_ledger_minted_count(const pm_ledger *ledger);
+
+/* Restore (fresh ledger only). Return PM_OK or PM_ERR_NOMEM. */
+pm_status pm_ledger_restore_operator(pm_ledger *ledger, const pm_operator_info *op);
+pm_status pm_ledger_restore_series(pm_ledger *ledger, uint32_t op, uint32_t series,
+                                   uint32_t max_supply);
+pm_status pm_ledger_restore_minted(pm_ledger *ledger, uint32_t op, uint32_t series,
+                                   uint32_t serial);
+void pm_ledger_restore_gov_seq(pm_ledger *ledger, uint64_t gov_seq);
+void pm_ledger_restore_tip(pm_ledger *ledger, const uint8_t hash[32], int64_t height);
+
+/* The undo data of the sealed blocks, oldest first (i < history count):
+ * the block's hash, the tip before it, and its undo log (opaque bytes of
+ * this build's format, `spent` counting its re-inserts). A snapshot keeps
+ * them so that disconnect works after a restart. */
+size_t pm_ledger_history_count(const pm_ledger *ledger);
+void pm_ledger_history_at(const pm_ledger *ledger, size_t i, uint8_t hash[32],
+                          uint8_t prev_hash[32], const uint8_t **log, size_t *len,
+                          size_t *spent);
+/* Append one block's undo data (oldest first), as history_at gave it. */
+pm_status pm_ledger_history_push(pm_ledger *ledger, const uint8_t hash[32],
+                                 const uint8_t prev_hash[32], const uint8_t *log, size_t len,
+                                 size_t spent);
+
 #endif
