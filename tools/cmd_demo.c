@@ -245,7 +245,7 @@ static size_t busiest_stamps(const char *chain, stamp_id *best, size_t max)
         return 0;
     size_t n = 0, cap = 0;
     stamp_id *all = NULL;
-    pm_record r;
+    pm_recfile_record r;
     while (h.valid && pm_recfile_next(rf, &r, err, sizeof err) == 1 && r.bytes && !r.truncated) {
         pm_block blk;
         if (!pm_block_parse(&blk, NULL, r.bytes, r.size))
