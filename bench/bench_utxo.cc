@@ -531,6 +531,7 @@ void NoTeardown(const benchmark::State&) { g_world->Quiesce(); }
 
 class RatioReporter : public benchmark::ConsoleReporter {
  public:
+  explicit RatioReporter(OutputOptions o) : ConsoleReporter(o) {}
   std::map<std::string, double> rate;  // "op/impl/size/threads" -> items/s
   void ReportRuns(const std::vector<Run>& runs) override {
     for (const Run& r : runs) {
@@ -648,7 +649,8 @@ int main(int argc, char** argv) {
   Register(1000000);
   if (getenv("PM_BENCH_LARGE") && atoi(getenv("PM_BENCH_LARGE")) > 0) Register(50000000);
   benchmark::Initialize(&argc, argv);
-  RatioReporter rep;
+  RatioReporter rep(isatty(STDOUT_FILENO) ? benchmark::ConsoleReporter::OO_Defaults
+                                          : benchmark::ConsoleReporter::OO_Tabular);
   benchmark::RunSpecifiedBenchmarks(&rep);
   PrintSummary(rep);
   delete g_world;

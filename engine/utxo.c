@@ -215,6 +215,12 @@ typedef struct {
     _Atomic uint32_t tail;
 } ref_list;
 
+#define FRESH_RUN 64u
+
+typedef struct {
+    alignas(64) _Atomic uint64_t run;
+} fresh_run;
+
 struct pm_utxo_table {
     pm_arena *arena;
     size_t hint;
@@ -231,6 +237,7 @@ struct pm_utxo_table {
     cells *_Atomic retired_arrays;
     ref_list retired[STRIPES];  /* spent since the last quiescent point */
     ref_list recycled[STRIPES]; /* free for reuse (pop only) */
+    fresh_run fresh_runs[STRIPES];
 };
 
 static pm_utxo_table *mut(const pm_utxo_table *t)
@@ -334,19 +341,39 @@ static uint32_t chunk_slots_at(const pm_utxo_table *t, uint32_t c)
     return ((const chunk_hdr *)p)->slots;
 }
 
-/* A never-used entry slot, or 0 when out of memory. */
-static uint32_t alloc_fresh(pm_utxo_table *t)
+/* Push a spent (or never published) entry; it is reused after the next
+ * quiescent point. */
+static void retire_entry(pm_utxo_table *t, uint32_t ref, unsigned stripe)
+{
+    ref_list *l = &t->retired[stripe];
+    pm_entry *e = entry_of(t, ref);
+    uint32_t head = atomic_load_explicit(&l->head, memory_order_relaxed);
+    do {
+        atomic_store_explicit(&e->link, head, memory_order_relaxed);
+    } while (!atomic_compare_exchange_weak_explicit(&l->head, &head, ref, memory_order_release,
+                                                    memory_order_relaxed));
+    if (head == 0) /* first on an empty list: the tail, unique per epoch */
+        atomic_store_explicit(&l->tail, ref, memory_order_relaxed);
+}
+
+/* A run of never-used entry slots [first, first + *len) inside one chunk,
+ * *len <= want, from the table-wide cursor. Returns 0 when out of memory. */
+static uint32_t alloc_fresh_run(pm_utxo_table *t, uint32_t want, uint32_t *len)
 {
     for (;;) {
         uint64_t s = atomic_load_explicit(&t->fresh, memory_order_acquire);
         uint32_t c = (uint32_t)(s >> 32), slot = (uint32_t)s;
         uint32_t n = atomic_load_explicit(&t->nchunks, memory_order_acquire);
         if (c < n) {
-            if (slot < chunk_slots_at(t, c)) {
-                if (atomic_compare_exchange_weak_explicit(&t->fresh, &s, s + 1,
+            uint32_t slots = chunk_slots_at(t, c);
+            if (slot < slots) {
+                uint32_t k = slots - slot < want ? slots - slot : want;
+                if (atomic_compare_exchange_weak_explicit(&t->fresh, &s, s + k,
                                                           memory_order_acq_rel,
-                                                          memory_order_relaxed))
+                                                          memory_order_relaxed)) {
+                    *len = k;
                     return c << CHUNK_SHIFT | slot;
+                }
                 continue;
             }
             if (c + 1 < n) {
@@ -359,6 +386,37 @@ static uint32_t alloc_fresh(pm_utxo_table *t)
         }
         if (!add_chunk(t, n, 0))
             return 0;
+    }
+}
+
+/* A never-used slot, or 0 when out of memory. Each stripe hands out a run
+ * of FRESH_RUN slots taken at once from the table-wide cursor, so threads
+ * inserting together neither fight over that cursor nor write entries
+ * that share a cache line. */
+static uint32_t alloc_fresh(pm_utxo_table *t, unsigned stripe)
+{
+    _Atomic uint64_t *run = &t->fresh_runs[stripe].run; /* next << 32 | end */
+    for (;;) {
+        uint64_t w = atomic_load_explicit(run, memory_order_acquire);
+        uint32_t next = (uint32_t)(w >> 32), end = (uint32_t)w;
+        if (next < end) {
+            if (atomic_compare_exchange_weak_explicit(run, &w, w + ((uint64_t)1 << 32),
+                                                      memory_order_acq_rel, memory_order_relaxed))
+                return next;
+            continue;
+        }
+        uint32_t len = 0, first = alloc_fresh_run(t, FRESH_RUN, &len);
+        if (!first)
+            return 0;
+        uint64_t fresh = (uint64_t)(first + 1) << 32 | (first + len);
+        if (atomic_compare_exchange_strong_explicit(run, &w, fresh, memory_order_acq_rel,
+                                                    memory_order_relaxed))
+            return first;
+        /* Another thread refilled this stripe meanwhile: keep one slot, and
+         * the rest become free after the next quiescent point. */
+        for (uint32_t r = first + 1; r < first + len; r++)
+            retire_entry(t, r, stripe);
+        return first;
     }
 }
 
@@ -406,23 +464,9 @@ static uint32_t alloc_entry(pm_utxo_table *t, unsigned stripe)
         }
         atomic_store_explicit(&t->recycled_any, 0, memory_order_relaxed);
     }
-    return alloc_fresh(t);
+    return alloc_fresh(t, stripe);
 }
 
-/* Push a spent (or never published) entry; it is reused after the next
- * quiescent point. */
-static void retire_entry(pm_utxo_table *t, uint32_t ref, unsigned stripe)
-{
-    ref_list *l = &t->retired[stripe];
-    pm_entry *e = entry_of(t, ref);
-    uint32_t head = atomic_load_explicit(&l->head, memory_order_relaxed);
-    do {
-        atomic_store_explicit(&e->link, head, memory_order_relaxed);
-    } while (!atomic_compare_exchange_weak_explicit(&l->head, &head, ref, memory_order_release,
-                                                    memory_order_relaxed));
-    if (head == 0) /* first on an empty list: the tail, unique per epoch */
-        atomic_store_explicit(&l->tail, ref, memory_order_relaxed);
-}
 
 /* ---------------------------------------------------------------------- */
 /* Arrays.                                                                 */
@@ -990,10 +1034,13 @@ void pm_utxo_table_lookup_batch(const pm_utxo_table *t, size_t n, const pm_outpo
 pm_status pm_utxo_table_reserve(pm_utxo_table *t, size_t n)
 {
     atomic_store_explicit(&t->promised, n, memory_order_relaxed);
-    /* Entry slots: chunks allocated ahead (free lists are not counted). */
-    while (fresh_available(t) < n) {
+    /* Entry slots: chunks allocated ahead (free lists and the stripes'
+     * runs are not counted), with room for every stripe to take two runs
+     * (one may be lost to a race). */
+    size_t need = n + 2 * STRIPES * FRESH_RUN;
+    while (fresh_available(t) < need) {
         uint32_t c = atomic_load_explicit(&t->nchunks, memory_order_acquire);
-        if (!add_chunk(t, c, n - fresh_available(t)))
+        if (!add_chunk(t, c, need - fresh_available(t)))
             return PM_ERR_NOMEM;
     }
     /* Cells: the final array must take n more on top of what it holds and
