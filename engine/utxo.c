@@ -1155,98 +1155,96 @@ static int item_cmp(const void *a, const void *b, void *arg)
     return ix < iy ? -1 : ix > iy;
 }
 
-static void sort_small(sort_item *a, size_t n, const pm_utxo_table *t)
+static void insertion_sort(sort_item *a, size_t n, const pm_utxo_table *t)
 {
-    if (n < 24) {
-        for (size_t i = 1; i < n; i++) {
-            sort_item v = a[i];
-            size_t j = i;
-            while (j > 0 && item_cmp(&v, &a[j - 1], (void *)t) < 0) {
-                a[j] = a[j - 1];
-                j--;
-            }
-            a[j] = v;
+    for (size_t i = 1; i < n; i++) {
+        sort_item v = a[i];
+        size_t j = i;
+        while (j > 0 && item_cmp(&v, &a[j - 1], (void *)t) < 0) {
+            a[j] = a[j - 1];
+            j--;
         }
-    } else {
-        qsort_r(a, n, sizeof *a, item_cmp, (void *)t);
+        a[j] = v;
     }
 }
 
-/* In-place MSD radix sort on the top 16 bits of k0 (American flag sort),
- * then each bucket by comparison. txids are hashes, so buckets are small
- * and even; a bucket of ground txids only costs its own n log n. Buckets
- * are independent, so this part parallelises trivially if needed. */
-static int sort_items(pm_utxo_table *t, sort_item *a, size_t n)
+/* MSD radix sort on the bytes of k0 (most significant first), through the
+ * scratch array tmp (same size), insertion sort for small buckets. txids
+ * are hashes, so each level divides a bucket by ~256: three levels for
+ * tens of millions of entries, each a sequential pass. Only outpoints
+ * whose txids share all 8 bytes of k0 (ground txids, or one txid's
+ * outputs) reach the comparison sort on the full key. Buckets are
+ * independent, so this parallelises trivially if it ever needs to. */
+static void msd_sort(sort_item *a, sort_item *tmp, size_t n, unsigned byte,
+                     const pm_utxo_table *t)
 {
-    if (n < 4096) {
-        sort_small(a, n, t);
-        return 1;
-    }
-    const size_t nb = 65536;
-    size_t bytes = 2 * nb * sizeof(size_t);
-    size_t *start = pm_arena_alloc(t->arena, bytes, 64, PM_ARENA_ZERO);
-    if (!start)
-        return 0;
-    size_t *next = start + nb;
-    for (size_t i = 0; i < n; i++)
-        start[a[i].k0 >> 48]++;
-    size_t sum = 0;
-    for (size_t b = 0; b < nb; b++) {
-        size_t c = start[b];
-        start[b] = next[b] = sum;
-        sum += c;
-    }
-    for (size_t b = 0; b < nb; b++) {
-        size_t end = b + 1 < nb ? start[b + 1] : n;
-        while (next[b] < end) {
-            sort_item v = a[next[b]];
-            size_t d = v.k0 >> 48;
-            while (d != b) {
-                sort_item w = a[next[d]];
-                a[next[d]++] = v;
-                v = w;
-                d = v.k0 >> 48;
-            }
-            a[next[b]++] = v;
+    while (n > 32 && byte < 8) {
+        unsigned shift = 56 - 8 * byte;
+        size_t count[256] = {0};
+        for (size_t i = 0; i < n; i++)
+            count[(a[i].k0 >> shift) & 0xff]++;
+        if (count[(a[0].k0 >> shift) & 0xff] == n) { /* one bucket: next byte */
+            byte++;
+            continue;
         }
+        size_t pos[256], sum = 0;
+        for (unsigned b = 0; b < 256; b++) {
+            pos[b] = sum;
+            sum += count[b];
+        }
+        for (size_t i = 0; i < n; i++)
+            tmp[pos[(a[i].k0 >> shift) & 0xff]++] = a[i];
+        memcpy(a, tmp, n * sizeof *a);
+        size_t off = 0;
+        for (unsigned b = 0; b < 256; b++) {
+            if (count[b] > 1)
+                msd_sort(a + off, tmp + off, count[b], byte + 1, t);
+            off += count[b];
+        }
+        return;
     }
-    for (size_t b = 0; b < nb; b++) {
-        size_t end = b + 1 < nb ? start[b + 1] : n;
-        sort_small(a + start[b], end - start[b], t);
-    }
-    pm_arena_free(t->arena, start, bytes);
-    return 1;
+    if (n <= 32)
+        insertion_sort(a, n, t);
+    else
+        qsort_r(a, n, sizeof *a, item_cmp, (void *)t);
 }
 
 pm_status pm_utxo_table_digest(const pm_utxo_table *ct, pm_hasher *h, uint8_t out[32])
 {
     pm_utxo_table *t = mut(ct);
     uint64_t n = pm_utxo_table_count(t);
-    sort_item *items = NULL;
+    sort_item *items = NULL, *tmp = NULL;
     size_t bytes = (size_t)n * sizeof *items;
     if (n) {
         items = pm_arena_alloc(t->arena, bytes, 64, 0);
-        if (!items)
+        tmp = items ? pm_arena_alloc(t->arena, bytes, 64, 0) : NULL;
+        if (!tmp) {
+            pm_arena_free(t->arena, items, bytes);
             return PM_ERR_NOMEM;
+        }
     }
+    /* Collect (k0, ref) of every live cell. The entries are read a block
+     * of cells at a time, all of a block's entries prefetched first. */
     size_t m = 0;
     cells *x = atomic_load_explicit(&t->cur, memory_order_acquire);
     for (; x; x = atomic_load_explicit(&x->next, memory_order_acquire)) {
-        for (uint64_t i = 0; i <= x->mask && m < n; i++) {
-            uint64_t v = atomic_load_explicit(&x->slot[i], memory_order_relaxed);
-            if (v == 0 || (v & C_TOMB))
-                continue;
-            items[m].k0 = load_be64(entry_of(t, v)->txid);
-            items[m].ref = (uint32_t)v;
-            items[m].pad = 0;
-            m++;
+        for (uint64_t base = 0; base <= x->mask && m < n; base += 64) {
+            size_t first = m;
+            for (uint64_t i = base; i < base + 64 && m < n; i++) {
+                uint64_t v = atomic_load_explicit(&x->slot[i], memory_order_relaxed);
+                if (v == 0 || (v & C_TOMB))
+                    continue;
+                items[m].ref = (uint32_t)v;
+                items[m].pad = 0;
+                __builtin_prefetch(entry_of(t, v));
+                m++;
+            }
+            for (size_t j = first; j < m; j++)
+                items[j].k0 = load_be64(entry_of(t, items[j].ref)->txid);
         }
     }
     pm_status st = PM_OK;
-    if (!sort_items(t, items, m)) {
-        st = PM_ERR_NOMEM;
-        goto done;
-    }
+    msd_sort(items, tmp, m, 0, t);
     enum { REC = 32 + 2 + PM_OUTPUT_SIZE, PER_BUF = 256 };
     uint8_t buf[REC * PER_BUF];
     size_t fill = 0;
@@ -1255,8 +1253,8 @@ pm_status pm_utxo_table_digest(const pm_utxo_table *ct, pm_hasher *h, uint8_t ou
         goto done;
     }
     for (size_t i = 0; i < m; i++) {
-        if (i + 8 < m) {
-            const uint8_t *p = (const uint8_t *)entry_of(t, items[i + 8].ref);
+        if (i + 32 < m) { /* entries in key order are scattered: fetch ahead */
+            const uint8_t *p = (const uint8_t *)entry_of(t, items[i + 32].ref);
             __builtin_prefetch(p);
             __builtin_prefetch(p + sizeof(pm_entry) - 1);
         }
@@ -1280,6 +1278,7 @@ pm_status pm_utxo_table_digest(const pm_utxo_table *ct, pm_hasher *h, uint8_t ou
         st = PM_ERR_NOMEM;
 done:
     pm_arena_free(t->arena, items, bytes);
+    pm_arena_free(t->arena, tmp, bytes);
     return st;
 }
 
