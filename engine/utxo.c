@@ -292,8 +292,8 @@ static size_t chunk_slots_for(const pm_utxo_table *t, uint32_t n, size_t want)
 {
     size_t max_slots = MAX_CHUNK_BYTES / sizeof(pm_entry);
     size_t slots = want;
-    if (n == 0 && t->hint + 1 > slots)
-        slots = t->hint + 1;
+    if (n == 0 && t->hint >= slots)
+        slots = t->hint < max_slots ? t->hint + 1 : max_slots;
     else if (n > 0) {
         size_t total = atomic_load_explicit(&mut(t)->chunk_slots, memory_order_relaxed);
         if (total / 16 > slots)
@@ -476,6 +476,8 @@ static uint32_t alloc_entry(pm_utxo_table *t, unsigned stripe)
  * many. */
 static unsigned cells_log_for(uint64_t need)
 {
+    if (need > ((uint64_t)1 << MAX_CELLS_LOG))
+        return 0;
     unsigned lg = MIN_CELLS_LOG;
     while (need * 5 > ((uint64_t)3 << lg)) {
         if (++lg > MAX_CELLS_LOG)
@@ -790,7 +792,11 @@ pm_status pm_utxo_table_create(pm_utxo_table **table, size_t capacity_hint)
     t->hint = capacity_hint;
     fill_secret(t);
     atomic_store_explicit(&t->fresh, 1, memory_order_relaxed); /* chunk 0, slot 1 */
-    unsigned lg = cells_log_for((uint64_t)capacity_hint + 1);
+    /* A hint beyond what one array can index is sized down to that. */
+    uint64_t hint = capacity_hint;
+    if (hint > ((uint64_t)1 << MAX_CELLS_LOG) / 2)
+        hint = ((uint64_t)1 << MAX_CELLS_LOG) / 2;
+    unsigned lg = cells_log_for(hint + 1);
     cells *a = lg ? array_create(t, lg) : NULL;
     if (!a || !add_chunk(t, 0, 0)) {
         array_free(t, a);
@@ -1033,6 +1039,8 @@ void pm_utxo_table_lookup_batch(const pm_utxo_table *t, size_t n, const pm_outpo
 
 pm_status pm_utxo_table_reserve(pm_utxo_table *t, size_t n)
 {
+    if (n > ((size_t)1 << MAX_CELLS_LOG))
+        return PM_ERR_NOMEM; /* more than the table can ever hold */
     atomic_store_explicit(&t->promised, n, memory_order_relaxed);
     /* Entry slots: chunks allocated ahead (free lists and the stripes'
      * runs are not counted), with room for every stripe to take two runs

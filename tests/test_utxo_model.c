@@ -572,6 +572,9 @@ static void test_nomem(void)
     CHECK(pm_utxo_table_reserve(t, 100000) == PM_ERR_NOMEM);
     check_whole(t, &m, 0);
     pm_utxo_table_set_memory_limit(t, 0);
+    CHECK(pm_utxo_table_reserve(t, SIZE_MAX) == PM_ERR_NOMEM); /* never possible */
+    check_whole(t, &m, 0);
+    pm_utxo_table_set_memory_limit(t, 0);
     for (size_t j = k; j < m.n; j++)
         op_insert(t, &m, j);
     check_whole(t, &m, 1);
