@@ -116,6 +116,10 @@
  * most ~5 bytes), plus spent entries waiting for reuse: ~100-115 bytes.
  * During a migration both arrays exist for a while.
  *
+ * Locks: none of the table's own. The rare allocations (a chunk of
+ * entries, a successor array) go to the allocator, whose arena may lock
+ * internally; lookups never allocate.
+ *
  * Limits: 2^30 cells per array and 2,048 chunks (over 800 million
  * entries); beyond that inserts return PM_ERR_NOMEM.
  */
