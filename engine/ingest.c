@@ -623,8 +623,8 @@ void pm_ingest_config_default(pm_ingest_config *cfg)
 {
     PM_ARG_CHECK(NULL, cfg != NULL, );
     cfg->flags = 0;
-    cfg->buffer_size = (size_t)1 << 20;
-    cfg->buffers = 4;
+    cfg->buffer_size = (size_t)128 << 10;
+    cfg->buffers = 8;
     cfg->name = NULL;
 }
 
