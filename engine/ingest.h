@@ -60,6 +60,9 @@ typedef struct {
                                    (a path naming a regular file, buffer
                                    size a multiple of 4096); otherwise
                                    ignored silently */
+#define PM_INGEST_NO_FIXED 4u /**< io_uring without registered buffers
+                                   (for tests and comparisons; used anyway
+                                   when registering them fails) */
 
 /** The declared length reported by pm_ingest_truncated when the input
  *  ended inside the length prefix itself. */
