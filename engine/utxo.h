@@ -82,4 +82,34 @@ int pm_utxo_table_foreach(const pm_utxo_table *t, pm_utxo_visit_fn fn, void *dat
  * PM_ERR_NOMEM (it sorts the keys). */
 pm_status pm_utxo_table_digest(const pm_utxo_table *t, pm_hasher *h, uint8_t out[32]);
 
+/* ---- additions (introspection and testing) ---------------------------- */
+
+/* A snapshot of the table's shape, exact at a quiescent point. */
+typedef struct {
+    uint64_t live;            /* entries present (pm_utxo_table_count) */
+    size_t cells;             /* slots of the current bucket array */
+    size_t cells_next;        /* slots of the array being migrated into, 0 if none */
+    uint64_t migrations;      /* completed migrations (growth or rehash) */
+    size_t chunks;            /* entry storage blocks */
+    size_t entry_slots;       /* entry slots in those blocks */
+    size_t memory;            /* pm_utxo_table_memory */
+    const char *backend;      /* "jemalloc" or "malloc" */
+} pm_utxo_stats;
+
+void pm_utxo_table_stats(const pm_utxo_table *t, pm_utxo_stats *out);
+
+/* Testing: make every allocation that would take pm_utxo_table_memory
+ * above `bytes` fail as if memory had run out (0: no limit). Any thread,
+ * any time. */
+void pm_utxo_table_set_memory_limit(pm_utxo_table *t, size_t bytes);
+
+/* Testing: act as migrator threads that stalled. While a migration is in
+ * progress, freeze up to n live cells of the old array (LIVE ->
+ * FROZEN_LIVE) without copying them, as a migrator preempted between its
+ * two steps leaves them; with lose_chunk also claim one chunk of
+ * migration work that will never be reported done, so the migration can
+ * only complete by the paths that do not wait for other threads.
+ * Returns the number of cells frozen. Safe at any time, from any thread. */
+size_t pm_utxo_table_test_stall(pm_utxo_table *t, size_t n, int lose_chunk);
+
 #endif

@@ -1,0 +1,1231 @@
+/*
+ * utxo.c — the lock-free UTXO table (contract in utxo.h).
+ *
+ * Design
+ * ------
+ * Entries. Each live outpoint has an 84-byte entry: txid[32], index (u16),
+ * output[45], a pad byte and a 32-bit link used only once the entry is
+ * retired. Owner keys are stored inline: interning them would save ~28
+ * bytes per entry but put a third dependent cache miss on every lookup
+ * (the verifier needs the key), and inline storage already meets the
+ * 128-byte budget (see "Memory" below). Entries live in chunks (large
+ * blocks from the table's own jemalloc arena) and are named by a 32-bit
+ * ref = chunk << 21 | slot; slot 0 of a chunk holds the chunk's header, so
+ * ref 0 never names an entry. The chunk directory has a fixed 2,048 slots
+ * inside the table, written once per chunk, so ref -> entry is one load
+ * from an L1-resident array and a multiply-add.
+ *
+ * Index. An open-addressing array of 64-bit cells, linear probing, indexed
+ * by the TOP bits of the 64-bit XXH3 hash (keyed with a per-table random
+ * secret from getrandom, so ground txids cannot aim at a bucket). A cell
+ * holds the top 30 hash bits, two state bits and the entry's ref:
+ *
+ *     63 ........ 34 | 33 FROZEN | 32 TOMB | 31 ........ 0
+ *     hash bits      |           |         | ref
+ *
+ *     EMPTY        0                     nothing here yet
+ *     LIVE         ref, hash             the entry is present
+ *     TOMB         TOMB + ref, hash      spent (the probe goes on past it)
+ *     FROZEN_LIVE  FROZEN + ref, hash    present, being copied to the next array
+ *     MOVED        FROZEN|TOMB (+ref)    migrated: the truth is in the next array
+ *     MOVED_EMPTY  FROZEN|TOMB, ref 0    was EMPTY when migrated: ends a probe
+ *
+ * A cell only moves forward through these states (EMPTY -> LIVE -> TOMB,
+ * any -> frozen -> MOVED), so a CAS on it can never suffer ABA, and no cell
+ * ever becomes EMPTY again: an entry is always found by probing from its
+ * home cell to the first EMPTY (or MOVED_EMPTY) cell. Tombstones are never
+ * reused in place (that would let two racing inserts of one key land in
+ * two cells); they disappear when the array is migrated. The stored hash
+ * bits filter candidates, but a hit is always confirmed on the full 34-byte
+ * key in the entry: never a fingerprint-only match.
+ *
+ * Operations.
+ *  - lookup: probe; a LIVE or FROZEN_LIVE cell whose hash bits match and
+ *    whose entry key matches is a hit (the acquire load of the cell makes
+ *    the entry's bytes visible). At the end of the probe, if the array has
+ *    a successor (it is being migrated), probe the successor too. Readers
+ *    never write and never wait.
+ *  - insert: probe to the end (a LIVE/FROZEN_LIVE copy of the key means
+ *    PM_ERR_STATE); at the first EMPTY cell of the final array, take a slot
+ *    in the array's counters, fill a fresh entry and CAS the cell
+ *    EMPTY -> LIVE (release). If the CAS fails, re-examine the same cell.
+ *  - spend: find the LIVE cell and CAS it LIVE -> TOMB. Exactly one of
+ *    racing spenders wins the CAS; the others re-read TOMB and go on (0).
+ *    The winner copies the output (the entry stays intact until reclaim)
+ *    and pushes the entry on a retired list.
+ *
+ * Growth without stopping the world (incremental cooperative migration).
+ * When an array passes 3/4 occupancy (tombstones included) a successor is
+ * allocated, sized so the live entries fill at most 60% of it (so it may
+ * also be the same size, a rehash that drops tombstones, or smaller), and
+ * published in `next` (also when few entries remain: below 10% it
+ * rehashes smaller). From then on every insert and spend first migrates
+ * one chunk of 256 cells, claimed with fetch_add (claims go round the
+ * chunks until each is marked done, so a chunk whose claimer stalled is
+ * redone by another thread); the thread that marks the last chunk done
+ * swings the table's `cur` to the successor and retires the old array.
+ * A doubling of a 2^26-cell array is thus spread over 2^18 operations of
+ * a few microseconds each. Migrating a cell: EMPTY -> MOVED_EMPTY; TOMB -> MOVED; LIVE ->
+ * FROZEN_LIVE, then its ref is inserted in the successor (idempotent: a
+ * cell already holding that ref in any state means "done"), then
+ * FROZEN_LIVE -> MOVED. Any thread meeting a FROZEN_LIVE cell it wants to
+ * write completes those steps itself, so no writer ever waits for a
+ * migrator. With top-bit indexing cell i of the old array maps near cell
+ * 2i of a doubled one, so migration streams through both arrays; the hash
+ * bits in the cell are enough to place it (entries are not read).
+ *
+ * What a reader sees meanwhile: it probes the old array, then the new one.
+ * A LIVE or FROZEN_LIVE cell is current (nothing can spend a frozen entry
+ * until its copy is complete and the old cell is MOVED), a MOVED cell says
+ * "look in the successor", where the copy was placed before the old cell
+ * changed. An entry present during a whole lookup is therefore found:
+ * either in the old array at a cell the reader reaches (cells before it on
+ * the probe path are never EMPTY), or in the successor.
+ *
+ * The rule that keeps a key from existing twice: a writer (insert or
+ * spend) that reaches the end of its probe in an array that has a
+ * successor first seals that EMPTY cell (CAS EMPTY -> MOVED_EMPTY) and only
+ * then continues in the successor. An insert that had read `next == NULL`
+ * earlier and is about to CAS that same cell loses the race and follows,
+ * so the key can no longer appear behind a writer that moved on. This is
+ * also why MOVED_EMPTY may end a probe: nothing is ever inserted past it.
+ *
+ * Reclamation. Spent entries and old arrays are only pushed on lists
+ * (spend and the migration never free). pm_utxo_table_reclaim, called
+ * when no operation is in flight on any thread (a quiescent point, e.g.
+ * after a block is committed and the workers are parked), frees the old
+ * arrays and moves retired entries to per-stripe free lists; inserts pop
+ * from those lists. A popped list is never pushed to again before the
+ * next quiescent point, so the pop-only Treiber stacks cannot suffer ABA,
+ * and a ref is never reused while some thread may still hold it. No
+ * reader ever touches freed memory: the only memory freed is freed at a
+ * quiescent point.
+ *
+ * Out of memory. An insert that needs memory it cannot get (a new entry
+ * chunk, or room when the array is full and no successor can be
+ * allocated) returns PM_ERR_NOMEM before it has published anything.
+ * Failing to allocate a successor at 3/4 occupancy is not an error: the
+ * array keeps taking inserts up to 15/16 and the allocation is retried.
+ * pm_utxo_table_reserve(n) allocates the entry chunks and, if needed,
+ * the successor array before it returns, so n inserts can then complete
+ * without allocating.
+ *
+ * Memory (per live entry): 84 bytes of entry, plus 8 / load bytes of
+ * cells with the load between 0.3 and 0.75 (10.7 to 26.7 bytes), plus the
+ * unfilled part of the last chunk (chunks grow by 1/16 of the total, so at
+ * most ~5 bytes), plus spent entries waiting for reuse: ~100-115 bytes.
+ * During a migration both arrays exist for a while.
+ *
+ * Limits: 2^30 cells per array and 2,048 chunks (over 800 million
+ * entries); beyond that inserts return PM_ERR_NOMEM.
+ */
+#include "utxo.h"
+
+#include "arena.h"
+
+#include <errno.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+/* ---------------------------------------------------------------------- */
+/* Entries and chunks.                                                     */
+/* ---------------------------------------------------------------------- */
+
+typedef struct {
+    uint8_t txid[32];
+    uint8_t index[2]; /* host order (memcpy of the u16) */
+    uint8_t output[PM_OUTPUT_SIZE];
+    uint8_t pad;
+    _Atomic uint32_t link; /* next ref on a retired / free list */
+} pm_entry;
+
+_Static_assert(sizeof(pm_entry) == 84, "entry layout");
+
+typedef struct {
+    uint32_t slots; /* entries in the chunk, slot 0 (this header) included */
+} chunk_hdr;
+
+#define CHUNK_SHIFT 21
+#define SLOT_MASK ((1u << CHUNK_SHIFT) - 1)
+#define MAX_CHUNKS 2048u
+#define MIN_CHUNK_SLOTS 256u
+#define MAX_CHUNK_BYTES ((size_t)64 << 20)
+
+/* ---------------------------------------------------------------------- */
+/* Cells and arrays.                                                       */
+/* ---------------------------------------------------------------------- */
+
+#define C_TOMB ((uint64_t)1 << 32)
+#define C_FROZEN ((uint64_t)1 << 33)
+#define C_STATE (C_TOMB | C_FROZEN)
+#define C_HASH (~(((uint64_t)1 << 34) - 1))
+#define C_REF ((uint64_t)0xffffffffu)
+#define MOVED_EMPTY C_STATE
+
+#define MIN_CELLS_LOG 8 /* 256 cells */
+#define MAX_CELLS_LOG 30
+#define MIG_CHUNK 256u /* cells migrated per helping operation */
+
+/* counts: used cells (LIVE or TOMB, with reservations) << 32 | live. */
+#define ONE_USED ((uint64_t)1 << 32)
+#define ONE_LIVE ((uint64_t)1)
+#define ONE_CELL (ONE_USED | ONE_LIVE)
+
+typedef struct cells cells;
+struct cells {
+    /* Read-mostly: set before the array is published. */
+    unsigned shift; /* 64 - log2(cells) */
+    uint64_t mask;
+    uint64_t soft; /* start a migration past this many used cells */
+    uint64_t hard; /* never more used cells than this */
+    uint64_t shrink; /* rehash smaller when fewer live entries than this */
+    uint64_t nchunks;
+    _Atomic uint64_t *chunk_done; /* one bit per migrated chunk, after slot[] */
+    size_t bytes;
+    cells *_Atomic next; /* the array this one migrates into */
+    cells *_Atomic prev; /* the array migrating into this one, until done */
+    cells *retired_next; /* on the table's retired list */
+    /* Written by every insert and spend into this array. */
+    alignas(64) _Atomic uint64_t counts;
+    /* Written by migrators. */
+    alignas(64) _Atomic uint64_t mig_claim;
+    _Atomic uint64_t mig_done;
+    _Atomic int starting;
+    alignas(64) _Atomic uint64_t slot[];
+};
+
+/* ---------------------------------------------------------------------- */
+/* The table.                                                              */
+/* ---------------------------------------------------------------------- */
+
+#define STRIPES 16u
+#define SECRET_SIZE 192
+_Static_assert(SECRET_SIZE >= XXH3_SECRET_SIZE_MIN, "XXH3 secret size");
+
+typedef struct {
+    alignas(64) _Atomic uint32_t head;
+    _Atomic uint32_t tail;
+} ref_list;
+
+struct pm_utxo_table {
+    pm_arena *arena;
+    size_t hint;
+    uint8_t secret[SECRET_SIZE];
+    cells *_Atomic cur;
+    _Atomic(uint8_t *) dir[MAX_CHUNKS];
+    /* Entry allocation: chunk << 32 | next slot. */
+    alignas(64) _Atomic uint64_t fresh;
+    _Atomic uint32_t nchunks;
+    _Atomic uint64_t chunk_slots;
+    alignas(64) _Atomic uint64_t migrations;
+    _Atomic uint64_t promised; /* n of the last pm_utxo_table_reserve */
+    _Atomic int recycled_any;  /* 0: every free list is known empty */
+    cells *_Atomic retired_arrays;
+    ref_list retired[STRIPES];  /* spent since the last quiescent point */
+    ref_list recycled[STRIPES]; /* free for reuse (pop only) */
+};
+
+static pm_utxo_table *mut(const pm_utxo_table *t)
+{
+    return (pm_utxo_table *)t;
+}
+
+static uint64_t key_hash(const pm_utxo_table *t, const uint8_t txid[32], uint16_t index)
+{
+    uint8_t key[34];
+    memcpy(key, txid, 32);
+    key[32] = (uint8_t)index;
+    key[33] = (uint8_t)(index >> 8);
+    return XXH3_64bits_withSecret(key, sizeof key, t->secret, sizeof t->secret);
+}
+
+static pm_entry *entry_of(const pm_utxo_table *t, uint64_t cell)
+{
+    uint32_t ref = (uint32_t)cell;
+    uint8_t *chunk = atomic_load_explicit(&mut(t)->dir[ref >> CHUNK_SHIFT], memory_order_acquire);
+    return (pm_entry *)chunk + (ref & SLOT_MASK);
+}
+
+static int key_eq(const pm_entry *e, const uint8_t txid[32], uint16_t index)
+{
+    uint16_t i;
+    memcpy(&i, e->index, 2);
+    return i == index && memcmp(e->txid, txid, 32) == 0;
+}
+
+/* A LIVE or FROZEN_LIVE cell whose hash bits are h's. */
+static int cell_candidate(uint64_t v, uint64_t h)
+{
+    return v != 0 && (v & C_TOMB) == 0 && ((v ^ h) & C_HASH) == 0;
+}
+
+static uint64_t live_of(uint64_t counts)
+{
+    return counts & 0xffffffffu;
+}
+
+static uint64_t used_of(uint64_t counts)
+{
+    return counts >> 32;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Entry storage.                                                          */
+/* ---------------------------------------------------------------------- */
+
+static size_t chunk_slots_for(const pm_utxo_table *t, uint32_t n, size_t want)
+{
+    size_t max_slots = MAX_CHUNK_BYTES / sizeof(pm_entry);
+    size_t slots = want;
+    if (n == 0 && t->hint + 1 > slots)
+        slots = t->hint + 1;
+    else if (n > 0) {
+        size_t total = atomic_load_explicit(&mut(t)->chunk_slots, memory_order_relaxed);
+        if (total / 16 > slots)
+            slots = total / 16;
+    }
+    if (slots < MIN_CHUNK_SLOTS)
+        slots = MIN_CHUNK_SLOTS;
+    if (slots > max_slots)
+        slots = max_slots;
+    /* Fill the allocator's size class exactly. */
+    size_t bytes = pm_arena_good_size(t->arena, slots * sizeof(pm_entry));
+    slots = bytes / sizeof(pm_entry);
+    return slots > max_slots ? max_slots : slots;
+}
+
+/* Make chunk n exist (n = the chunk count the caller saw). Returns 0 when
+ * out of memory or out of chunk numbers. */
+static int add_chunk(pm_utxo_table *t, uint32_t n, size_t want)
+{
+    if (n >= MAX_CHUNKS)
+        return 0;
+    if (atomic_load_explicit(&t->dir[n], memory_order_acquire) == NULL) {
+        size_t slots = chunk_slots_for(t, n, want);
+        size_t bytes = slots * sizeof(pm_entry);
+        uint8_t *p = pm_arena_alloc(t->arena, bytes, 64, PM_ARENA_HUGE);
+        if (!p)
+            return 0;
+        ((chunk_hdr *)p)->slots = (uint32_t)slots;
+        uint8_t *expected = NULL;
+        if (atomic_compare_exchange_strong_explicit(&t->dir[n], &expected, p,
+                                                    memory_order_acq_rel, memory_order_acquire))
+            atomic_fetch_add_explicit(&t->chunk_slots, slots, memory_order_relaxed);
+        else
+            pm_arena_free(t->arena, p, bytes);
+    }
+    uint32_t expected_n = n;
+    atomic_compare_exchange_strong_explicit(&t->nchunks, &expected_n, n + 1,
+                                            memory_order_acq_rel, memory_order_relaxed);
+    return 1;
+}
+
+static uint32_t chunk_slots_at(const pm_utxo_table *t, uint32_t c)
+{
+    const uint8_t *p = atomic_load_explicit(&mut(t)->dir[c], memory_order_acquire);
+    return ((const chunk_hdr *)p)->slots;
+}
+
+/* A never-used entry slot, or 0 when out of memory. */
+static uint32_t alloc_fresh(pm_utxo_table *t)
+{
+    for (;;) {
+        uint64_t s = atomic_load_explicit(&t->fresh, memory_order_acquire);
+        uint32_t c = (uint32_t)(s >> 32), slot = (uint32_t)s;
+        uint32_t n = atomic_load_explicit(&t->nchunks, memory_order_acquire);
+        if (c < n) {
+            if (slot < chunk_slots_at(t, c)) {
+                if (atomic_compare_exchange_weak_explicit(&t->fresh, &s, s + 1,
+                                                          memory_order_acq_rel,
+                                                          memory_order_relaxed))
+                    return c << CHUNK_SHIFT | slot;
+                continue;
+            }
+            if (c + 1 < n) {
+                atomic_compare_exchange_weak_explicit(&t->fresh, &s,
+                                                      ((uint64_t)(c + 1) << 32) | 1,
+                                                      memory_order_acq_rel,
+                                                      memory_order_relaxed);
+                continue;
+            }
+        }
+        if (!add_chunk(t, n, 0))
+            return 0;
+    }
+}
+
+/* Free slots in the chunks already allocated (not counting free lists). */
+static size_t fresh_available(const pm_utxo_table *t)
+{
+    uint64_t s = atomic_load_explicit(&mut(t)->fresh, memory_order_acquire);
+    uint32_t c = (uint32_t)(s >> 32), slot = (uint32_t)s;
+    uint32_t n = atomic_load_explicit(&mut(t)->nchunks, memory_order_acquire);
+    size_t avail = 0;
+    for (uint32_t i = c; i < n; i++) {
+        uint32_t slots = chunk_slots_at(t, i);
+        uint32_t first = i == c ? slot : 1;
+        if (slots > first)
+            avail += slots - first;
+    }
+    return avail;
+}
+
+static uint32_t pop_recycled(pm_utxo_table *t, unsigned stripe)
+{
+    ref_list *l = &t->recycled[stripe];
+    uint32_t head = atomic_load_explicit(&l->head, memory_order_acquire);
+    while (head) {
+        uint32_t next = atomic_load_explicit(&entry_of(t, head)->link, memory_order_relaxed);
+        if (atomic_compare_exchange_weak_explicit(&l->head, &head, next, memory_order_acquire,
+                                                  memory_order_acquire))
+            return head;
+    }
+    return 0;
+}
+
+/* A free entry: from this key's stripe, else from any stripe while the
+ * free lists may hold something, else a fresh slot. */
+static uint32_t alloc_entry(pm_utxo_table *t, unsigned stripe)
+{
+    uint32_t ref = pop_recycled(t, stripe);
+    if (ref)
+        return ref;
+    if (atomic_load_explicit(&t->recycled_any, memory_order_relaxed)) {
+        for (unsigned k = 1; k < STRIPES; k++) {
+            ref = pop_recycled(t, (stripe + k) & (STRIPES - 1));
+            if (ref)
+                return ref;
+        }
+        atomic_store_explicit(&t->recycled_any, 0, memory_order_relaxed);
+    }
+    return alloc_fresh(t);
+}
+
+/* Push a spent (or never published) entry; it is reused after the next
+ * quiescent point. */
+static void retire_entry(pm_utxo_table *t, uint32_t ref, unsigned stripe)
+{
+    ref_list *l = &t->retired[stripe];
+    pm_entry *e = entry_of(t, ref);
+    uint32_t head = atomic_load_explicit(&l->head, memory_order_relaxed);
+    do {
+        atomic_store_explicit(&e->link, head, memory_order_relaxed);
+    } while (!atomic_compare_exchange_weak_explicit(&l->head, &head, ref, memory_order_release,
+                                                    memory_order_relaxed));
+    if (head == 0) /* first on an empty list: the tail, unique per epoch */
+        atomic_store_explicit(&l->tail, ref, memory_order_relaxed);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Arrays.                                                                 */
+/* ---------------------------------------------------------------------- */
+
+/* log2 of the cells for `need` live entries at <= 60% load, or 0 when too
+ * many. */
+static unsigned cells_log_for(uint64_t need)
+{
+    unsigned lg = MIN_CELLS_LOG;
+    while (need * 5 > ((uint64_t)3 << lg)) {
+        if (++lg > MAX_CELLS_LOG)
+            return 0;
+    }
+    return lg;
+}
+
+static cells *array_create(pm_utxo_table *t, unsigned lg)
+{
+    uint64_t n = (uint64_t)1 << lg;
+    uint64_t nchunks = n / MIG_CHUNK;
+    size_t bytes = sizeof(cells) + n * sizeof(uint64_t) + (nchunks + 63) / 64 * sizeof(uint64_t);
+    cells *a = pm_arena_alloc(t->arena, bytes, 64, PM_ARENA_ZERO | PM_ARENA_HUGE);
+    if (!a)
+        return NULL;
+    /* Zero-filled: counts, cursors, next, prev and every cell start at 0. */
+    a->shift = 64 - lg;
+    a->mask = n - 1;
+    a->soft = n / 4 * 3;
+    a->hard = n - n / 16;
+    a->shrink = lg > MIN_CELLS_LOG ? n / 10 : 0;
+    a->nchunks = nchunks;
+    a->chunk_done = a->slot + n;
+    a->bytes = bytes;
+    return a;
+}
+
+static void array_free(pm_utxo_table *t, cells *a)
+{
+    if (a)
+        pm_arena_free(t->arena, a, a->bytes);
+}
+
+static void retire_array(pm_utxo_table *t, cells *a)
+{
+    cells *head = atomic_load_explicit(&t->retired_arrays, memory_order_relaxed);
+    do {
+        a->retired_next = head;
+    } while (!atomic_compare_exchange_weak_explicit(&t->retired_arrays, &head, a,
+                                                    memory_order_release, memory_order_relaxed));
+}
+
+/* Place ref (with hash bits) in array f or its successors, unless a cell on
+ * its probe path already holds that ref (in any state): the copy is then
+ * already done. Never needs memory: the successor was sized for it. */
+static void copy_into(cells *f, uint64_t v)
+{
+    uint64_t hbits = v & C_HASH, ref = v & C_REF;
+    for (;;) {
+        uint64_t i = hbits >> f->shift;
+        for (;;) {
+            uint64_t w = atomic_load_explicit(&f->slot[i], memory_order_acquire);
+            if ((w & C_REF) == ref)
+                return;
+            if (w == 0) {
+                cells *nx = atomic_load_explicit(&f->next, memory_order_acquire);
+                if (nx) {
+                    if (atomic_compare_exchange_strong_explicit(&f->slot[i], &w, MOVED_EMPTY,
+                                                                memory_order_acq_rel,
+                                                                memory_order_acquire)) {
+                        f = nx;
+                        break;
+                    }
+                    continue;
+                }
+                atomic_fetch_add_explicit(&f->counts, ONE_CELL, memory_order_relaxed);
+                if (atomic_compare_exchange_strong_explicit(&f->slot[i], &w, hbits | ref,
+                                                            memory_order_acq_rel,
+                                                            memory_order_acquire))
+                    return;
+                atomic_fetch_sub_explicit(&f->counts, ONE_CELL, memory_order_relaxed);
+                continue;
+            }
+            if (w == MOVED_EMPTY) {
+                f = atomic_load_explicit(&f->next, memory_order_acquire);
+                break;
+            }
+            i = (i + 1) & f->mask;
+        }
+    }
+}
+
+/* Complete the migration of a FROZEN_LIVE cell (any thread may). */
+static void finish_copy(cells *x, uint64_t i, uint64_t v)
+{
+    copy_into(atomic_load_explicit(&x->next, memory_order_acquire), v);
+    if (atomic_compare_exchange_strong_explicit(&x->slot[i], &v, v | C_TOMB, memory_order_acq_rel,
+                                                memory_order_acquire))
+        atomic_fetch_sub_explicit(&x->counts, ONE_LIVE, memory_order_relaxed);
+}
+
+/* Bring cell i of a migrating array to MOVED / MOVED_EMPTY. Idempotent. */
+static void migrate_cell(cells *x, uint64_t i)
+{
+    for (;;) {
+        uint64_t v = atomic_load_explicit(&x->slot[i], memory_order_acquire);
+        uint64_t state = v & C_STATE;
+        if (state == C_STATE)
+            return;
+        if (state == C_FROZEN) {
+            finish_copy(x, i, v);
+            return;
+        }
+        /* EMPTY -> MOVED_EMPTY, TOMB -> MOVED, LIVE -> FROZEN_LIVE. */
+        uint64_t to = v == 0 ? MOVED_EMPTY : v | C_FROZEN;
+        atomic_compare_exchange_strong_explicit(&x->slot[i], &v, to, memory_order_acq_rel,
+                                                memory_order_acquire);
+    }
+}
+
+/* Swing cur from x to its successor once every cell of x is migrated. */
+static void complete_switch(pm_utxo_table *t, cells *x)
+{
+    cells *f = atomic_load_explicit(&x->next, memory_order_acquire);
+    cells *expected = x;
+    if (atomic_compare_exchange_strong_explicit(&t->cur, &expected, f, memory_order_acq_rel,
+                                                memory_order_acquire)) {
+        atomic_store_explicit(&f->prev, NULL, memory_order_release);
+        atomic_fetch_add_explicit(&t->migrations, 1, memory_order_relaxed);
+        retire_array(t, x);
+    }
+}
+
+/* One chunk of migration work, if x is migrating. Claims go round the
+ * chunks again and again until every chunk is marked done, so a chunk
+ * whose claimer stalled is simply done again by someone else (migrating
+ * a cell is idempotent): completing a migration never waits for a thread. */
+static void help_migrate(pm_utxo_table *t, cells *x)
+{
+    if (atomic_load_explicit(&x->next, memory_order_acquire) == NULL)
+        return;
+    uint64_t c = atomic_fetch_add_explicit(&x->mig_claim, 1, memory_order_relaxed) % x->nchunks;
+    uint64_t bit = (uint64_t)1 << (c % 64);
+    _Atomic uint64_t *word = &x->chunk_done[c / 64];
+    if (atomic_load_explicit(word, memory_order_acquire) & bit)
+        return;
+    for (uint64_t i = c * MIG_CHUNK; i < (c + 1) * MIG_CHUNK; i++)
+        migrate_cell(x, i);
+    if (atomic_fetch_or_explicit(word, bit, memory_order_acq_rel) & bit)
+        return;
+    if (atomic_fetch_add_explicit(&x->mig_done, 1, memory_order_acq_rel) + 1 == x->nchunks)
+        complete_switch(t, x);
+}
+
+/* Migrate every cell of x now (whoever else is working on it) and switch.
+ * Used when the successor must be complete: reserve, or a full array. */
+static void finish_migration(pm_utxo_table *t, cells *x)
+{
+    for (uint64_t i = 0; i <= x->mask; i++)
+        migrate_cell(x, i);
+    complete_switch(t, x);
+}
+
+/* Publish a successor of the final array x, sized for its live entries
+ * plus `extra`. Without `force`, gives way to a thread already doing it.
+ * Returns 1 when x has a successor on return. */
+static int start_migration(pm_utxo_table *t, cells *x, uint64_t extra, int force)
+{
+    if (atomic_load_explicit(&x->next, memory_order_acquire))
+        return 1;
+    if (atomic_exchange_explicit(&x->starting, 1, memory_order_acq_rel) && !force)
+        return 0;
+    /* Room for the live entries, for `extra` (reserve), for the last
+     * reservation (its inserts may be the ones that trigger this), and for
+     * the inserts made while the migration runs (each one migrates a
+     * chunk). */
+    uint64_t promised = atomic_load_explicit(&t->promised, memory_order_relaxed);
+    if (promised > extra)
+        extra = promised;
+    uint64_t need = live_of(atomic_load_explicit(&x->counts, memory_order_relaxed)) + extra +
+                    x->nchunks;
+    unsigned lg = cells_log_for(need + 1);
+    cells *f = lg ? array_create(t, lg) : NULL;
+    if (!f) {
+        atomic_store_explicit(&x->starting, 0, memory_order_release);
+        return atomic_load_explicit(&x->next, memory_order_acquire) != NULL;
+    }
+    atomic_store_explicit(&f->prev, x, memory_order_relaxed);
+    cells *expected = NULL;
+    if (!atomic_compare_exchange_strong_explicit(&x->next, &expected, f, memory_order_acq_rel,
+                                                 memory_order_acquire))
+        array_free(t, f);
+    return 1;
+}
+
+/* Far fewer live entries than cells: rehash into a smaller array (memory
+ * back at the next quiescent point). */
+static void maybe_shrink(pm_utxo_table *t, cells *x)
+{
+    if (atomic_load_explicit(&x->next, memory_order_acquire) == NULL &&
+        atomic_load_explicit(&x->prev, memory_order_acquire) == NULL)
+        start_migration(t, x, 0, 0);
+}
+
+enum { ROOM_OK, ROOM_RETRY, ROOM_NOMEM };
+
+/* Take a cell's worth of room in the final array x for an insert. */
+static int reserve_cell(pm_utxo_table *t, cells *x)
+{
+    uint64_t used = used_of(atomic_fetch_add_explicit(&x->counts, ONE_CELL,
+                                                      memory_order_relaxed)) + 1;
+    cells *p = atomic_load_explicit(&x->prev, memory_order_acquire);
+    uint64_t pending = p ? live_of(atomic_load_explicit(&p->counts, memory_order_relaxed)) : 0;
+    if (used + pending <= x->soft)
+        return ROOM_OK;
+    if (used + pending <= x->hard) {
+        /* Grow in the background; on failure retry every 64 inserts. */
+        if (!p && (used == x->soft + 1 || (used & 63) == 0))
+            start_migration(t, x, 0, 0);
+        return ROOM_OK;
+    }
+    atomic_fetch_sub_explicit(&x->counts, ONE_CELL, memory_order_relaxed);
+    if (p) {
+        finish_migration(t, p);
+        return ROOM_RETRY;
+    }
+    return start_migration(t, x, 0, 1) ? ROOM_RETRY : ROOM_NOMEM;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Public operations.                                                      */
+/* ---------------------------------------------------------------------- */
+
+static void fill_secret(pm_utxo_table *t)
+{
+    size_t got = 0;
+    while (got < sizeof t->secret) {
+        ssize_t r = getrandom(t->secret + got, sizeof t->secret - got, 0);
+        if (r > 0)
+            got += (size_t)r;
+        else if (r < 0 && errno != EINTR)
+            break;
+    }
+    if (got == sizeof t->secret)
+        return;
+    /* No getrandom (a very old kernel): a weaker secret from the clock and
+     * addresses, still unknown to whoever grinds txids offline. */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t seed[4] = {(uint64_t)ts.tv_sec, (uint64_t)ts.tv_nsec, (uint64_t)(uintptr_t)t,
+                        (uint64_t)getpid()};
+    for (size_t i = got; i < sizeof t->secret; i += 8) {
+        uint64_t x = XXH3_64bits_withSeed(seed, sizeof seed, i);
+        memcpy(t->secret + i, &x, sizeof t->secret - i < 8 ? sizeof t->secret - i : 8);
+    }
+}
+
+pm_status pm_utxo_table_create(pm_utxo_table **table, size_t capacity_hint)
+{
+    *table = NULL;
+    pm_arena *arena = pm_arena_create();
+    if (!arena)
+        return PM_ERR_NOMEM;
+    pm_utxo_table *t = pm_arena_alloc(arena, sizeof *t, alignof(pm_utxo_table), PM_ARENA_ZERO);
+    if (!t) {
+        pm_arena_destroy(arena);
+        return PM_ERR_NOMEM;
+    }
+    t->arena = arena;
+    t->hint = capacity_hint;
+    fill_secret(t);
+    atomic_store_explicit(&t->fresh, 1, memory_order_relaxed); /* chunk 0, slot 1 */
+    unsigned lg = cells_log_for((uint64_t)capacity_hint + 1);
+    cells *a = lg ? array_create(t, lg) : NULL;
+    if (!a || !add_chunk(t, 0, 0)) {
+        array_free(t, a);
+        pm_arena_free(arena, t, sizeof *t);
+        pm_arena_destroy(arena);
+        return PM_ERR_NOMEM;
+    }
+    atomic_store_explicit(&t->cur, a, memory_order_release);
+    *table = t;
+    return PM_OK;
+}
+
+void pm_utxo_table_destroy(pm_utxo_table *t)
+{
+    if (!t)
+        return;
+    pm_utxo_table_reclaim(t);
+    cells *a = atomic_load_explicit(&t->cur, memory_order_relaxed);
+    array_free(t, atomic_load_explicit(&a->next, memory_order_relaxed));
+    array_free(t, a);
+    for (uint32_t c = 0; c < MAX_CHUNKS; c++) {
+        uint8_t *p = atomic_load_explicit(&t->dir[c], memory_order_relaxed);
+        if (p)
+            pm_arena_free(t->arena, p, (size_t)((chunk_hdr *)p)->slots * sizeof(pm_entry));
+    }
+    pm_arena *arena = t->arena;
+    pm_arena_free(arena, t, sizeof *t);
+    pm_arena_destroy(arena);
+}
+
+pm_status pm_utxo_table_insert(pm_utxo_table *t, const uint8_t txid[32], uint16_t index,
+                               const uint8_t output[PM_OUTPUT_SIZE])
+{
+    uint64_t h = key_hash(t, txid, index);
+    unsigned stripe = (unsigned)h & (STRIPES - 1);
+    uint32_t ref = 0;
+    cells *x = atomic_load_explicit(&t->cur, memory_order_acquire);
+    if (atomic_load_explicit(&x->next, memory_order_relaxed)) {
+        help_migrate(t, x);
+        x = atomic_load_explicit(&t->cur, memory_order_acquire);
+    }
+    for (;;) {
+        uint64_t i = h >> x->shift;
+        for (;;) {
+            uint64_t v = atomic_load_explicit(&x->slot[i], memory_order_acquire);
+            if (v == MOVED_EMPTY) {
+                x = atomic_load_explicit(&x->next, memory_order_acquire);
+                break;
+            }
+            if (v == 0) {
+                cells *nx = atomic_load_explicit(&x->next, memory_order_acquire);
+                if (nx) {
+                    /* Seal the end of the probe before moving on. */
+                    if (atomic_compare_exchange_strong_explicit(&x->slot[i], &v, MOVED_EMPTY,
+                                                                memory_order_acq_rel,
+                                                                memory_order_acquire)) {
+                        x = nx;
+                        break;
+                    }
+                    continue;
+                }
+                int room = reserve_cell(t, x);
+                if (room == ROOM_RETRY)
+                    continue;
+                if (room == ROOM_NOMEM) {
+                    if (ref)
+                        retire_entry(t, ref, stripe);
+                    return PM_ERR_NOMEM;
+                }
+                if (!ref) {
+                    ref = alloc_entry(t, stripe);
+                    if (!ref) {
+                        atomic_fetch_sub_explicit(&x->counts, ONE_CELL, memory_order_relaxed);
+                        return PM_ERR_NOMEM;
+                    }
+                    pm_entry *e = entry_of(t, ref);
+                    memcpy(e->txid, txid, 32);
+                    memcpy(e->index, &index, 2);
+                    memcpy(e->output, output, PM_OUTPUT_SIZE);
+                }
+                if (atomic_compare_exchange_strong_explicit(&x->slot[i], &v, (h & C_HASH) | ref,
+                                                            memory_order_acq_rel,
+                                                            memory_order_acquire))
+                    return PM_OK;
+                atomic_fetch_sub_explicit(&x->counts, ONE_CELL, memory_order_relaxed);
+                continue;
+            }
+            if (cell_candidate(v, h) && key_eq(entry_of(t, v), txid, index)) {
+                if (ref)
+                    retire_entry(t, ref, stripe);
+                return PM_ERR_STATE;
+            }
+            i = (i + 1) & x->mask;
+        }
+    }
+}
+
+int pm_utxo_table_spend(pm_utxo_table *t, const uint8_t txid[32], uint16_t index,
+                        uint8_t output[PM_OUTPUT_SIZE])
+{
+    uint64_t h = key_hash(t, txid, index);
+    cells *x = atomic_load_explicit(&t->cur, memory_order_acquire);
+    if (atomic_load_explicit(&x->next, memory_order_relaxed)) {
+        help_migrate(t, x);
+        x = atomic_load_explicit(&t->cur, memory_order_acquire);
+    }
+    for (;;) {
+        uint64_t i = h >> x->shift;
+        for (;;) {
+            uint64_t v = atomic_load_explicit(&x->slot[i], memory_order_acquire);
+            if (v == MOVED_EMPTY) {
+                x = atomic_load_explicit(&x->next, memory_order_acquire);
+                break;
+            }
+            if (v == 0) {
+                cells *nx = atomic_load_explicit(&x->next, memory_order_acquire);
+                if (!nx)
+                    return 0;
+                if (atomic_compare_exchange_strong_explicit(&x->slot[i], &v, MOVED_EMPTY,
+                                                            memory_order_acq_rel,
+                                                            memory_order_acquire)) {
+                    x = nx;
+                    break;
+                }
+                continue;
+            }
+            if (cell_candidate(v, h)) {
+                pm_entry *e = entry_of(t, v);
+                if (key_eq(e, txid, index)) {
+                    if (v & C_FROZEN) {
+                        /* Being copied: finish it, then spend the copy. */
+                        finish_copy(x, i, v);
+                        x = atomic_load_explicit(&x->next, memory_order_acquire);
+                        break;
+                    }
+                    if (atomic_compare_exchange_strong_explicit(&x->slot[i], &v, v | C_TOMB,
+                                                                memory_order_acq_rel,
+                                                                memory_order_acquire)) {
+                        uint64_t live = live_of(atomic_fetch_sub_explicit(
+                                            &x->counts, ONE_LIVE, memory_order_relaxed)) - 1;
+                        if (live < x->shrink && (live & 63) == 0)
+                            maybe_shrink(t, x);
+                        if (output)
+                            memcpy(output, e->output, PM_OUTPUT_SIZE);
+                        retire_entry(t, (uint32_t)v, (unsigned)h & (STRIPES - 1));
+                        return 1;
+                    }
+                    continue; /* spent or frozen meanwhile: look again */
+                }
+            }
+            i = (i + 1) & x->mask;
+        }
+    }
+}
+
+int pm_utxo_table_lookup(const pm_utxo_table *t, const uint8_t txid[32], uint16_t index,
+                         uint8_t output[PM_OUTPUT_SIZE])
+{
+    uint64_t h = key_hash(t, txid, index);
+    cells *x = atomic_load_explicit(&mut(t)->cur, memory_order_acquire);
+    do {
+        for (uint64_t i = h >> x->shift;; i = (i + 1) & x->mask) {
+            uint64_t v = atomic_load_explicit(&x->slot[i], memory_order_acquire);
+            if (v == 0 || v == MOVED_EMPTY)
+                break;
+            if (cell_candidate(v, h)) {
+                const pm_entry *e = entry_of(t, v);
+                if (key_eq(e, txid, index)) {
+                    if (output)
+                        memcpy(output, e->output, PM_OUTPUT_SIZE);
+                    return 1;
+                }
+            }
+        }
+        x = atomic_load_explicit(&x->next, memory_order_acquire);
+    } while (x);
+    return 0;
+}
+
+/* Group prefetching: hash a group of keys and prefetch their home cells,
+ * then scan the (now cached) cells and prefetch the candidate entries, then
+ * compare. Anything unusual (a migration, a fingerprint collision) falls
+ * back to the plain lookup, which finds everything in cache by then. */
+#define BATCH_GROUP 16
+
+void pm_utxo_table_lookup_batch(const pm_utxo_table *t, size_t n, const pm_outpoint *keys,
+                                uint8_t (*outputs)[PM_OUTPUT_SIZE], uint8_t *found)
+{
+    enum { ABSENT, CANDIDATE, SLOW };
+    uint64_t hs[BATCH_GROUP];
+    uint64_t cand[BATCH_GROUP];
+    uint8_t state[BATCH_GROUP];
+    for (size_t base = 0; base < n; base += BATCH_GROUP) {
+        size_t m = n - base < BATCH_GROUP ? n - base : BATCH_GROUP;
+        const pm_outpoint *k = keys + base;
+        cells *x = atomic_load_explicit(&mut(t)->cur, memory_order_acquire);
+        for (size_t j = 0; j < m; j++) {
+            hs[j] = key_hash(t, k[j].txid, k[j].index);
+            __builtin_prefetch(&x->slot[hs[j] >> x->shift]);
+        }
+        for (size_t j = 0; j < m; j++) {
+            state[j] = SLOW;
+            uint64_t i = hs[j] >> x->shift;
+            for (unsigned step = 0; step < 16; step++, i = (i + 1) & x->mask) {
+                uint64_t v = atomic_load_explicit(&x->slot[i], memory_order_acquire);
+                if (v == 0) {
+                    if (atomic_load_explicit(&x->next, memory_order_acquire) == NULL)
+                        state[j] = ABSENT;
+                    break;
+                }
+                if (v == MOVED_EMPTY)
+                    break;
+                if (cell_candidate(v, hs[j])) {
+                    const uint8_t *e = (const uint8_t *)entry_of(t, v);
+                    __builtin_prefetch(e);
+                    __builtin_prefetch(e + sizeof(pm_entry) - 1);
+                    cand[j] = v;
+                    state[j] = CANDIDATE;
+                    break;
+                }
+            }
+        }
+        for (size_t j = 0; j < m; j++) {
+            if (state[j] == CANDIDATE) {
+                const pm_entry *e = entry_of(t, cand[j]);
+                if (key_eq(e, k[j].txid, k[j].index)) {
+                    memcpy(outputs[base + j], e->output, PM_OUTPUT_SIZE);
+                    found[base + j] = 1;
+                    continue;
+                }
+            } else if (state[j] == ABSENT) {
+                found[base + j] = 0;
+                continue;
+            }
+            found[base + j] = (uint8_t)pm_utxo_table_lookup(t, k[j].txid, k[j].index,
+                                                            outputs[base + j]);
+        }
+    }
+}
+
+pm_status pm_utxo_table_reserve(pm_utxo_table *t, size_t n)
+{
+    atomic_store_explicit(&t->promised, n, memory_order_relaxed);
+    /* Entry slots: chunks allocated ahead (free lists are not counted). */
+    while (fresh_available(t) < n) {
+        uint32_t c = atomic_load_explicit(&t->nchunks, memory_order_acquire);
+        if (!add_chunk(t, c, n - fresh_available(t)))
+            return PM_ERR_NOMEM;
+    }
+    /* Cells: the final array must take n more on top of what it holds and
+     * what is still to be copied into it. */
+    for (;;) {
+        cells *x = atomic_load_explicit(&t->cur, memory_order_acquire);
+        cells *f = atomic_load_explicit(&x->next, memory_order_acquire);
+        if (!f) {
+            if (used_of(atomic_load_explicit(&x->counts, memory_order_relaxed)) + n <= x->hard)
+                return PM_OK;
+            if (!start_migration(t, x, n, 1))
+                return PM_ERR_NOMEM;
+            continue;
+        }
+        uint64_t used = used_of(atomic_load_explicit(&f->counts, memory_order_relaxed));
+        uint64_t pending = live_of(atomic_load_explicit(&x->counts, memory_order_relaxed));
+        if (used + pending + n <= f->hard)
+            return PM_OK;
+        finish_migration(t, x);
+    }
+}
+
+void pm_utxo_table_reclaim(pm_utxo_table *t)
+{
+    for (unsigned s = 0; s < STRIPES; s++) {
+        ref_list *r = &t->retired[s], *f = &t->recycled[s];
+        uint32_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+        if (!head)
+            continue;
+        uint32_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+        atomic_store_explicit(&entry_of(t, tail)->link,
+                              atomic_load_explicit(&f->head, memory_order_relaxed),
+                              memory_order_relaxed);
+        atomic_store_explicit(&f->head, head, memory_order_relaxed);
+        atomic_store_explicit(&t->recycled_any, 1, memory_order_relaxed);
+        atomic_store_explicit(&r->head, 0, memory_order_relaxed);
+        atomic_store_explicit(&r->tail, 0, memory_order_relaxed);
+    }
+    cells *a = atomic_exchange_explicit(&t->retired_arrays, NULL, memory_order_acquire);
+    while (a) {
+        cells *next = a->retired_next;
+        array_free(t, a);
+        a = next;
+    }
+}
+
+uint64_t pm_utxo_table_count(const pm_utxo_table *t)
+{
+    cells *x = atomic_load_explicit(&mut(t)->cur, memory_order_acquire);
+    uint64_t n = 0;
+    for (; x; x = atomic_load_explicit(&x->next, memory_order_acquire))
+        n += live_of(atomic_load_explicit(&x->counts, memory_order_relaxed));
+    return n;
+}
+
+size_t pm_utxo_table_memory(const pm_utxo_table *t)
+{
+    return pm_arena_held(t->arena);
+}
+
+int pm_utxo_table_foreach(const pm_utxo_table *t, pm_utxo_visit_fn fn, void *data)
+{
+    cells *x = atomic_load_explicit(&mut(t)->cur, memory_order_acquire);
+    for (; x; x = atomic_load_explicit(&x->next, memory_order_acquire)) {
+        for (uint64_t i = 0; i <= x->mask; i++) {
+            uint64_t v = atomic_load_explicit(&x->slot[i], memory_order_relaxed);
+            if (v == 0 || (v & C_TOMB))
+                continue;
+            const pm_entry *e = entry_of(t, v);
+            uint16_t index;
+            memcpy(&index, e->index, 2);
+            int r = fn(data, e->txid, index, e->output);
+            if (r)
+                return r;
+        }
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Digest (§8).                                                            */
+/* ---------------------------------------------------------------------- */
+
+typedef struct {
+    uint64_t k0; /* txid[0..8] as a big-endian integer */
+    uint32_t ref;
+    uint32_t pad;
+} sort_item;
+
+static uint64_t load_be64(const uint8_t *p)
+{
+    uint64_t x = 0;
+    for (int i = 0; i < 8; i++)
+        x = x << 8 | p[i];
+    return x;
+}
+
+/* txid || index_be16 order: k0 first, the rest of the txid, then index. */
+static int item_cmp(const void *a, const void *b, void *arg)
+{
+    const sort_item *x = a, *y = b;
+    if (x->k0 != y->k0)
+        return x->k0 < y->k0 ? -1 : 1;
+    const pm_utxo_table *t = arg;
+    const pm_entry *ex = entry_of(t, x->ref), *ey = entry_of(t, y->ref);
+    int c = memcmp(ex->txid + 8, ey->txid + 8, 24);
+    if (c)
+        return c;
+    uint16_t ix, iy;
+    memcpy(&ix, ex->index, 2);
+    memcpy(&iy, ey->index, 2);
+    return ix < iy ? -1 : ix > iy;
+}
+
+static void sort_small(sort_item *a, size_t n, const pm_utxo_table *t)
+{
+    if (n < 24) {
+        for (size_t i = 1; i < n; i++) {
+            sort_item v = a[i];
+            size_t j = i;
+            while (j > 0 && item_cmp(&v, &a[j - 1], (void *)t) < 0) {
+                a[j] = a[j - 1];
+                j--;
+            }
+            a[j] = v;
+        }
+    } else {
+        qsort_r(a, n, sizeof *a, item_cmp, (void *)t);
+    }
+}
+
+/* In-place MSD radix sort on the top 16 bits of k0 (American flag sort),
+ * then each bucket by comparison. txids are hashes, so buckets are small
+ * and even; a bucket of ground txids only costs its own n log n. Buckets
+ * are independent, so this part parallelises trivially if needed. */
+static int sort_items(pm_utxo_table *t, sort_item *a, size_t n)
+{
+    if (n < 4096) {
+        sort_small(a, n, t);
+        return 1;
+    }
+    const size_t nb = 65536;
+    size_t bytes = 2 * nb * sizeof(size_t);
+    size_t *start = pm_arena_alloc(t->arena, bytes, 64, PM_ARENA_ZERO);
+    if (!start)
+        return 0;
+    size_t *next = start + nb;
+    for (size_t i = 0; i < n; i++)
+        start[a[i].k0 >> 48]++;
+    size_t sum = 0;
+    for (size_t b = 0; b < nb; b++) {
+        size_t c = start[b];
+        start[b] = next[b] = sum;
+        sum += c;
+    }
+    for (size_t b = 0; b < nb; b++) {
+        size_t end = b + 1 < nb ? start[b + 1] : n;
+        while (next[b] < end) {
+            sort_item v = a[next[b]];
+            size_t d = v.k0 >> 48;
+            while (d != b) {
+                sort_item w = a[next[d]];
+                a[next[d]++] = v;
+                v = w;
+                d = v.k0 >> 48;
+            }
+            a[next[b]++] = v;
+        }
+    }
+    for (size_t b = 0; b < nb; b++) {
+        size_t end = b + 1 < nb ? start[b + 1] : n;
+        sort_small(a + start[b], end - start[b], t);
+    }
+    pm_arena_free(t->arena, start, bytes);
+    return 1;
+}
+
+pm_status pm_utxo_table_digest(const pm_utxo_table *ct, pm_hasher *h, uint8_t out[32])
+{
+    pm_utxo_table *t = mut(ct);
+    uint64_t n = pm_utxo_table_count(t);
+    sort_item *items = NULL;
+    size_t bytes = (size_t)n * sizeof *items;
+    if (n) {
+        items = pm_arena_alloc(t->arena, bytes, 64, 0);
+        if (!items)
+            return PM_ERR_NOMEM;
+    }
+    size_t m = 0;
+    cells *x = atomic_load_explicit(&t->cur, memory_order_acquire);
+    for (; x; x = atomic_load_explicit(&x->next, memory_order_acquire)) {
+        for (uint64_t i = 0; i <= x->mask && m < n; i++) {
+            uint64_t v = atomic_load_explicit(&x->slot[i], memory_order_relaxed);
+            if (v == 0 || (v & C_TOMB))
+                continue;
+            items[m].k0 = load_be64(entry_of(t, v)->txid);
+            items[m].ref = (uint32_t)v;
+            items[m].pad = 0;
+            m++;
+        }
+    }
+    pm_status st = PM_OK;
+    if (!sort_items(t, items, m)) {
+        st = PM_ERR_NOMEM;
+        goto done;
+    }
+    enum { REC = 32 + 2 + PM_OUTPUT_SIZE, PER_BUF = 256 };
+    uint8_t buf[REC * PER_BUF];
+    size_t fill = 0;
+    if (!pm_hash_begin(h, PM_TAG_UTXO)) {
+        st = PM_ERR_NOMEM;
+        goto done;
+    }
+    for (size_t i = 0; i < m; i++) {
+        if (i + 8 < m) {
+            const uint8_t *p = (const uint8_t *)entry_of(t, items[i + 8].ref);
+            __builtin_prefetch(p);
+            __builtin_prefetch(p + sizeof(pm_entry) - 1);
+        }
+        const pm_entry *e = entry_of(t, items[i].ref);
+        uint8_t *r = buf + fill * REC;
+        uint16_t index;
+        memcpy(&index, e->index, 2);
+        memcpy(r, e->txid, 32);
+        r[32] = (uint8_t)(index >> 8);
+        r[33] = (uint8_t)index;
+        memcpy(r + 34, e->output, PM_OUTPUT_SIZE);
+        if (++fill == PER_BUF) {
+            if (!pm_hash_update(h, buf, fill * REC)) {
+                st = PM_ERR_NOMEM;
+                goto done;
+            }
+            fill = 0;
+        }
+    }
+    if (!pm_hash_update(h, buf, fill * REC) || !pm_hash_final(h, out))
+        st = PM_ERR_NOMEM;
+done:
+    pm_arena_free(t->arena, items, bytes);
+    return st;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Introspection.                                                          */
+/* ---------------------------------------------------------------------- */
+
+void pm_utxo_table_stats(const pm_utxo_table *ct, pm_utxo_stats *out)
+{
+    pm_utxo_table *t = mut(ct);
+    memset(out, 0, sizeof *out);
+    out->live = pm_utxo_table_count(t);
+    cells *x = atomic_load_explicit(&t->cur, memory_order_acquire);
+    out->cells = (size_t)x->mask + 1;
+    cells *f = atomic_load_explicit(&x->next, memory_order_acquire);
+    out->cells_next = f ? (size_t)f->mask + 1 : 0;
+    out->migrations = atomic_load_explicit(&t->migrations, memory_order_relaxed);
+    out->chunks = atomic_load_explicit(&t->nchunks, memory_order_acquire);
+    out->entry_slots = atomic_load_explicit(&t->chunk_slots, memory_order_relaxed);
+    out->memory = pm_arena_held(t->arena);
+    out->backend = pm_arena_backend(t->arena);
+}
+
+void pm_utxo_table_set_memory_limit(pm_utxo_table *t, size_t bytes)
+{
+    pm_arena_set_limit(t->arena, bytes);
+}
+
+size_t pm_utxo_table_test_stall(pm_utxo_table *t, size_t n, int lose_chunk)
+{
+    cells *x = atomic_load_explicit(&t->cur, memory_order_acquire);
+    if (atomic_load_explicit(&x->next, memory_order_acquire) == NULL)
+        return 0;
+    if (lose_chunk) /* claimed, never done: a later round of claims does it */
+        atomic_fetch_add_explicit(&x->mig_claim, 1, memory_order_relaxed);
+    /* From the top: chunks are claimed bottom up, so these cells are the
+     * last a helper reaches. */
+    size_t frozen = 0;
+    for (uint64_t i = x->mask + 1; i-- > 0 && frozen < n;) {
+        uint64_t v = atomic_load_explicit(&x->slot[i], memory_order_acquire);
+        if (v != 0 && (v & C_STATE) == 0 &&
+            atomic_compare_exchange_strong_explicit(&x->slot[i], &v, v | C_FROZEN,
+                                                    memory_order_acq_rel, memory_order_acquire))
+            frozen++;
+    }
+    return frozen;
+}
