@@ -43,10 +43,10 @@
  *  - The UTXO section is written in §8 digest order with the index
  *    big-endian, so the section's payload IS the digest's preimage: a load
  *    hashes the bytes as they stream in (no sort, no second pass), and
- *    strict ascending order rejects duplicates for free. Saving sorts: the
- *    table is scanned in a few passes, each taking the outpoints of one
- *    range of txid prefixes (memory bounded by the sort budget, never a
- *    second copy of the set), sorted by a bucket pass on the prefix.
+ *    strict ascending order rejects duplicates for free. Saving sorts
+ *    24-byte references to the table's entries (one pass over the table,
+ *    an in-place radix pass on the txid prefix), never a copy of the set,
+ *    then streams the entries in that order, prefetched ahead.
  *  - Loading is parallel: the calling thread reads, checksums, hashes and
  *    checks chunks of UTXO records; the engine's worker threads insert
  *    them into the lock-free table (pre-sized from the header count).
@@ -277,170 +277,148 @@ static int write_series(void *data, uint32_t op, uint32_t series, uint32_t max_s
     return 0;
 }
 
-/* ---- the UTXO section: the table in §8 order, a range of prefixes per pass */
+/* ---- the UTXO section: the table in §8 order ---------------------------- */
 
-#define SLOT 80 /* a 79-byte record in an 80-byte slot */
-#define STAGE_RECORDS 1024
+/* A reference to one table entry, for sorting: the txid's first 8 bytes as
+ * a big-endian integer (the sort key, ties broken on the rest), and where
+ * the entry's bytes are. The table's entries do not move and are not freed
+ * until the next insert, spend or reclaim (utxo.h), none of which runs
+ * during a save, so the pointers foreach hands out stay valid. */
+typedef struct {
+    uint64_t k0;
+    const uint8_t *txid;
+    int32_t output_delta; /* output - txid */
+    uint16_t index;
+} utxo_ref;
 
 typedef struct {
-    uint8_t *slots;
-    size_t n, cap;
-    unsigned shift;     /* keep entries whose prefix >> shift == pass */
-    uint32_t pass;
-    uint64_t visited;
-    int nomem;
-} utxo_pass;
+    utxo_ref *refs;
+    uint64_t n, cap;
+} utxo_refs;
 
-static int collect_utxo(void *data, const uint8_t txid[32], uint16_t index,
-                        const uint8_t output[PM_OUTPUT_SIZE])
+static uint64_t read_be64(const uint8_t *p)
 {
-    utxo_pass *p = data;
-    p->visited++;
-    if (p->shift < 32 && (read_be32(txid) >> p->shift) != p->pass)
-        return 0;
-    if (p->n == p->cap) {
-        size_t cap = p->cap < 1024 ? 1024 : p->cap + p->cap / 2;
-        uint8_t *s = realloc(p->slots, cap * SLOT);
-        if (!s) {
-            p->nomem = 1;
-            return 1;
-        }
-        p->slots = s;
-        p->cap = cap;
-    }
-    uint8_t *r = p->slots + SLOT * p->n++;
-    memcpy(r, txid, 32);
-    r[32] = (uint8_t)(index >> 8);
-    r[33] = (uint8_t)index;
-    memcpy(r + 34, output, PM_OUTPUT_SIZE);
-    r[79] = 0;
+    return (uint64_t)read_be32(p) << 32 | read_be32(p + 4);
+}
+
+static int collect_ref(void *data, const uint8_t txid[32], uint16_t index,
+                       const uint8_t output[PM_OUTPUT_SIZE])
+{
+    utxo_refs *r = data;
+    if (r->n == r->cap)
+        return 1; /* more entries than counted: the state changed */
+    r->refs[r->n++] = (utxo_ref){read_be64(txid), txid, (int32_t)(output - txid), index};
     return 0;
 }
 
-static int cmp_slots(const void *a, const void *b, void *base)
+static int cmp_ref(const void *a, const void *b)
 {
-    const uint8_t *s = base;
-    return memcmp(s + SLOT * (size_t) * (const uint32_t *)a,
-                  s + SLOT * (size_t) * (const uint32_t *)b, 34);
+    const utxo_ref *x = a, *y = b;
+    if (x->k0 != y->k0)
+        return x->k0 < y->k0 ? -1 : 1;
+    int c = memcmp(x->txid + 8, y->txid + 8, 24);
+    if (c)
+        return c;
+    return x->index < y->index ? -1 : x->index > y->index;
 }
 
-/* Order the n records of one pass (whose prefixes share their top
- * `skip` bits) into `order`: a counting pass on the next prefix bits
- * (txids are hashes, so buckets stay tiny), then each bucket sorted.
- * Returns 0 when memory is short. */
-static int sort_pass(const uint8_t *slots, size_t n, unsigned skip, uint32_t *order)
+/* Sort the refs in §8 order: an in-place MSD radix pass on the top bits of
+ * k0 (txids are hashes, so the buckets come out nearly even), then each
+ * bucket sorted. Needs only the bucket tables. Returns 0 when memory is
+ * short. */
+static int sort_refs(utxo_ref *a, uint64_t n)
 {
     unsigned bits = 0;
-    while (bits < 22 && ((size_t)1 << bits) < n)
+    while (bits < 20 && ((uint64_t)16 << bits) < n)
         bits++;
-    if (bits > 32 - skip)
-        bits = 32 - skip;
     size_t nb = (size_t)1 << bits;
-    uint32_t *start = calloc(nb + 1, sizeof *start);
-    if (!start)
+    uint64_t *next = malloc(nb * sizeof *next), *end = calloc(nb, sizeof *end);
+    if (!next || !end) {
+        free(next);
+        free(end);
         return 0;
-    for (size_t i = 0; i < n; i++) {
-        uint32_t rest = (uint32_t)((uint64_t)read_be32(slots + SLOT * i) << skip);
-        size_t b = bits ? rest >> (32 - bits) : 0;
-        start[b + 1]++;
     }
-    for (size_t b = 0; b < nb; b++)
-        start[b + 1] += start[b];
-    for (size_t i = 0; i < n; i++) {
-        uint32_t rest = (uint32_t)((uint64_t)read_be32(slots + SLOT * i) << skip);
-        size_t b = bits ? rest >> (32 - bits) : 0;
-        order[start[b]++] = (uint32_t)i;
-    }
-    /* start[b] is now the end of bucket b, the start of bucket b + 1. */
-    size_t lo = 0;
+    unsigned shift = 64 - bits;
+#define BUCKET(r) (bits ? (size_t)((r).k0 >> shift) : 0)
+    for (uint64_t i = 0; i < n; i++)
+        end[BUCKET(a[i])]++;
+    uint64_t sum = 0;
     for (size_t b = 0; b < nb; b++) {
-        size_t hi = start[b];
-        size_t m = hi - lo;
-        if (m > 24) {
-            qsort_r(order + lo, m, sizeof *order, cmp_slots, (void *)slots);
-        } else {
-            for (size_t i = lo + 1; i < hi; i++) {
-                uint32_t x = order[i];
-                size_t j = i;
-                while (j > lo &&
-                       memcmp(slots + SLOT * (size_t)order[j - 1], slots + SLOT * (size_t)x, 34) > 0) {
-                    order[j] = order[j - 1];
-                    j--;
-                }
-                order[j] = x;
-            }
-        }
-        lo = hi;
+        next[b] = sum;
+        sum += end[b];
+        end[b] = sum;
     }
-    free(start);
+    /* Cycle each item to its bucket (American flag sort). */
+    for (size_t b = 0; b < nb; b++) {
+        while (next[b] < end[b]) {
+            utxo_ref item = a[next[b]];
+            size_t d = BUCKET(item);
+            while (d != b) {
+                utxo_ref displaced = a[next[d]];
+                a[next[d]++] = item;
+                item = displaced;
+                d = BUCKET(item);
+            }
+            a[next[b]++] = item;
+        }
+    }
+#undef BUCKET
+    uint64_t lo = 0;
+    for (size_t b = 0; b < nb; b++) {
+        if (end[b] - lo > 1)
+            qsort(a + lo, (size_t)(end[b] - lo), sizeof *a, cmp_ref);
+        lo = end[b];
+    }
+    free(next);
+    free(end);
     return 1;
 }
 
-/* Write the UTXO section's payload in §8 order and compute the digest.
+#define STAGE_RECORDS 1024
+#define PREFETCH_AHEAD 16
+
+/* Write the UTXO section's payload in §8 order and compute the digest:
+ * one pass over the table collecting references, a sort, and a pass that
+ * reads the entries in that order (prefetched ahead) into the writer.
  * Returns PM_OK, PM_ERR_NOMEM, or PM_ERR_STATE when the table did not hold
  * `count` entries (it changed during the save: a misuse). */
-static pm_status write_utxos(writer *w, pm_engine *e, uint64_t count, size_t budget,
-                             uint8_t digest[32])
+static pm_status write_utxos(writer *w, pm_engine *e, uint64_t count, uint8_t digest[32])
 {
     pm_utxo_table *t = pm_ledger_utxo(e->ledger);
-    if (budget == 0) {
-        /* An eighth of the set's bytes, within [16 MiB, 256 MiB]. */
-        uint64_t b = count * SLOT / 8;
-        budget = b < (16u << 20) ? (16u << 20) : b > (256u << 20) ? (256u << 20) : (size_t)b;
-    }
-    unsigned log_passes = 0;
-    while (log_passes < 16 && (count * SLOT) >> log_passes > budget)
-        log_passes++;
-    utxo_pass p = {.shift = 32 - log_passes};
-    uint32_t *order = NULL;
+    utxo_refs r = {NULL, 0, count};
+    if (count > SIZE_MAX / sizeof *r.refs)
+        return PM_ERR_NOMEM;
+    r.refs = malloc((size_t)(count ? count : 1) * sizeof *r.refs);
     uint8_t *stage = malloc(STAGE_RECORDS * PM_SNAP_UTXO_SIZE);
-    pm_status st = stage ? PM_OK : PM_ERR_NOMEM;
-    uint64_t written = 0;
-    if (st == PM_OK && !pm_hash_begin(e->hasher, PM_TAG_UTXO))
+    pm_status st = PM_OK;
+    if (!r.refs || !stage || !pm_hash_begin(e->hasher, PM_TAG_UTXO))
         st = PM_ERR_NOMEM;
-    for (uint32_t pass = 0; st == PM_OK && pass < (1u << log_passes); pass++) {
-        p.pass = pass;
-        p.n = 0;
-        p.visited = 0;
-        pm_utxo_table_foreach(t, collect_utxo, &p);
-        if (p.nomem) {
-            st = PM_ERR_NOMEM;
-            break;
-        }
-        if (p.visited != count) {
-            st = PM_ERR_STATE;
-            break;
-        }
-        uint32_t *o = realloc(order, (p.n ? p.n : 1) * sizeof *o);
-        if (!o || p.n > UINT32_MAX) {
-            free(o);
-            order = NULL;
-            st = PM_ERR_NOMEM;
-            break;
-        }
-        order = o;
-        if (!sort_pass(p.slots, p.n, log_passes, order)) {
-            st = PM_ERR_NOMEM;
-            break;
-        }
-        size_t staged = 0;
-        for (size_t i = 0; i < p.n; i++) {
-            memcpy(stage + PM_SNAP_UTXO_SIZE * staged++, p.slots + SLOT * (size_t)order[i],
-                   PM_SNAP_UTXO_SIZE);
-            if (staged == STAGE_RECORDS || i + 1 == p.n) {
-                pm_hash_update(e->hasher, stage, PM_SNAP_UTXO_SIZE * staged);
-                w_put(w, stage, PM_SNAP_UTXO_SIZE * staged);
-                staged = 0;
-            }
-        }
-        written += p.n;
-    }
-    if (st == PM_OK && written != count)
+    else if (pm_utxo_table_foreach(t, collect_ref, &r) != 0 || r.n != count)
         st = PM_ERR_STATE;
+    else if (!sort_refs(r.refs, r.n))
+        st = PM_ERR_NOMEM;
+    size_t staged = 0;
+    for (uint64_t i = 0; st == PM_OK && i < r.n; i++) {
+        if (i + PREFETCH_AHEAD < r.n) {
+            const utxo_ref *ahead = &r.refs[i + PREFETCH_AHEAD];
+            __builtin_prefetch(ahead->txid);
+            __builtin_prefetch(ahead->txid + ahead->output_delta + PM_OUTPUT_SIZE - 1);
+        }
+        const utxo_ref *ref = &r.refs[i];
+        uint8_t *rec = stage + PM_SNAP_UTXO_SIZE * staged++;
+        memcpy(rec, ref->txid, 32);
+        rec[32] = (uint8_t)(ref->index >> 8);
+        rec[33] = (uint8_t)ref->index;
+        memcpy(rec + 34, ref->txid + ref->output_delta, PM_OUTPUT_SIZE);
+        if (staged == STAGE_RECORDS || i + 1 == r.n) {
+            pm_hash_update(e->hasher, stage, PM_SNAP_UTXO_SIZE * staged);
+            w_put(w, stage, PM_SNAP_UTXO_SIZE * staged);
+            staged = 0;
+        }
+    }
     if (st == PM_OK && !pm_hash_final(e->hasher, digest))
         st = PM_ERR_NOMEM;
-    free(p.slots);
-    free(order);
+    free(r.refs);
     free(stage);
     return st;
 }
@@ -505,7 +483,7 @@ static int sync_parent(const char *path)
 }
 
 /* Save the tip state (the ledger's current log must be empty). */
-static pm_status save_tip(pm_engine *e, const char *path, size_t budget)
+static pm_status save_tip(pm_engine *e, const char *path)
 {
     pm_ledger *l = e->ledger;
     pm_utxo_table *t = pm_ledger_utxo(l);
@@ -570,7 +548,7 @@ static pm_status save_tip(pm_engine *e, const char *path, size_t budget)
 
     uint8_t digest[32];
     w_begin(&w, SEC_UTXO, counts[3], counts[3] * PM_SNAP_UTXO_SIZE);
-    st = write_utxos(&w, e, counts[3], budget, digest);
+    st = write_utxos(&w, e, counts[3], digest);
     if (st != PM_OK)
         goto out;
     w_end(&w);
@@ -677,12 +655,12 @@ out:
     return st;
 }
 
-pm_status pm_snapshot_save(pm_engine *e, const char *path, size_t sort_budget)
+pm_status pm_snapshot_save(pm_engine *e, const char *path)
 {
     /* An empty current log: the state is exactly the tip's (always so in
      * the on_block callback, right after the block was sealed). */
     if (pm_ledger_mark(e->ledger) == 0)
-        return save_tip(e, path, sort_budget);
+        return save_tip(e, path);
     /* The open block's transactions are applied: take them out (as a
      * change of tip does), save, and check them again on the same state,
      * which accepts them all again. */
@@ -690,10 +668,10 @@ pm_status pm_snapshot_save(pm_engine *e, const char *path, size_t sort_budget)
     if (st != PM_OK)
         return st;
     if (pm_ledger_mark(e->ledger) == 0)
-        return save_tip(e, path, sort_budget);
+        return save_tip(e, path);
     pm_open_block saved;
     pm_pipeline_suspend_open_block(e, &saved);
-    st = save_tip(e, path, sort_budget);
+    st = save_tip(e, path);
     char message[sizeof e->error];
     memcpy(message, e->error, sizeof message);
     pm_status rst = pm_pipeline_recheck(e, &saved);
@@ -708,7 +686,7 @@ pm_status pm_engine_save_snapshot(pm_engine *e, const char *path)
 {
     PM_ARG_CHECK(NULL, e != NULL, PM_ERR_ARG);
     PM_ARG_CHECK(e->ctx, path != NULL, PM_ERR_ARG);
-    return pm_snapshot_save(e, path, 0);
+    return pm_snapshot_save(e, path);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1138,6 +1116,38 @@ typedef struct {
     pm_status error;            /* the first insert failure */
 } insert_queue;
 
+/* Insert n records. Each table insert starts with a cache miss on the
+ * entry's home cell; a batched lookup of the next group first (it
+ * prefetches every home cell of the group, so the misses overlap) leaves
+ * those cells in cache for the inserts, and finds any outpoint already
+ * present. */
+#define INSERT_GROUP 32
+
+static pm_status insert_records(pm_utxo_table *t, const uint8_t *recs, size_t n)
+{
+    pm_outpoint keys[INSERT_GROUP];
+    uint8_t outputs[INSERT_GROUP][PM_OUTPUT_SIZE];
+    uint8_t found[INSERT_GROUP];
+    for (size_t base = 0; base < n; base += INSERT_GROUP) {
+        size_t m = n - base < INSERT_GROUP ? n - base : INSERT_GROUP;
+        const uint8_t *r = recs + PM_SNAP_UTXO_SIZE * base;
+        for (size_t j = 0; j < m; j++, r += PM_SNAP_UTXO_SIZE) {
+            memcpy(keys[j].txid, r, 32);
+            keys[j].index = (uint16_t)(r[32] << 8 | r[33]);
+        }
+        pm_utxo_table_lookup_batch(t, m, keys, outputs, found);
+        r = recs + PM_SNAP_UTXO_SIZE * base;
+        for (size_t j = 0; j < m; j++, r += PM_SNAP_UTXO_SIZE) {
+            if (found[j])
+                return PM_ERR_STATE;
+            pm_status st = pm_utxo_table_insert(t, keys[j].txid, keys[j].index, r + 34);
+            if (st != PM_OK)
+                return st;
+        }
+    }
+    return PM_OK;
+}
+
 static void insert_job(void *job, pm_worker *worker, unsigned n_workers)
 {
     (void)worker;
@@ -1157,13 +1167,7 @@ static void insert_job(void *job, pm_worker *worker, unsigned n_workers)
         int skip = q->error != PM_OK;
         pthread_mutex_unlock(&q->mu);
 
-        pm_status st = PM_OK;
-        const uint8_t *r = q->buf[c];
-        for (size_t i = 0; i < q->records[c] && !skip; i++, r += PM_SNAP_UTXO_SIZE) {
-            st = pm_utxo_table_insert(q->table, r, (uint16_t)(r[32] << 8 | r[33]), r + 34);
-            if (st != PM_OK)
-                break;
-        }
+        pm_status st = skip ? PM_OK : insert_records(q->table, q->buf[c], q->records[c]);
 
         pthread_mutex_lock(&q->mu);
         if (st != PM_OK && q->error == PM_OK)

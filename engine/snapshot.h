@@ -4,11 +4,10 @@
  * pm_engine_create_from_snapshot in postmark.h, the file format is
  * documented at the top of snapshot.c and in docs/snapshot.md).
  *
- * These are for the tests, the fuzz target and the benchmark: a save with
- * an explicit sort budget (to exercise the multi-pass UTXO writer on small
- * states) and a function that recomputes the section checksums of a
- * snapshot held in memory (so that a test or the fuzzer can make
- * corruptions that only the semantic checks can catch).
+ * These are for the tests, the fuzz target and the benchmark: the save
+ * without the argument checks, and a function that recomputes the section
+ * checksums of a snapshot held in memory (so that a test or the fuzzer can
+ * make corruptions that only the semantic checks can catch).
  */
 #ifndef PM_ENGINE_SNAPSHOT_H
 #define PM_ENGINE_SNAPSHOT_H
@@ -29,10 +28,8 @@
 #define PM_SNAP_UTXO_SIZE 79
 #define PM_SNAP_UNDO_HEADER_SIZE 80
 
-/* pm_engine_save_snapshot with the memory the UTXO sort may use bounded by
- * sort_budget bytes (0: the default rule). The file is the same whatever
- * the budget: only the number of passes over the table changes. */
-pm_status pm_snapshot_save(pm_engine *engine, const char *path, size_t sort_budget);
+/* pm_engine_save_snapshot without the argument checks. */
+pm_status pm_snapshot_save(pm_engine *engine, const char *path);
 
 /* Recompute the checksum of every section of a snapshot image in memory,
  * walking the section framing from the preamble until END or until a
