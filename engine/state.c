@@ -487,6 +487,20 @@ static operator_rec *find_operator(pm_ledger *l, uint32_t id, size_t *index)
     return &l->ops[idx];
 }
 
+/* Room for one more operator record. */
+static int ops_reserve(pm_ledger *l)
+{
+    if (l->n_ops < l->cap_ops)
+        return 1;
+    size_t cap = l->cap_ops ? l->cap_ops * 2 : 16;
+    operator_rec *ops = realloc(l->ops, cap * sizeof *ops);
+    if (!ops)
+        return 0;
+    l->ops = ops;
+    l->cap_ops = cap;
+    return 1;
+}
+
 #define REJECT(r)                                                                   \
     do {                                                                            \
         *reason = (r);                                                              \
@@ -508,14 +522,8 @@ static pm_status apply_register(pm_ledger *l, pm_reason *reason, const pm_txinfo
     undo_operator u = {.id = tx->operator_id, .existed = op != NULL};
     if (op)
         u.prev = *op;
-    if (!op && l->n_ops == l->cap_ops) {
-        size_t cap = l->cap_ops ? l->cap_ops * 2 : 16;
-        operator_rec *ops = realloc(l->ops, cap * sizeof *ops);
-        if (!ops)
-            return PM_ERR_NOMEM;
-        l->ops = ops;
-        l->cap_ops = cap;
-    }
+    if (!op && !ops_reserve(l))
+        return PM_ERR_NOMEM;
     if (!log_reserve(&l->current, 2 * (sizeof u + sizeof l->gov_seq + 3)))
         return PM_ERR_NOMEM;
     if (!op) {
@@ -546,16 +554,29 @@ static int bump_op_seq(pm_ledger *l, size_t op_index)
     return 1;
 }
 
+/* The first two checks of SERIES and ISSUE: the operator exists and the
+ * sequence number is the next one. NULL with *reason set otherwise. */
+static operator_rec *signing_operator(pm_ledger *l, const pm_tx *tx, size_t *index,
+                                      pm_reason *reason)
+{
+    operator_rec *op = find_operator(l, tx->operator_id, index);
+    if (!op)
+        *reason = PM_REASON_UNKNOWN_OPERATOR;
+    else if (tx->seq != op->op_seq + 1)
+        *reason = PM_REASON_BAD_SEQUENCE;
+    else
+        return op;
+    return NULL;
+}
+
 static pm_status apply_series(pm_ledger *l, pm_reason *reason, const pm_txinfo *info,
                               const secp256k1_context *secp, pm_keycache *cache)
 {
     const pm_tx *tx = &info->tx;
     size_t index;
-    operator_rec *op = find_operator(l, tx->operator_id, &index);
+    operator_rec *op = signing_operator(l, tx, &index, reason);
     if (!op)
-        REJECT(PM_REASON_UNKNOWN_OPERATOR);
-    if (tx->seq != op->op_seq + 1)
-        REJECT(PM_REASON_BAD_SEQUENCE);
+        return PM_OK;
     regkey k = key_series(tx->operator_id, tx->series);
     if (regmap_find(&l->series, k, NULL))
         REJECT(PM_REASON_SERIES_EXISTS);
@@ -605,11 +626,9 @@ static pm_status apply_issue(pm_ledger *l, pm_reason *reason, const pm_txinfo *i
 {
     const pm_tx *tx = &info->tx;
     size_t index;
-    operator_rec *op = find_operator(l, tx->operator_id, &index);
+    operator_rec *op = signing_operator(l, tx, &index, reason);
     if (!op)
-        REJECT(PM_REASON_UNKNOWN_OPERATOR);
-    if (tx->seq != op->op_seq + 1)
-        REJECT(PM_REASON_BAD_SEQUENCE);
+        return PM_OK;
 
     /* Output checks in order. Stamps are marked minted as they pass, so
      * that a repeat later in the same transaction is ALREADY_MINTED; a
@@ -1000,14 +1019,8 @@ size_t pm_ledger_minted_count(const pm_ledger *l)
 
 pm_status pm_ledger_restore_operator(pm_ledger *l, const pm_operator_info *op)
 {
-    if (l->n_ops == l->cap_ops) {
-        size_t cap = l->cap_ops ? l->cap_ops * 2 : 16;
-        operator_rec *ops = realloc(l->ops, cap * sizeof *ops);
-        if (!ops)
-            return PM_ERR_NOMEM;
-        l->ops = ops;
-        l->cap_ops = cap;
-    }
+    if (!ops_reserve(l))
+        return PM_ERR_NOMEM;
     if (!regmap_put(&l->op_index, key_operator(op->id), l->n_ops))
         return PM_ERR_NOMEM;
     l->ops[l->n_ops++] = *op;

@@ -188,8 +188,9 @@ struct cells {
     uint64_t hard; /* never more used cells than this */
     uint64_t shrink; /* rehash smaller when fewer live entries than this */
     uint64_t nchunks;
-    _Atomic uint64_t *chunk_done; /* one bit per migrated chunk, after slot[] */
-    size_t bytes;
+    _Atomic uint64_t *slot;       /* the cells: a block of exactly 8 << k bytes */
+    _Atomic uint64_t *chunk_done; /* one bit per migrated chunk, after this header */
+    size_t bytes;                 /* of this header block */
     cells *_Atomic next; /* the array this one migrates into */
     cells *_Atomic prev; /* the array migrating into this one, until done */
     cells *retired_next; /* on the table's retired list */
@@ -199,7 +200,6 @@ struct cells {
     alignas(64) _Atomic uint64_t mig_claim;
     _Atomic uint64_t mig_done;
     _Atomic int starting;
-    alignas(64) _Atomic uint64_t slot[];
 };
 
 /* ---------------------------------------------------------------------- */
@@ -440,14 +440,22 @@ static unsigned cells_log_for(uint64_t need)
     return lg;
 }
 
+/* The cells get a block of their own, a power of two in size, so the
+ * allocator adds no rounding to it (one header block with the cells would
+ * round 2^k + a few bytes up to the next size class). */
 static cells *array_create(pm_utxo_table *t, unsigned lg)
 {
     uint64_t n = (uint64_t)1 << lg;
     uint64_t nchunks = n / MIG_CHUNK;
-    size_t bytes = sizeof(cells) + n * sizeof(uint64_t) + (nchunks + 63) / 64 * sizeof(uint64_t);
-    cells *a = pm_arena_alloc(t->arena, bytes, 64, PM_ARENA_ZERO | PM_ARENA_HUGE);
+    size_t bytes = sizeof(cells) + (nchunks + 63) / 64 * sizeof(uint64_t);
+    cells *a = pm_arena_alloc(t->arena, bytes, 64, PM_ARENA_ZERO);
     if (!a)
         return NULL;
+    a->slot = pm_arena_alloc(t->arena, n * sizeof(uint64_t), 64, PM_ARENA_ZERO | PM_ARENA_HUGE);
+    if (!a->slot) {
+        pm_arena_free(t->arena, a, bytes);
+        return NULL;
+    }
     /* Zero-filled: counts, cursors, next, prev and every cell start at 0. */
     a->shift = 64 - lg;
     a->mask = n - 1;
@@ -455,15 +463,17 @@ static cells *array_create(pm_utxo_table *t, unsigned lg)
     a->hard = n - n / 16;
     a->shrink = lg > MIN_CELLS_LOG ? n / 10 : 0;
     a->nchunks = nchunks;
-    a->chunk_done = a->slot + n;
+    a->chunk_done = (_Atomic uint64_t *)(a + 1);
     a->bytes = bytes;
     return a;
 }
 
 static void array_free(pm_utxo_table *t, cells *a)
 {
-    if (a)
+    if (a) {
+        pm_arena_free(t->arena, (void *)a->slot, (size_t)(a->mask + 1) * sizeof(uint64_t));
         pm_arena_free(t->arena, a, a->bytes);
+    }
 }
 
 static void retire_array(pm_utxo_table *t, cells *a)
@@ -477,8 +487,10 @@ static void retire_array(pm_utxo_table *t, cells *a)
 
 /* Place ref (with hash bits) in array f or its successors, unless a cell on
  * its probe path already holds that ref (in any state): the copy is then
- * already done. Never needs memory: the successor was sized for it. */
-static void copy_into(cells *f, uint64_t v)
+ * already done. Never needs memory: the successor was sized for it.
+ * Returns the array the copy was placed in (NULL: it was already there);
+ * the caller accounts for it (see help_migrate). */
+static cells *copy_into(cells *f, uint64_t v)
 {
     uint64_t hbits = v & C_HASH, ref = v & C_REF;
     for (;;) {
@@ -486,7 +498,7 @@ static void copy_into(cells *f, uint64_t v)
         for (;;) {
             uint64_t w = atomic_load_explicit(&f->slot[i], memory_order_acquire);
             if ((w & C_REF) == ref)
-                return;
+                return NULL;
             if (w == 0) {
                 cells *nx = atomic_load_explicit(&f->next, memory_order_acquire);
                 if (nx) {
@@ -498,12 +510,10 @@ static void copy_into(cells *f, uint64_t v)
                     }
                     continue;
                 }
-                atomic_fetch_add_explicit(&f->counts, ONE_CELL, memory_order_relaxed);
                 if (atomic_compare_exchange_strong_explicit(&f->slot[i], &w, hbits | ref,
                                                             memory_order_acq_rel,
                                                             memory_order_acquire))
-                    return;
-                atomic_fetch_sub_explicit(&f->counts, ONE_CELL, memory_order_relaxed);
+                    return f;
                 continue;
             }
             if (w == MOVED_EMPTY) {
@@ -515,32 +525,74 @@ static void copy_into(cells *f, uint64_t v)
     }
 }
 
-/* Complete the migration of a FROZEN_LIVE cell (any thread may). */
-static void finish_copy(cells *x, uint64_t i, uint64_t v)
+enum { MIG_COPIED = 1, MIG_MOVED = 2 };
+
+/* Complete the migration of a FROZEN_LIVE cell (any thread may). Returns
+ * MIG_COPIED if this call placed the copy in x->next (not yet counted
+ * there) and MIG_MOVED if it turned the cell MOVED (x's live count not yet
+ * lowered). */
+static int finish_copy_uncounted(cells *x, uint64_t i, uint64_t v)
 {
-    copy_into(atomic_load_explicit(&x->next, memory_order_acquire), v);
+    cells *f = atomic_load_explicit(&x->next, memory_order_acquire);
+    cells *at = copy_into(f, v);
+    int r = 0;
+    if (at == f)
+        r |= MIG_COPIED;
+    else if (at) /* placed further down the chain (see copy_into): count it there */
+        atomic_fetch_add_explicit(&at->counts, ONE_CELL, memory_order_relaxed);
     if (atomic_compare_exchange_strong_explicit(&x->slot[i], &v, v | C_TOMB, memory_order_acq_rel,
                                                 memory_order_acquire))
+        r |= MIG_MOVED;
+    return r;
+}
+
+/* The same with the counts settled at once (a writer helping one cell). */
+static void finish_copy(cells *x, uint64_t i, uint64_t v)
+{
+    int r = finish_copy_uncounted(x, i, v);
+    if (r & MIG_COPIED)
+        atomic_fetch_add_explicit(&atomic_load_explicit(&x->next, memory_order_acquire)->counts,
+                                  ONE_CELL, memory_order_relaxed);
+    if (r & MIG_MOVED)
         atomic_fetch_sub_explicit(&x->counts, ONE_LIVE, memory_order_relaxed);
 }
 
-/* Bring cell i of a migrating array to MOVED / MOVED_EMPTY. Idempotent. */
-static void migrate_cell(cells *x, uint64_t i)
+/* Bring cell i of a migrating array to MOVED / MOVED_EMPTY. Idempotent.
+ * Returns the MIG_* flags of finish_copy_uncounted. */
+static int migrate_cell(cells *x, uint64_t i)
 {
     for (;;) {
         uint64_t v = atomic_load_explicit(&x->slot[i], memory_order_acquire);
         uint64_t state = v & C_STATE;
         if (state == C_STATE)
-            return;
-        if (state == C_FROZEN) {
-            finish_copy(x, i, v);
-            return;
-        }
+            return 0;
+        if (state == C_FROZEN)
+            return finish_copy_uncounted(x, i, v);
         /* EMPTY -> MOVED_EMPTY, TOMB -> MOVED, LIVE -> FROZEN_LIVE. */
         uint64_t to = v == 0 ? MOVED_EMPTY : v | C_FROZEN;
         atomic_compare_exchange_strong_explicit(&x->slot[i], &v, to, memory_order_acq_rel,
                                                 memory_order_acquire);
     }
+}
+
+/* Migrate cells [lo, hi) of x. The counts are settled once for the range:
+ * room for every cell is taken in the successor first and the unused part
+ * handed back after, and the old array's live count is lowered after, so
+ * used(next) + live(x), which bounds what the successor must hold, is
+ * never underestimated meanwhile. */
+static void migrate_range(cells *x, uint64_t lo, uint64_t hi)
+{
+    cells *f = atomic_load_explicit(&x->next, memory_order_acquire);
+    atomic_fetch_add_explicit(&f->counts, (hi - lo) * ONE_CELL, memory_order_relaxed);
+    uint64_t copied = 0, moved = 0;
+    for (uint64_t i = lo; i < hi; i++) {
+        int r = migrate_cell(x, i);
+        copied += r & MIG_COPIED ? 1 : 0;
+        moved += r & MIG_MOVED ? 1 : 0;
+    }
+    atomic_fetch_sub_explicit(&f->counts, (hi - lo - copied) * ONE_CELL, memory_order_relaxed);
+    if (moved)
+        atomic_fetch_sub_explicit(&x->counts, moved * ONE_LIVE, memory_order_relaxed);
 }
 
 /* Swing cur from x to its successor once every cell of x is migrated. */
@@ -569,8 +621,7 @@ static void help_migrate(pm_utxo_table *t, cells *x)
     _Atomic uint64_t *word = &x->chunk_done[c / 64];
     if (atomic_load_explicit(word, memory_order_acquire) & bit)
         return;
-    for (uint64_t i = c * MIG_CHUNK; i < (c + 1) * MIG_CHUNK; i++)
-        migrate_cell(x, i);
+    migrate_range(x, c * MIG_CHUNK, (c + 1) * MIG_CHUNK);
     if (atomic_fetch_or_explicit(word, bit, memory_order_acq_rel) & bit)
         return;
     if (atomic_fetch_add_explicit(&x->mig_done, 1, memory_order_acq_rel) + 1 == x->nchunks)
@@ -581,8 +632,8 @@ static void help_migrate(pm_utxo_table *t, cells *x)
  * Used when the successor must be complete: reserve, or a full array. */
 static void finish_migration(pm_utxo_table *t, cells *x)
 {
-    for (uint64_t i = 0; i <= x->mask; i++)
-        migrate_cell(x, i);
+    for (uint64_t i = 0; i <= x->mask; i += MIG_CHUNK)
+        migrate_range(x, i, i + MIG_CHUNK);
     complete_switch(t, x);
 }
 

@@ -95,3 +95,27 @@ double pm_cli_now(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
+
+int pm_cli_json_number(const char *json, const char *key, double *out)
+{
+    size_t klen = strlen(key);
+    for (const char *p = json; (p = strchr(p, '"')) != NULL; p++) {
+        if (strncmp(p + 1, key, klen) != 0 || p[1 + klen] != '"')
+            continue;
+        const char *q = p + 2 + klen;
+        while (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r')
+            q++;
+        if (*q != ':')
+            continue;
+        q++;
+        while (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r')
+            q++;
+        char *end = NULL;
+        double v = strtod(q, &end);
+        if (end == q)
+            return 0;
+        *out = v;
+        return 1;
+    }
+    return 0;
+}

@@ -29,6 +29,12 @@ int pm_cli_unhex(uint8_t *out, size_t n, const char *hex);
 /* Write s as a JSON string literal (quotes and escapes included). */
 void pm_cli_json_string(FILE *f, const char *s, size_t len);
 
+/* Find the number of a top-level-looking member "key": N in a JSON text
+ * (first occurrence of the quoted key followed by a colon; spaces allowed
+ * around it). Enough to read back the flat summaries the subcommands
+ * print; not a JSON parser. Returns 1 and *out, or 0 when absent. */
+int pm_cli_json_number(const char *json, const char *key, double *out);
+
 /* 1 if stderr is a terminal and progress lines should be shown. */
 int pm_cli_progress_enabled(void);
 

@@ -1,0 +1,735 @@
+/*
+ * cmd_inspect.c — `postmark inspect FILE [--json]`: decode a transaction
+ * stream (POSTMKTX) or a chain (POSTMKBK) record by record.
+ *
+ * Everything in the file is shown, in file order: the header, then every
+ * record with its index and byte offset. A record that does not parse is
+ * shown with the reason, the field and its byte offset, and the records
+ * after it are still shown; a file that ends inside a record shows that
+ * partial record last. In a chain, each block's hash, its link to the
+ * block before it and its merkle root (against the one computed from its
+ * transactions) are shown; nothing is checked against a ledger state
+ * (that is `replay`).
+ *
+ * With --json the output is JSON Lines: one object for the header, then
+ * one per record (a block's transactions are nested in it); every object
+ * carries "raw", the record's bytes in hex (without the length prefix),
+ * beside the decoded fields, which are named as in protocol §3 and §6 so
+ * that re-encoding them gives "raw" back.
+ *
+ * Exit status: 0 when the header is valid and the file could be read to
+ * its end, whatever the records hold (they are the data being inspected);
+ * 1 when the file cannot be read or its header is bad; 2 usage error.
+ */
+#include "cliutil.h"
+#include "commands.h"
+
+#include "context.h"
+#include "hash.h"
+#include "recfile.h"
+#include "wire.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char inspect_usage[] =
+    "usage: postmark inspect FILE [--json]\n"
+    "\n"
+    "Decode a transaction stream (POSTMKTX) or a block chain (POSTMKBK) record by\n"
+    "record: the header (kind, version, network, governance key, chain id), every\n"
+    "transaction (type, txid, fields, signatures) and every block (height, hash,\n"
+    "previous hash and whether it links, merkle root and whether it matches the\n"
+    "transactions, tx count, transactions). Nothing is validated against a ledger\n"
+    "state: use `postmark replay` for that.\n"
+    "\n"
+    "A record that does not parse is shown with its reason, field and byte offset,\n"
+    "and the rest of the file is still shown; a partial last record is reported.\n"
+    "\n"
+    "  --json   JSON Lines on stdout: one object for the header, then one per\n"
+    "           record (a block's transactions nested in it), each with \"raw\",\n"
+    "           the record's bytes in hex, beside the decoded fields\n"
+    "  --help   this text\n"
+    "\n"
+    "Exit status: 0 the header is valid and the file was read to its end (bad\n"
+    "records included: they are reported, on stdout and on stderr); 1 the file\n"
+    "cannot be read or its header is bad; 2 usage error.\n";
+
+/* Bad records: one stderr line each, up to this many. */
+#define MAX_ERROR_LINES 20
+
+typedef struct {
+    const char *path;
+    int json;
+    FILE *out;
+    pm_hasher *hasher;
+    uint8_t chain_id[32];
+    char *hexbuf;       /* scratch for hex of up to a whole block */
+    size_t hexcap;
+    /* chain link tracking */
+    int have_prev;
+    uint64_t prev_height;
+    uint8_t prev_hash[32];
+    /* counts */
+    uint64_t records, txs, bad;
+    int truncated;
+} inspector;
+
+/* ---------------------------------------------------------------------- */
+/* Output helpers.                                                         */
+/* ---------------------------------------------------------------------- */
+
+static const char *hex(inspector *in, const uint8_t *b, size_t n)
+{
+    if (2 * n + 1 > in->hexcap) {
+        size_t cap = 2 * n + 1;
+        char *p = realloc(in->hexbuf, cap);
+        if (!p)
+            return NULL;
+        in->hexbuf = p;
+        in->hexcap = cap;
+    }
+    return pm_cli_hex(in->hexbuf, b, n);
+}
+
+/* Write "hex" (quoted) — large buffers without a second copy. */
+static void put_hex(inspector *in, const uint8_t *b, size_t n)
+{
+    const char *h = hex(in, b, n);
+    if (h) {
+        fputc('"', in->out);
+        fwrite(h, 1, 2 * n, in->out);
+        fputc('"', in->out);
+    } else {
+        fputs("null", in->out); /* out of memory for the hex text */
+    }
+}
+
+static void put_key(inspector *in, const char *name, const uint8_t *b, size_t n)
+{
+    fprintf(in->out, ",\"%s\":", name);
+    put_hex(in, b, n);
+}
+
+/* A byte string as text: printable ASCII as is, anything else escaped, so
+ * the output is text (and valid JSON) whatever the bytes. */
+static void put_ascii(FILE *f, const uint8_t *s, size_t n, int json)
+{
+    if (json)
+        fputc('"', f);
+    for (size_t i = 0; i < n; i++) {
+        uint8_t c = s[i];
+        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\')
+            fputc(c, f);
+        else if (json)
+            fprintf(f, "\\u%04x", c);
+        else
+            fprintf(f, "\\x%02x", c);
+    }
+    if (json)
+        fputc('"', f);
+}
+
+/* §1 text (valid UTF-8, no control byte: checked by the parser) shown as
+ * is; JSON needs only '"' and '\' escaped. */
+static void put_text(FILE *f, const uint8_t *s, size_t n, int json)
+{
+    if (json) {
+        pm_cli_json_string(f, (const char *)s, n);
+    } else {
+        fputc('"', f);
+        fwrite(s, 1, n, f);
+        fputc('"', f);
+    }
+}
+
+static void report_bad(inspector *in, uint64_t record, uint64_t offset, const char *what)
+{
+    in->bad++;
+    if (in->bad <= MAX_ERROR_LINES)
+        fprintf(stderr, "postmark inspect: %s: record %" PRIu64 " at byte %" PRIu64 ": %s\n",
+                in->path, record, offset, what);
+}
+
+static const char *type_name(uint8_t type)
+{
+    switch (type) {
+    case PM_TX_REGISTER: return "REGISTER";
+    case PM_TX_SERIES: return "SERIES";
+    case PM_TX_ISSUE: return "ISSUE";
+    case PM_TX_TRANSFER: return "TRANSFER";
+    }
+    return "UNKNOWN";
+}
+
+/* ---------------------------------------------------------------------- */
+/* Transactions.                                                           */
+/* ---------------------------------------------------------------------- */
+
+static void put_output_json(inspector *in, const pm_output *o)
+{
+    FILE *f = in->out;
+    if (o->kind == PM_OUTPUT_STAMP) {
+        fputs("{\"kind\":\"STAMP\"", f);
+        put_key(in, "owner", o->owner, 32);
+        fprintf(f, ",\"operator\":%" PRIu32 ",\"series\":%" PRIu32 ",\"serial\":%" PRIu32 "}",
+                o->operator_id, o->series, o->serial);
+    } else {
+        fputs("{\"kind\":\"CREDIT\"", f);
+        put_key(in, "owner", o->owner, 32);
+        fprintf(f, ",\"issuer\":%" PRIu32 ",\"amount\":%" PRIu64 "}", o->operator_id, o->amount);
+    }
+}
+
+static void put_output_text(inspector *in, const char *indent, size_t i, const pm_output *o)
+{
+    FILE *f = in->out;
+    if (o->kind == PM_OUTPUT_STAMP)
+        fprintf(f, "%soutput %zu  STAMP %" PRIu32 ":%" PRIu32 ":%" PRIu32 "  owner %s\n", indent,
+                i, o->operator_id, o->series, o->serial, hex(in, o->owner, 32));
+    else
+        fprintf(f, "%soutput %zu  CREDIT issuer %" PRIu32 " amount %" PRIu64 "  owner %s\n",
+                indent, i, o->operator_id, o->amount, hex(in, o->owner, 32));
+}
+
+/* The fields of a parsed transaction: JSON members (after others, so each
+ * begins with a comma) or text lines. */
+static void put_tx_fields(inspector *in, const pm_tx *tx, const char *indent)
+{
+    FILE *f = in->out;
+    uint8_t txid[32];
+    int have_txid = pm_hash_txid(in->hasher, txid, tx);
+    if (in->json) {
+        if (have_txid)
+            put_key(in, "txid", txid, 32);
+        fprintf(f, ",\"version\":%u,\"type\":\"%s\"", tx->version, type_name(tx->type));
+    } else {
+        fprintf(f, "%s%s  txid %s\n", indent, type_name(tx->type),
+                have_txid ? hex(in, txid, 32) : "?");
+    }
+    switch (tx->type) {
+    case PM_TX_REGISTER:
+        if (in->json) {
+            fprintf(f, ",\"gov_seq\":%" PRIu64 ",\"operator\":%" PRIu32, tx->seq, tx->operator_id);
+            put_key(in, "key", tx->key, 32);
+            fputs(",\"name\":", f);
+            put_text(f, tx->text, tx->text_len, 1);
+        } else {
+            fprintf(f, "%sgov_seq %" PRIu64 "  operator %" PRIu32 "\n", indent, tx->seq,
+                    tx->operator_id);
+            fprintf(f, "%skey %s\n%sname ", indent, hex(in, tx->key, 32), indent);
+            put_text(f, tx->text, tx->text_len, 0);
+            fputc('\n', f);
+        }
+        break;
+    case PM_TX_SERIES:
+        if (in->json) {
+            fprintf(f,
+                    ",\"op_seq\":%" PRIu64 ",\"operator\":%" PRIu32 ",\"series\":%" PRIu32
+                    ",\"max_supply\":%" PRIu32 ",\"face_value\":%" PRIu64,
+                    tx->seq, tx->operator_id, tx->series, tx->max_supply, tx->face_value);
+            put_key(in, "metadata", tx->metadata, 32);
+            fputs(",\"title\":", f);
+            put_text(f, tx->text, tx->text_len, 1);
+        } else {
+            fprintf(f,
+                    "%sop_seq %" PRIu64 "  operator %" PRIu32 "  series %" PRIu32
+                    "  max_supply %" PRIu32 "  face_value %" PRIu64 "\n",
+                    indent, tx->seq, tx->operator_id, tx->series, tx->max_supply, tx->face_value);
+            fprintf(f, "%smetadata %s\n%stitle ", indent, hex(in, tx->metadata, 32), indent);
+            put_text(f, tx->text, tx->text_len, 0);
+            fputc('\n', f);
+        }
+        break;
+    case PM_TX_ISSUE:
+        if (in->json)
+            fprintf(f, ",\"op_seq\":%" PRIu64 ",\"operator\":%" PRIu32, tx->seq, tx->operator_id);
+        else
+            fprintf(f, "%sop_seq %" PRIu64 "  operator %" PRIu32 "  outputs %zu\n", indent,
+                    tx->seq, tx->operator_id, tx->n_out);
+        break;
+    case PM_TX_TRANSFER:
+        if (in->json) {
+            fputs(",\"inputs\":[", f);
+            for (size_t i = 0; i < tx->n_in; i++) {
+                pm_outpoint op;
+                pm_tx_input(&op, tx, i);
+                fputs(i ? ",{\"txid\":" : "{\"txid\":", f);
+                put_hex(in, op.txid, 32);
+                fprintf(f, ",\"index\":%u}", op.index);
+            }
+            fputc(']', f);
+        } else {
+            fprintf(f, "%sinputs %zu  outputs %zu\n", indent, tx->n_in, tx->n_out);
+            for (size_t i = 0; i < tx->n_in; i++) {
+                pm_outpoint op;
+                pm_tx_input(&op, tx, i);
+                fprintf(f, "%sinput %zu  %s:%u\n", indent, i, hex(in, op.txid, 32), op.index);
+            }
+        }
+        break;
+    }
+    if (tx->type == PM_TX_ISSUE || tx->type == PM_TX_TRANSFER) {
+        if (in->json)
+            fputs(",\"outputs\":[", f);
+        for (size_t i = 0; i < tx->n_out; i++) {
+            pm_output o;
+            pm_tx_output(&o, tx, i);
+            if (in->json) {
+                if (i)
+                    fputc(',', f);
+                put_output_json(in, &o);
+            } else {
+                put_output_text(in, indent, i, &o);
+            }
+        }
+        if (in->json)
+            fputc(']', f);
+    }
+    if (in->json)
+        fputs(",\"sigs\":[", f);
+    for (size_t i = 0; i < tx->n_sigs; i++) {
+        const uint8_t *sig = tx->sigs + i * PM_SIG_SIZE;
+        if (in->json) {
+            if (i)
+                fputc(',', f);
+            put_hex(in, sig, PM_SIG_SIZE);
+        } else {
+            fprintf(f, "%ssig %zu  %s\n", indent, i, hex(in, sig, PM_SIG_SIZE));
+        }
+    }
+    if (in->json)
+        fputc(']', f);
+}
+
+/* One transaction: in a stream (record index, top level) or in a block
+ * (tx index, nested). `file_offset` is the offset of its first byte. */
+static void inspect_tx(inspector *in, const uint8_t *bytes, size_t size, uint64_t index,
+                       uint64_t file_offset, int nested, uint64_t block_index)
+{
+    FILE *f = in->out;
+    pm_tx tx;
+    pm_parse_error perr = {0, NULL, NULL};
+    int ok = pm_tx_parse(&tx, &perr, bytes, size);
+    in->txs++;
+    const char *indent = nested ? "    " : "  ";
+    if (in->json) {
+        if (nested)
+            fprintf(f, "{\"index\":%" PRIu64, index);
+        else
+            fprintf(f, "{\"record\":\"tx\",\"index\":%" PRIu64, index);
+        fprintf(f, ",\"offset\":%" PRIu64 ",\"length\":%zu", nested ? file_offset : file_offset - 4,
+                size);
+    } else {
+        fprintf(f, "%stx %" PRIu64 "  offset %" PRIu64 "  length %zu\n", nested ? "  " : "",
+                index, nested ? file_offset : file_offset - 4, size);
+    }
+    if (ok) {
+        put_tx_fields(in, &tx, indent);
+    } else {
+        const char *field = perr.field ? perr.field : "tx";
+        const char *why = perr.reason ? perr.reason : "malformed";
+        if (in->json) {
+            fprintf(f, ",\"error\":{\"reason\":\"MALFORMED\",\"field\":\"%s\",\"detail\":\"%s\","
+                       "\"offset\":%zu,\"file_offset\":%" PRIu64 "}",
+                    field, why, perr.offset, file_offset + perr.offset);
+        } else {
+            fprintf(f, "%sMALFORMED: %s: %s (at byte %zu of the transaction, %" PRIu64
+                       " of the file)\n",
+                    indent, field, why, perr.offset, file_offset + perr.offset);
+        }
+        char what[200];
+        if (nested)
+            snprintf(what, sizeof what, "block tx %" PRIu64 ": MALFORMED: %s: %s at byte %" PRIu64,
+                     index, field, why, file_offset + perr.offset);
+        else
+            snprintf(what, sizeof what, "MALFORMED: %s: %s at byte %" PRIu64, field, why,
+                     file_offset + perr.offset);
+        report_bad(in, nested ? block_index : index, nested ? file_offset : file_offset - 4, what);
+    }
+    if (in->json) {
+        fputs(",\"raw\":", f);
+        put_hex(in, bytes, size);
+        fputc('}', f);
+        if (!nested)
+            fputc('\n', f);
+    }
+}
+
+/* ---------------------------------------------------------------------- */
+/* Blocks.                                                                 */
+/* ---------------------------------------------------------------------- */
+
+/* The transactions of a block whose framing failed, as far as their
+ * length prefixes go. Returns how many were shown. */
+static size_t inspect_framed_prefix(inspector *in, const uint8_t *bytes, size_t size,
+                                    uint64_t offset, uint64_t block_index)
+{
+    size_t pos = PM_BLOCK_HEADER_SIZE, n = 0;
+    const uint8_t *rec;
+    size_t len;
+    while (pos < size && pm_record_next(bytes, size, &pos, &rec, &len) == 1) {
+        if (in->json && n)
+            fputc(',', in->out);
+        inspect_tx(in, rec, len, n, offset + 4 + (uint64_t)(rec - bytes), 1, block_index);
+        n++;
+    }
+    return n;
+}
+
+static void inspect_block(inspector *in, const pm_record *r)
+{
+    FILE *f = in->out;
+    const uint8_t *bytes = r->bytes;
+    size_t size = r->size;
+    int json = in->json;
+    if (json)
+        fprintf(f, "{\"record\":\"block\",\"index\":%" PRIu64 ",\"offset\":%" PRIu64
+                   ",\"length\":%zu",
+                r->index, r->offset, size);
+    else
+        fprintf(f, "block %" PRIu64 "  offset %" PRIu64 "  length %zu\n", r->index, r->offset,
+                size);
+
+    pm_block blk;
+    pm_parse_error perr = {0, NULL, NULL};
+    int framed = pm_block_parse(&blk, &perr, bytes, size);
+    int have_header = size >= PM_BLOCK_HEADER_SIZE;
+    uint8_t hash[32];
+    pm_block_header h;
+    memset(&h, 0, sizeof h);
+    if (have_header) {
+        pm_block_header_decode(&h, bytes);
+        int have_hash = pm_hash_block(in->hasher, hash, bytes);
+        const uint8_t *want_prev = in->have_prev ? in->prev_hash : in->chain_id;
+        uint64_t want_height = in->have_prev ? in->prev_height + 1 : 0;
+        int link_ok = memcmp(h.prev_hash, want_prev, 32) == 0 && h.height == want_height;
+        if (json) {
+            fprintf(f, ",\"version\":%" PRIu32 ",\"height\":%" PRIu64, h.version, h.height);
+            if (have_hash)
+                put_key(in, "hash", hash, 32);
+            put_key(in, "prev_hash", h.prev_hash, 32);
+            fprintf(f, ",\"link_ok\":%s", link_ok ? "true" : "false");
+            put_key(in, "merkle_root", h.merkle_root, 32);
+            fprintf(f, ",\"tx_count\":%" PRIu32, h.tx_count);
+        } else {
+            fprintf(f, "  version %" PRIu32 "  height %" PRIu64 "  tx_count %" PRIu32 "\n",
+                    h.version, h.height, h.tx_count);
+            fprintf(f, "  hash        %s\n", have_hash ? hex(in, hash, 32) : "?");
+            fprintf(f, "  prev_hash   %s  (%s)\n", hex(in, h.prev_hash, 32),
+                    link_ok ? "links to the block before"
+                            : "does NOT link: height or previous hash differs");
+        }
+        if (!link_ok) {
+            char what[200];
+            if (h.height != want_height)
+                snprintf(what, sizeof what, "BAD_LINK: height %" PRIu64 ", %" PRIu64 " expected",
+                         h.height, want_height);
+            else
+                snprintf(what, sizeof what, "BAD_LINK: prev_hash is not the %s",
+                         in->have_prev ? "hash of the block before" : "chain id");
+            report_bad(in, r->index, r->offset, what);
+        }
+        if (have_hash) {
+            in->have_prev = 1;
+            in->prev_height = h.height;
+            memcpy(in->prev_hash, hash, 32);
+        }
+    }
+
+    if (!framed) {
+        const char *field = perr.field ? perr.field : "block";
+        const char *why = perr.reason ? perr.reason : "malformed";
+        if (json)
+            fprintf(f, ",\"error\":{\"reason\":\"BLOCK_MALFORMED\",\"field\":\"%s\",\"detail\":"
+                       "\"%s\",\"offset\":%zu,\"file_offset\":%" PRIu64 "}",
+                    field, why, perr.offset, r->offset + 4 + perr.offset);
+        else
+            fprintf(f, "  BLOCK_MALFORMED: %s: %s (at byte %zu of the block, %" PRIu64
+                       " of the file)\n",
+                    field, why, perr.offset, r->offset + 4 + perr.offset);
+        char what[200];
+        snprintf(what, sizeof what, "BLOCK_MALFORMED: %s: %s at byte %" PRIu64, field, why,
+                 r->offset + 4 + perr.offset);
+        report_bad(in, r->index, r->offset, what);
+        if (have_header) {
+            if (json)
+                fputs(",\"txs\":[", f);
+            inspect_framed_prefix(in, bytes, size, r->offset, r->index);
+            if (json)
+                fputc(']', f);
+        }
+    } else {
+        /* Every transaction, and the merkle root when all of them parse. */
+        uint8_t(*leaves)[32] = malloc((size_t)blk.header.tx_count * sizeof *leaves);
+        int all_parse = leaves != NULL;
+        const uint8_t *txb;
+        size_t txsize, cursor = 0, i = 0;
+        if (!json)
+            fprintf(f, "  merkle_root %s", hex(in, h.merkle_root, 32));
+        /* The merkle verdict goes before the transactions in the text, so
+         * compute it first. */
+        while (pm_block_next_tx(&txb, &txsize, &blk, &cursor)) {
+            pm_tx tx;
+            uint8_t txid[32];
+            if (all_parse && pm_tx_parse(&tx, NULL, txb, txsize) &&
+                pm_hash_txid(in->hasher, txid, &tx) &&
+                pm_hash_leaf(in->hasher, leaves[i], &tx, txid))
+                i++;
+            else
+                all_parse = 0;
+        }
+        uint8_t root[32];
+        int have_root = all_parse && pm_hash_merkle(in->hasher, root, (const uint8_t(*)[32])leaves,
+                                                    blk.header.tx_count);
+        free(leaves);
+        int merkle_ok = have_root && memcmp(root, h.merkle_root, 32) == 0;
+        if (json) {
+            if (have_root)
+                put_key(in, "merkle_computed", root, 32);
+            else
+                fputs(",\"merkle_computed\":null", f);
+            fprintf(f, ",\"merkle_ok\":%s", have_root ? (merkle_ok ? "true" : "false") : "null");
+        } else {
+            fprintf(f, "  (%s)\n",
+                    !have_root ? "not computed: a transaction does not parse"
+                    : merkle_ok ? "matches the transactions"
+                                : "does NOT match the transactions");
+        }
+        if (have_root && !merkle_ok) {
+            char what[200];
+            snprintf(what, sizeof what, "BAD_MERKLE: the root computed is %s",
+                     hex(in, root, 32));
+            report_bad(in, r->index, r->offset, what);
+        }
+        if (json)
+            fputs(",\"txs\":[", f);
+        cursor = 0;
+        i = 0;
+        while (pm_block_next_tx(&txb, &txsize, &blk, &cursor)) {
+            if (json && i)
+                fputc(',', f);
+            inspect_tx(in, txb, txsize, i, r->offset + 4 + (uint64_t)(txb - bytes), 1, r->index);
+            i++;
+        }
+        if (json)
+            fputc(']', f);
+    }
+    if (json) {
+        fputs(",\"raw\":", f);
+        put_hex(in, bytes, size);
+        fputs("}\n", f);
+    }
+}
+
+/* ---------------------------------------------------------------------- */
+/* Records that are not whole.                                             */
+/* ---------------------------------------------------------------------- */
+
+static void inspect_truncated(inspector *in, const pm_record *r, int chain)
+{
+    FILE *f = in->out;
+    const char *reason = chain ? "TRUNCATED" : "MALFORMED";
+    char what[200];
+    if (r->has_length)
+        snprintf(what, sizeof what, "%s: the file ends inside the record (%zu of %" PRIu32
+                                    " bytes present)",
+                 reason, r->size, r->length);
+    else
+        snprintf(what, sizeof what, "%s: the file ends inside the length prefix (%zu of 4 bytes)",
+                 reason, r->size);
+    in->truncated = 1;
+    if (in->json) {
+        fprintf(f, "{\"record\":\"truncated\",\"index\":%" PRIu64 ",\"offset\":%" PRIu64, r->index,
+                r->offset);
+        if (r->has_length)
+            fprintf(f, ",\"length\":%" PRIu32, r->length);
+        else
+            fputs(",\"length\":null", f);
+        fprintf(f, ",\"available\":%zu,\"error\":{\"reason\":\"%s\",\"field\":\"%s\","
+                   "\"detail\":\"the file ends inside the record\",\"offset\":0,"
+                   "\"file_offset\":%" PRIu64 "}",
+                r->size, reason, r->has_length ? "record" : "length", r->offset);
+        fputs(",\"raw\":", f);
+        if (r->bytes)
+            put_hex(in, r->bytes, r->size);
+        else
+            fputs("null", f);
+        fputs("}\n", f);
+    } else {
+        fprintf(f, "%s %" PRIu64 "  offset %" PRIu64 "  %s\n", chain ? "block" : "tx", r->index,
+                r->offset, what);
+    }
+    report_bad(in, r->index, r->offset, what);
+}
+
+/* A record longer than the reader keeps (over 4 MiB): framed, not shown. */
+static void inspect_oversize(inspector *in, const pm_record *r, int chain)
+{
+    FILE *f = in->out;
+    char what[200];
+    snprintf(what, sizeof what, "%s: record of %" PRIu32 " bytes, over the limit of %d",
+             chain ? "BLOCK_MALFORMED" : "MALFORMED", r->length,
+             chain ? PM_BLOCK_MAX_SIZE : PM_TX_MAX_SIZE);
+    if (in->json)
+        fprintf(f, "{\"record\":\"%s\",\"index\":%" PRIu64 ",\"offset\":%" PRIu64
+                   ",\"length\":%" PRIu32 ",\"error\":{\"reason\":\"%s\",\"field\":\"%s\","
+                   "\"detail\":\"size out of range\",\"offset\":0,\"file_offset\":%" PRIu64
+                   "},\"raw\":null}\n",
+                chain ? "block" : "tx", r->index, r->offset, r->length,
+                chain ? "BLOCK_MALFORMED" : "MALFORMED", chain ? "block" : "size", r->offset);
+    else
+        fprintf(f, "%s %" PRIu64 "  offset %" PRIu64 "  %s (bytes not shown)\n",
+                chain ? "block" : "tx", r->index, r->offset, what);
+    if (!chain)
+        in->txs++;
+    report_bad(in, r->index, r->offset, what);
+}
+
+/* ---------------------------------------------------------------------- */
+/* The header, and the command.                                            */
+/* ---------------------------------------------------------------------- */
+
+static void inspect_header(inspector *in, const pm_recfile_header *h)
+{
+    FILE *f = in->out;
+    size_t nlen = PM_NETWORK_SIZE;
+    if (h->valid) {
+        while (nlen && h->params.network[nlen - 1] == 0)
+            nlen--;
+        pm_hasher *hs = in->hasher;
+        pm_hash_chain_id(hs, in->chain_id, &h->params);
+    }
+    const char *kind = h->valid ? (h->kind == PM_FILE_CHAIN ? "chain" : "stream") : NULL;
+    const char *magic = h->valid ? (h->kind == PM_FILE_CHAIN ? "POSTMKBK" : "POSTMKTX") : NULL;
+    if (in->json) {
+        fprintf(f, "{\"record\":\"header\",\"offset\":0,\"length\":%zu", h->raw_size);
+        if (h->valid) {
+            fprintf(f, ",\"magic\":\"%s\",\"kind\":\"%s\",\"version\":%" PRIu32 ",\"network\":",
+                    magic, kind, pm_read_u32le(h->raw + 8));
+            put_ascii(f, h->params.network, nlen, 1);
+            put_key(in, "network_raw", h->params.network, PM_NETWORK_SIZE);
+            put_key(in, "governance_key", h->params.governance_key, 32);
+            put_key(in, "chain_id", in->chain_id, 32);
+        } else {
+            fprintf(f, ",\"error\":{\"reason\":\"BAD_HEADER\",\"field\":\"%s\",\"detail\":\"%s\","
+                       "\"offset\":%zu,\"file_offset\":%zu}",
+                    h->error.field ? h->error.field : "header",
+                    h->error.reason ? h->error.reason : "invalid", h->error.offset,
+                    h->error.offset);
+        }
+        fputs(",\"raw\":", f);
+        put_hex(in, h->raw, h->raw_size);
+        fputs("}\n", f);
+    } else if (h->valid) {
+        fprintf(f, "%s: %s (%s), version %" PRIu32 "\n", in->path, magic,
+                h->kind == PM_FILE_CHAIN ? "block chain" : "transaction stream",
+                pm_read_u32le(h->raw + 8));
+        fputs("  network         ", f);
+        put_ascii(f, h->params.network, nlen, 0);
+        fprintf(f, "\n  governance_key  %s\n", hex(in, h->params.governance_key, 32));
+        fprintf(f, "  chain_id        %s\n", hex(in, in->chain_id, 32));
+    } else {
+        fprintf(f, "%s: BAD_HEADER: %s: %s (at byte %zu; %zu header bytes present)\n", in->path,
+                h->error.field ? h->error.field : "header",
+                h->error.reason ? h->error.reason : "invalid", h->error.offset, h->raw_size);
+    }
+}
+
+int pm_cmd_inspect(int argc, char **argv)
+{
+    const char *path = NULL;
+    int json = 0, only_positional = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!only_positional && !strcmp(a, "--")) {
+            only_positional = 1;
+        } else if (!only_positional && (!strcmp(a, "--help") || !strcmp(a, "-h"))) {
+            fputs(inspect_usage, stdout);
+            return PM_EXIT_OK;
+        } else if (!only_positional && !strcmp(a, "--json")) {
+            json = 1;
+        } else if (!only_positional && a[0] == '-' && a[1]) {
+            pm_cli_error("inspect", "unknown option '%s' (see postmark inspect --help)", a);
+            return PM_EXIT_USAGE;
+        } else if (!path) {
+            path = a;
+        } else {
+            pm_cli_error("inspect", "unexpected argument '%s' (one FILE)", a);
+            return PM_EXIT_USAGE;
+        }
+    }
+    if (!path) {
+        pm_cli_error("inspect", "missing FILE (see postmark inspect --help)");
+        return PM_EXIT_USAGE;
+    }
+
+    pm_context *ctx = pm_context_create();
+    if (!ctx) {
+        pm_cli_error("inspect", "cannot create the context (out of memory)");
+        return PM_EXIT_INVALID;
+    }
+    inspector in;
+    memset(&in, 0, sizeof in);
+    in.path = path;
+    in.json = json;
+    in.out = stdout;
+    in.hasher = pm_hasher_create(ctx->tags);
+
+    int rc = PM_EXIT_OK;
+    char err[256] = "";
+    pm_recfile *rf = NULL;
+    pm_recfile_header hdr;
+    pm_status st = in.hasher ? pm_recfile_open(&rf, &hdr, err, sizeof err, path, PM_BLOCK_MAX_SIZE)
+                             : PM_ERR_NOMEM;
+    if (st != PM_OK) {
+        pm_cli_error("inspect", "%s", st == PM_ERR_IO ? err : pm_status_text(st));
+        rc = PM_EXIT_INVALID;
+        goto done;
+    }
+    inspect_header(&in, &hdr);
+    if (!hdr.valid) {
+        pm_cli_error("inspect", "%s: record 0 at byte %zu: BAD_HEADER: %s: %s", path,
+                     hdr.error.offset, hdr.error.field ? hdr.error.field : "header",
+                     hdr.error.reason ? hdr.error.reason : "invalid");
+        rc = PM_EXIT_INVALID;
+        goto done;
+    }
+    int chain = hdr.kind == PM_FILE_CHAIN;
+    pm_record r;
+    int got;
+    while ((got = pm_recfile_next(rf, &r, err, sizeof err)) == 1) {
+        in.records++;
+        if (r.truncated)
+            inspect_truncated(&in, &r, chain);
+        else if (!r.bytes)
+            inspect_oversize(&in, &r, chain);
+        else if (chain)
+            inspect_block(&in, &r);
+        else
+            inspect_tx(&in, r.bytes, r.size, r.index, r.offset + 4, 0, 0);
+        if (ferror(stdout))
+            break;
+    }
+    if (got < 0) {
+        pm_cli_error("inspect", "%s: record %" PRIu64 ": %s", path, in.records, err);
+        rc = PM_EXIT_INVALID;
+    }
+    if (in.bad > MAX_ERROR_LINES)
+        fprintf(stderr, "postmark inspect: %s: ... %" PRIu64 " bad records in all\n", path,
+                in.bad);
+    fprintf(stderr, "%s: %" PRIu64 " %s, %" PRIu64 " transactions, %" PRIu64 " problem%s%s\n",
+            path, in.records, chain ? "blocks" : "records", in.txs, in.bad, in.bad == 1 ? "" : "s",
+            in.truncated ? " (the last record is truncated)" : "");
+
+done:
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        pm_cli_error("inspect", "cannot write the output");
+        rc = PM_EXIT_INVALID;
+    }
+    pm_recfile_close(rf);
+    pm_hasher_destroy(in.hasher);
+    free(in.hexbuf);
+    pm_context_destroy(ctx);
+    return rc;
+}

@@ -1,0 +1,478 @@
+/*
+ * cmd_trace.c — `postmark trace CHAIN OPERATOR:SERIES:SERIAL` (the
+ * provenance of one stamp) and `postmark holdings CHAIN KEY` (what one key
+ * owns now), over the chain scans of engine/provenance.h.
+ *
+ * Both read the chain once or twice from start to end (no index on disk:
+ * see provenance.h for the cost); both assume the chain valid — `postmark
+ * replay` verifies it — but stop with exit 1 on a record that cannot be
+ * read or a history that contradicts itself, naming the block, the
+ * transaction and the byte offset.
+ *
+ * The --json output of trace holds the fields cli.md promises (stamp,
+ * owner, outpoint, events[{height, txid, owner}]) and more; a stamp never
+ * issued prints {"stamp": ..., "never_issued": true} and exits 1.
+ */
+#include "cliutil.h"
+#include "commands.h"
+
+#include "provenance.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char trace_usage[] =
+    "usage: postmark trace CHAIN.pmbk OPERATOR:SERIES:SERIAL [--json]\n"
+    "\n"
+    "The provenance of one stamp: the issuing operator's name, the series title and\n"
+    "edition size, the issue (block height, txid, first owner), then every later\n"
+    "transaction that has the stamp among its outputs, even one that leaves it with\n"
+    "the same owner (height, txid, from key, to key, and the price when the same\n"
+    "transaction paid credits from the new owner to the previous one: a trade),\n"
+    "and the current owner and outpoint.\n"
+    "\n"
+    "The chain is assumed valid (signatures and conservation are not checked; run\n"
+    "`postmark replay CHAIN` to verify it). A record that cannot be read, or a\n"
+    "history that contradicts itself, stops the trace with exit 1.\n"
+    "\n"
+    "  --json   one JSON object on stdout: stamp, owner, outpoint, events[{height,\n"
+    "           txid, owner, from, kind, price}], operator_name, series_title,\n"
+    "           max_supply, ...; {\"stamp\": ..., \"never_issued\": true} when the stamp\n"
+    "           was never issued\n"
+    "  --help   this text\n"
+    "\n"
+    "Price: per credit issuer, what the previous owner gained in the transaction\n"
+    "(credit outputs to it, less its own credit inputs), up to what the new owner\n"
+    "put in.\n"
+    "\n"
+    "Exit status: 0 the stamp was issued; 1 it never was, or the chain could not be\n"
+    "read; 2 usage error.\n";
+
+static const char holdings_usage[] =
+    "usage: postmark holdings CHAIN.pmbk KEY [--json]\n"
+    "\n"
+    "What KEY (an x-only public key, 64 hex digits) owns at the tip of the chain:\n"
+    "its stamps, and its credits summed per issuer, each with its outpoint.\n"
+    "\n"
+    "The chain is assumed valid (run `postmark replay CHAIN` to verify it); a record\n"
+    "that cannot be read stops the scan with exit 1.\n"
+    "\n"
+    "  --json   one JSON object on stdout: key, stamps[{stamp, outpoint, height}],\n"
+    "           credits[{issuer, amount, outputs[{outpoint, amount, height}]}]\n"
+    "  --help   this text\n"
+    "\n"
+    "Exit status: 0 success (owning nothing included); 1 the chain could not be\n"
+    "read; 2 usage error.\n";
+
+/* Split argv into options (--json, --help) and positionals. Returns -1 on
+ * --help (usage printed), 2 on a usage error, 0 otherwise. */
+static int parse_args(const char *cmd, const char *usage, int argc, char **argv, int *json,
+                      const char **pos, int npos)
+{
+    int n = 0, only_positional = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!only_positional && !strcmp(a, "--")) {
+            only_positional = 1;
+        } else if (!only_positional && (!strcmp(a, "--help") || !strcmp(a, "-h"))) {
+            fputs(usage, stdout);
+            return -1;
+        } else if (!only_positional && !strcmp(a, "--json")) {
+            *json = 1;
+        } else if (!only_positional && a[0] == '-' && a[1]) {
+            pm_cli_error(cmd, "unknown option '%s' (see postmark %s --help)", a, cmd);
+            return PM_EXIT_USAGE;
+        } else if (n < npos) {
+            pos[n++] = a;
+        } else {
+            pm_cli_error(cmd, "unexpected argument '%s' (see postmark %s --help)", a, cmd);
+            return PM_EXIT_USAGE;
+        }
+    }
+    if (n < npos) {
+        pm_cli_error(cmd, "missing argument%s (see postmark %s --help)", npos - n > 1 ? "s" : "",
+                     cmd);
+        return PM_EXIT_USAGE;
+    }
+    return 0;
+}
+
+/* "OPERATOR:SERIES:SERIAL", each a decimal u32. */
+static int parse_stamp(const char *s, uint32_t v[3])
+{
+    char buf[64];
+    if (strlen(s) >= sizeof buf)
+        return 0;
+    strcpy(buf, s);
+    char *part = buf;
+    for (int i = 0; i < 3; i++) {
+        char *colon = strchr(part, ':');
+        if ((i < 2) != (colon != NULL))
+            return 0;
+        if (colon)
+            *colon = 0;
+        uint64_t x;
+        if (!pm_cli_parse_u64(part, 0, UINT32_MAX, &x))
+            return 0;
+        v[i] = (uint32_t)x;
+        part = colon + 1;
+    }
+    return 1;
+}
+
+/* The one-line error of a failed scan. */
+static void scan_failed(const char *cmd, const char *path, pm_status st, const pm_scan_error *e)
+{
+    if (st == PM_ERR_NOMEM) {
+        pm_cli_error(cmd, "%s: out of memory", path);
+    } else if (st == PM_ERR_IO) {
+        pm_cli_error(cmd, "%s: %s", path, e->message);
+    } else if (e->reason == PM_REASON_BAD_HEADER) {
+        pm_cli_error(cmd, "%s: record 0 at byte %" PRIu64 ": BAD_HEADER: %s", path, e->offset,
+                     e->message);
+    } else {
+        char tx[32] = "";
+        if (e->tx >= 0)
+            snprintf(tx, sizeof tx, " tx %" PRId64, e->tx);
+        pm_cli_error(cmd, "%s: block %" PRIu64 "%s at byte %" PRIu64 ": %s%s%s%s", path, e->block,
+                     tx, e->offset,
+                     e->reason != PM_REASON_NONE ? pm_reason_name(e->reason) : "invalid history",
+                     ": ", e->message,
+                     e->reason == PM_REASON_NONE || e->reason == PM_REASON_MALFORMED ||
+                             e->reason == PM_REASON_BLOCK_MALFORMED ||
+                             e->reason == PM_REASON_TRUNCATED
+                         ? " (the chain is invalid: see postmark replay)"
+                         : "");
+    }
+}
+
+static void json_key(FILE *f, const char *name, const uint8_t *b, size_t n)
+{
+    char h[2 * 64 + 1];
+    fprintf(f, "\"%s\":\"%s\"", name, pm_cli_hex(h, b, n));
+}
+
+static const char *event_kind(const pm_stamp_event *ev)
+{
+    if (ev->is_issue)
+        return "issue";
+    if (memcmp(ev->from, ev->to, 32) == 0)
+        return "self";
+    return ev->n_price ? "trade" : "gift";
+}
+
+static void print_trace_json(FILE *f, const pm_stamp_trace *t, double seconds)
+{
+    char h[65];
+    fprintf(f, "{\"stamp\":\"%" PRIu32 ":%" PRIu32 ":%" PRIu32 "\"", t->operator_id, t->series,
+            t->serial);
+    if (!t->issued)
+        fputs(",\"never_issued\":true", f);
+    fprintf(f, ",\"operator\":%" PRIu32 ",\"series\":%" PRIu32 ",\"serial\":%" PRIu32,
+            t->operator_id, t->series, t->serial);
+    fputs(",\"operator_name\":", f);
+    if (t->operator_known)
+        pm_cli_json_string(f, t->operator_name, strlen(t->operator_name));
+    else
+        fputs("null", f);
+    fputs(",\"series_title\":", f);
+    if (t->series_known) {
+        pm_cli_json_string(f, t->series_title, strlen(t->series_title));
+        fprintf(f, ",\"max_supply\":%" PRIu32 ",\"face_value\":%" PRIu64 ",", t->max_supply,
+                t->face_value);
+        json_key(f, "series_metadata", t->series_metadata, 32);
+    } else {
+        fputs("null,\"max_supply\":null,\"face_value\":null", f);
+    }
+    if (t->issued) {
+        fputc(',', f);
+        json_key(f, "owner", t->owner, 32);
+        fprintf(f, ",\"outpoint\":\"%s:%u\"", pm_cli_hex(h, t->outpoint.txid, 32),
+                t->outpoint.index);
+        const pm_stamp_event *is = &t->events[0];
+        fprintf(f, ",\"issue\":{\"height\":%" PRIu64 ",", is->height);
+        json_key(f, "txid", is->txid, 32);
+        fputc(',', f);
+        json_key(f, "owner", is->to, 32);
+        fputc('}', f);
+        size_t transfers = 0, trades = 0;
+        for (size_t i = 1; i < t->n_events; i++) {
+            transfers++;
+            trades += t->events[i].n_price != 0;
+        }
+        fprintf(f, ",\"transfers\":%zu,\"trades\":%zu", transfers, trades);
+    }
+    fputs(",\"events\":[", f);
+    for (size_t i = 0; i < t->n_events; i++) {
+        const pm_stamp_event *ev = &t->events[i];
+        fprintf(f, "%s{\"height\":%" PRIu64 ",", i ? "," : "", ev->height);
+        json_key(f, "txid", ev->txid, 32);
+        fputc(',', f);
+        json_key(f, "owner", ev->to, 32);
+        fprintf(f, ",\"kind\":\"%s\",\"block\":%" PRIu64 ",\"tx\":%" PRIu32 ",\"output\":%u,",
+                event_kind(ev), ev->block, ev->tx, ev->out_index);
+        if (ev->is_issue && !memcmp(ev->from, (const uint8_t[32]){0}, 32))
+            fputs("\"from\":null", f);
+        else
+            json_key(f, "from", ev->from, 32);
+        fputc(',', f);
+        json_key(f, "to", ev->to, 32);
+        fputs(",\"price\":[", f);
+        for (size_t k = 0; k < ev->n_price; k++)
+            fprintf(f, "%s{\"issuer\":%" PRIu32 ",\"amount\":%" PRIu64 "}", k ? "," : "",
+                    ev->price[k].issuer, ev->price[k].amount);
+        fputs("]}", f);
+    }
+    fprintf(f, "],\"blocks_scanned\":%" PRIu64 ",\"txs_scanned\":%" PRIu64 ",\"seconds\":%.6f}\n",
+            t->blocks, t->txs, seconds);
+}
+
+static void print_trace_text(FILE *f, const pm_stamp_trace *t, double seconds)
+{
+    char h1[65], h2[65];
+    fprintf(f, "stamp %" PRIu32 ":%" PRIu32 ":%" PRIu32 "\n", t->operator_id, t->series,
+            t->serial);
+    fprintf(f, "  operator  %" PRIu32 " %s%s%s\n", t->operator_id, t->operator_known ? "\"" : "",
+            t->operator_known ? t->operator_name : "(never registered)",
+            t->operator_known ? "\"" : "");
+    if (t->series_known)
+        fprintf(f, "  series    %" PRIu32 " \"%s\", edition of %" PRIu32 ", face value %" PRIu64
+                   "\n",
+                t->series, t->series_title, t->max_supply, t->face_value);
+    else
+        fprintf(f, "  series    %" PRIu32 " (never declared)\n", t->series);
+    if (!t->issued) {
+        fputs("  never issued\n", f);
+    } else {
+        for (size_t i = 0; i < t->n_events; i++) {
+            const pm_stamp_event *ev = &t->events[i];
+            const char *kind = event_kind(ev);
+            fprintf(f, "  %-8s  height %" PRIu64 "  tx %s\n", kind, ev->height,
+                    pm_cli_hex(h1, ev->txid, 32));
+            if (ev->is_issue)
+                fprintf(f, "            to   %s\n", pm_cli_hex(h1, ev->to, 32));
+            else
+                fprintf(f, "            from %s\n            to   %s\n",
+                        pm_cli_hex(h1, ev->from, 32), pm_cli_hex(h2, ev->to, 32));
+            for (size_t k = 0; k < ev->n_price; k++)
+                fprintf(f, "            price %" PRIu64 " credits of issuer %" PRIu32 "\n",
+                        ev->price[k].amount, ev->price[k].issuer);
+        }
+        fprintf(f, "  owner now %s\n  outpoint  %s:%u\n", pm_cli_hex(h1, t->owner, 32),
+                pm_cli_hex(h2, t->outpoint.txid, 32), t->outpoint.index);
+    }
+    fprintf(f, "  (%" PRIu64 " blocks, %" PRIu64 " transactions scanned in %.3f s)\n", t->blocks,
+            t->txs, seconds);
+}
+
+int pm_cmd_trace(int argc, char **argv)
+{
+    int json = 0;
+    const char *pos[2];
+    int r = parse_args("trace", trace_usage, argc, argv, &json, pos, 2);
+    if (r)
+        return r < 0 ? PM_EXIT_OK : r;
+    uint32_t id[3];
+    if (!parse_stamp(pos[1], id)) {
+        pm_cli_error("trace", "bad stamp '%s': OPERATOR:SERIES:SERIAL expected, each a decimal "
+                              "number up to 4294967295",
+                     pos[1]);
+        return PM_EXIT_USAGE;
+    }
+    pm_context *ctx = pm_context_create();
+    if (!ctx) {
+        pm_cli_error("trace", "cannot create the context (out of memory)");
+        return PM_EXIT_INVALID;
+    }
+    pm_stamp_trace t;
+    pm_scan_error e;
+    double t0 = pm_cli_now();
+    pm_status st = pm_trace_stamp(ctx, &t, &e, pos[0], id[0], id[1], id[2]);
+    double seconds = pm_cli_now() - t0;
+    int rc;
+    if (st != PM_OK) {
+        scan_failed("trace", pos[0], st, &e);
+        rc = PM_EXIT_INVALID;
+    } else {
+        if (json)
+            print_trace_json(stdout, &t, seconds);
+        else
+            print_trace_text(stdout, &t, seconds);
+        if (!t.issued)
+            pm_cli_error("trace", "%s: stamp %s was never issued", pos[0], pos[1]);
+        rc = t.issued ? PM_EXIT_OK : PM_EXIT_INVALID;
+    }
+    if (fflush(stdout) != 0) {
+        pm_cli_error("trace", "cannot write the output");
+        rc = PM_EXIT_INVALID;
+    }
+    pm_stamp_trace_free(&t);
+    pm_context_destroy(ctx);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------- */
+/* holdings                                                                */
+/* ---------------------------------------------------------------------- */
+
+/* Credits of one issuer can sum past u64 (one ISSUE may mint any amounts),
+ * so sums are 128-bit. */
+__extension__ typedef unsigned __int128 u128;
+
+static void put_u128(FILE *f, u128 v)
+{
+    char buf[48];
+    size_t n = sizeof buf;
+    buf[--n] = 0;
+    do {
+        buf[--n] = (char)('0' + (int)(v % 10));
+        v /= 10;
+    } while (v);
+    fputs(buf + n, f);
+}
+
+/* A credit output's place: sorted by (issuer, chain order). */
+typedef struct {
+    uint32_t issuer;
+    size_t item;
+} credit_ref;
+
+static int cmp_credit(const void *a, const void *b)
+{
+    const credit_ref *x = a, *y = b;
+    if (x->issuer != y->issuer)
+        return x->issuer < y->issuer ? -1 : 1;
+    return (x->item > y->item) - (x->item < y->item);
+}
+
+/* End of the run of refs[i..] with the same issuer, and its sum. */
+static size_t issuer_run(const credit_ref *refs, size_t n, size_t i, const pm_holdings *h,
+                         u128 *sum)
+{
+    *sum = 0;
+    size_t j = i;
+    while (j < n && refs[j].issuer == refs[i].issuer)
+        *sum += h->items[refs[j++].item].output.amount;
+    return j;
+}
+
+int pm_cmd_holdings(int argc, char **argv)
+{
+    int json = 0;
+    const char *pos[2];
+    int r = parse_args("holdings", holdings_usage, argc, argv, &json, pos, 2);
+    if (r)
+        return r < 0 ? PM_EXIT_OK : r;
+    uint8_t key[32];
+    if (!pm_cli_unhex(key, 32, pos[1])) {
+        pm_cli_error("holdings", "bad key '%s': 64 hex digits expected", pos[1]);
+        return PM_EXIT_USAGE;
+    }
+    pm_context *ctx = pm_context_create();
+    if (!ctx) {
+        pm_cli_error("holdings", "cannot create the context (out of memory)");
+        return PM_EXIT_INVALID;
+    }
+    pm_holdings h;
+    pm_scan_error e;
+    double t0 = pm_cli_now();
+    pm_status st = pm_holdings_scan(ctx, &h, &e, pos[0], key);
+    double seconds = pm_cli_now() - t0;
+    int rc = PM_EXIT_OK;
+    credit_ref *refs = NULL;
+    size_t nrefs = 0, nstamps = 0, nissuers = 0;
+    if (st != PM_OK) {
+        scan_failed("holdings", pos[0], st, &e);
+        rc = PM_EXIT_INVALID;
+        goto done;
+    }
+    refs = malloc((h.n ? h.n : 1) * sizeof *refs);
+    if (!refs) {
+        pm_cli_error("holdings", "out of memory");
+        rc = PM_EXIT_INVALID;
+        goto done;
+    }
+    for (size_t i = 0; i < h.n; i++) {
+        if (h.items[i].output.kind == PM_OUTPUT_CREDIT)
+            refs[nrefs++] = (credit_ref){h.items[i].output.operator_id, i};
+        else
+            nstamps++;
+    }
+    qsort(refs, nrefs, sizeof *refs, cmp_credit);
+    for (size_t i = 0; i < nrefs; i++)
+        nissuers += i == 0 || refs[i].issuer != refs[i - 1].issuer;
+
+    FILE *f = stdout;
+    char hx[65];
+    if (json) {
+        fputc('{', f);
+        json_key(f, "key", key, 32);
+        fprintf(f, ",\"stamp_count\":%zu,\"stamps\":[", nstamps);
+        size_t k = 0;
+        for (size_t i = 0; i < h.n; i++) {
+            const pm_holding *it = &h.items[i];
+            if (it->output.kind != PM_OUTPUT_STAMP)
+                continue;
+            fprintf(f, "%s{\"stamp\":\"%" PRIu32 ":%" PRIu32 ":%" PRIu32 "\",\"outpoint\":\"%s:%u\""
+                       ",\"height\":%" PRIu64 "}",
+                    k++ ? "," : "", it->output.operator_id, it->output.series, it->output.serial,
+                    pm_cli_hex(hx, it->outpoint.txid, 32), it->outpoint.index, it->height);
+        }
+        fputs("],\"credits\":[", f);
+        for (size_t i = 0; i < nrefs;) {
+            u128 sum;
+            size_t end = issuer_run(refs, nrefs, i, &h, &sum);
+            fprintf(f, "%s{\"issuer\":%" PRIu32 ",\"amount\":", i ? "," : "", refs[i].issuer);
+            put_u128(f, sum);
+            fputs(",\"outputs\":[", f);
+            for (size_t j = i; j < end; j++) {
+                const pm_holding *it = &h.items[refs[j].item];
+                fprintf(f, "%s{\"outpoint\":\"%s:%u\",\"amount\":%" PRIu64 ",\"height\":%" PRIu64
+                           "}",
+                        j > i ? "," : "", pm_cli_hex(hx, it->outpoint.txid, 32),
+                        it->outpoint.index, it->output.amount, it->height);
+            }
+            fputs("]}", f);
+            i = end;
+        }
+        fprintf(f, "],\"blocks_scanned\":%" PRIu64 ",\"txs_scanned\":%" PRIu64
+                   ",\"seconds\":%.6f}\n",
+                h.blocks, h.txs, seconds);
+    } else {
+        fprintf(f, "key %s\n  %zu stamp%s, credits of %zu issuer%s\n", pm_cli_hex(hx, key, 32),
+                nstamps, nstamps == 1 ? "" : "s", nissuers, nissuers == 1 ? "" : "s");
+        for (size_t i = 0; i < h.n; i++) {
+            const pm_holding *it = &h.items[i];
+            if (it->output.kind == PM_OUTPUT_STAMP)
+                fprintf(f, "  stamp %" PRIu32 ":%" PRIu32 ":%" PRIu32 "  at %s:%u  (height %" PRIu64
+                           ")\n",
+                        it->output.operator_id, it->output.series, it->output.serial,
+                        pm_cli_hex(hx, it->outpoint.txid, 32), it->outpoint.index, it->height);
+        }
+        for (size_t i = 0; i < nrefs;) {
+            u128 sum;
+            size_t end = issuer_run(refs, nrefs, i, &h, &sum);
+            fprintf(f, "  credits of issuer %" PRIu32 ": ", refs[i].issuer);
+            put_u128(f, sum);
+            fprintf(f, " in %zu output%s\n", end - i, end - i == 1 ? "" : "s");
+            for (size_t j = i; j < end; j++) {
+                const pm_holding *it = &h.items[refs[j].item];
+                fprintf(f, "    %" PRIu64 "  at %s:%u  (height %" PRIu64 ")\n", it->output.amount,
+                        pm_cli_hex(hx, it->outpoint.txid, 32), it->outpoint.index, it->height);
+            }
+            i = end;
+        }
+        fprintf(f, "  (%" PRIu64 " blocks, %" PRIu64 " transactions scanned in %.3f s)\n", h.blocks,
+                h.txs, seconds);
+    }
+    if (fflush(stdout) != 0) {
+        pm_cli_error("holdings", "cannot write the output");
+        rc = PM_EXIT_INVALID;
+    }
+done:
+    free(refs);
+    pm_holdings_free(&h);
+    pm_context_destroy(ctx);
+    return rc;
+}
