@@ -193,7 +193,8 @@ static void sorted_triples(const pm_ledger *l, int minted, triples *out)
         pm_ledger_foreach_minted(l, add_triple, out);
     else
         pm_ledger_foreach_series(l, add_triple, out);
-    qsort(out->t, out->n, sizeof *out->t, cmp_triple);
+    if (out->n > 1)
+        qsort(out->t, out->n, sizeof *out->t, cmp_triple);
 }
 
 /* Every UTXO of a is in b with the same output (with equal counts: the
