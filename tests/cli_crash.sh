@@ -14,17 +14,8 @@
 #     snapshot is always loadable, and restarting from it ends with the
 #     uninterrupted chain.
 # Usage: cli_crash.sh POSTMARK VECTORS_DIR
-set -u
-PM=$1
-V=$2
-[ -d "$V" ] || { echo "vectors folder missing: $V"; echo "0 passed, 1 failed"; exit 1; }
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-
+. "$(dirname "$0")/support/cli_lib.sh" "$@"
+need_vectors
 # 1. Every cut inside the last block.
 "$PM" pack "$V/s1.pmtx" --chain "$T/c.pmbk" --block-txs 32 --quiet || bad "first pack"
 size=$(stat -c %s "$T/c.pmbk")
@@ -131,5 +122,4 @@ from=""
 [ -f "$T/n.state" ] && from="--from-snapshot $T/n.state"
 "$PM" pack "$T/long.pmtx" --chain "$T/n.pmbk" --block-txs 50 --threads 2 $from --quiet \
     && cmp -s "$T/n.pmbk" "$T/ref.pmbk" && ok || bad "restart from the latest snapshot: chain differs"
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish
