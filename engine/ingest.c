@@ -718,6 +718,9 @@ static pm_status open_common(pm_ingest **out, int fd, int own_fd, int may_direct
     if (in->slab_size >= ((size_t)2 << 20))
         (void)madvise(in->slab, in->slab_size, MADV_HUGEPAGE);
 #endif
+    /* A child forked by the program must not share (copy-on-write) pages
+     * the kernel has pinned for reads in flight. */
+    (void)madvise(in->slab, in->slab_size, MADV_DONTFORK);
     for (unsigned i = 0; i < in->nbuf; i++) {
         in->bufs[i].data = in->slab + (size_t)i * in->stride + in->headroom;
         assign(in, &in->bufs[i]);

@@ -21,7 +21,7 @@
  * through pm_ingest_truncated like any truncation: the caller decides
  * (replay reports TRUNCATED; a tool following the file can open it again
  * from that offset). If the file shrinks while being read, reading stops
- * at its new end, which is then a truncation as well.
+ * at its new end (a truncation when that falls inside a record).
  *
  * Offsets are counted from where reading began: 0 is the first byte of the
  * header, 60 the length prefix of the first record. (That is the file
