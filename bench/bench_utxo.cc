@@ -380,7 +380,8 @@ void SetupRun(const benchmark::State& st) {
 
 void SetCommonCounters(benchmark::State& st, uint64_t ops, uint64_t reads) {
   st.SetItemsProcessed((int64_t)ops);
-  if (reads) st.counters["reader_lookups"] = benchmark::Counter((double)reads, benchmark::Counter::kIsRate);
+  if (reads)
+    st.counters["reader_lookups"] = benchmark::Counter((double)reads, benchmark::Counter::kIsRate);
   if (st.thread_index() == 0)
     st.counters["B_per_utxo"] =
         (double)g_world->Memory() / (double)(g_world->Count() ? g_world->Count() : 1);
