@@ -7,8 +7,9 @@
 //         probing, tombstones reused by inserts, doubling at 85% full)
 //         behind one std::mutex
 //
-// For each table size (1M entries; also 50M with PM_BENCH_LARGE=1, built
-// one table at a time since each takes GBs): lookup (hits), insert (fresh
+// For each table size (1M entries by default, PM_BENCH_SIZES="1,20" for a
+// list in millions; also 50M with PM_BENCH_LARGE=1; built one table at a
+// time since each takes GBs): lookup (hits), insert (fresh
 // keys), remove (present keys) and a validation-like mix (lookup a present
 // outpoint, remove it, insert two new ones), with 1 and 2 threads. With 2
 // threads, ours runs 2 writers and also 1 writer + 1 reader; ck (single
@@ -379,7 +380,8 @@ void SetupRun(const benchmark::State& st) {
 
 void SetCommonCounters(benchmark::State& st, uint64_t ops, uint64_t reads) {
   st.SetItemsProcessed((int64_t)ops);
-  if (reads) st.counters["reader_lookups"] = benchmark::Counter((double)reads, benchmark::Counter::kIsRate);
+  if (reads)
+    st.counters["reader_lookups"] = benchmark::Counter((double)reads, benchmark::Counter::kIsRate);
   if (st.thread_index() == 0)
     st.counters["B_per_utxo"] =
         (double)g_world->Memory() / (double)(g_world->Count() ? g_world->Count() : 1);
@@ -688,7 +690,17 @@ int main(int argc, char** argv) {
     setenv("GLIBC_TUNABLES", "glibc.rtld.optional_static_tls=16384", 1);
     execv("/proc/self/exe", argv);
   }
-  Register(1000000);
+  // Sizes in millions: PM_BENCH_SIZES="1,20" (default 1), plus 50 with
+  // PM_BENCH_LARGE=1.
+  const char* sizes = getenv("PM_BENCH_SIZES");
+  std::string list = sizes && *sizes ? sizes : "1";
+  for (size_t pos = 0; pos < list.size();) {
+    size_t comma = list.find(',', pos);
+    if (comma == std::string::npos) comma = list.size();
+    long m = atol(list.substr(pos, comma - pos).c_str());
+    if (m > 0) Register((size_t)m * 1000000);
+    pos = comma + 1;
+  }
   if (getenv("PM_BENCH_LARGE") && atoi(getenv("PM_BENCH_LARGE")) > 0) Register(50000000);
   benchmark::Initialize(&argc, argv);
   RatioReporter rep(isatty(STDOUT_FILENO) ? benchmark::ConsoleReporter::OO_Defaults
