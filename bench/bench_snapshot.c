@@ -20,8 +20,9 @@
  * real history spends far more per live UTXO. Each figure is the median of
  * --reps runs. Nothing asserts on time.
  *
- * usage: bench_snapshot [--utxos N] [--threads T] [--reps R] [--dir DIR]
- *   defaults: 2,000,000 UTXOs, threads = online CPUs, 3 reps, $TMPDIR.
+ * usage: bench_snapshot [--utxos N] [--threads T] [--reps R] [--dir DIR] [--keep FILE]
+ *   defaults: 2,000,000 UTXOs, threads = online CPUs, 3 reps, $TMPDIR;
+ *   --keep leaves the snapshot in FILE (for profiling a load alone).
  */
 #include "gen.h"
 #include "pipeline.h"
@@ -274,6 +275,7 @@ int main(int argc, char **argv)
     unsigned threads = cpus > 0 ? (unsigned)cpus : 1;
     int reps = 3;
     const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    const char *keep = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--utxos") && i + 1 < argc)
             n = strtoull(argv[++i], NULL, 10);
@@ -283,8 +285,10 @@ int main(int argc, char **argv)
             reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--dir") && i + 1 < argc)
             dir = argv[++i];
+        else if (!strcmp(argv[i], "--keep") && i + 1 < argc)
+            keep = argv[++i];
         else {
-            fprintf(stderr, "usage: bench_snapshot [--utxos N] [--threads T] [--reps R] [--dir DIR]\n");
+            fprintf(stderr, "usage: bench_snapshot [--utxos N] [--threads T] [--reps R] [--dir DIR] [--keep FILE]\n");
             return 2;
         }
     }
@@ -296,7 +300,10 @@ int main(int argc, char **argv)
     pm_context *ctx = pm_context_create();
     pm_chain_params params;
     char path[1024];
-    snprintf(path, sizeof path, "%s/bench_snapshot.%d.snap", dir, (int)getpid());
+    if (keep)
+        snprintf(path, sizeof path, "%s", keep);
+    else
+        snprintf(path, sizeof path, "%s/bench_snapshot.%d.snap", dir, (int)getpid());
 
     double t0 = now();
     chain c = {0};
@@ -372,7 +379,8 @@ int main(int argc, char **argv)
     }
     struct stat st;
     stat(path, &st);
-    unlink(path);
+    if (!keep)
+        unlink(path);
 
     double replay = median(t_replay, reps), save = median(t_save, reps);
     double load1 = median(t_load1, reps), loadn = median(t_loadn, reps);
