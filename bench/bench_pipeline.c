@@ -13,7 +13,6 @@
  *
  * usage: bench_pipeline [--postmark PATH] [--txs N] [--reps R] [--json FILE]
  */
-#define _GNU_SOURCE
 #include "gen.h"
 #include "postmark.h"
 
@@ -231,7 +230,7 @@ int main(int argc, char **argv)
     char dir[] = "/tmp/pmbench.XXXXXX";
     if (!mkdtemp(dir))
         return 1;
-    char stream[256], chain[256], cmd[1024];
+    char stream[256], chain[256], cmd[8800];
     snprintf(stream, sizeof stream, "%s/transfers.pmtx", dir);
     snprintf(chain, sizeof chain, "%s/transfers.pmbk", dir);
 

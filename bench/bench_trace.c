@@ -309,7 +309,7 @@ static double read_parse(const char *path, uint64_t *txs)
     *txs = 0;
     if (pm_recfile_open(&rf, &h, err, sizeof err, path, PM_BLOCK_MAX_SIZE) != PM_OK)
         return -1;
-    pm_record r;
+    pm_recfile_record r;
     while (pm_recfile_next(rf, &r, err, sizeof err) == 1 && r.bytes) {
         pm_block b;
         if (!pm_block_parse(&b, NULL, r.bytes, r.size))

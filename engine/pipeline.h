@@ -46,6 +46,8 @@ struct pm_batch {
     size_t nblocks, cap_blocks;
     /* Job context, set before the workers start. */
     pm_barrier barrier;
+    _Atomic size_t claim_hash;   /* next item for phase A */
+    _Atomic size_t claim_verify; /* next item for phase B */
     const pm_batch *prev;   /* the batch being committed meanwhile */
     const pm_opkeys *opkeys;
     const pm_engine *engine;

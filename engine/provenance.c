@@ -99,7 +99,7 @@ static pm_status walk_chain(walk *w, const char *path)
         return PM_ERR_INVALID;
     }
 
-    pm_record rec;
+    pm_recfile_record rec;
     int r;
     st = PM_OK;
     while (st == PM_OK && (r = pm_recfile_next(rf, &rec, err->message, sizeof err->message)) == 1) {

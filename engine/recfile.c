@@ -118,7 +118,7 @@ pm_status pm_recfile_open(pm_recfile **out, pm_recfile_header *header, char *err
     return PM_OK;
 }
 
-int pm_recfile_next(pm_recfile *rf, pm_record *rec, char *err, size_t errlen)
+int pm_recfile_next(pm_recfile *rf, pm_recfile_record *rec, char *err, size_t errlen)
 {
     memset(rec, 0, sizeof *rec);
     if (rf->done)

@@ -7,7 +7,10 @@
  * It is the reader of the tools that walk a whole file once in order
  * (inspect, trace, holdings): plain read(2) into one window buffer, no
  * thread, no parsing beyond the framing. The batch reader of the
- * validation pipeline is the ingest module.
+ * validation pipeline is the ingest module (engine/ingest.h); this one
+ * differs where a decoder needs it to: it hands out the bytes of a partial
+ * last record (inspect shows them), and it frames a record longer than
+ * any valid one by skipping it, never assembling it in memory.
  *
  * Invariants:
  *  - A record's bytes are borrowed from the reader's window: valid until
@@ -48,7 +51,7 @@ typedef struct {
     size_t size;              /* bytes present: length, or fewer when truncated
                                  (counting the prefix bytes when !has_length) */
     int truncated;            /* the file ends inside this record */
-} pm_record;
+} pm_recfile_record;
 
 /* Open `path` and read its header. The reader is returned even when the
  * header is not valid (so the caller can show what it holds); reading
@@ -65,7 +68,7 @@ pm_status pm_recfile_open(pm_recfile **rf, pm_recfile_header *header, char *err,
  * Returns: 1 and *rec when a record (whole or truncated) was read;
  *          0 at the end of the file (after a truncated record too);
  *          -1 on a read error (message in err). */
-int pm_recfile_next(pm_recfile *rf, pm_record *rec, char *err, size_t errlen);
+int pm_recfile_next(pm_recfile *rf, pm_recfile_record *rec, char *err, size_t errlen);
 
 /* Total size of the file when opened (for progress), in bytes. */
 uint64_t pm_recfile_size(const pm_recfile *rf);

@@ -2,181 +2,166 @@
 #include "chainfile.h"
 #include "cliutil.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-static int read_all(int fd, uint8_t **data, size_t *size)
-{
-    size_t cap = 1 << 20, len = 0;
-    uint8_t *buf = malloc(cap);
-    if (!buf)
-        return -1;
-    for (;;) {
-        if (len == cap) {
-            uint8_t *b = realloc(buf, cap * 2);
-            if (!b) {
-                free(buf);
-                errno = ENOMEM;
-                return -1;
-            }
-            buf = b;
-            cap *= 2;
-        }
-        ssize_t got = read(fd, buf + len, cap - len);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got < 0) {
-            free(buf);
-            return -1;
-        }
-        if (got == 0)
-            break;
-        len += (size_t)got;
-    }
-    *data = buf;
-    *size = len;
-    return 0;
-}
+/* Large buffers: one ingest batch then holds many blocks, so the engine's
+ * pipeline keeps verifying while the previous batch is committed. */
+#define CHAIN_BUFFER (8u << 20)
+#define BATCH_RECORDS 4096
 
-static int frame_records(pm_file *f)
-{
-    size_t cap = 1024, off = PM_FILE_HEADER_SIZE;
-    f->records = malloc(cap * sizeof *f->records);
-    f->sizes = malloc(cap * sizeof *f->sizes);
-    f->offsets = malloc(cap * sizeof *f->offsets);
-    if (!f->records || !f->sizes || !f->offsets)
-        return -1;
-    while (off < f->size) {
-        if (f->size - off < 4) {
-            f->truncated = 1;
-            f->truncated_offset = off;
-            break;
-        }
-        const uint8_t *p = f->data + off;
-        size_t len = (size_t)p[0] | (size_t)p[1] << 8 | (size_t)p[2] << 16 | (size_t)p[3] << 24;
-        if (f->size - off - 4 < len) {
-            f->truncated = 1;
-            f->truncated_offset = off;
-            break;
-        }
-        if (f->n_records == cap) {
-            cap *= 2;
-            const uint8_t **r = realloc(f->records, cap * sizeof *r);
-            size_t *s = realloc(f->sizes, cap * sizeof *s);
-            uint64_t *o = realloc(f->offsets, cap * sizeof *o);
-            if (r)
-                f->records = r;
-            if (s)
-                f->sizes = s;
-            if (o)
-                f->offsets = o;
-            if (!r || !s || !o)
-                return -1;
-        }
-        f->records[f->n_records] = p + 4;
-        f->sizes[f->n_records] = len;
-        f->offsets[f->n_records] = off;
-        f->n_records++;
-        off += 4 + len;
-    }
-    return 0;
-}
-
-int pm_file_open(pm_file *f, const char *path)
+int pm_input_open(pm_input *f, const char *path, int quiet, char *err, size_t errlen)
 {
     memset(f, 0, sizeof *f);
     f->path = path;
-    int fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    pm_ingest_config cfg;
+    pm_ingest_config_default(&cfg);
+    cfg.buffer_size = CHAIN_BUFFER;
+    const char *force = getenv("PM_INGEST");
+    if (force && strcmp(force, "read") == 0)
+        cfg.flags |= PM_INGEST_NO_URING;
+    if (pm_ingest_open_ex(&f->in, path, &cfg, err, errlen) != PM_OK)
         return -1;
-    struct stat st;
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
-        void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (m != MAP_FAILED) {
-            f->data = m;
-            f->size = (size_t)st.st_size;
-            f->mapped = 1;
-            madvise(m, f->size, MADV_SEQUENTIAL);
-        }
-    }
-    if (!f->mapped && read_all(fd, &f->data, &f->size) != 0) {
-        int saved = errno;
-        if (fd != STDIN_FILENO)
-            close(fd);
-        errno = saved;
+    const char *why = pm_ingest_fallback_reason(f->in);
+    if (why && !quiet && !(force && strcmp(force, "read") == 0))
+        fprintf(stderr, "postmark: %s: io_uring unavailable (%s); reading with read(2)\n", path, why);
+    int got = pm_ingest_header(f->in, f->header);
+    if (got < 0) {
+        snprintf(err, errlen, "%s", pm_ingest_error(f->in));
+        pm_ingest_close(f->in);
+        f->in = NULL;
         return -1;
     }
-    if (fd != STDIN_FILENO)
-        close(fd);
-    f->header_ok = pm_file_header_parse(&f->kind, &f->params, &f->header_error, f->data, f->size);
-    if (f->header_ok && frame_records(f) != 0) {
-        errno = ENOMEM;
-        return -1;
-    }
+    f->header_ok = pm_file_header_parse(&f->kind, &f->params, &f->header_error, f->header,
+                                        got == 1 ? PM_FILE_HEADER_SIZE : (size_t)pm_ingest_bytes(f->in));
     return 0;
 }
 
-void pm_file_close(pm_file *f)
+void pm_input_close(pm_input *f)
 {
-    if (f->mapped)
-        munmap(f->data, f->size);
-    else
-        free(f->data);
-    free(f->records);
-    free(f->sizes);
-    free(f->offsets);
-    memset(f, 0, sizeof *f);
+    pm_ingest_close(f->in);
+    f->in = NULL;
 }
 
-pm_status pm_chain_verify(pm_engine *engine, const pm_file *f, const uint8_t *assume_valid,
-                          pm_chain_result *res)
+int pm_input_refuse_header(const pm_input *f, const char *cmd, pm_file_kind want)
+{
+    if (f->header_ok && f->kind == want)
+        return 0;
+    pm_cli_error(cmd, "%s: record 0 at byte %zu: BAD_HEADER (%s)", f->path,
+                 f->header_ok ? (size_t)0 : f->header_error.offset,
+                 !f->header_ok ? f->header_error.reason
+                 : want == PM_FILE_CHAIN ? "a transaction stream, not a chain"
+                                         : "a chain, not a transaction stream");
+    return 1;
+}
+
+pm_status pm_chain_verify(pm_engine *engine, pm_input *f, uint64_t assume_valid_upto,
+                          pm_block_visit_fn visit, void *visit_data, const char *progress,
+                          pm_chain_result *res, char *err, size_t errlen)
 {
     memset(res, 0, sizeof *res);
+    pm_record *recs = malloc(BATCH_RECORDS * sizeof *recs);
+    const uint8_t **blocks = malloc(BATCH_RECORDS * sizeof *blocks);
+    size_t *sizes = malloc(BATCH_RECORDS * sizeof *sizes);
+    if (!recs || !blocks || !sizes) {
+        free(recs);
+        free(blocks);
+        free(sizes);
+        return PM_ERR_NOMEM;
+    }
+    pm_progress prog;
+    pm_progress_start(&prog, progress, progress == NULL);
     double started = pm_cli_now();
-    size_t upto = 0;
-    if (assume_valid) {
-        pm_context *ctx = pm_context_create();
-        if (!ctx)
-            return PM_ERR_NOMEM;
-        for (size_t i = 0; i < f->n_records; i++) {
-            uint8_t hash[32];
-            if (f->sizes[i] >= PM_BLOCK_HEADER_SIZE && pm_block_hash(ctx, hash, f->records[i]) &&
-                memcmp(hash, assume_valid, 32) == 0) {
-                upto = i + 1;
-                break;
-            }
-        }
-        pm_context_destroy(ctx);
-    }
-    pm_status st = pm_engine_connect_blocks(engine, &res->verdict, f->records, f->sizes,
-                                            f->n_records, upto);
-    res->seconds = pm_cli_now() - started;
-    if (st != PM_OK && st != PM_ERR_INVALID)
-        return st;
-    pm_stats stats;
-    pm_engine_stats(engine, &stats);
-    res->blocks = stats.blocks_connected;
-    res->txs = stats.txs_accepted;
-    if (st == PM_ERR_INVALID) {
-        res->valid = 0;
-        return PM_OK;
-    }
-    if (f->truncated) {
-        res->valid = 0;
-        res->verdict.reason = PM_REASON_TRUNCATED;
-        res->verdict.block = f->n_records;
-        res->verdict.tx = -1;
-        res->verdict.has_txid = 0;
-        return PM_OK;
-    }
+    pm_status st = PM_OK;
+    uint64_t position = 0;
+    pm_stats before;
+    pm_engine_stats(engine, &before);
     res->valid = 1;
-    return PM_OK;
+    for (;;) {
+        size_t n = 0;
+        st = pm_ingest_next(f->in, recs, BATCH_RECORDS, &n);
+        if (st != PM_OK) {
+            snprintf(err, errlen, "%s", pm_ingest_error(f->in));
+            break;
+        }
+        if (n == 0)
+            break;
+        for (size_t i = 0; i < n; i++) {
+            blocks[i] = recs[i].bytes;
+            sizes[i] = recs[i].size;
+        }
+        size_t skip = assume_valid_upto > position ? (size_t)(assume_valid_upto - position) : 0;
+        pm_verdict v;
+        st = pm_engine_connect_blocks(engine, &v, blocks, sizes, n, skip);
+        size_t good = st == PM_OK ? n : (size_t)v.block;
+        if (visit)
+            for (size_t i = 0; i < good; i++)
+                visit(visit_data, position + i, blocks[i], sizes[i]);
+        if (st == PM_ERR_INVALID) {
+            res->valid = 0;
+            res->verdict = v;
+            res->verdict.block = position + v.block;
+            res->offset = recs[v.block].offset;
+            st = PM_OK;
+            position += good;
+            break;
+        }
+        if (st != PM_OK) {
+            snprintf(err, errlen, "%s", pm_engine_last_error(engine));
+            break;
+        }
+        position += n;
+        pm_progress_update(&prog, f->in, position, position);
+    }
+    pm_progress_end(&prog);
+    res->seconds = pm_cli_now() - started;
+    pm_stats after;
+    pm_engine_stats(engine, &after);
+    res->blocks = after.blocks_connected - before.blocks_connected;
+    res->txs = after.txs_accepted - before.txs_accepted;
+    if (st == PM_OK && res->valid &&
+        pm_ingest_truncated(f->in, &res->truncated_offset, NULL)) {
+        res->truncated = 1;
+        res->valid = 0;
+        memset(&res->verdict, 0, sizeof res->verdict);
+        res->verdict.reason = PM_REASON_TRUNCATED;
+        res->verdict.block = position;
+        res->verdict.tx = -1;
+        res->offset = res->truncated_offset;
+    }
+    free(recs);
+    free(blocks);
+    free(sizes);
+    return st;
+}
+
+int64_t pm_chain_find_block(const char *path, const uint8_t hash[32], char *err, size_t errlen)
+{
+    pm_input f;
+    if (pm_input_open(&f, path, 1, err, errlen) != 0)
+        return -1;
+    pm_context *ctx = pm_context_create();
+    pm_record recs[256];
+    int64_t found = 0, position = 0;
+    while (ctx && f.header_ok && !found) {
+        size_t n = 0;
+        if (pm_ingest_next(f.in, recs, 256, &n) != PM_OK) {
+            snprintf(err, errlen, "%s", pm_ingest_error(f.in));
+            found = -1;
+            break;
+        }
+        if (n == 0)
+            break;
+        for (size_t i = 0; i < n && !found; i++, position++) {
+            uint8_t h[32];
+            if (recs[i].size >= PM_BLOCK_HEADER_SIZE && pm_block_hash(ctx, h, recs[i].bytes) &&
+                memcmp(h, hash, 32) == 0)
+                found = position + 1;
+        }
+    }
+    pm_context_destroy(ctx);
+    pm_input_close(&f);
+    return found;
 }
 
 pm_status pm_print_state_json(pm_engine *engine, FILE *out)
@@ -192,4 +177,35 @@ pm_status pm_print_state_json(pm_engine *engine, FILE *out)
     fprintf(out, "\"utxo_count\": %llu, ", (unsigned long long)pm_engine_utxo_count(engine));
     fprintf(out, "\"utxo_digest\": \"%s\"", pm_cli_hex(hex, digest, 32));
     return PM_OK;
+}
+
+void pm_progress_start(pm_progress *p, const char *cmd, int quiet)
+{
+    p->cmd = cmd;
+    p->enabled = !quiet && cmd && pm_cli_progress_enabled();
+    p->started = p->last = pm_cli_now();
+}
+
+void pm_progress_update(pm_progress *p, const pm_ingest *in, uint64_t records, uint64_t blocks)
+{
+    if (!p->enabled)
+        return;
+    double now = pm_cli_now();
+    if (now - p->last < 0.5)
+        return;
+    p->last = now;
+    double elapsed = now - p->started;
+    uint64_t done = pm_ingest_bytes(in), total = pm_ingest_size(in);
+    char eta[32] = "";
+    if (total > done && done > 0)
+        snprintf(eta, sizeof eta, ", ETA %.0f s", elapsed * (double)(total - done) / (double)done);
+    fprintf(stderr, "\rpostmark %s: %llu records, %.0f/s, %llu blocks, %.1f%%%s   ", p->cmd,
+            (unsigned long long)records, elapsed > 0 ? (double)records / elapsed : 0.0,
+            (unsigned long long)blocks, total ? 100.0 * (double)done / (double)total : 0.0, eta);
+}
+
+void pm_progress_end(pm_progress *p)
+{
+    if (p->enabled && p->last > p->started)
+        fputc('\n', stderr);
 }

@@ -1,60 +1,88 @@
 /*
- * chainfile.h — reading stream and chain files for the subcommands: the
- * whole file mapped (or read, for pipes), its header checked, its records
- * framed (§2), and a chain's blocks verified into an engine. Shared by
- * pack (which validates the chain it appends to) and replay.
+ * chainfile.h — reading streams and chains for the subcommands, on top of
+ * the ingest module (io_uring, zero-copy records): an input opened by path
+ * ("-" for stdin, "unix:PATH" for a node pushing a stream) with its header
+ * checked, and a chain's blocks verified into an engine as they are read.
+ * Shared by pack (which validates the chain it appends to) and replay.
  */
 #ifndef PM_TOOLS_CHAINFILE_H
 #define PM_TOOLS_CHAINFILE_H
 
+#include "ingest.h"
 #include "postmark.h"
 
 #include <stddef.h>
-#include <stdio.h>
 #include <stdint.h>
+#include <stdio.h>
 
 typedef struct {
     const char *path;
-    uint8_t *data;        /* whole file */
-    size_t size;
-    int mapped;           /* data is mmap'ed (else malloc'ed) */
-    int header_ok;        /* 60-byte header valid (magic, version) */
+    pm_ingest *in;
+    int header_ok;          /* 60-byte header valid (magic, version) */
     pm_file_kind kind;
     pm_chain_params params;
     pm_parse_error header_error;
-    /* Whole records after the header. */
-    size_t n_records;
-    const uint8_t **records;
-    size_t *sizes;
-    uint64_t *offsets;    /* file offset of each record's length prefix */
-    int truncated;        /* the file ends inside a record */
-    uint64_t truncated_offset;
-} pm_file;
+    uint8_t header[PM_FILE_HEADER_SIZE];
+} pm_input;
 
-/* Read (mmap) a file, "-" for stdin. Returns 0 and prints nothing on
- * success; on failure returns -1 with errno set. */
-int pm_file_open(pm_file *f, const char *path);
-void pm_file_close(pm_file *f);
+/* Open `path` and read its header. Returns 0, or -1 with a message in err.
+ * A short or bad header is not an error here: see header_ok. The ingest
+ * module's notice (why io_uring is not in use) is printed on stderr unless
+ * quiet. PM_INGEST environment: "read" forces the read(2) path. */
+int pm_input_open(pm_input *f, const char *path, int quiet, char *err, size_t errlen);
+void pm_input_close(pm_input *f);
 
-/* The result of verifying a chain file's blocks (cli.md replay). */
+/* Print the BAD_HEADER line for `f` ("FILE: record 0 at byte B: BAD_HEADER
+ * (why)"), `want` being the kind the command needs. Returns 1 when the
+ * header is bad or of the other kind (and printed), 0 when it is fine. */
+int pm_input_refuse_header(const pm_input *f, const char *cmd, pm_file_kind want);
+
+/* Called for every block connected, in order (pack's resume uses it). */
+typedef void (*pm_block_visit_fn)(void *data, uint64_t position, const uint8_t *block,
+                                  size_t size);
+
 typedef struct {
     int valid;
-    pm_verdict verdict;     /* when !valid: reason, block position, tx */
+    pm_verdict verdict;     /* when !valid: reason; verdict.block is the
+                               position in the file */
+    uint64_t offset;        /* byte offset of the failing block */
     uint64_t blocks;        /* whole blocks connected */
     uint64_t txs;           /* transactions in them */
+    int truncated;          /* the file ends inside a record */
+    uint64_t truncated_offset;
     double seconds;
 } pm_chain_result;
 
-/* Verify every whole block of the chain file `f` into `engine` from its
- * current tip; then report TRUNCATED if the file ends inside a record.
- * assume_valid (32 bytes or NULL): skip signatures up to and including the
- * block with that hash when one whole block has it.
- * Returns PM_OK (see res->valid) or an engine error (NOMEM). */
-pm_status pm_chain_verify(pm_engine *engine, const pm_file *f, const uint8_t *assume_valid,
-                          pm_chain_result *res);
+/* Verify every whole block of `f` (after its header) into `engine`, on top
+ * of its tip, then report TRUNCATED if the input ends inside a record.
+ * Signatures are skipped in blocks at positions < assume_valid_upto.
+ * `progress` names the command for a progress line on a terminal (NULL:
+ * none). Returns PM_OK (see res->valid), PM_ERR_IO (message in err) or an
+ * engine error. */
+pm_status pm_chain_verify(pm_engine *engine, pm_input *f, uint64_t assume_valid_upto,
+                          pm_block_visit_fn visit, void *visit_data, const char *progress,
+                          pm_chain_result *res, char *err, size_t errlen);
 
-/* Print the JSON fields common to pack and replay: tip, height, utxo_count,
- * utxo_digest (no braces). Returns PM_OK or the digest's error. */
+/* For --assume-valid: one pass over the chain at `path` hashing block
+ * headers. Returns the position + 1 of the first whole block whose hash is
+ * `hash`, 0 when none has (or -1 on a read error, message in err). */
+int64_t pm_chain_find_block(const char *path, const uint8_t hash[32], char *err, size_t errlen);
+
+/* Print the JSON fields common to pack and replay: height, tip,
+ * utxo_count, utxo_digest (no braces). Returns PM_OK or the digest's
+ * error. */
 pm_status pm_print_state_json(pm_engine *engine, FILE *out);
+
+/* A progress line on stderr (only when it is a terminal), at most twice a
+ * second: records/s, blocks, and the ETA from the input's size. */
+typedef struct {
+    const char *cmd;
+    int enabled;
+    double started, last;
+} pm_progress;
+
+void pm_progress_start(pm_progress *p, const char *cmd, int quiet);
+void pm_progress_update(pm_progress *p, const pm_ingest *in, uint64_t records, uint64_t blocks);
+void pm_progress_end(pm_progress *p);
 
 #endif

@@ -26,6 +26,7 @@
 #include "recfile.h"
 #include "wire.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -244,7 +245,7 @@ static size_t busiest_stamps(const char *chain, stamp_id *best, size_t max)
         return 0;
     size_t n = 0, cap = 0;
     stamp_id *all = NULL;
-    pm_record r;
+    pm_recfile_record r;
     while (h.valid && pm_recfile_next(rf, &r, err, sizeof err) == 1 && r.bytes && !r.truncated) {
         pm_block blk;
         if (!pm_block_parse(&blk, NULL, r.bytes, r.size))
@@ -313,12 +314,22 @@ done:
 /* The command.                                                            */
 /* ---------------------------------------------------------------------- */
 
+/* Remove the temporary folder the demo made (mkdtemp: nobody else's files
+ * are in it), whatever files the steps left there (pack's run journal...). */
 static void remove_tree(const demo_paths *p)
 {
-    const char *files[] = {p->stream, p->chain, p->rejects, p->log,
-                           p->gen_json, p->pack_json, p->replay_json};
-    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
-        unlink(files[i]);
+    DIR *d = opendir(p->dir);
+    if (d) {
+        struct dirent *e;
+        char path[8192];
+        while ((e = readdir(d)) != NULL) {
+            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+                continue;
+            snprintf(path, sizeof path, "%s/%s", p->dir, e->d_name);
+            unlink(path);
+        }
+        closedir(d);
+    }
     rmdir(p->dir);
 }
 
@@ -400,8 +411,14 @@ int pm_cmd_demo(int argc, char **argv)
     snprintf(p.gen_json, sizeof p.gen_json, "%s/gen.json", p.dir);
     snprintf(p.pack_json, sizeof p.pack_json, "%s/pack.json", p.dir);
     snprintf(p.replay_json, sizeof p.replay_json, "%s/replay.json", p.dir);
-    /* A fresh chain every run: pack would append to an old one. */
+    /* A fresh chain every run: pack would append to an old one (and its
+     * run journal would describe the old one). */
     unlink(p.chain);
+    {
+        char journal[4300];
+        snprintf(journal, sizeof journal, "%s.runs", p.chain);
+        unlink(journal);
+    }
     unlink(p.log);
 
     int rc = PM_EXIT_INVALID;

@@ -377,7 +377,7 @@ static size_t inspect_framed_prefix(inspector *in, const uint8_t *bytes, size_t 
     return n;
 }
 
-static void inspect_block(inspector *in, const pm_record *r)
+static void inspect_block(inspector *in, const pm_recfile_record *r)
 {
     FILE *f = in->out;
     const uint8_t *bytes = r->bytes;
@@ -526,7 +526,7 @@ static void inspect_block(inspector *in, const pm_record *r)
 /* Records that are not whole.                                             */
 /* ---------------------------------------------------------------------- */
 
-static void inspect_truncated(inspector *in, const pm_record *r, int chain)
+static void inspect_truncated(inspector *in, const pm_recfile_record *r, int chain)
 {
     FILE *f = in->out;
     const char *reason = chain ? "TRUNCATED" : "MALFORMED";
@@ -564,7 +564,7 @@ static void inspect_truncated(inspector *in, const pm_record *r, int chain)
 }
 
 /* A record longer than the reader keeps (over 4 MiB): framed, not shown. */
-static void inspect_oversize(inspector *in, const pm_record *r, int chain)
+static void inspect_oversize(inspector *in, const pm_recfile_record *r, int chain)
 {
     FILE *f = in->out;
     char what[200];
@@ -696,7 +696,7 @@ int pm_cmd_inspect(int argc, char **argv)
         goto done;
     }
     int chain = hdr.kind == PM_FILE_CHAIN;
-    pm_record r;
+    pm_recfile_record r;
     int got;
     while ((got = pm_recfile_next(rf, &r, err, sizeof err)) == 1) {
         in.records++;

@@ -31,24 +31,33 @@
 
 static const char pack_usage[] =
     "usage: postmark pack STREAM.pmtx --chain CHAIN.pmbk [--threads N] [--block-txs N]\n"
-    "                     [--rejects FILE.csv] [--json] [--quiet]\n"
+    "                     [--rejects FILE.csv] [--block-interval MS] [--json] [--quiet]\n"
     "\n"
     "Validate CHAIN (created when missing or empty, with STREAM's header), pack the\n"
-    "transactions of STREAM (\"-\" for stdin) on top of its state and append the new\n"
-    "blocks. Rejected transactions are normal: the exit status is 0 however many.\n"
-    "  --threads N        signature workers (default: online CPUs)\n"
-    "  --block-txs N      block transaction limit, 1..65536 (default 4096)\n"
-    "  --rejects FILE     write index,txid,reason for every rejected transaction\n"
-    "  --json             one JSON summary object on stdout\n"
-    "  --quiet            no summary on stderr\n"
-    "Exit status: 0 packed, 1 bad header, invalid chain, other network or I/O\n"
-    "failure, 2 usage error.\n";
+    "transactions of STREAM on top of its state and append the new blocks. STREAM is\n"
+    "a file, \"-\" for stdin, or unix:PATH to accept one connection from a node that\n"
+    "writes a stream. Rejected transactions are normal: the exit status is 0 however\n"
+    "many. Each block is synced to disk as it is appended; re-running the same\n"
+    "command after a crash resumes after the last durable block (CHAIN.runs records\n"
+    "which stream each run packs).\n"
+    "  --threads N          signature workers (default: online CPUs)\n"
+    "  --block-txs N        block transaction limit, 1..65536 (default 4096)\n"
+    "  --rejects FILE       write index,txid,reason for every rejected transaction\n"
+    "  --block-interval MS  also close the open block when it is MS milliseconds old\n"
+    "                       (for live feeds; the one option that makes block\n"
+    "                       boundaries depend on timing; verdicts never do)\n"
+    "  --json               one JSON summary object on stdout\n"
+    "  --quiet              no summary or progress on stderr\n"
+    "SIGINT/SIGTERM: the open block is finished and synced, then pack exits 1.\n"
+    "Exit status: 0 packed, 1 bad header, invalid chain, other network, I/O failure\n"
+    "or interrupted, 2 usage error.\n";
 
 typedef struct {
     int chain_fd;
     FILE *rejects;
     int io_error;
     uint64_t blocks_added;
+    double last_block_time;
 } pack_sink;
 
 static volatile sig_atomic_t stop_signal;
@@ -86,6 +95,7 @@ static void on_block(void *data, const uint8_t *block, size_t size, uint64_t hei
         fdatasync(s->chain_fd) != 0)
         s->io_error = errno ? errno : EIO;
     s->blocks_added++;
+    s->last_block_time = pm_cli_now();
 }
 
 static void on_reject(void *data, uint64_t index, const uint8_t *txid, pm_reason reason)
@@ -98,6 +108,21 @@ static void on_reject(void *data, uint64_t index, const uint8_t *txid, pm_reason
             txid ? pm_cli_hex(hex, txid, 32) : "", pm_reason_name(reason));
 }
 
+/* Open the rejects file once the resume point is known. */
+static int open_rejects(pack_sink *sink, const char *path, uint64_t resume_at)
+{
+    if (!path)
+        return 0;
+    if (resume_at > 0 && pm_rejects_truncate(path, resume_at) != 0)
+        return -1;
+    sink->rejects = fopen(path, resume_at > 0 ? "a" : "w");
+    if (!sink->rejects)
+        return -1;
+    if (resume_at == 0 || ftell(sink->rejects) == 0)
+        fputs("index,txid,reason\n", sink->rejects);
+    return 0;
+}
+
 int pm_cmd_pack(int argc, char **argv)
 {
     static const struct option options[] = {
@@ -105,13 +130,14 @@ int pm_cmd_pack(int argc, char **argv)
         {"threads", required_argument, NULL, 't'},
         {"block-txs", required_argument, NULL, 'b'},
         {"rejects", required_argument, NULL, 'r'},
+        {"block-interval", required_argument, NULL, 'i'},
         {"json", no_argument, NULL, 'j'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *chain_path = NULL, *rejects_path = NULL;
-    uint64_t threads = 0, block_txs = PM_DEFAULT_BLOCK_TXS;
+    uint64_t threads = 0, block_txs = PM_DEFAULT_BLOCK_TXS, interval_ms = 0;
     int json = 0, quiet = 0, c;
     optind = 1;
     opterr = 0;
@@ -131,6 +157,12 @@ int pm_cmd_pack(int argc, char **argv)
                 return PM_EXIT_USAGE;
             }
             break;
+        case 'i':
+            if (!pm_cli_parse_u64(optarg, 1, 86400000, &interval_ms)) {
+                pm_cli_error("pack", "--block-interval: expected 1..86400000 ms, got '%s'", optarg);
+                return PM_EXIT_USAGE;
+            }
+            break;
         case 'j': json = 1; break;
         case 'q': quiet = 1; break;
         case 'h': fputs(pack_usage, stdout); return PM_EXIT_OK;
@@ -146,27 +178,26 @@ int pm_cmd_pack(int argc, char **argv)
         return PM_EXIT_USAGE;
     }
     const char *stream_path = argv[optind];
-
-    pm_file stream;
-    if (pm_file_open(&stream, stream_path) != 0) {
-        pm_cli_error("pack", "%s: %s", stream_path, strerror(errno));
-        return PM_EXIT_INVALID;
-    }
-    if (!stream.header_ok || stream.kind != PM_FILE_STREAM) {
-        pm_cli_error("pack", "%s: record 0 at byte %zu: BAD_HEADER (%s)", stream_path,
-                     stream.header_ok ? (size_t)0 : stream.header_error.offset,
-                     stream.header_ok ? "a chain, not a transaction stream"
-                                      : stream.header_error.reason);
-        pm_file_close(&stream);
-        return PM_EXIT_INVALID;
-    }
-
+    char err[512];
     int rc = PM_EXIT_INVALID;
     pm_context *ctx = NULL;
     pm_engine *engine = NULL;
-    pm_file chain;
-    memset(&chain, 0, sizeof chain);
+    pm_input stream = {0}, chain = {0};
+    pm_resume resume;
+    pm_resume_init(&resume, 0);
     pack_sink sink = {.chain_fd = -1};
+    pm_record *recs = malloc(4096 * sizeof *recs);
+    if (!recs) {
+        pm_cli_error("pack", "out of memory");
+        return PM_EXIT_INVALID;
+    }
+
+    if (pm_input_open(&stream, stream_path, quiet, err, sizeof err) != 0) {
+        pm_cli_error("pack", "%s", err);
+        goto out;
+    }
+    if (pm_input_refuse_header(&stream, "pack", PM_FILE_STREAM))
+        goto out;
 
     sink.chain_fd = open(chain_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (sink.chain_fd < 0) {
@@ -182,15 +213,6 @@ int pm_cmd_pack(int argc, char **argv)
         pm_cli_error("pack", "%s: %s", chain_path, strerror(errno));
         goto out;
     }
-    if (st.st_size == 0) {
-        uint8_t header[PM_FILE_HEADER_SIZE];
-        pm_file_header_encode(header, PM_FILE_CHAIN, &stream.params);
-        if (write_all(sink.chain_fd, header, sizeof header) != 0) {
-            pm_cli_error("pack", "%s: %s", chain_path, strerror(errno));
-            goto out;
-        }
-    }
-
     ctx = pm_context_create();
     pm_config cfg;
     pm_config_default(&cfg);
@@ -201,45 +223,84 @@ int pm_cmd_pack(int argc, char **argv)
         goto out;
     }
 
-    if (st.st_size > 0) {
-        if (pm_file_open(&chain, chain_path) != 0) {
+    /* The stream's identity needs its first record: read the first batch
+     * now (it stays valid until the next read). */
+    size_t n = 0, at = 0;
+    if (pm_ingest_next(stream.in, recs, 4096, &n) != PM_OK) {
+        pm_cli_error("pack", "%s", pm_ingest_error(stream.in));
+        goto out;
+    }
+    uint8_t stream_id[32], last_id[32];
+    uint64_t run_start = 0;
+    if (!pm_stream_identity(ctx, stream_id, stream.header, n ? recs[0].bytes : NULL,
+                            n ? recs[0].size : 0)) {
+        pm_cli_error("pack", "out of memory");
+        goto out;
+    }
+    int same_stream = pm_journal_last_run(chain_path, last_id, &run_start) &&
+                      memcmp(last_id, stream_id, 32) == 0;
+    pm_resume_init(&resume, same_stream ? run_start : UINT64_MAX);
+
+    if (st.st_size == 0) {
+        uint8_t header[PM_FILE_HEADER_SIZE];
+        pm_file_header_encode(header, PM_FILE_CHAIN, &stream.params);
+        if (write_all(sink.chain_fd, header, sizeof header) != 0 || fsync(sink.chain_fd) != 0) {
             pm_cli_error("pack", "%s: %s", chain_path, strerror(errno));
             goto out;
         }
-        if (!chain.header_ok || chain.kind != PM_FILE_CHAIN) {
-            pm_cli_error("pack", "%s: record 0 at byte %zu: BAD_HEADER (%s)", chain_path,
-                         chain.header_ok ? (size_t)0 : chain.header_error.offset,
-                         chain.header_ok ? "a transaction stream, not a chain"
-                                         : chain.header_error.reason);
+    } else {
+        if (pm_input_open(&chain, chain_path, quiet, err, sizeof err) != 0) {
+            pm_cli_error("pack", "%s", err);
             goto out;
         }
+        if (pm_input_refuse_header(&chain, "pack", PM_FILE_CHAIN))
+            goto out;
         if (memcmp(&chain.params, &stream.params, sizeof chain.params) != 0) {
             pm_cli_error("pack", "%s and %s belong to different chains (header bytes 8..59 differ)",
                          stream_path, chain_path);
             goto out;
         }
         pm_chain_result r;
-        if (pm_chain_verify(engine, &chain, NULL, &r) != PM_OK) {
-            pm_cli_error("pack", "%s: %s", chain_path, pm_engine_last_error(engine));
+        pm_status vs = pm_chain_verify(engine, &chain, 0, pm_resume_visit, &resume,
+                                       quiet ? NULL : "pack (validating the chain)", &r, err,
+                                       sizeof err);
+        if (vs != PM_OK) {
+            pm_cli_error("pack", "%s: %s", chain_path, vs == PM_ERR_IO ? err : pm_status_text(vs));
             goto out;
         }
-        if (!r.valid && r.verdict.reason != PM_REASON_TRUNCATED) {
-            size_t b = (size_t)r.verdict.block;
-            pm_cli_error("pack", "%s: block %zu at byte %llu: invalid chain: %s", chain_path, b,
-                         (unsigned long long)chain.offsets[b], pm_reason_name(r.verdict.reason));
+        if (!r.valid && !r.truncated) {
+            pm_cli_error("pack", "%s: block %llu at byte %llu: invalid chain: %s", chain_path,
+                         (unsigned long long)r.verdict.block, (unsigned long long)r.offset,
+                         pm_reason_name(r.verdict.reason));
             goto out;
         }
-        if (!r.valid) {
+        if (r.truncated) {
             /* A crash cut the last block: cut the partial record. */
-            if (ftruncate(sink.chain_fd, (off_t)chain.truncated_offset) != 0 ||
+            if (ftruncate(sink.chain_fd, (off_t)r.truncated_offset) != 0 ||
                 fsync(sink.chain_fd) != 0) {
                 pm_cli_error("pack", "%s: cannot cut the partial block: %s", chain_path,
                              strerror(errno));
                 goto out;
             }
             fprintf(stderr, "postmark pack: %s: cut a partial block at byte %llu (%llu bytes) left by an interrupted run\n",
-                    chain_path, (unsigned long long)chain.truncated_offset,
-                    (unsigned long long)(chain.size - chain.truncated_offset));
+                    chain_path, (unsigned long long)r.truncated_offset,
+                    (unsigned long long)((uint64_t)st.st_size - r.truncated_offset));
+        }
+        pm_input_close(&chain);
+        if (resume.failed) {
+            pm_cli_error("pack", "out of memory");
+            goto out;
+        }
+    }
+    int64_t tip_height;
+    pm_engine_tip(engine, NULL, &tip_height);
+    if (!same_stream || run_start > (uint64_t)(tip_height + 1)) {
+        /* A new run: record which stream it packs before its first block. */
+        pm_resume_free(&resume);
+        pm_resume_init(&resume, 0);
+        if (pm_journal_append_run(chain_path, stream_id, (uint64_t)(tip_height + 1)) != 0) {
+            pm_cli_error("pack", "%s.runs: %s", chain_path, strerror(errno));
+            goto out;
         }
     }
     if (lseek(sink.chain_fd, 0, SEEK_END) < 0) {
@@ -247,56 +308,65 @@ int pm_cmd_pack(int argc, char **argv)
         goto out;
     }
 
-    /* Resume a crashed run of the same stream, or start a new run. */
-    uint64_t resume_at = 0, run_start;
-    uint8_t stream_id[32], last_id[32];
-    int64_t tip_height;
-    pm_engine_tip(engine, NULL, &tip_height);
-    if (!pm_stream_identity(ctx, stream_id, &stream)) {
-        pm_cli_error("pack", "out of memory");
-        goto out;
-    }
-    if (pm_journal_last_run(chain_path, last_id, &run_start) &&
-        memcmp(last_id, stream_id, 32) == 0 && run_start <= (uint64_t)(tip_height + 1)) {
-        if (!pm_resume_point(&chain, run_start, &stream, &resume_at)) {
-            pm_cli_error("pack", "%s: the blocks from height %llu do not come from %s, which %s.runs names as their stream",
-                         chain_path, (unsigned long long)run_start, stream_path, chain_path);
-            goto out;
-        }
-        if (resume_at > 0)
-            fprintf(stderr, "postmark pack: %s: resuming at record %llu (the records before it are in the chain since height %llu)\n",
-                    stream_path, (unsigned long long)resume_at, (unsigned long long)run_start);
-    } else if (pm_journal_append_run(chain_path, stream_id, (uint64_t)(tip_height + 1)) != 0) {
-        pm_cli_error("pack", "%s.runs: %s", chain_path, strerror(errno));
-        goto out;
-    }
-    if (rejects_path) {
-        if (resume_at > 0 && pm_rejects_truncate(rejects_path, resume_at) != 0) {
-            pm_cli_error("pack", "%s: %s", rejects_path, strerror(errno));
-            goto out;
-        }
-        sink.rejects = fopen(rejects_path, resume_at > 0 ? "a" : "w");
-        if (!sink.rejects) {
-            pm_cli_error("pack", "%s: %s", rejects_path, strerror(errno));
-            goto out;
-        }
-        if (resume_at == 0 || ftell(sink.rejects) == 0)
-            fputs("index,txid,reason\n", sink.rejects);
-    }
     pm_engine_set_callbacks(engine, on_block, on_reject, &sink);
-    pm_stats before;
-    pm_engine_stats(engine, &before);
-    double started = pm_cli_now();
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_stop_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    pm_status ps = pm_engine_skip_records(engine, resume_at);
-    size_t next = (size_t)resume_at;
-    for (; next < stream.n_records && ps == PM_OK && !stop_signal; next++)
-        ps = pm_engine_submit(engine, stream.records[next], stream.sizes[next]);
-    if (ps == PM_OK && stream.truncated && !stop_signal)
+    pm_stats before;
+    pm_engine_stats(engine, &before);
+    pm_progress prog;
+    pm_progress_start(&prog, "pack", quiet);
+    double started = pm_cli_now();
+    sink.last_block_time = started;
+    uint64_t index = 0, resume_at = 0;
+    int resumed = pm_resume_done(&resume);
+    if (resumed && open_rejects(&sink, rejects_path, 0) != 0) {
+        pm_cli_error("pack", "%s: %s", rejects_path, strerror(errno));
+        goto out;
+    }
+    pm_status ps = PM_OK;
+    while (n > 0 && ps == PM_OK && !stop_signal) {
+        for (at = 0; at < n && ps == PM_OK; at++, index++) {
+            if (!resumed) {
+                /* Records whose effect is already in the chain. */
+                if (pm_resume_match(&resume, recs[at].bytes, recs[at].size) &&
+                    !pm_resume_done(&resume))
+                    continue;
+                resumed = 1;
+                resume_at = index + 1;
+                if (open_rejects(&sink, rejects_path, resume_at) != 0) {
+                    pm_cli_error("pack", "%s: %s", rejects_path, strerror(errno));
+                    goto out;
+                }
+                if (!quiet)
+                    fprintf(stderr, "postmark pack: %s: resuming at record %llu (the records before it are in the chain since height %llu)\n",
+                            stream_path, (unsigned long long)resume_at,
+                            (unsigned long long)resume.start_height);
+                ps = pm_engine_skip_records(engine, resume_at);
+                continue;
+            }
+            ps = pm_engine_submit(engine, recs[at].bytes, recs[at].size);
+        }
+        if (ps == PM_OK && interval_ms &&
+            (pm_cli_now() - sink.last_block_time) * 1000.0 >= (double)interval_ms) {
+            ps = pm_engine_flush(engine);
+            sink.last_block_time = pm_cli_now();
+        }
+        pm_progress_update(&prog, stream.in, index, sink.blocks_added);
+        if (ps == PM_OK && !stop_signal && pm_ingest_next(stream.in, recs, 4096, &n) != PM_OK) {
+            pm_cli_error("pack", "%s", pm_ingest_error(stream.in));
+            goto out;
+        }
+    }
+    pm_progress_end(&prog);
+    if (ps == PM_OK && !resumed) {
+        pm_cli_error("pack", "%s: the blocks from height %llu do not come from %s, which %s.runs names as their stream",
+                     chain_path, (unsigned long long)resume.start_height, stream_path, chain_path);
+        goto out;
+    }
+    if (ps == PM_OK && !stop_signal && pm_ingest_truncated(stream.in, NULL, NULL))
         ps = pm_engine_submit_truncated(engine);
     if (ps == PM_OK)
         ps = pm_engine_flush(engine);
@@ -328,17 +398,19 @@ int pm_cmd_pack(int argc, char **argv)
                (long long)(height + 1));
         if (pm_print_state_json(engine, stdout) != PM_OK)
             goto out;
-        printf(", \"seconds\": %.6f}\n", seconds);
+        printf(", \"resumed_at\": %llu, \"seconds\": %.6f}\n", (unsigned long long)resume_at,
+               seconds);
     }
     if (!quiet)
-        fprintf(stderr, "postmark pack: %s: %llu accepted, %llu rejected, %llu blocks added (%.0f tx/s)\n",
+        fprintf(stderr, "postmark pack: %s: %llu accepted, %llu rejected, %llu blocks added (%.0f tx/s, %s)\n",
                 stream_path, (unsigned long long)accepted, (unsigned long long)rejected,
                 (unsigned long long)sink.blocks_added,
-                seconds > 0 ? (double)(accepted + rejected) / seconds : 0.0);
+                seconds > 0 ? (double)(accepted + rejected) / seconds : 0.0,
+                pm_ingest_backend(stream.in));
     rc = PM_EXIT_OK;
     if (stop_signal) {
-        fprintf(stderr, "postmark pack: stopped by %s after record %zu; the open block was closed and synced; run the same command to continue\n",
-                stop_signal == SIGINT ? "SIGINT" : "SIGTERM", next);
+        fprintf(stderr, "postmark pack: stopped by %s after record %llu; the open block was closed and synced; run the same command to continue\n",
+                stop_signal == SIGINT ? "SIGINT" : "SIGTERM", (unsigned long long)index);
         rc = PM_EXIT_INVALID;
     }
 out:
@@ -350,8 +422,9 @@ out:
         close(sink.chain_fd);
     pm_engine_destroy(engine);
     pm_context_destroy(ctx);
-    if (chain.data)
-        pm_file_close(&chain);
-    pm_file_close(&stream);
+    pm_input_close(&chain);
+    pm_input_close(&stream);
+    pm_resume_free(&resume);
+    free(recs);
     return rc;
 }

@@ -9,13 +9,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <xxhash.h>
 
-int pm_stream_identity(const pm_context *ctx, uint8_t id[32], const pm_file *stream)
+int pm_stream_identity(const pm_context *ctx, uint8_t id[32], const uint8_t header[60],
+                       const uint8_t *first, size_t first_size)
 {
-    size_t len = PM_FILE_HEADER_SIZE;
-    if (stream->n_records > 0)
-        len = (size_t)(stream->records[0] - stream->data) + stream->sizes[0];
-    return pm_tagged_hash(ctx, id, "postmark/stream-id", stream->data, len);
+    uint8_t *buf = malloc(PM_FILE_HEADER_SIZE + first_size);
+    if (!buf)
+        return 0;
+    memcpy(buf, header, PM_FILE_HEADER_SIZE);
+    if (first_size)
+        memcpy(buf + PM_FILE_HEADER_SIZE, first, first_size);
+    int ok = pm_tagged_hash(ctx, id, "postmark/stream-id", buf, PM_FILE_HEADER_SIZE + first_size);
+    free(buf);
+    return ok;
 }
 
 static void journal_path(char *out, size_t cap, const char *chain_path)
@@ -71,27 +78,65 @@ int pm_journal_append_run(const char *chain_path, const uint8_t id[32], uint64_t
     return rc;
 }
 
-int pm_resume_point(const pm_file *chain, uint64_t start_height, const pm_file *stream,
-                    uint64_t *resume_at)
+struct pm_tx_digest {
+    XXH128_hash_t hash;
+    size_t size;
+};
+
+void pm_resume_init(pm_resume *r, uint64_t start_height)
 {
-    size_t next = 0; /* stream records before `next` are consumed */
-    for (size_t b = (size_t)start_height; b < chain->n_records; b++) {
-        pm_block blk;
-        if (!pm_block_parse(&blk, NULL, chain->records[b], chain->sizes[b]))
-            return 0;
-        const uint8_t *tx;
-        size_t size, cursor = 0;
-        while (pm_block_next_tx(&tx, &size, &blk, &cursor)) {
-            while (next < stream->n_records &&
-                   (stream->sizes[next] != size || memcmp(stream->records[next], tx, size) != 0))
-                next++;
-            if (next == stream->n_records)
-                return 0;
-            next++;
-        }
+    memset(r, 0, sizeof *r);
+    r->start_height = start_height;
+}
+
+void pm_resume_free(pm_resume *r)
+{
+    free(r->tx);
+    memset(r, 0, sizeof *r);
+}
+
+void pm_resume_visit(void *data, uint64_t position, const uint8_t *block, size_t size)
+{
+    pm_resume *r = data;
+    if (position < r->start_height || r->failed)
+        return;
+    pm_block blk;
+    if (!pm_block_parse(&blk, NULL, block, size)) {
+        r->failed = 1;
+        return;
     }
-    *resume_at = next;
+    const uint8_t *tx;
+    size_t tx_size, cursor = 0;
+    while (pm_block_next_tx(&tx, &tx_size, &blk, &cursor)) {
+        if (r->n == r->cap) {
+            size_t cap = r->cap ? r->cap * 2 : 1024;
+            struct pm_tx_digest *d = realloc(r->tx, cap * sizeof *d);
+            if (!d) {
+                r->failed = 1;
+                return;
+            }
+            r->tx = d;
+            r->cap = cap;
+        }
+        r->tx[r->n].hash = XXH3_128bits(tx, tx_size);
+        r->tx[r->n].size = tx_size;
+        r->n++;
+    }
+}
+
+int pm_resume_match(pm_resume *r, const uint8_t *record, size_t size)
+{
+    if (r->matched == r->n)
+        return 0;
+    const struct pm_tx_digest *want = &r->tx[r->matched];
+    if (want->size == size && XXH128_isEqual(want->hash, XXH3_128bits(record, size)))
+        r->matched++;
     return 1;
+}
+
+int pm_resume_done(const pm_resume *r)
+{
+    return r->matched == r->n;
 }
 
 int pm_rejects_truncate(const char *path, uint64_t below)

@@ -24,8 +24,10 @@
 
 #include "chainfile.h"
 
-/* The identity of a stream file (needs its first record, if any). */
-int pm_stream_identity(const pm_context *ctx, uint8_t id[32], const pm_file *stream);
+/* The identity of a stream: its header and first record (NULL/0 when the
+ * stream has none). */
+int pm_stream_identity(const pm_context *ctx, uint8_t id[32], const uint8_t header[60],
+                       const uint8_t *first, size_t first_size);
 
 /* Read the last journal line of `chain_path`.runs. Returns 1 and sets id,
  * start_height when there is one, 0 otherwise. */
@@ -35,13 +37,27 @@ int pm_journal_last_run(const char *chain_path, uint8_t id[32], uint64_t *start_
  * new). Returns 0, or -1 with errno. */
 int pm_journal_append_run(const char *chain_path, const uint8_t id[32], uint64_t start_height);
 
-/* The stream index to resume from: one past the record matched by the
- * chain's last transaction, matching blocks [start_height, n_blocks) of
- * `chain` against `stream`. Returns 1 and *resume_at, or 0 when the
- * blocks are not a subsequence of the stream (then they came from
- * elsewhere). */
-int pm_resume_point(const pm_file *chain, uint64_t start_height, const pm_file *stream,
-                    uint64_t *resume_at);
+/* The transactions of the blocks since a run's start, as digests, matched
+ * in order against the stream's records. */
+typedef struct {
+    uint64_t start_height;
+    struct pm_tx_digest *tx;
+    size_t n, cap;
+    size_t matched;
+    int failed;      /* out of memory or a block that does not frame */
+} pm_resume;
+
+void pm_resume_init(pm_resume *r, uint64_t start_height);
+void pm_resume_free(pm_resume *r);
+/* A pm_block_visit_fn: records the transactions of blocks at or after the
+ * run's start height. */
+void pm_resume_visit(void *data, uint64_t position, const uint8_t *block, size_t size);
+/* Match the next stream record. Returns 1 while records are being
+ * consumed by the match (skip it), 0 once every chain transaction has
+ * been matched (submit it). */
+int pm_resume_match(pm_resume *r, const uint8_t *record, size_t size);
+/* 1 when every transaction has been matched. */
+int pm_resume_done(const pm_resume *r);
 
 /* Keep the lines of a rejects CSV whose index is below `below` (a crashed
  * run may have written later ones, which are reported again). Rewrites the
