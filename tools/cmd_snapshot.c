@@ -102,31 +102,43 @@ int pm_cmd_snapshot(int argc, char **argv)
         return PM_EXIT_USAGE;
     }
     const char *path = argv[optind];
-
-    /* As replay: a chain a pack is appending to is verified up to its
-     * last whole block (the partial one is being written). */
+    /* As replay: a chain a pack is appending to is taken up to its last
+     * whole block (the partial one is being written). */
     int appending = 0;
-    int lock_fd = strcmp(path, "-") == 0 ? -1 : open(path, O_RDONLY | O_CLOEXEC);
+    int lock_fd = strncmp(path, "unix:", 5) == 0 || strcmp(path, "-") == 0
+                      ? -1
+                      : open(path, O_RDONLY | O_CLOEXEC);
     if (lock_fd >= 0 && flock(lock_fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK)
         appending = 1;
-    pm_file f;
-    int opened = pm_file_open(&f, path);
     if (lock_fd >= 0)
         close(lock_fd);
-    if (opened != 0) {
-        pm_cli_error("snapshot", "%s: %s", path, strerror(errno));
+    char err[512];
+    uint64_t assume_upto = 0;
+    if (have_av) {
+        if (strcmp(path, "-") == 0 || strncmp(path, "unix:", 5) == 0) {
+            pm_cli_error("snapshot", "--assume-valid needs a chain file (it is read twice)");
+            return PM_EXIT_USAGE;
+        }
+        int64_t found = pm_chain_find_block(path, assume_valid, err, sizeof err);
+        if (found < 0) {
+            pm_cli_error("snapshot", "%s", err);
+            return PM_EXIT_INVALID;
+        }
+        assume_upto = (uint64_t)found;
+    }
+    pm_input f;
+    if (pm_input_open(&f, path, quiet, err, sizeof err) != 0) {
+        pm_cli_error("snapshot", "%s", err);
         return PM_EXIT_INVALID;
     }
     pm_chain_result r;
     memset(&r, 0, sizeof r);
     if (!f.header_ok || f.kind != PM_FILE_CHAIN) {
         if (!quiet)
-            pm_cli_error("snapshot", "%s: record 0 at byte %zu: BAD_HEADER (%s)", path,
-                         f.header_ok ? (size_t)0 : f.header_error.offset,
-                         f.header_ok ? "a transaction stream, not a chain" : f.header_error.reason);
+            pm_input_refuse_header(&f, "snapshot", PM_FILE_CHAIN);
         if (json)
             print_invalid_json(&r, 1);
-        pm_file_close(&f);
+        pm_input_close(&f);
         return PM_EXIT_INVALID;
     }
     pm_context *ctx = pm_context_create();
@@ -137,33 +149,34 @@ int pm_cmd_snapshot(int argc, char **argv)
     if (!ctx || pm_engine_create(&engine, ctx, &f.params, &cfg) != PM_OK) {
         pm_cli_error("snapshot", "cannot create the engine (out of memory)");
         pm_context_destroy(ctx);
-        pm_file_close(&f);
+        pm_input_close(&f);
         return PM_EXIT_INVALID;
     }
-    if (appending && f.truncated) {
-        if (!quiet)
-            fprintf(stderr, "postmark snapshot: %s: a pack is appending to it; using the %zu whole blocks written so far\n",
-                    path, f.n_records);
-        f.truncated = 0;
-    }
     int rc = PM_EXIT_INVALID;
-    pm_status st = pm_chain_verify(engine, &f, have_av ? assume_valid : NULL, &r);
+    pm_status st = pm_chain_verify(engine, &f, assume_upto, NULL, NULL,
+                                   quiet ? NULL : "snapshot", &r, err, sizeof err);
+    if (st == PM_OK && appending && r.truncated) {
+        if (!quiet)
+            fprintf(stderr, "postmark snapshot: %s: a pack is appending to it; using the %llu whole blocks written so far\n",
+                    path, (unsigned long long)r.blocks);
+        r.truncated = 0;
+        r.valid = 1;
+    }
     if (st != PM_OK) {
-        pm_cli_error("snapshot", "%s: %s", path, pm_engine_last_error(engine));
+        pm_cli_error("snapshot", "%s: %s", path, st == PM_ERR_IO ? err : pm_engine_last_error(engine));
     } else if (!r.valid) {
         if (!quiet) {
             char hex[65];
-            size_t b = (size_t)r.verdict.block;
-            uint64_t off = b < f.n_records ? f.offsets[b] : f.truncated_offset;
             if (r.verdict.tx >= 0)
-                pm_cli_error("snapshot", "%s: block %zu at byte %llu: tx %lld%s%s: %s", path, b,
-                             (unsigned long long)off, (long long)r.verdict.tx,
-                             r.verdict.has_txid ? " " : "",
+                pm_cli_error("snapshot", "%s: block %llu at byte %llu: tx %lld%s%s: %s", path,
+                             (unsigned long long)r.verdict.block, (unsigned long long)r.offset,
+                             (long long)r.verdict.tx, r.verdict.has_txid ? " " : "",
                              r.verdict.has_txid ? pm_cli_hex(hex, r.verdict.txid, 32) : "",
                              pm_reason_name(r.verdict.reason));
             else
-                pm_cli_error("snapshot", "%s: block %zu at byte %llu: %s", path, b,
-                             (unsigned long long)off, pm_reason_name(r.verdict.reason));
+                pm_cli_error("snapshot", "%s: block %llu at byte %llu: %s", path,
+                             (unsigned long long)r.verdict.block, (unsigned long long)r.offset,
+                             pm_reason_name(r.verdict.reason));
         }
         if (json)
             print_invalid_json(&r, 0);
@@ -200,6 +213,6 @@ int pm_cmd_snapshot(int argc, char **argv)
     }
     pm_engine_destroy(engine);
     pm_context_destroy(ctx);
-    pm_file_close(&f);
+    pm_input_close(&f);
     return rc;
 }

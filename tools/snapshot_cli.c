@@ -5,9 +5,12 @@
 #include <stdio.h>
 #include <string.h>
 
-pm_status pm_snapshot_open_for_chain(pm_engine **engine, size_t *first, const pm_context *ctx,
+#define SKIP_BATCH 1024
+
+pm_status pm_snapshot_open_for_chain(pm_engine **engine, uint64_t *first, const pm_context *ctx,
                                      const pm_config *cfg, const char *state_path,
-                                     const pm_file *chain, char *msg, size_t msglen)
+                                     pm_input *chain, pm_block_visit_fn visit, void *visit_data,
+                                     char *msg, size_t msglen)
 {
     char why[256];
     *engine = NULL;
@@ -23,75 +26,77 @@ pm_status pm_snapshot_open_for_chain(pm_engine **engine, size_t *first, const pm
             snprintf(msg, msglen, "%s: %s", state_path, why);
         return st;
     }
-    uint8_t tip[32], hash[32];
+    uint8_t tip[32];
     int64_t height;
     pm_engine_tip(e, tip, &height);
-    if (height >= 0) {
-        size_t h = (size_t)height;
-        int found = (uint64_t)height < chain->n_records && chain->sizes[h] >= PM_BLOCK_HEADER_SIZE &&
-                    pm_block_hash(ctx, hash, chain->records[h]) && memcmp(hash, tip, 32) == 0;
-        if (!found) {
-            char hex[65];
-            snprintf(msg, msglen,
-                     "%s: snapshot tip is not in this chain: %s has no block %s at height %lld (%zu whole blocks)",
-                     state_path, chain->path, pm_cli_hex(hex, tip, 32), (long long)height,
-                     chain->n_records);
+    /* Read blocks 0 .. height without verifying them; hash the last. */
+    uint64_t want = (uint64_t)(height + 1), seen = 0;
+    int found = height < 0;
+    pm_record recs[SKIP_BATCH];
+    while (seen < want) {
+        size_t n = 0, max = want - seen < SKIP_BATCH ? (size_t)(want - seen) : SKIP_BATCH;
+        if (pm_ingest_next(chain->in, recs, max, &n) != PM_OK) {
+            snprintf(msg, msglen, "%s: %s", chain->path, pm_ingest_error(chain->in));
             pm_engine_destroy(e);
-            return PM_ERR_STATE;
+            return PM_ERR_IO;
+        }
+        if (n == 0)
+            break;
+        if (visit)
+            for (size_t i = 0; i < n; i++)
+                visit(visit_data, seen + i, recs[i].bytes, recs[i].size);
+        seen += n;
+        if (seen == want) {
+            const pm_record *last = &recs[n - 1];
+            uint8_t hash[32];
+            found = last->size >= PM_BLOCK_HEADER_SIZE && pm_block_hash(ctx, hash, last->bytes) &&
+                    memcmp(hash, tip, 32) == 0;
         }
     }
+    if (!found) {
+        char hex[65];
+        if (seen < want)
+            snprintf(msg, msglen,
+                     "%s: snapshot tip is not in this chain: %s has %llu whole blocks, the snapshot is at height %lld (block %s)",
+                     state_path, chain->path, (unsigned long long)seen, (long long)height,
+                     pm_cli_hex(hex, tip, 32));
+        else
+            snprintf(msg, msglen,
+                     "%s: snapshot tip is not in this chain: block %lld of %s is not %s",
+                     state_path, (long long)height, chain->path, pm_cli_hex(hex, tip, 32));
+        pm_engine_destroy(e);
+        return PM_ERR_STATE;
+    }
     *engine = e;
-    *first = (size_t)(height + 1);
+    *first = want;
     if (msglen)
         msg[0] = 0;
     return PM_OK;
 }
 
-pm_status pm_chain_verify_from(pm_engine *engine, const pm_file *f, size_t first,
-                               const uint8_t *assume_valid, pm_chain_result *res)
+typedef struct {
+    pm_block_visit_fn visit;
+    void *data;
+    uint64_t first;
+} shifted_visit;
+
+static void visit_shifted(void *data, uint64_t position, const uint8_t *block, size_t size)
 {
-    memset(res, 0, sizeof *res);
-    if (first > f->n_records)
-        first = f->n_records;
-    double started = pm_cli_now();
-    size_t upto = 0;
-    if (assume_valid) {
-        pm_context *ctx = pm_context_create();
-        if (!ctx)
-            return PM_ERR_NOMEM;
-        for (size_t i = 0; i < f->n_records; i++) {
-            uint8_t hash[32];
-            if (f->sizes[i] >= PM_BLOCK_HEADER_SIZE && pm_block_hash(ctx, hash, f->records[i]) &&
-                memcmp(hash, assume_valid, 32) == 0) {
-                upto = i + 1 > first ? i + 1 - first : 0;
-                break;
-            }
-        }
-        pm_context_destroy(ctx);
-    }
-    pm_stats before, after;
-    pm_engine_stats(engine, &before);
-    pm_status st = pm_engine_connect_blocks(engine, &res->verdict, f->records + first,
-                                            f->sizes + first, f->n_records - first, upto);
-    res->seconds = pm_cli_now() - started;
-    if (st != PM_OK && st != PM_ERR_INVALID)
-        return st;
-    pm_engine_stats(engine, &after);
-    res->blocks = first + (after.blocks_connected - before.blocks_connected);
-    res->txs = after.txs_accepted - before.txs_accepted;
-    if (st == PM_ERR_INVALID) {
-        res->valid = 0;
+    shifted_visit *s = data;
+    s->visit(s->data, s->first + position, block, size);
+}
+
+pm_status pm_chain_verify_from(pm_engine *engine, pm_input *f, uint64_t first,
+                               uint64_t assume_valid_upto, pm_block_visit_fn visit,
+                               void *visit_data, const char *progress, pm_chain_result *res,
+                               char *err, size_t errlen)
+{
+    shifted_visit sv = {visit, visit_data, first};
+    pm_status st = pm_chain_verify(engine, f, assume_valid_upto > first ? assume_valid_upto - first : 0,
+                                   visit ? visit_shifted : NULL, visit ? &sv : NULL, progress, res,
+                                   err, errlen);
+    res->blocks += first;
+    if (!res->valid)
         res->verdict.block += first;
-        return PM_OK;
-    }
-    if (f->truncated) {
-        res->valid = 0;
-        res->verdict.reason = PM_REASON_TRUNCATED;
-        res->verdict.block = f->n_records;
-        res->verdict.tx = -1;
-        res->verdict.has_txid = 0;
-        return PM_OK;
-    }
-    res->valid = 1;
-    return PM_OK;
+    return st;
 }
