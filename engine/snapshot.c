@@ -49,7 +49,10 @@
  *    then streams the entries in that order, prefetched ahead.
  *  - Loading is parallel: the calling thread reads, checksums, hashes and
  *    checks chunks of UTXO records; the engine's worker threads insert
- *    them into the lock-free table (pre-sized from the header count).
+ *    them into the lock-free table (pre-sized from the header count), each
+ *    batch-looking-up its next group first so that the cache misses on the
+ *    table overlap; meanwhile a thread of its own reads and restores the
+ *    minted set (which nothing else touches during the load).
  *
  * Durability: a save writes PATH.tmp through a 1 MiB buffer, writes the
  * header last (it holds the digest, computed while streaming), fsyncs,
