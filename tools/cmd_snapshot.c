@@ -186,7 +186,10 @@ int pm_cmd_snapshot(int argc, char **argv)
         double seconds = pm_cli_now() - started;
         struct stat sb;
         if (st != PM_OK) {
-            pm_cli_error("snapshot", "%s: %s", out_path, pm_engine_last_error(engine));
+            /* The engine's message names the file ("snapshot: cannot
+             * create STATE.tmp: ..."). */
+            const char *msg = pm_engine_last_error(engine);
+            pm_cli_error("snapshot", "%s", strncmp(msg, "snapshot: ", 10) == 0 ? msg + 10 : msg);
         } else if (stat(out_path, &sb) != 0) {
             pm_cli_error("snapshot", "%s: %s", out_path, strerror(errno));
         } else {
