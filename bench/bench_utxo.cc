@@ -4,7 +4,8 @@
 //  ck     Concurrency Kit's ck_hs in SPMC mode: one writer, any readers
 //         (objects are malloc'd entries; removed ones are freed at the end)
 //  mutex  a simple open-addressing table (inline 80-byte slots, linear
-//         probing, tombstones reused by inserts, doubling at 85% full)
+//         probing, tombstones reused by inserts, rehash at 85% full,
+//         doubling when over 80% live)
 //         behind one std::mutex
 //
 // For each table size (1M entries by default, PM_BENCH_SIZES="1,20" for a
@@ -231,7 +232,7 @@ struct MutexTable {
       live++;
       return true;
     }
-    if ((used + 1) * 20 > cap * 17) Resize(live * 10 > cap * 7 ? cap * 2 : cap);
+    if ((used + 1) * 20 > cap * 17) Resize(live * 10 > cap * 8 ? cap * 2 : cap);
     Place(kb, out);
     return true;
   }
@@ -338,6 +339,7 @@ bool g_build_failed = false;
 void EnsureWorld(Impl impl, size_t n) {
   if (g_world && g_world->impl == impl && g_world->n == n) return;
   delete g_world;
+  malloc_trim(0);  // give the previous table's memory back before the next
   g_world = new World;
   World& w = *g_world;
   w.impl = impl;
