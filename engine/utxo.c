@@ -49,6 +49,9 @@
  *    PM_ERR_STATE); at the first EMPTY cell of the final array, take a slot
  *    in the array's counters, fill a fresh entry and CAS the cell
  *    EMPTY -> LIVE (release). If the CAS fails, re-examine the same cell.
+ *    Fresh entries come from per-stripe runs of 64 slots (stripe = low
+ *    hash bits), so concurrent inserts neither share an allocation cursor
+ *    nor write entries in one cache line.
  *  - spend: find the LIVE cell and CAS it LIVE -> TOMB. Exactly one of
  *    racing spenders wins the CAS; the others re-read TOMB and go on (0).
  *    The winner copies the output (the entry stays intact until reclaim)
@@ -65,10 +68,11 @@
  * redone by another thread); the thread that marks the last chunk done
  * swings the table's `cur` to the successor and retires the old array.
  * A doubling of a 2^26-cell array is thus spread over 2^18 operations of
- * a few microseconds each. Migrating a cell: EMPTY -> MOVED_EMPTY; TOMB -> MOVED; LIVE ->
- * FROZEN_LIVE, then its ref is inserted in the successor (idempotent: a
- * cell already holding that ref in any state means "done"), then
- * FROZEN_LIVE -> MOVED. Any thread meeting a FROZEN_LIVE cell it wants to
+ * a few microseconds each. Migrating a cell: EMPTY -> MOVED_EMPTY; TOMB ->
+ * MOVED; LIVE -> FROZEN_LIVE, then its ref is inserted in the successor
+ * (idempotent: a cell already holding that ref in any state means
+ * "done"), then FROZEN_LIVE -> MOVED. Entries themselves never move, only
+ * cells. Any thread meeting a FROZEN_LIVE cell it wants to
  * write completes those steps itself, so no writer ever waits for a
  * migrator. With top-bit indexing cell i of the old array maps near cell
  * 2i of a doubled one, so migration streams through both arrays; the hash
@@ -115,6 +119,12 @@
  * unfilled part of the last chunk (chunks grow by 1/16 of the total, so at
  * most ~5 bytes), plus spent entries waiting for reuse: ~100-115 bytes.
  * During a migration both arrays exist for a while.
+ *
+ * Counters: each array keeps used cells and live entries in one 64-bit
+ * word (one atomic add per insert or spend). A migrator takes room for a
+ * whole chunk in the successor first and settles both arrays' counts once
+ * per chunk, so used(successor) + live(old), which bounds what the
+ * successor must still hold, is never underestimated.
  *
  * Locks: none of the table's own. The rare allocations (a chunk of
  * entries, a successor array) go to the allocator, whose arena may lock

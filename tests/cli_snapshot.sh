@@ -6,32 +6,8 @@
 # When replay and pack know --from-snapshot (and pack --save-snapshot),
 # restarts from snapshots are checked against full replays and the vectors.
 # Usage: cli_snapshot.sh POSTMARK VECTORS_DIR
-set -u
-PM=$1
-V=$2
-[ -d "$V" ] || { echo "vectors folder missing: $V"; echo "0 passed, 1 failed"; exit 1; }
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-
-# json_subset EXPECTED ACTUAL [SKIP_KEYS]: every key of EXPECTED (except
-# SKIP_KEYS) has the same value in ACTUAL.
-json_subset() {
-    python3 - "$1" "$2" "${3:-}" <<'PY'
-import json, sys
-exp = json.load(open(sys.argv[1]))
-act = json.load(open(sys.argv[2]))
-skip = set(filter(None, sys.argv[3].split(',')))
-diff = {k: (v, act.get(k, '<missing>')) for k, v in exp.items() if k not in skip and act.get(k, '<missing>') != v}
-if diff:
-    print(diff)
-    sys.exit(1)
-PY
-}
-
+. "$(dirname "$0")/support/cli_lib.sh" "$@"
+need_vectors
 # prefix_chain IN OUT K: the header and the first K blocks of a chain file.
 prefix_chain() {
     python3 - "$1" "$2" "$3" <<'PY'
@@ -190,5 +166,4 @@ else
     echo "SKIP: pack --save-snapshot not available yet"
 fi
 
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish
