@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# bench/run.sh — Postmark's benchmark harness: every figure beside the limit
+# it chases, measured in the same run, in one command.
+#
+#   bench/run.sh [--quick] [--reps N] [--out DIR] [--data DIR] [--keep-data]
+#                [--only LIST]
+#
+# Scenarios (bench/bench_scenarios.c): 1 signatures, 2 assume-valid,
+# 3 large-state, 4 conflict; then 5, the Google Benchmark programs
+# (bench_wire, bench_utxo, bench_verify) with JSON output. bench/report.py
+# turns it all into results.json, results.md and plot.svg in the results
+# folder (default results/<date>-<host>/, linked as results/latest).
+#
+#   --quick      small sizes, one repetition: a few minutes on 2 cores (CI)
+#   --reps N     repetitions of every figure (default 3; --quick: 1)
+#   --out DIR    the results folder
+#   --data DIR   where streams and chains are made; kept, and reused by the
+#                next run with the same sizes and the same postmark program
+#   --keep-data  keep the data (default: OUT/data, removed at the end)
+#   --only LIST  comma-separated subset of: signatures, assume-valid,
+#                large-state, conflict, micro
+#
+# Uses the build in $BUILD_DIR (default build/); builds only what is missing
+# (cmake --build). Exit status: 0 when every step ran, 1 when one failed to
+# run (never because a figure is slow: goals are ratios, reported), 2 on a
+# usage error.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+BUILD_DIR=${BUILD_DIR:-$root/build}
+case $BUILD_DIR in /*) ;; *) BUILD_DIR=$PWD/$BUILD_DIR ;; esac
+
+cmdline="bench/run.sh${*:+ $*}"
+quick=0 reps="" out="" data="" keep=0 only="signatures,assume-valid,large-state,conflict,micro"
+usage() { sed -n '4,22p' "$0" | sed 's/^# \{0,1\}//' >&2; }
+while [ $# -gt 0 ]; do
+    case $1 in
+    --quick) quick=1 ;;
+    --reps) [ $# -ge 2 ] || { usage; exit 2; }; reps=$2; shift ;;
+    --out) [ $# -ge 2 ] || { usage; exit 2; }; out=$2; shift ;;
+    --data) [ $# -ge 2 ] || { usage; exit 2; }; data=$2; keep=1; shift ;;
+    --keep-data) keep=1 ;;
+    --only) [ $# -ge 2 ] || { usage; exit 2; }; only=$2; shift ;;
+    -h | --help) usage; exit 0 ;;
+    *) echo "bench/run.sh: unknown argument '$1'" >&2; usage; exit 2 ;;
+    esac
+    shift
+done
+if [ -n "$reps" ] && ! [[ $reps =~ ^[1-9][0-9]?$ ]]; then
+    echo "bench/run.sh: --reps: expected 1..99, got '$reps'" >&2
+    exit 2
+fi
+for s in ${only//,/ }; do
+    case $s in signatures | assume-valid | large-state | conflict | micro) ;;
+    *) echo "bench/run.sh: --only: unknown step '$s'" >&2; exit 2 ;;
+    esac
+done
+
+# Sizes. Full: 200,000 transfers; 21,500 LARGE_STATE records (about 20.6M
+# unspent outputs); 200,000 conflict-heavy records.
+if [ "$quick" = 1 ]; then
+    mode=quick reps=${reps:-1}
+    txs=20000 conflict_txs=20000 large=400 limit_s=0.5
+    gb_min_time=0.05
+else
+    mode=full reps=${reps:-3}
+    txs=200000 conflict_txs=200000 large=21500 limit_s=2
+    gb_min_time=0.5
+fi
+
+# ---- the build ------------------------------------------------------------
+programs=(postmark bench/bench_scenarios bench/bench_wire bench/bench_utxo bench/bench_verify)
+missing=()
+for p in "${programs[@]}"; do
+    [ -x "$BUILD_DIR/$p" ] || missing+=("$(basename "$p")")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "bench/run.sh: building what is missing in $BUILD_DIR: ${missing[*]}"
+    if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
+        cmake -S "$root" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo || exit 1
+    fi
+    cmake --build "$BUILD_DIR" -j "${JOBS:-2}" --target "${missing[@]}" || exit 1
+fi
+
+# ---- the results folder ---------------------------------------------------
+if [ -z "$out" ]; then
+    out=$root/results/$(date +%Y%m%d-%H%M%S)-$(hostname -s 2>/dev/null || echo host)
+    mkdir -p "$root/results" && ln -sfn "$(basename "$out")" "$root/results/latest"
+fi
+mkdir -p "$out" || exit 1
+out=$(cd "$out" && pwd)
+[ -n "$data" ] || data=$out/data
+mkdir -p "$data" || exit 1
+echo "bench/run.sh: $mode mode, $reps repetition(s), results in $out"
+echo "bench/run.sh: load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+python3 "$root/bench/report.py" machine "$out" "$BUILD_DIR" || exit 1
+
+# ---- the steps --------------------------------------------------------------
+steps=()   # "name status seconds"
+failed=0
+step() {
+    local name=$1 t0=$SECONDS rc
+    shift
+    echo
+    echo "==== $name: $*"
+    "$@" 2>&1 | tee "$out/$name.log"
+    rc=${PIPESTATUS[0]}
+    steps+=("$name $rc $((SECONDS - t0))")
+    [ "$rc" -eq 0 ] || { failed=1; echo "==== $name: FAILED (exit $rc)"; }
+}
+wants() { [[ ",$only," == *",$1,"* ]]; }
+
+scenarios=()
+for s in signatures assume-valid large-state conflict; do
+    wants "$s" && scenarios+=("$s")
+done
+if [ ${#scenarios[@]} -gt 0 ]; then
+    step scenarios "$BUILD_DIR/bench/bench_scenarios" --postmark "$BUILD_DIR/postmark" \
+        --data "$data" --out "$out" --reps "$reps" --txs "$txs" --conflict-txs "$conflict_txs" \
+        --large-records "$large" --limit-seconds "$limit_s" "${scenarios[@]}"
+fi
+
+if wants micro; then
+    gb=(--benchmark_repetitions="$reps" --benchmark_display_aggregates_only=true
+        --benchmark_out_format=json)
+    step micro-wire "$BUILD_DIR/bench/bench_wire" "${gb[@]}" --benchmark_min_time="$gb_min_time" \
+        --benchmark_out="$out/gbench-wire.json"
+    # bench_utxo runs fixed iteration counts (tables of 1M entries); 50M
+    # with PM_BENCH_LARGE=1 in the environment.
+    step micro-utxo "$BUILD_DIR/bench/bench_utxo" "${gb[@]}" --benchmark_out="$out/gbench-utxo.json"
+    step micro-verify "$BUILD_DIR/bench/bench_verify" "${gb[@]}" \
+        --benchmark_min_time="$([ "$quick" = 1 ] && echo 0.1 || echo 1)" \
+        --benchmark_out="$out/gbench-verify.json"
+fi
+
+# ---- the report ---------------------------------------------------------------
+{
+    printf '{"mode": "%s", "reps": %s, "command": "%s", ' "$mode" "$reps" "${cmdline//\"/\\\"}"
+    printf '"sizes": {"txs": %s, "conflict_txs": %s, "large_records": %s}, ' \
+        "$txs" "$conflict_txs" "$large"
+    printf '"loadavg_end": [%s], "steps": [' "$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' ',')"
+    sep=""
+    for s in "${steps[@]}"; do
+        read -r name rc secs <<<"$s"
+        printf '%s{"name": "%s", "status": %s, "seconds": %s}' "$sep" "$name" "$rc" "$secs"
+        sep=", "
+    done
+    printf ']}\n'
+} >"$out/run.json"
+if ! python3 "$root/bench/report.py" report "$out"; then
+    echo "bench/run.sh: the report failed" >&2
+    failed=1
+fi
+[ "$keep" = 1 ] || rm -rf "$data"
+
+echo
+[ -f "$out/results.md" ] && cat "$out/results.md"
+echo
+echo "bench/run.sh: results in $out (results.md, results.json, plot.svg)"
+for s in "${steps[@]}"; do
+    read -r name rc secs <<<"$s"
+    printf '  %-14s %-12s %5ss\n' "$name" "$([ "$rc" -eq 0 ] && echo ok || echo "FAILED ($rc)")" "$secs"
+done
+exit "$failed"
