@@ -4,10 +4,12 @@
 //  ck     Concurrency Kit's ck_hs in SPMC mode: one writer, any readers
 //         (objects are malloc'd entries; removed ones are freed at the end)
 //  mutex  a simple open-addressing table (inline 80-byte slots, linear
-//         probing, tombstones, doubling) behind one std::mutex
+//         probing, tombstones reused by inserts, doubling at 85% full)
+//         behind one std::mutex
 //
-// For each table size (1M entries; also 50M with PM_BENCH_LARGE=1, built
-// one table at a time since each takes GBs): lookup (hits), insert (fresh
+// For each table size (1M entries by default, PM_BENCH_SIZES="1,20" for a
+// list in millions; also 50M with PM_BENCH_LARGE=1; built one table at a
+// time since each takes GBs): lookup (hits), insert (fresh
 // keys), remove (present keys) and a validation-like mix (lookup a present
 // outpoint, remove it, insert two new ones), with 1 and 2 threads. With 2
 // threads, ours runs 2 writers and also 1 writer + 1 reader; ck (single
@@ -31,6 +33,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -213,8 +216,22 @@ struct MutexTable {
     uint8_t kb[kKeySize];
     CkTable::KeyBytes(kb, k);
     std::lock_guard<std::mutex> g(mu);
-    if (Find(kb)) return false;
-    if ((used + 1) * 20 > cap * 17) Resize(live * 20 > cap * 8 ? cap * 2 : cap);
+    // probe once: a duplicate fails; else reuse the first tombstone seen
+    Slot* tomb = nullptr;
+    for (size_t i = Hash(kb) & (cap - 1);; i = (i + 1) & (cap - 1)) {
+      Slot* s = &slots[i];
+      if (s->state == 0) break;
+      if (s->state == 2 && !tomb) tomb = s;
+      if (s->state == 1 && memcmp(s->key, kb, kKeySize) == 0) return false;
+    }
+    if (tomb) {
+      tomb->state = 1;
+      memcpy(tomb->key, kb, kKeySize);
+      memcpy(tomb->output, out, PM_OUTPUT_SIZE);
+      live++;
+      return true;
+    }
+    if ((used + 1) * 20 > cap * 17) Resize(live * 10 > cap * 7 ? cap * 2 : cap);
     Place(kb, out);
     return true;
   }
@@ -332,6 +349,7 @@ void EnsureWorld(Impl impl, size_t n) {
   } else {
     w.mx = new MutexTable(n);
   }
+  auto start = std::chrono::steady_clock::now();
   Key k;
   uint8_t out[PM_OUTPUT_SIZE];
   for (uint64_t id = 0; id < n && !g_build_failed; id++) {
@@ -340,12 +358,15 @@ void EnsureWorld(Impl impl, size_t n) {
     if (!w.Insert(k, out)) g_build_failed = true;
   }
   w.Quiesce();
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  fprintf(stderr, "built %s with %zu entries in %.1f s: %.1f bytes per entry", kImplName[impl],
+          w.Count(), secs, (double)w.Memory() / (double)(w.Count() ? w.Count() : 1));
   if (impl == kOurs) {
     pm_utxo_stats s;
     pm_utxo_table_stats(w.ours, &s);
-    fprintf(stderr, "built ours: %zu entries, %zu cells, %.1f B/entry, backend %s\n",
-            (size_t)s.live, s.cells, (double)s.memory / (double)s.live, s.backend);
+    fprintf(stderr, " (%zu cells, memory from %s)", s.cells, s.backend);
   }
+  fprintf(stderr, "\n");
 }
 
 // Args: {n, impl, threads-role}.  role 0: all threads do the operation;
@@ -359,7 +380,8 @@ void SetupRun(const benchmark::State& st) {
 
 void SetCommonCounters(benchmark::State& st, uint64_t ops, uint64_t reads) {
   st.SetItemsProcessed((int64_t)ops);
-  if (reads) st.counters["reader_lookups"] = benchmark::Counter((double)reads, benchmark::Counter::kIsRate);
+  if (reads)
+    st.counters["reader_lookups"] = benchmark::Counter((double)reads, benchmark::Counter::kIsRate);
   if (st.thread_index() == 0)
     st.counters["B_per_utxo"] =
         (double)g_world->Memory() / (double)(g_world->Count() ? g_world->Count() : 1);
@@ -531,11 +553,24 @@ void NoTeardown(const benchmark::State&) { g_world->Quiesce(); }
 
 class RatioReporter : public benchmark::ConsoleReporter {
  public:
-  std::map<std::string, double> rate;  // "op/impl/size/threads" -> items/s
+  explicit RatioReporter(OutputOptions o) : ConsoleReporter(o) {}
+  struct Figures {
+    double rate = 0;       // operations per second of wall time
+    double cpu_ns = 0;     // CPU time per iteration per thread
+  };
+  std::map<std::string, Figures> fig;  // by benchmark name without aggregate suffix
   void ReportRuns(const std::vector<Run>& runs) override {
     for (const Run& r : runs) {
+      if (r.error_occurred) continue;
+      // one figure per benchmark: the median when there are repetitions
+      if (r.run_type == Run::RT_Aggregate && r.aggregate_name != "median") continue;
       auto it = r.counters.find("items_per_second");
-      if (it != r.counters.end() && !r.error_occurred) rate[r.benchmark_name()] = it->second.value;
+      if (it == r.counters.end()) continue;
+      Figures f;
+      f.rate = it->second.value;
+      f.cpu_ns = r.GetAdjustedCPUTime() / benchmark::GetTimeUnitMultiplier(r.time_unit) * 1e9;
+      if (r.run_name.str().find("batch32") != std::string::npos) f.cpu_ns /= 32;
+      fig[r.run_name.str()] = f;
     }
     ConsoleReporter::ReportRuns(runs);
   }
@@ -585,8 +620,16 @@ void Register(size_t n) {
                       ->Setup(SetupRun)
                       ->Teardown(s.teardown);
         if (s.fixed_iterations) b->Iterations(iters);
+        if (impl == kOurs) {
+          char row[128];
+          snprintf(row, sizeof row, "%s|%zu|%s", s.op, n, v.name);
+          g_rows.push_back(row);
+        }
         if (impl == kOurs && std::string(s.op) == "lookup") {
-          std::string bn = Name("lookup_batch32", kOurs, n, v.name);
+          std::string bn = Name("batch32", kOurs, n, v.name);
+          char row[128];
+          snprintf(row, sizeof row, "batch32|%zu|%s", n, v.name);
+          g_rows.push_back(row);
           benchmark::RegisterBenchmark(bn.c_str(), BM_LookupBatch)
               ->Args({(int64_t)n, impl, 0})
               ->Threads(v.threads)
@@ -594,45 +637,47 @@ void Register(size_t n) {
               ->Setup(SetupRun)
               ->Teardown(NoTeardown);
         }
-        if (impl == kOurs) {
-          char row[128];
-          snprintf(row, sizeof row, "%s|%zu|%s", s.op, n, v.name);
-          g_rows.push_back(row);
-        }
       }
     }
   }
 }
 
 void PrintSummary(const RatioReporter& rep) {
-  auto get = [&](const std::string& prefix) -> double {
-    for (const auto& kv : rep.rate)
+  auto get = [&](const std::string& prefix) -> RatioReporter::Figures {
+    for (const auto& kv : rep.fig)
       if (kv.first.compare(0, prefix.size(), prefix) == 0) return kv.second;
-    return 0;
+    return RatioReporter::Figures();
   };
-  auto cell = [](double v) {
-    static char buf[8][16];
+  auto cell = [](double v, const char* fmt) {
+    static char buf[16][16];
     static int k = 0;
-    char* b = buf[k++ % 8];
+    char* b = buf[k++ % 16];
     if (v > 0)
-      snprintf(b, 16, "%.2f", v);
+      snprintf(b, 16, fmt, v);
     else
       snprintf(b, 16, "-");
     return b;
   };
-  printf("\nsummary (million operations per second; ratio = ours / reference)\n");
-  printf("%-8s %5s %-7s %9s %9s %7s %9s %7s\n", "op", "size", "threads", "ours", "ck_hs", "ratio",
-         "mutex", "ratio");
+  printf("\nsummary: Mops/s = operations per second of wall time (the measured operation\n"
+         "only); cpu = CPU ns per operation and thread (not meaningful for 1w+1r rows, whose\n"
+         "reader thread is charged too); ratio = reference / ours, > 1 when ours is faster\n");
+  printf("%-7s %4s %-6s | %6s %6s | %6s %6s %5s %5s | %6s %6s %5s %5s\n", "op", "size", "thr",
+         "ours", "cpu", "ck_hs", "cpu", "rate", "cpu", "mutex", "cpu", "rate", "cpu");
   for (const std::string& row : g_rows) {
     char op[32], variant[16];
     size_t n;
     if (sscanf(row.c_str(), "%31[^|]|%zu|%15s", op, &n, variant) != 3) continue;
-    double ours = get(Name(op, kOurs, n, variant) + "/");
-    double ck = get(Name(op, kCk, n, variant) + "/");
-    double mx = get(Name(op, kMutex, n, variant) + "/");
-    printf("%-8s %4zuM %-7s %9s %9s %7s %9s %7s\n", op, n / 1000000, variant + 1,
-           cell(ours / 1e6), cell(ck / 1e6), cell(ck > 0 ? ours / ck : 0), cell(mx / 1e6),
-           cell(mx > 0 ? ours / mx : 0));
+    auto o = get(Name(op, kOurs, n, variant) + "/");
+    auto c = get(Name(op, kCk, n, variant) + "/");
+    auto m = get(Name(op, kMutex, n, variant) + "/");
+    printf("%-7s %3zuM %-6s | %6s %6s | %6s %6s %5s %5s | %6s %6s %5s %5s\n", op, n / 1000000,
+           variant + 1, cell(o.rate / 1e6, "%.2f"), cell(o.cpu_ns, "%.0f"),
+           cell(c.rate / 1e6, "%.2f"), cell(c.cpu_ns, "%.0f"),
+           cell(o.rate > 0 && c.rate > 0 ? o.rate / c.rate : 0, "%.2f"),
+           cell(o.cpu_ns > 0 && c.cpu_ns > 0 ? c.cpu_ns / o.cpu_ns : 0, "%.2f"),
+           cell(m.rate / 1e6, "%.2f"), cell(m.cpu_ns, "%.0f"),
+           cell(o.rate > 0 && m.rate > 0 ? o.rate / m.rate : 0, "%.2f"),
+           cell(o.cpu_ns > 0 && m.cpu_ns > 0 ? m.cpu_ns / o.cpu_ns : 0, "%.2f"));
   }
 }
 
@@ -645,10 +690,21 @@ int main(int argc, char** argv) {
     setenv("GLIBC_TUNABLES", "glibc.rtld.optional_static_tls=16384", 1);
     execv("/proc/self/exe", argv);
   }
-  Register(1000000);
+  // Sizes in millions: PM_BENCH_SIZES="1,20" (default 1), plus 50 with
+  // PM_BENCH_LARGE=1.
+  const char* sizes = getenv("PM_BENCH_SIZES");
+  std::string list = sizes && *sizes ? sizes : "1";
+  for (size_t pos = 0; pos < list.size();) {
+    size_t comma = list.find(',', pos);
+    if (comma == std::string::npos) comma = list.size();
+    long m = atol(list.substr(pos, comma - pos).c_str());
+    if (m > 0) Register((size_t)m * 1000000);
+    pos = comma + 1;
+  }
   if (getenv("PM_BENCH_LARGE") && atoi(getenv("PM_BENCH_LARGE")) > 0) Register(50000000);
   benchmark::Initialize(&argc, argv);
-  RatioReporter rep;
+  RatioReporter rep(isatty(STDOUT_FILENO) ? benchmark::ConsoleReporter::OO_Defaults
+                                          : benchmark::ConsoleReporter::OO_Tabular);
   benchmark::RunSpecifiedBenchmarks(&rep);
   PrintSummary(rep);
   delete g_world;

@@ -89,6 +89,12 @@ void pm_engine_set_callbacks(pm_engine *e, pm_block_fn on_block, pm_reject_fn on
     e->cb_data = data;
 }
 
+uint64_t pm_engine_block_last_index(const pm_engine *e)
+{
+    PM_ARG_CHECK(NULL, e != NULL, 0);
+    return e->emitting_last_index;
+}
+
 pm_status pm_engine_submit(pm_engine *e, const uint8_t *tx, size_t size)
 {
     PM_ARG_CHECK(NULL, e != NULL, PM_ERR_ARG);

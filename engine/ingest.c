@@ -623,13 +623,13 @@ void pm_ingest_config_default(pm_ingest_config *cfg)
 {
     PM_ARG_CHECK(NULL, cfg != NULL, );
     cfg->flags = 0;
-    cfg->buffer_size = (size_t)1 << 20;
-    cfg->buffers = 4;
+    cfg->buffer_size = (size_t)128 << 10;
+    cfg->buffers = 8;
     cfg->name = NULL;
 }
 
 /* Set up io_uring, or say why not (in->fallback). */
-static void uring_setup(pm_ingest *in)
+static void uring_setup(pm_ingest *in, unsigned flags)
 {
     int rc = io_uring_queue_init(2 * in->nbuf, &in->ring, 0);
     if (rc < 0) {
@@ -664,7 +664,8 @@ static void uring_setup(pm_ingest *in)
     }
     /* Registered buffers save pinning pages on every read; without them
      * (RLIMIT_MEMLOCK too low, say) plain io_uring reads still work. */
-    in->fixed = io_uring_register_buffers(&in->ring, iov, in->nbuf) == 0;
+    in->fixed = !(flags & PM_INGEST_NO_FIXED) &&
+                io_uring_register_buffers(&in->ring, iov, in->nbuf) == 0;
     in->uring = 1;
 }
 
@@ -717,6 +718,9 @@ static pm_status open_common(pm_ingest **out, int fd, int own_fd, int may_direct
     if (in->slab_size >= ((size_t)2 << 20))
         (void)madvise(in->slab, in->slab_size, MADV_HUGEPAGE);
 #endif
+    /* A child forked by the program must not share (copy-on-write) pages
+     * the kernel has pinned for reads in flight. */
+    (void)madvise(in->slab, in->slab_size, MADV_DONTFORK);
     for (unsigned i = 0; i < in->nbuf; i++) {
         in->bufs[i].data = in->slab + (size_t)i * in->stride + in->headroom;
         assign(in, &in->bufs[i]);
@@ -730,7 +734,7 @@ static pm_status open_common(pm_ingest **out, int fd, int own_fd, int may_direct
             in->direct = 1; /* a read refused with EINVAL turns it off again */
     }
     if (!(cfg->flags & PM_INGEST_NO_URING))
-        uring_setup(in);
+        uring_setup(in, cfg->flags);
     if (in->uring)
         uring_start_reads(in);
     *out = in;

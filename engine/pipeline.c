@@ -408,6 +408,7 @@ static pm_status close_open_block(pm_engine *e)
         return PM_ERR_NOMEM;
     pm_ledger_seal_block(e->ledger, hash);
     e->stats.blocks_emitted++;
+    e->emitting_last_index = e->open.index[bb->count - 1];
     if (e->on_block)
         e->on_block(e->cb_data, bb->bytes, bb->size, (uint64_t)(height + 1), hash);
     pm_block_builder_reset(bb);

@@ -75,6 +75,7 @@ struct pm_engine {
     pm_batch *committing;   /* verified, waiting for commit (or NULL) */
     pm_open_block open;
     uint64_t next_index;
+    uint64_t emitting_last_index; /* during on_block */
     pm_block_fn on_block;
     pm_reject_fn on_reject;
     void *cb_data;

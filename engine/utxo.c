@@ -49,6 +49,9 @@
  *    PM_ERR_STATE); at the first EMPTY cell of the final array, take a slot
  *    in the array's counters, fill a fresh entry and CAS the cell
  *    EMPTY -> LIVE (release). If the CAS fails, re-examine the same cell.
+ *    Fresh entries come from per-stripe runs of 64 slots (stripe = low
+ *    hash bits), so concurrent inserts neither share an allocation cursor
+ *    nor write entries in one cache line.
  *  - spend: find the LIVE cell and CAS it LIVE -> TOMB. Exactly one of
  *    racing spenders wins the CAS; the others re-read TOMB and go on (0).
  *    The winner copies the output (the entry stays intact until reclaim)
@@ -65,10 +68,11 @@
  * redone by another thread); the thread that marks the last chunk done
  * swings the table's `cur` to the successor and retires the old array.
  * A doubling of a 2^26-cell array is thus spread over 2^18 operations of
- * a few microseconds each. Migrating a cell: EMPTY -> MOVED_EMPTY; TOMB -> MOVED; LIVE ->
- * FROZEN_LIVE, then its ref is inserted in the successor (idempotent: a
- * cell already holding that ref in any state means "done"), then
- * FROZEN_LIVE -> MOVED. Any thread meeting a FROZEN_LIVE cell it wants to
+ * a few microseconds each. Migrating a cell: EMPTY -> MOVED_EMPTY; TOMB ->
+ * MOVED; LIVE -> FROZEN_LIVE, then its ref is inserted in the successor
+ * (idempotent: a cell already holding that ref in any state means
+ * "done"), then FROZEN_LIVE -> MOVED. Entries themselves never move, only
+ * cells. Any thread meeting a FROZEN_LIVE cell it wants to
  * write completes those steps itself, so no writer ever waits for a
  * migrator. With top-bit indexing cell i of the old array maps near cell
  * 2i of a doubled one, so migration streams through both arrays; the hash
@@ -115,6 +119,16 @@
  * unfilled part of the last chunk (chunks grow by 1/16 of the total, so at
  * most ~5 bytes), plus spent entries waiting for reuse: ~100-115 bytes.
  * During a migration both arrays exist for a while.
+ *
+ * Counters: each array keeps used cells and live entries in one 64-bit
+ * word (one atomic add per insert or spend). A migrator takes room for a
+ * whole chunk in the successor first and settles both arrays' counts once
+ * per chunk, so used(successor) + live(old), which bounds what the
+ * successor must still hold, is never underestimated.
+ *
+ * Locks: none of the table's own. The rare allocations (a chunk of
+ * entries, a successor array) go to the allocator, whose arena may lock
+ * internally; lookups never allocate.
  *
  * Limits: 2^30 cells per array and 2,048 chunks (over 800 million
  * entries); beyond that inserts return PM_ERR_NOMEM.
@@ -215,6 +229,12 @@ typedef struct {
     _Atomic uint32_t tail;
 } ref_list;
 
+#define FRESH_RUN 64u
+
+typedef struct {
+    alignas(64) _Atomic uint64_t run;
+} fresh_run;
+
 struct pm_utxo_table {
     pm_arena *arena;
     size_t hint;
@@ -231,6 +251,7 @@ struct pm_utxo_table {
     cells *_Atomic retired_arrays;
     ref_list retired[STRIPES];  /* spent since the last quiescent point */
     ref_list recycled[STRIPES]; /* free for reuse (pop only) */
+    fresh_run fresh_runs[STRIPES];
 };
 
 static pm_utxo_table *mut(const pm_utxo_table *t)
@@ -285,8 +306,8 @@ static size_t chunk_slots_for(const pm_utxo_table *t, uint32_t n, size_t want)
 {
     size_t max_slots = MAX_CHUNK_BYTES / sizeof(pm_entry);
     size_t slots = want;
-    if (n == 0 && t->hint + 1 > slots)
-        slots = t->hint + 1;
+    if (n == 0 && t->hint >= slots)
+        slots = t->hint < max_slots ? t->hint + 1 : max_slots;
     else if (n > 0) {
         size_t total = atomic_load_explicit(&mut(t)->chunk_slots, memory_order_relaxed);
         if (total / 16 > slots)
@@ -334,19 +355,39 @@ static uint32_t chunk_slots_at(const pm_utxo_table *t, uint32_t c)
     return ((const chunk_hdr *)p)->slots;
 }
 
-/* A never-used entry slot, or 0 when out of memory. */
-static uint32_t alloc_fresh(pm_utxo_table *t)
+/* Push a spent (or never published) entry; it is reused after the next
+ * quiescent point. */
+static void retire_entry(pm_utxo_table *t, uint32_t ref, unsigned stripe)
+{
+    ref_list *l = &t->retired[stripe];
+    pm_entry *e = entry_of(t, ref);
+    uint32_t head = atomic_load_explicit(&l->head, memory_order_relaxed);
+    do {
+        atomic_store_explicit(&e->link, head, memory_order_relaxed);
+    } while (!atomic_compare_exchange_weak_explicit(&l->head, &head, ref, memory_order_release,
+                                                    memory_order_relaxed));
+    if (head == 0) /* first on an empty list: the tail, unique per epoch */
+        atomic_store_explicit(&l->tail, ref, memory_order_relaxed);
+}
+
+/* A run of never-used entry slots [first, first + *len) inside one chunk,
+ * *len <= want, from the table-wide cursor. Returns 0 when out of memory. */
+static uint32_t alloc_fresh_run(pm_utxo_table *t, uint32_t want, uint32_t *len)
 {
     for (;;) {
         uint64_t s = atomic_load_explicit(&t->fresh, memory_order_acquire);
         uint32_t c = (uint32_t)(s >> 32), slot = (uint32_t)s;
         uint32_t n = atomic_load_explicit(&t->nchunks, memory_order_acquire);
         if (c < n) {
-            if (slot < chunk_slots_at(t, c)) {
-                if (atomic_compare_exchange_weak_explicit(&t->fresh, &s, s + 1,
+            uint32_t slots = chunk_slots_at(t, c);
+            if (slot < slots) {
+                uint32_t k = slots - slot < want ? slots - slot : want;
+                if (atomic_compare_exchange_weak_explicit(&t->fresh, &s, s + k,
                                                           memory_order_acq_rel,
-                                                          memory_order_relaxed))
+                                                          memory_order_relaxed)) {
+                    *len = k;
                     return c << CHUNK_SHIFT | slot;
+                }
                 continue;
             }
             if (c + 1 < n) {
@@ -359,6 +400,37 @@ static uint32_t alloc_fresh(pm_utxo_table *t)
         }
         if (!add_chunk(t, n, 0))
             return 0;
+    }
+}
+
+/* A never-used slot, or 0 when out of memory. Each stripe hands out a run
+ * of FRESH_RUN slots taken at once from the table-wide cursor, so threads
+ * inserting together neither fight over that cursor nor write entries
+ * that share a cache line. */
+static uint32_t alloc_fresh(pm_utxo_table *t, unsigned stripe)
+{
+    _Atomic uint64_t *run = &t->fresh_runs[stripe].run; /* next << 32 | end */
+    for (;;) {
+        uint64_t w = atomic_load_explicit(run, memory_order_acquire);
+        uint32_t next = (uint32_t)(w >> 32), end = (uint32_t)w;
+        if (next < end) {
+            if (atomic_compare_exchange_weak_explicit(run, &w, w + ((uint64_t)1 << 32),
+                                                      memory_order_acq_rel, memory_order_relaxed))
+                return next;
+            continue;
+        }
+        uint32_t len = 0, first = alloc_fresh_run(t, FRESH_RUN, &len);
+        if (!first)
+            return 0;
+        uint64_t fresh = (uint64_t)(first + 1) << 32 | (first + len);
+        if (atomic_compare_exchange_strong_explicit(run, &w, fresh, memory_order_acq_rel,
+                                                    memory_order_relaxed))
+            return first;
+        /* Another thread refilled this stripe meanwhile: keep one slot, and
+         * the rest become free after the next quiescent point. */
+        for (uint32_t r = first + 1; r < first + len; r++)
+            retire_entry(t, r, stripe);
+        return first;
     }
 }
 
@@ -406,23 +478,9 @@ static uint32_t alloc_entry(pm_utxo_table *t, unsigned stripe)
         }
         atomic_store_explicit(&t->recycled_any, 0, memory_order_relaxed);
     }
-    return alloc_fresh(t);
+    return alloc_fresh(t, stripe);
 }
 
-/* Push a spent (or never published) entry; it is reused after the next
- * quiescent point. */
-static void retire_entry(pm_utxo_table *t, uint32_t ref, unsigned stripe)
-{
-    ref_list *l = &t->retired[stripe];
-    pm_entry *e = entry_of(t, ref);
-    uint32_t head = atomic_load_explicit(&l->head, memory_order_relaxed);
-    do {
-        atomic_store_explicit(&e->link, head, memory_order_relaxed);
-    } while (!atomic_compare_exchange_weak_explicit(&l->head, &head, ref, memory_order_release,
-                                                    memory_order_relaxed));
-    if (head == 0) /* first on an empty list: the tail, unique per epoch */
-        atomic_store_explicit(&l->tail, ref, memory_order_relaxed);
-}
 
 /* ---------------------------------------------------------------------- */
 /* Arrays.                                                                 */
@@ -432,6 +490,8 @@ static void retire_entry(pm_utxo_table *t, uint32_t ref, unsigned stripe)
  * many. */
 static unsigned cells_log_for(uint64_t need)
 {
+    if (need > ((uint64_t)1 << MAX_CELLS_LOG))
+        return 0;
     unsigned lg = MIN_CELLS_LOG;
     while (need * 5 > ((uint64_t)3 << lg)) {
         if (++lg > MAX_CELLS_LOG)
@@ -746,7 +806,11 @@ pm_status pm_utxo_table_create(pm_utxo_table **table, size_t capacity_hint)
     t->hint = capacity_hint;
     fill_secret(t);
     atomic_store_explicit(&t->fresh, 1, memory_order_relaxed); /* chunk 0, slot 1 */
-    unsigned lg = cells_log_for((uint64_t)capacity_hint + 1);
+    /* A hint beyond what one array can index is sized down to that. */
+    uint64_t hint = capacity_hint;
+    if (hint > ((uint64_t)1 << MAX_CELLS_LOG) / 2)
+        hint = ((uint64_t)1 << MAX_CELLS_LOG) / 2;
+    unsigned lg = cells_log_for(hint + 1);
     cells *a = lg ? array_create(t, lg) : NULL;
     if (!a || !add_chunk(t, 0, 0)) {
         array_free(t, a);
@@ -989,11 +1053,16 @@ void pm_utxo_table_lookup_batch(const pm_utxo_table *t, size_t n, const pm_outpo
 
 pm_status pm_utxo_table_reserve(pm_utxo_table *t, size_t n)
 {
+    if (n > ((size_t)1 << MAX_CELLS_LOG))
+        return PM_ERR_NOMEM; /* more than the table can ever hold */
     atomic_store_explicit(&t->promised, n, memory_order_relaxed);
-    /* Entry slots: chunks allocated ahead (free lists are not counted). */
-    while (fresh_available(t) < n) {
+    /* Entry slots: chunks allocated ahead (free lists and the stripes'
+     * runs are not counted), with room for every stripe to take two runs
+     * (one may be lost to a race). */
+    size_t need = n + 2 * STRIPES * FRESH_RUN;
+    while (fresh_available(t) < need) {
         uint32_t c = atomic_load_explicit(&t->nchunks, memory_order_acquire);
-        if (!add_chunk(t, c, n - fresh_available(t)))
+        if (!add_chunk(t, c, need - fresh_available(t)))
             return PM_ERR_NOMEM;
     }
     /* Cells: the final array must take n more on top of what it holds and
@@ -1108,98 +1177,96 @@ static int item_cmp(const void *a, const void *b, void *arg)
     return ix < iy ? -1 : ix > iy;
 }
 
-static void sort_small(sort_item *a, size_t n, const pm_utxo_table *t)
+static void insertion_sort(sort_item *a, size_t n, const pm_utxo_table *t)
 {
-    if (n < 24) {
-        for (size_t i = 1; i < n; i++) {
-            sort_item v = a[i];
-            size_t j = i;
-            while (j > 0 && item_cmp(&v, &a[j - 1], (void *)t) < 0) {
-                a[j] = a[j - 1];
-                j--;
-            }
-            a[j] = v;
+    for (size_t i = 1; i < n; i++) {
+        sort_item v = a[i];
+        size_t j = i;
+        while (j > 0 && item_cmp(&v, &a[j - 1], (void *)t) < 0) {
+            a[j] = a[j - 1];
+            j--;
         }
-    } else {
-        qsort_r(a, n, sizeof *a, item_cmp, (void *)t);
+        a[j] = v;
     }
 }
 
-/* In-place MSD radix sort on the top 16 bits of k0 (American flag sort),
- * then each bucket by comparison. txids are hashes, so buckets are small
- * and even; a bucket of ground txids only costs its own n log n. Buckets
- * are independent, so this part parallelises trivially if needed. */
-static int sort_items(pm_utxo_table *t, sort_item *a, size_t n)
+/* MSD radix sort on the bytes of k0 (most significant first), through the
+ * scratch array tmp (same size), insertion sort for small buckets. txids
+ * are hashes, so each level divides a bucket by ~256: three levels for
+ * tens of millions of entries, each a sequential pass. Only outpoints
+ * whose txids share all 8 bytes of k0 (ground txids, or one txid's
+ * outputs) reach the comparison sort on the full key. Buckets are
+ * independent, so this parallelises trivially if it ever needs to. */
+static void msd_sort(sort_item *a, sort_item *tmp, size_t n, unsigned byte,
+                     const pm_utxo_table *t)
 {
-    if (n < 4096) {
-        sort_small(a, n, t);
-        return 1;
-    }
-    const size_t nb = 65536;
-    size_t bytes = 2 * nb * sizeof(size_t);
-    size_t *start = pm_arena_alloc(t->arena, bytes, 64, PM_ARENA_ZERO);
-    if (!start)
-        return 0;
-    size_t *next = start + nb;
-    for (size_t i = 0; i < n; i++)
-        start[a[i].k0 >> 48]++;
-    size_t sum = 0;
-    for (size_t b = 0; b < nb; b++) {
-        size_t c = start[b];
-        start[b] = next[b] = sum;
-        sum += c;
-    }
-    for (size_t b = 0; b < nb; b++) {
-        size_t end = b + 1 < nb ? start[b + 1] : n;
-        while (next[b] < end) {
-            sort_item v = a[next[b]];
-            size_t d = v.k0 >> 48;
-            while (d != b) {
-                sort_item w = a[next[d]];
-                a[next[d]++] = v;
-                v = w;
-                d = v.k0 >> 48;
-            }
-            a[next[b]++] = v;
+    while (n > 32 && byte < 8) {
+        unsigned shift = 56 - 8 * byte;
+        size_t count[256] = {0};
+        for (size_t i = 0; i < n; i++)
+            count[(a[i].k0 >> shift) & 0xff]++;
+        if (count[(a[0].k0 >> shift) & 0xff] == n) { /* one bucket: next byte */
+            byte++;
+            continue;
         }
+        size_t pos[256], sum = 0;
+        for (unsigned b = 0; b < 256; b++) {
+            pos[b] = sum;
+            sum += count[b];
+        }
+        for (size_t i = 0; i < n; i++)
+            tmp[pos[(a[i].k0 >> shift) & 0xff]++] = a[i];
+        memcpy(a, tmp, n * sizeof *a);
+        size_t off = 0;
+        for (unsigned b = 0; b < 256; b++) {
+            if (count[b] > 1)
+                msd_sort(a + off, tmp + off, count[b], byte + 1, t);
+            off += count[b];
+        }
+        return;
     }
-    for (size_t b = 0; b < nb; b++) {
-        size_t end = b + 1 < nb ? start[b + 1] : n;
-        sort_small(a + start[b], end - start[b], t);
-    }
-    pm_arena_free(t->arena, start, bytes);
-    return 1;
+    if (n <= 32)
+        insertion_sort(a, n, t);
+    else
+        qsort_r(a, n, sizeof *a, item_cmp, (void *)t);
 }
 
 pm_status pm_utxo_table_digest(const pm_utxo_table *ct, pm_hasher *h, uint8_t out[32])
 {
     pm_utxo_table *t = mut(ct);
     uint64_t n = pm_utxo_table_count(t);
-    sort_item *items = NULL;
+    sort_item *items = NULL, *tmp = NULL;
     size_t bytes = (size_t)n * sizeof *items;
     if (n) {
         items = pm_arena_alloc(t->arena, bytes, 64, 0);
-        if (!items)
+        tmp = items ? pm_arena_alloc(t->arena, bytes, 64, 0) : NULL;
+        if (!tmp) {
+            pm_arena_free(t->arena, items, bytes);
             return PM_ERR_NOMEM;
+        }
     }
+    /* Collect (k0, ref) of every live cell. The entries are read a block
+     * of cells at a time, all of a block's entries prefetched first. */
     size_t m = 0;
     cells *x = atomic_load_explicit(&t->cur, memory_order_acquire);
     for (; x; x = atomic_load_explicit(&x->next, memory_order_acquire)) {
-        for (uint64_t i = 0; i <= x->mask && m < n; i++) {
-            uint64_t v = atomic_load_explicit(&x->slot[i], memory_order_relaxed);
-            if (v == 0 || (v & C_TOMB))
-                continue;
-            items[m].k0 = load_be64(entry_of(t, v)->txid);
-            items[m].ref = (uint32_t)v;
-            items[m].pad = 0;
-            m++;
+        for (uint64_t base = 0; base <= x->mask && m < n; base += 64) {
+            size_t first = m;
+            for (uint64_t i = base; i < base + 64 && m < n; i++) {
+                uint64_t v = atomic_load_explicit(&x->slot[i], memory_order_relaxed);
+                if (v == 0 || (v & C_TOMB))
+                    continue;
+                items[m].ref = (uint32_t)v;
+                items[m].pad = 0;
+                __builtin_prefetch(entry_of(t, v));
+                m++;
+            }
+            for (size_t j = first; j < m; j++)
+                items[j].k0 = load_be64(entry_of(t, items[j].ref)->txid);
         }
     }
     pm_status st = PM_OK;
-    if (!sort_items(t, items, m)) {
-        st = PM_ERR_NOMEM;
-        goto done;
-    }
+    msd_sort(items, tmp, m, 0, t);
     enum { REC = 32 + 2 + PM_OUTPUT_SIZE, PER_BUF = 256 };
     uint8_t buf[REC * PER_BUF];
     size_t fill = 0;
@@ -1208,8 +1275,8 @@ pm_status pm_utxo_table_digest(const pm_utxo_table *ct, pm_hasher *h, uint8_t ou
         goto done;
     }
     for (size_t i = 0; i < m; i++) {
-        if (i + 8 < m) {
-            const uint8_t *p = (const uint8_t *)entry_of(t, items[i + 8].ref);
+        if (i + 32 < m) { /* entries in key order are scattered: fetch ahead */
+            const uint8_t *p = (const uint8_t *)entry_of(t, items[i + 32].ref);
             __builtin_prefetch(p);
             __builtin_prefetch(p + sizeof(pm_entry) - 1);
         }
@@ -1233,6 +1300,7 @@ pm_status pm_utxo_table_digest(const pm_utxo_table *ct, pm_hasher *h, uint8_t ou
         st = PM_ERR_NOMEM;
 done:
     pm_arena_free(t->arena, items, bytes);
+    pm_arena_free(t->arena, tmp, bytes);
     return st;
 }
 

@@ -107,8 +107,8 @@ void pm_utxo_table_set_memory_limit(pm_utxo_table *t, size_t bytes);
  * progress, freeze up to n live cells of the old array (LIVE ->
  * FROZEN_LIVE) without copying them, as a migrator preempted between its
  * two steps leaves them; with lose_chunk also claim one chunk of
- * migration work that will never be reported done, so the migration can
- * only complete by the paths that do not wait for other threads.
+ * migration work and never do it (a later round of claims must). The
+ * other threads have to finish that work themselves.
  * Returns the number of cells frozen. Safe at any time, from any thread. */
 size_t pm_utxo_table_test_stall(pm_utxo_table *t, size_t n, int lose_chunk);
 

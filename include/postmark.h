@@ -370,6 +370,11 @@ typedef struct pm_engine pm_engine;
 typedef void (*pm_block_fn)(void *data, const uint8_t *block, size_t size, uint64_t height,
                             const uint8_t hash[PM_HASH_SIZE]);
 
+/** During the on_block callback: the submission index of the last
+ *  transaction of the block being emitted (so a caller can record how far
+ *  into its stream the durable chain reaches). Undefined elsewhere. */
+PM_API uint64_t pm_engine_block_last_index(const pm_engine *engine);
+
 /** Called for each rejected submitted transaction, in submission order,
  *  on the thread that called submit/flush. `index` is the 0-based
  *  submission index; `txid` is NULL for MALFORMED. */

@@ -3,17 +3,8 @@
 # command contract define: the exit code, the reason, and a one-line
 # message naming the file, the record and the byte offset.
 # Usage: cli_badfiles.sh POSTMARK VECTORS_DIR
-set -u
-PM=$1
-V=$2
-[ -d "$V" ] || { echo "vectors folder missing: $V"; echo "0 passed, 1 failed"; exit 1; }
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-
+. "$(dirname "$0")/support/cli_lib.sh" "$@"
+need_vectors
 # Build the files: $T/NAME.pmbk for replay, $T/NAME.pmtx for pack.
 python3 - "$V" "$T" <<'PY'
 import os, random, struct, sys
@@ -146,5 +137,4 @@ cp "$V/s1.bad.wrong_prev.pmbk" "$T/inv.pmbk"
 "$PM" replay "$V/s1.b32.pmbk" --bogus 2> /dev/null; [ $? -eq 2 ] && ok || bad "unknown option"
 "$PM" nosuchcommand 2> /dev/null; [ $? -eq 2 ] && ok || bad "unknown command"
 for c in pack replay; do "$PM" $c --help > /dev/null; [ $? -eq 0 ] && ok || bad "$c --help"; done
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish

@@ -8,15 +8,7 @@
 # separately, owned by the key it names, after as many events.
 #
 # Usage: bash cli_demo.sh PATH/TO/postmark VECTORS_DIR
-set -u
-PM=${1:?postmark binary}
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-fails=0
-passes=0
-ok() { passes=$((passes + 1)); }
-fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
-
+. "$(dirname "$0")/support/cli_lib.sh" "$@"
 D=$TMP/demo
 "$PM" demo --dir "$D" --txs 3000 --seed 5 --block-txs 700 --json >"$TMP/demo.json" 2>"$TMP/report.txt"
 rc=$?
@@ -67,5 +59,4 @@ for args in "--txs" "--txs 5" "--txs lots" "--block-txs 0" "--bogus" "extra"; do
 done
 "$PM" demo --help >/dev/null && ok || fail "demo --help"
 
-echo "$passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+finish

@@ -12,16 +12,8 @@
 #  - usage errors exit 2 and leave no file; an unwritable output exits 1.
 #
 # Usage: bash cli_gen.sh PATH/TO/postmark VECTORS_DIR
-set -u
-PM=${1:?postmark binary}
-HERE=$(cd "$(dirname "$0")" && pwd)
+. "$(dirname "$0")/support/cli_lib.sh" "$@"
 CHECK="python3 $HERE/support/inspect_check.py"
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-fails=0
-passes=0
-ok() { passes=$((passes + 1)); }
-fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
 
 RATES=(--double-spend-ppm 6000 --bad-signature-ppm 5000 --conflict-ppm 4000 --replay-ppm 4000
        --malformed-ppm 5000 --chain-ppm 20000 --other-ppm 5000)
@@ -114,5 +106,4 @@ expect_rc 2 "extra argument" "$PM" "${G[@]}" extra
 [ -e "$TMP/x.pmtx" ] && fail "a refused run left $TMP/x.pmtx" || ok
 expect_rc 1 "unwritable output" "$PM" gen --shape market --txs 10 -o "$TMP/no/such/dir/x.pmtx"
 
-echo "$passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+finish

@@ -4,17 +4,8 @@
 # read(2) fallback forced (PM_INGEST=read) must all give the vectors'
 # chain byte for byte; and --block-interval closes blocks on a live feed.
 # Usage: cli_inputs.sh POSTMARK VECTORS_DIR
-set -u
-PM=$1
-V=$2
-[ -d "$V" ] || { echo "vectors folder missing: $V"; echo "0 passed, 1 failed"; exit 1; }
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-
+. "$(dirname "$0")/support/cli_lib.sh" "$@"
+need_vectors
 # stdin
 cat "$V/s1.pmtx" | "$PM" pack - --chain "$T/a.pmbk" --block-txs 32 --rejects "$T/a.csv" --quiet \
     && cmp -s "$T/a.pmbk" "$V/s1.b32.pmbk" && cmp -s "$T/a.csv" "$V/s1.b32.rejects.csv" \
@@ -66,5 +57,4 @@ python3 -c "
 import json,sys; o=json.load(open(sys.argv[1]))
 assert o['accepted'] == 257 and o['blocks_added'] >= 2, o" "$T/d.json" && ok || bad "--block-interval did not close blocks on time: $(cat "$T/d.json")"
 "$PM" replay "$T/d.pmbk" --quiet && ok || bad "chain made with --block-interval is invalid"
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish

@@ -11,18 +11,9 @@
 #    usage errors exit 2.
 #
 # Usage: bash cli_inspect.sh PATH/TO/postmark VECTORS_DIR
-set -u
-PM=${1:?postmark binary}
-V=${2:?vectors dir}
-HERE=$(cd "$(dirname "$0")" && pwd)
+. "$(dirname "$0")/support/cli_lib.sh" "$@"
+need_vectors
 CHECK="python3 $HERE/support/inspect_check.py"
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-fails=0
-passes=0
-ok() { passes=$((passes + 1)); }
-fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
-[ -d "$V" ] || { echo "vectors folder missing: $V" >&2; exit 1; }
 
 # ---- vectors ---------------------------------------------------------------
 for f in "$V"/*.pmtx "$V"/*.pmbk; do
@@ -118,5 +109,4 @@ expect_rc 2 "no file" "$PM" inspect
 expect_rc 2 "unknown option" "$PM" inspect "$S" --bogus
 expect_rc 2 "two files" "$PM" inspect "$S" "$S"
 
-echo "$passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+finish

@@ -13,17 +13,8 @@
 #     with one line naming the file, the block and the byte offset.
 #
 # Usage: bash cli_trace.sh PATH/TO/postmark VECTORS_DIR
-set -u
-PM=${1:?postmark binary}
-V=${2:?vectors dir}
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-fails=0
-passes=0
-ok() { passes=$((passes + 1)); }
-fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
-
-[ -d "$V" ] || { echo "vectors folder missing: $V" >&2; exit 1; }
+. "$(dirname "$0")/support/cli_lib.sh" "$@"
+need_vectors
 CHAIN=$V/s1.b32.pmbk
 
 # ---- 1. the traces vector --------------------------------------------------
@@ -194,5 +185,4 @@ for f in "$V"/s1.bad.*.pmbk; do
     [ "$rc" -le 1 ] && ok || fail "holdings $f: exit $rc"
 done
 
-echo "$passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+finish

@@ -3,32 +3,8 @@
 # folder byte for byte, at 1, 2 and 8 threads: chains, rejects CSVs, the
 # pack/replay JSON summaries, the two-step halves chain and every
 # s1.bad.* verdict. Usage: cli_vectors.sh POSTMARK VECTORS_DIR
-set -u
-PM=$1
-V=$2
-[ -d "$V" ] || { echo "vectors folder missing: $V"; echo "0 passed, 1 failed"; exit 1; }
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-
-# json_subset EXPECTED ACTUAL [SKIP_KEYS]: every key of EXPECTED (except the
-# inputs named in SKIP_KEYS) has the same value in ACTUAL.
-json_subset() {
-    python3 - "$1" "$2" "${3:-}" <<'PY'
-import json, sys
-exp = json.load(open(sys.argv[1]))
-act = json.load(open(sys.argv[2]))
-skip = set(filter(None, sys.argv[3].split(',')))
-diff = {k: (v, act.get(k, '<missing>')) for k, v in exp.items() if k not in skip and act.get(k, '<missing>') != v}
-if diff:
-    print(diff)
-    sys.exit(1)
-PY
-}
-
+. "$(dirname "$0")/support/cli_lib.sh" "$@"
+need_vectors
 for threads in 1 2 8; do
     for n in 32 4096; do
         rm -f "$T/c.pmbk"
@@ -62,5 +38,4 @@ for threads in 1 2 8; do
         json_subset "$V/$name.json" "$T/b.json" assume_valid && ok || bad "$name t$threads verdict"
     done
 done
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish

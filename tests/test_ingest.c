@@ -15,7 +15,13 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -152,8 +158,9 @@ static void *feed(void *arg)
 /* One run: read everything, compare with the reference                    */
 /* ---------------------------------------------------------------------- */
 
-enum { SRC_PATH, SRC_PIPE, SRC_FD, SRC_STDIN, SRC_UNIX, SRC_UNIX_ABSTRACT };
-static const char *const src_names[] = {"path", "pipe", "fd", "stdin", "unix", "unix@"};
+enum { SRC_PATH, SRC_PIPE, SRC_FD, SRC_STDIN, SRC_UNIX, SRC_UNIX_ABSTRACT, SRC_PIPE_NONBLOCK };
+static const char *const src_names[] = {"path",  "pipe",  "fd",           "stdin",
+                                        "unix",  "unix@", "non-blocking pipe"};
 
 typedef struct {
     unsigned flags;
@@ -272,9 +279,10 @@ static unsigned run_counter;
 static int run(const char *what, const uint8_t *d, size_t len, const char *path, int src, mode m)
 {
     char label[512];
-    snprintf(label, sizeof label, "%s [%s, %s, buf %zu x %u, max %zu%s]", what, src_names[src],
+    snprintf(label, sizeof label, "%s [%s, %s, buf %zu x %u, max %zu%s%s]", what, src_names[src],
              (m.flags & PM_INGEST_NO_URING) ? "read" : "uring", m.bufsize, m.nbuf, m.max,
-             (m.flags & PM_INGEST_DIRECT) ? ", direct" : "");
+             (m.flags & PM_INGEST_DIRECT) ? ", direct" : "",
+             (m.flags & PM_INGEST_NO_FIXED) ? ", unregistered" : "");
     expect e;
     reference(&e, d, len);
     pm_ingest_config cfg;
@@ -303,14 +311,17 @@ static int run(const char *what, const uint8_t *d, size_t len, const char *path,
         st = pm_ingest_open_fd_ex(&in, fd, &cfg, err, sizeof err);
         break;
     case SRC_PIPE:
+    case SRC_PIPE_NONBLOCK:
     case SRC_STDIN: {
         int p[2];
         if (pipe(p) != 0)
             break;
+        if (src == SRC_PIPE_NONBLOCK)
+            fcntl(p[0], F_SETFL, fcntl(p[0], F_GETFL) | O_NONBLOCK);
         f.fd = p[1];
         pthread_create(&th, NULL, feed, &f);
         have_thread = 1;
-        if (src == SRC_PIPE) {
+        if (src != SRC_STDIN) {
             fd = p[0];
             st = pm_ingest_open_fd_ex(&in, fd, &cfg, err, sizeof err);
         } else {
@@ -360,7 +371,7 @@ static int run(const char *what, const uint8_t *d, size_t len, const char *path,
     }
     /* Close our read end before joining: a reader that stopped early must
      * not leave the writer blocked. */
-    if (src == SRC_PIPE || src == SRC_FD) {
+    if (src == SRC_PIPE || src == SRC_PIPE_NONBLOCK || src == SRC_FD) {
         if (src == SRC_FD && lseek(fd, 0, SEEK_CUR) != 0) {
             fprintf(stderr, "%s: the descriptor's position moved\n", label);
             ok = 0;
@@ -470,6 +481,7 @@ static void test_vectors(void)
         {0, 4096, 4, 7},
         {PM_INGEST_NO_URING, 1000, 5, 1},
         {0, 1000, 8, 1},
+        {PM_INGEST_NO_FIXED, 300, 3, 50},
         {PM_INGEST_DIRECT, 65536, 4, 100},
         {PM_INGEST_DIRECT | PM_INGEST_NO_URING, 65536, 2, 100},
     };
@@ -575,11 +587,13 @@ static void test_sizes(void)
         {0, 0, 0, 1024},
         {PM_INGEST_NO_URING, 0, 0, 1024},
         {PM_INGEST_DIRECT, 4096, 3, 1024},
+        {PM_INGEST_NO_FIXED, 64, 2, 1000},
     };
     for (size_t k = 0; k < sizeof modes / sizeof modes[0]; k++) {
         CHECK(run("sizes", b.d, b.len, path, SRC_PATH, modes[k]));
         CHECK(run("sizes", b.d, b.len, path, SRC_PIPE, modes[k]));
         CHECK(run("sizes", b.d, b.len, path, SRC_FD, modes[k]));
+        CHECK(run("sizes", b.d, b.len, path, SRC_PIPE_NONBLOCK, modes[k]));
     }
     free(b.d);
 
@@ -996,6 +1010,51 @@ static void test_errors(void)
     pm_ingest_close(NULL);
 }
 
+/* Where the kernel refuses io_uring (seccomp here; also old kernels and
+ * kernel.io_uring_disabled), reading falls back to read(2) by itself and
+ * says why. Run in a child: the filter cannot be removed. */
+static void test_forced_fallback(void)
+{
+    const char *path = pm_vector_path("s1.pmtx");
+    size_t len;
+    uint8_t *d = pm_read_file(path, &len);
+    if (!d)
+        return;
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct sock_filter filter[] = {
+            BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+            BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
+            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        };
+        struct sock_fprog prog = {.len = sizeof filter / sizeof filter[0], .filter = filter};
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+            prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0)
+            _exit(3);
+        pm_ingest *in;
+        char err[256];
+        if (pm_ingest_open(&in, path, 0, err, sizeof err) != PM_OK)
+            _exit(4);
+        const char *why = pm_ingest_fallback_reason(in);
+        int ok = strcmp(pm_ingest_backend(in), "read") == 0 && why &&
+                 strstr(why, "io_uring_queue_init") && strstr(why, strerror(EPERM));
+        if (!ok)
+            fprintf(stderr, "fallback: backend %s, reason %s\n", pm_ingest_backend(in),
+                    why ? why : "(none)");
+        expect e;
+        reference(&e, d, len);
+        ok = ok && drain_and_compare(in, &e, d, len, 100, 1, "seccomp fallback");
+        expect_free(&e);
+        pm_ingest_close(in);
+        _exit(ok ? 0 : 1);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECKF(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d", status);
+    free(d);
+}
+
 static void test_backend_report(void)
 {
     pm_ingest *in;
@@ -1031,6 +1090,7 @@ int main(void)
     test_shrinking_file();
     test_fd_offset();
     test_errors();
+    test_forced_fallback();
     if (!backend_seen_uring)
         fprintf(stderr, "note: io_uring was unavailable; only the fallback was exercised\n");
     return pm_test_finish();

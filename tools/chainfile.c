@@ -55,8 +55,34 @@ int pm_input_refuse_header(const pm_input *f, const char *cmd, pm_file_kind want
     return 1;
 }
 
-pm_status pm_chain_verify(pm_engine *engine, pm_input *f, uint64_t assume_valid_upto,
-                          pm_block_visit_fn visit, void *visit_data, const char *progress,
+/* Skip the blocks below opts->start, checking the last one's hash. Sets
+ * *position. Returns 1 when the batch is used up by skipped blocks. */
+static pm_status skip_to_start(const pm_verify_opts *opts, const pm_record *recs, size_t n,
+                               uint64_t *position, size_t *consumed, char *err, size_t errlen)
+{
+    *consumed = 0;
+    while (*consumed < n && *position < opts->start) {
+        const pm_record *r = &recs[*consumed];
+        if (*position + 1 == opts->start && opts->start_parent) {
+            uint8_t hash[32];
+            pm_context *ctx = pm_context_create();
+            int same = ctx && r->size >= PM_BLOCK_HEADER_SIZE && pm_block_hash(ctx, hash, r->bytes) &&
+                       memcmp(hash, opts->start_parent, 32) == 0;
+            pm_context_destroy(ctx);
+            if (!same) {
+                char hex[65];
+                snprintf(err, errlen, "snapshot tip is not in this chain: its block %llu is not %s",
+                         (unsigned long long)*position, pm_cli_hex(hex, opts->start_parent, 32));
+                return PM_ERR_STATE;
+            }
+        }
+        (*position)++;
+        (*consumed)++;
+    }
+    return PM_OK;
+}
+
+pm_status pm_chain_verify(pm_engine *engine, pm_input *f, const pm_verify_opts *opts,
                           pm_chain_result *res, char *err, size_t errlen)
 {
     memset(res, 0, sizeof *res);
@@ -70,7 +96,7 @@ pm_status pm_chain_verify(pm_engine *engine, pm_input *f, uint64_t assume_valid_
         return PM_ERR_NOMEM;
     }
     pm_progress prog;
-    pm_progress_start(&prog, progress, progress == NULL);
+    pm_progress_start(&prog, opts->progress, opts->progress == NULL);
     double started = pm_cli_now();
     pm_status st = PM_OK;
     uint64_t position = 0;
@@ -78,7 +104,7 @@ pm_status pm_chain_verify(pm_engine *engine, pm_input *f, uint64_t assume_valid_
     pm_engine_stats(engine, &before);
     res->valid = 1;
     for (;;) {
-        size_t n = 0;
+        size_t n = 0, skipped = 0;
         st = pm_ingest_next(f->in, recs, BATCH_RECORDS, &n);
         if (st != PM_OK) {
             snprintf(err, errlen, "%s", pm_ingest_error(f->in));
@@ -86,22 +112,26 @@ pm_status pm_chain_verify(pm_engine *engine, pm_input *f, uint64_t assume_valid_
         }
         if (n == 0)
             break;
-        for (size_t i = 0; i < n; i++) {
-            blocks[i] = recs[i].bytes;
-            sizes[i] = recs[i].size;
+        if (position < opts->start &&
+            (st = skip_to_start(opts, recs, n, &position, &skipped, err, errlen)) != PM_OK)
+            break;
+        if (skipped == n)
+            continue;
+        size_t count = n - skipped;
+        for (size_t i = 0; i < count; i++) {
+            blocks[i] = recs[skipped + i].bytes;
+            sizes[i] = recs[skipped + i].size;
         }
-        size_t skip = assume_valid_upto > position ? (size_t)(assume_valid_upto - position) : 0;
+        uint64_t av = opts->assume_valid_upto;
+        size_t skip_sigs = av > position ? (size_t)(av - position) : 0;
         pm_verdict v;
-        st = pm_engine_connect_blocks(engine, &v, blocks, sizes, n, skip);
-        size_t good = st == PM_OK ? n : (size_t)v.block;
-        if (visit)
-            for (size_t i = 0; i < good; i++)
-                visit(visit_data, position + i, blocks[i], sizes[i]);
+        st = pm_engine_connect_blocks(engine, &v, blocks, sizes, count, skip_sigs);
+        size_t good = st == PM_OK ? count : (size_t)v.block;
         if (st == PM_ERR_INVALID) {
             res->valid = 0;
             res->verdict = v;
             res->verdict.block = position + v.block;
-            res->offset = recs[v.block].offset;
+            res->offset = recs[skipped + v.block].offset;
             st = PM_OK;
             position += good;
             break;
@@ -110,15 +140,20 @@ pm_status pm_chain_verify(pm_engine *engine, pm_input *f, uint64_t assume_valid_
             snprintf(err, errlen, "%s", pm_engine_last_error(engine));
             break;
         }
-        position += n;
+        position += count;
         pm_progress_update(&prog, f->in, position, position);
     }
     pm_progress_end(&prog);
     res->seconds = pm_cli_now() - started;
     pm_stats after;
     pm_engine_stats(engine, &after);
-    res->blocks = after.blocks_connected - before.blocks_connected;
+    res->blocks = position;
     res->txs = after.txs_accepted - before.txs_accepted;
+    if (st == PM_OK && position < opts->start) {
+        snprintf(err, errlen, "snapshot tip is not in this chain: it has %llu whole blocks, the snapshot's tip is block %llu",
+                 (unsigned long long)position, (unsigned long long)(opts->start - 1));
+        st = PM_ERR_STATE;
+    }
     if (st == PM_OK && res->valid &&
         pm_ingest_truncated(f->in, &res->truncated_offset, NULL)) {
         res->truncated = 1;

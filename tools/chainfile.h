@@ -37,10 +37,6 @@ void pm_input_close(pm_input *f);
  * header is bad or of the other kind (and printed), 0 when it is fine. */
 int pm_input_refuse_header(const pm_input *f, const char *cmd, pm_file_kind want);
 
-/* Called for every block connected, in order (pack's resume uses it). */
-typedef void (*pm_block_visit_fn)(void *data, uint64_t position, const uint8_t *block,
-                                  size_t size);
-
 typedef struct {
     int valid;
     pm_verdict verdict;     /* when !valid: reason; verdict.block is the
@@ -53,14 +49,23 @@ typedef struct {
     double seconds;
 } pm_chain_result;
 
-/* Verify every whole block of `f` (after its header) into `engine`, on top
- * of its tip, then report TRUNCATED if the input ends inside a record.
- * Signatures are skipped in blocks at positions < assume_valid_upto.
- * `progress` names the command for a progress line on a terminal (NULL:
- * none). Returns PM_OK (see res->valid), PM_ERR_IO (message in err) or an
- * engine error. */
-pm_status pm_chain_verify(pm_engine *engine, pm_input *f, uint64_t assume_valid_upto,
-                          pm_block_visit_fn visit, void *visit_data, const char *progress,
+typedef struct {
+    uint64_t assume_valid_upto; /* skip signatures at positions below it */
+    uint64_t start;             /* blocks below it are in the engine already
+                                   (a snapshot's): read, not verified */
+    const uint8_t *start_parent;/* with start > 0: the hash block start - 1
+                                   must have (the snapshot's tip) */
+    const char *progress;       /* the command, for a progress line; NULL */
+} pm_verify_opts;
+
+/* Verify the whole blocks of `f` (after its header) from opts->start on
+ * into `engine`, on top of its tip, then report TRUNCATED if the input ends
+ * inside a record. Positions in the result are positions in the file;
+ * res->blocks counts the file's valid whole blocks (start included).
+ * Returns PM_OK (see res->valid), PM_ERR_STATE when the file does not hold
+ * opts->start_parent at opts->start - 1 (message in err: "snapshot tip is
+ * not in this chain"), PM_ERR_IO (message in err) or an engine error. */
+pm_status pm_chain_verify(pm_engine *engine, pm_input *f, const pm_verify_opts *opts,
                           pm_chain_result *res, char *err, size_t errlen);
 
 /* For --assume-valid: one pass over the chain at `path` hashing block

@@ -31,7 +31,8 @@
 
 static const char pack_usage[] =
     "usage: postmark pack STREAM.pmtx --chain CHAIN.pmbk [--threads N] [--block-txs N]\n"
-    "                     [--rejects FILE.csv] [--block-interval MS] [--json] [--quiet]\n"
+    "                     [--rejects FILE.csv] [--block-interval MS] [--from-snapshot STATE]\n"
+    "                     [--save-snapshot STATE --snapshot-every N] [--json] [--quiet]\n"
     "\n"
     "Validate CHAIN (created when missing or empty, with STREAM's header), pack the\n"
     "transactions of STREAM on top of its state and append the new blocks. STREAM is\n"
@@ -43,6 +44,10 @@ static const char pack_usage[] =
     "  --threads N          signature workers (default: online CPUs)\n"
     "  --block-txs N        block transaction limit, 1..65536 (default 4096)\n"
     "  --rejects FILE       write index,txid,reason for every rejected transaction\n"
+    "  --from-snapshot STATE  start from a snapshot's state; CHAIN must hold its tip\n"
+    "                       block, and only the blocks after it are verified\n"
+    "  --save-snapshot STATE --snapshot-every N\n"
+    "                       write the state to STATE (atomically) every N blocks added\n"
     "  --block-interval MS  also close the open block when it is MS milliseconds old\n"
     "                       (for live feeds; the one option that makes block\n"
     "                       boundaries depend on timing; verdicts never do)\n"
@@ -58,6 +63,11 @@ typedef struct {
     int io_error;
     uint64_t blocks_added;
     double last_block_time;
+    pm_engine *engine;
+    int journal_fd;              /* CHAIN.runs */
+    const char *snapshot_path;   /* --save-snapshot */
+    uint64_t snapshot_every;
+    int snapshot_failed;
 } pack_sink;
 
 static volatile sig_atomic_t stop_signal;
@@ -84,11 +94,18 @@ static int write_all(int fd, const uint8_t *p, size_t n)
 static void on_block(void *data, const uint8_t *block, size_t size, uint64_t height,
                      const uint8_t hash[32])
 {
-    (void)height;
-    (void)hash;
     pack_sink *s = data;
+    if (s->io_error)
+        return;
+    /* Durable before the block: the rejects reported before it, and the
+     * journal line saying how far into the stream it reaches. */
     if (s->rejects && (fflush(s->rejects) != 0 || fdatasync(fileno(s->rejects)) != 0))
         s->io_error = errno ? errno : EIO;
+    if (!s->io_error && pm_journal_append_block(s->journal_fd, height, hash,
+                                                pm_engine_block_last_index(s->engine)) != 0)
+        s->io_error = errno ? errno : EIO;
+    if (s->io_error)
+        return;
     uint8_t len[4] = {(uint8_t)size, (uint8_t)(size >> 8), (uint8_t)(size >> 16),
                       (uint8_t)(size >> 24)};
     if (write_all(s->chain_fd, len, 4) != 0 || write_all(s->chain_fd, block, size) != 0 ||
@@ -96,6 +113,12 @@ static void on_block(void *data, const uint8_t *block, size_t size, uint64_t hei
         s->io_error = errno ? errno : EIO;
     s->blocks_added++;
     s->last_block_time = pm_cli_now();
+    /* The state now is exactly this block's: a restart can begin here. */
+    if (s->snapshot_path && !s->io_error && s->blocks_added % s->snapshot_every == 0 &&
+        pm_engine_save_snapshot(s->engine, s->snapshot_path) != PM_OK && !s->snapshot_failed) {
+        s->snapshot_failed = 1;
+        pm_cli_error("pack", "%s: %s", s->snapshot_path, pm_engine_last_error(s->engine));
+    }
 }
 
 static void on_reject(void *data, uint64_t index, const uint8_t *txid, pm_reason reason)
@@ -131,13 +154,17 @@ int pm_cmd_pack(int argc, char **argv)
         {"block-txs", required_argument, NULL, 'b'},
         {"rejects", required_argument, NULL, 'r'},
         {"block-interval", required_argument, NULL, 'i'},
+        {"from-snapshot", required_argument, NULL, 'f'},
+        {"save-snapshot", required_argument, NULL, 's'},
+        {"snapshot-every", required_argument, NULL, 'e'},
         {"json", no_argument, NULL, 'j'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *chain_path = NULL, *rejects_path = NULL;
-    uint64_t threads = 0, block_txs = PM_DEFAULT_BLOCK_TXS, interval_ms = 0;
+    const char *chain_path = NULL, *rejects_path = NULL, *from_snapshot = NULL;
+    const char *save_snapshot = NULL;
+    uint64_t threads = 0, block_txs = PM_DEFAULT_BLOCK_TXS, interval_ms = 0, snapshot_every = 0;
     int json = 0, quiet = 0, c;
     optind = 1;
     opterr = 0;
@@ -163,6 +190,14 @@ int pm_cmd_pack(int argc, char **argv)
                 return PM_EXIT_USAGE;
             }
             break;
+        case 'f': from_snapshot = optarg; break;
+        case 's': save_snapshot = optarg; break;
+        case 'e':
+            if (!pm_cli_parse_u64(optarg, 1, UINT32_MAX, &snapshot_every)) {
+                pm_cli_error("pack", "--snapshot-every: expected a number of blocks >= 1, got '%s'", optarg);
+                return PM_EXIT_USAGE;
+            }
+            break;
         case 'j': json = 1; break;
         case 'q': quiet = 1; break;
         case 'h': fputs(pack_usage, stdout); return PM_EXIT_OK;
@@ -177,15 +212,18 @@ int pm_cmd_pack(int argc, char **argv)
         fputs(pack_usage, stderr);
         return PM_EXIT_USAGE;
     }
+    if ((save_snapshot != NULL) != (snapshot_every != 0)) {
+        pm_cli_error("pack", "--save-snapshot and --snapshot-every go together");
+        return PM_EXIT_USAGE;
+    }
     const char *stream_path = argv[optind];
     char err[512];
     int rc = PM_EXIT_INVALID;
     pm_context *ctx = NULL;
     pm_engine *engine = NULL;
     pm_input stream = {0}, chain = {0};
-    pm_resume resume;
-    pm_resume_init(&resume, 0);
-    pack_sink sink = {.chain_fd = -1};
+    pack_sink sink = {.chain_fd = -1, .journal_fd = -1, .snapshot_path = save_snapshot,
+                      .snapshot_every = snapshot_every};
     pm_record *recs = malloc(4096 * sizeof *recs);
     if (!recs) {
         pm_cli_error("pack", "out of memory");
@@ -218,10 +256,39 @@ int pm_cmd_pack(int argc, char **argv)
     pm_config_default(&cfg);
     cfg.threads = (unsigned)threads;
     cfg.block_max_txs = (uint32_t)block_txs;
-    if (!ctx || pm_engine_create(&engine, ctx, &stream.params, &cfg) != PM_OK) {
+    pm_verify_opts verify = {0};
+    uint8_t snapshot_tip[32];
+    if (!ctx) {
+        pm_cli_error("pack", "out of memory");
+        goto out;
+    }
+    if (from_snapshot) {
+        char why[400];
+        pm_status cs = pm_engine_create_from_snapshot(&engine, ctx, &stream.params, &cfg,
+                                                      from_snapshot, why, sizeof why);
+        if (cs == PM_ERR_MISMATCH) {
+            pm_cli_error("pack", "%s: a snapshot of another chain than %s (network or governance key differs)",
+                         from_snapshot, stream_path);
+            goto out;
+        }
+        if (cs != PM_OK) {
+            pm_cli_error("pack", "%s: %s", from_snapshot, why);
+            goto out;
+        }
+        int64_t height;
+        pm_engine_tip(engine, snapshot_tip, &height);
+        verify.start = (uint64_t)(height + 1);
+        verify.start_parent = height >= 0 ? snapshot_tip : NULL;
+        if (height >= 0 && st.st_size == 0) {
+            pm_cli_error("pack", "%s: %s: snapshot tip is not in this chain (it is empty)",
+                         from_snapshot, chain_path);
+            goto out;
+        }
+    } else if (pm_engine_create(&engine, ctx, &stream.params, &cfg) != PM_OK) {
         pm_cli_error("pack", "cannot create the engine (out of memory)");
         goto out;
     }
+    sink.engine = engine;
 
     /* The stream's identity needs its first record: read the first batch
      * now (it stays valid until the next read). */
@@ -230,16 +297,12 @@ int pm_cmd_pack(int argc, char **argv)
         pm_cli_error("pack", "%s", pm_ingest_error(stream.in));
         goto out;
     }
-    uint8_t stream_id[32], last_id[32];
-    uint64_t run_start = 0;
+    uint8_t stream_id[32];
     if (!pm_stream_identity(ctx, stream_id, stream.header, n ? recs[0].bytes : NULL,
                             n ? recs[0].size : 0)) {
         pm_cli_error("pack", "out of memory");
         goto out;
     }
-    int same_stream = pm_journal_last_run(chain_path, last_id, &run_start) &&
-                      memcmp(last_id, stream_id, 32) == 0;
-    pm_resume_init(&resume, same_stream ? run_start : UINT64_MAX);
 
     if (st.st_size == 0) {
         uint8_t header[PM_FILE_HEADER_SIZE];
@@ -261,9 +324,12 @@ int pm_cmd_pack(int argc, char **argv)
             goto out;
         }
         pm_chain_result r;
-        pm_status vs = pm_chain_verify(engine, &chain, 0, pm_resume_visit, &resume,
-                                       quiet ? NULL : "pack (validating the chain)", &r, err,
-                                       sizeof err);
+        verify.progress = quiet ? NULL : "pack (validating the chain)";
+        pm_status vs = pm_chain_verify(engine, &chain, &verify, &r, err, sizeof err);
+        if (vs == PM_ERR_STATE) {
+            pm_cli_error("pack", "%s: %s: %s", from_snapshot, chain_path, err);
+            goto out;
+        }
         if (vs != PM_OK) {
             pm_cli_error("pack", "%s: %s", chain_path, vs == PM_ERR_IO ? err : pm_status_text(vs));
             goto out;
@@ -287,21 +353,33 @@ int pm_cmd_pack(int argc, char **argv)
                     (unsigned long long)((uint64_t)st.st_size - r.truncated_offset));
         }
         pm_input_close(&chain);
-        if (resume.failed) {
-            pm_cli_error("pack", "out of memory");
-            goto out;
-        }
     }
+    /* Resume a crashed run of the same stream, or start a new run. */
+    uint8_t tip_hash[32];
     int64_t tip_height;
-    pm_engine_tip(engine, NULL, &tip_height);
-    if (!same_stream || run_start > (uint64_t)(tip_height + 1)) {
-        /* A new run: record which stream it packs before its first block. */
-        pm_resume_free(&resume);
-        pm_resume_init(&resume, 0);
+    uint64_t resume_at = 0;
+    pm_engine_tip(engine, tip_hash, &tip_height);
+    switch (pm_journal_resume(chain_path, stream_id, tip_height, tip_hash, &resume_at)) {
+    case PM_RESUME_NEW_RUN:
         if (pm_journal_append_run(chain_path, stream_id, (uint64_t)(tip_height + 1)) != 0) {
             pm_cli_error("pack", "%s.runs: %s", chain_path, strerror(errno));
             goto out;
         }
+        break;
+    case PM_RESUME_CONTINUE:
+        if (resume_at > 0 && !quiet)
+            fprintf(stderr, "postmark pack: %s: resuming at record %llu (the chain holds the records before it)\n",
+                    stream_path, (unsigned long long)resume_at);
+        break;
+    case PM_RESUME_UNKNOWN:
+        pm_cli_error("pack", "%s: cannot tell how far %s was packed: %s.runs has no line for the tip block %lld",
+                     chain_path, stream_path, chain_path, (long long)tip_height);
+        goto out;
+    }
+    sink.journal_fd = pm_journal_open(chain_path);
+    if (sink.journal_fd < 0) {
+        pm_cli_error("pack", "%s.runs: %s", chain_path, strerror(errno));
+        goto out;
     }
     if (lseek(sink.chain_fd, 0, SEEK_END) < 0) {
         pm_cli_error("pack", "%s: %s", chain_path, strerror(errno));
@@ -320,35 +398,16 @@ int pm_cmd_pack(int argc, char **argv)
     pm_progress_start(&prog, "pack", quiet);
     double started = pm_cli_now();
     sink.last_block_time = started;
-    uint64_t index = 0, resume_at = 0;
-    int resumed = pm_resume_done(&resume);
-    if (resumed && open_rejects(&sink, rejects_path, 0) != 0) {
+    uint64_t index = 0;
+    if (open_rejects(&sink, rejects_path, resume_at) != 0) {
         pm_cli_error("pack", "%s: %s", rejects_path, strerror(errno));
         goto out;
     }
-    pm_status ps = PM_OK;
+    pm_status ps = pm_engine_skip_records(engine, resume_at);
     while (n > 0 && ps == PM_OK && !stop_signal) {
-        for (at = 0; at < n && ps == PM_OK; at++, index++) {
-            if (!resumed) {
-                /* Records whose effect is already in the chain. */
-                if (pm_resume_match(&resume, recs[at].bytes, recs[at].size) &&
-                    !pm_resume_done(&resume))
-                    continue;
-                resumed = 1;
-                resume_at = index + 1;
-                if (open_rejects(&sink, rejects_path, resume_at) != 0) {
-                    pm_cli_error("pack", "%s: %s", rejects_path, strerror(errno));
-                    goto out;
-                }
-                if (!quiet)
-                    fprintf(stderr, "postmark pack: %s: resuming at record %llu (the records before it are in the chain since height %llu)\n",
-                            stream_path, (unsigned long long)resume_at,
-                            (unsigned long long)resume.start_height);
-                ps = pm_engine_skip_records(engine, resume_at);
-                continue;
-            }
-            ps = pm_engine_submit(engine, recs[at].bytes, recs[at].size);
-        }
+        for (at = 0; at < n && ps == PM_OK; at++, index++)
+            if (index >= resume_at)
+                ps = pm_engine_submit(engine, recs[at].bytes, recs[at].size);
         if (ps == PM_OK && interval_ms &&
             (pm_cli_now() - sink.last_block_time) * 1000.0 >= (double)interval_ms) {
             ps = pm_engine_flush(engine);
@@ -361,11 +420,6 @@ int pm_cmd_pack(int argc, char **argv)
         }
     }
     pm_progress_end(&prog);
-    if (ps == PM_OK && !resumed) {
-        pm_cli_error("pack", "%s: the blocks from height %llu do not come from %s, which %s.runs names as their stream",
-                     chain_path, (unsigned long long)resume.start_height, stream_path, chain_path);
-        goto out;
-    }
     if (ps == PM_OK && !stop_signal && pm_ingest_truncated(stream.in, NULL, NULL))
         ps = pm_engine_submit_truncated(engine);
     if (ps == PM_OK)
@@ -375,6 +429,8 @@ int pm_cmd_pack(int argc, char **argv)
         pm_cli_error("pack", "%s: %s", stream_path, pm_engine_last_error(engine));
         goto out;
     }
+    if (sink.snapshot_failed)
+        goto out;
     if (sink.io_error || fsync(sink.chain_fd) != 0) {
         pm_cli_error("pack", "%s: cannot write: %s", chain_path,
                      strerror(sink.io_error ? sink.io_error : errno));
@@ -420,11 +476,12 @@ out:
     }
     if (sink.chain_fd >= 0)
         close(sink.chain_fd);
+    if (sink.journal_fd >= 0)
+        close(sink.journal_fd);
     pm_engine_destroy(engine);
     pm_context_destroy(ctx);
     pm_input_close(&chain);
     pm_input_close(&stream);
-    pm_resume_free(&resume);
     free(recs);
     return rc;
 }

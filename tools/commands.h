@@ -14,5 +14,6 @@ int pm_cmd_trace(int argc, char **argv);
 int pm_cmd_holdings(int argc, char **argv);
 int pm_cmd_gen(int argc, char **argv);
 int pm_cmd_demo(int argc, char **argv);
+int pm_cmd_snapshot(int argc, char **argv);
 
 #endif

@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 int pm_stream_identity(const pm_context *ctx, uint8_t id[32], const uint8_t header[60],
                        const uint8_t *first, size_t first_size)
@@ -30,26 +29,57 @@ static void journal_path(char *out, size_t cap, const char *chain_path)
     snprintf(out, cap, "%s.runs", chain_path);
 }
 
-int pm_journal_last_run(const char *chain_path, uint8_t id[32], uint64_t *start_height)
+pm_resume_kind pm_journal_resume(const char *chain_path, const uint8_t stream_id[32],
+                                 int64_t tip_height, const uint8_t tip_hash[32],
+                                 uint64_t *resume_at)
 {
     char path[4096], line[256], hex[65];
     journal_path(path, sizeof path, chain_path);
+    *resume_at = 0;
     FILE *f = fopen(path, "r");
     if (!f)
-        return 0;
-    int found = 0;
-    unsigned long long height;
+        return PM_RESUME_NEW_RUN;
+    int same_stream = 0, found = 0;
+    uint64_t run_start = 0, at = 0;
+    unsigned long long a, b;
+    uint8_t bytes[32];
     while (fgets(line, sizeof line, f)) {
-        /* A line cut by a crash has no newline: it never counted. */
         if (!strchr(line, '\n'))
-            break;
-        if (sscanf(line, "run %64s %llu", hex, &height) == 2 && pm_cli_unhex(id, 32, hex)) {
-            *start_height = height;
+            break; /* cut by a crash: it never counted */
+        if (sscanf(line, "run %64s %llu", hex, &a) == 2 && pm_cli_unhex(bytes, 32, hex)) {
+            same_stream = memcmp(bytes, stream_id, 32) == 0;
+            run_start = a;
+            found = 0;
+        } else if (sscanf(line, "block %llu %64s %llu", &a, hex, &b) == 3 &&
+                   pm_cli_unhex(bytes, 32, hex) && tip_height >= 0 &&
+                   a == (unsigned long long)tip_height && memcmp(bytes, tip_hash, 32) == 0) {
             found = 1;
+            at = b + 1;
         }
     }
     fclose(f);
-    return found;
+    if (!same_stream)
+        return PM_RESUME_NEW_RUN;
+    if (found) {
+        *resume_at = at;
+        return PM_RESUME_CONTINUE;
+    }
+    /* No block of this run is in the chain: the run starts over. */
+    if (tip_height < 0 || (uint64_t)tip_height < run_start)
+        return PM_RESUME_CONTINUE;
+    return PM_RESUME_UNKNOWN;
+}
+
+static int append_line(int fd, const char *line, size_t len)
+{
+    return write(fd, line, len) == (ssize_t)len && fdatasync(fd) == 0 ? 0 : -1;
+}
+
+int pm_journal_open(const char *chain_path)
+{
+    char path[4096];
+    journal_path(path, sizeof path, chain_path);
+    return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 }
 
 int pm_journal_append_run(const char *chain_path, const uint8_t id[32], uint64_t start_height)
@@ -57,12 +87,12 @@ int pm_journal_append_run(const char *chain_path, const uint8_t id[32], uint64_t
     char path[4096], hex[65], line[128];
     journal_path(path, sizeof path, chain_path);
     int existed = access(path, F_OK) == 0;
-    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    int fd = pm_journal_open(chain_path);
     if (fd < 0)
         return -1;
     int n = snprintf(line, sizeof line, "run %s %llu\n", pm_cli_hex(hex, id, 32),
                      (unsigned long long)start_height);
-    int rc = write(fd, line, (size_t)n) == n && fsync(fd) == 0 ? 0 : -1;
+    int rc = append_line(fd, line, (size_t)n);
     int saved = errno;
     close(fd);
     if (rc == 0 && !existed) {
@@ -78,65 +108,12 @@ int pm_journal_append_run(const char *chain_path, const uint8_t id[32], uint64_t
     return rc;
 }
 
-struct pm_tx_digest {
-    XXH128_hash_t hash;
-    size_t size;
-};
-
-void pm_resume_init(pm_resume *r, uint64_t start_height)
+int pm_journal_append_block(int fd, uint64_t height, const uint8_t hash[32], uint64_t last_index)
 {
-    memset(r, 0, sizeof *r);
-    r->start_height = start_height;
-}
-
-void pm_resume_free(pm_resume *r)
-{
-    free(r->tx);
-    memset(r, 0, sizeof *r);
-}
-
-void pm_resume_visit(void *data, uint64_t position, const uint8_t *block, size_t size)
-{
-    pm_resume *r = data;
-    if (position < r->start_height || r->failed)
-        return;
-    pm_block blk;
-    if (!pm_block_parse(&blk, NULL, block, size)) {
-        r->failed = 1;
-        return;
-    }
-    const uint8_t *tx;
-    size_t tx_size, cursor = 0;
-    while (pm_block_next_tx(&tx, &tx_size, &blk, &cursor)) {
-        if (r->n == r->cap) {
-            size_t cap = r->cap ? r->cap * 2 : 1024;
-            struct pm_tx_digest *d = realloc(r->tx, cap * sizeof *d);
-            if (!d) {
-                r->failed = 1;
-                return;
-            }
-            r->tx = d;
-            r->cap = cap;
-        }
-        r->tx[r->n].hash = XXH3_128bits(tx, tx_size);
-        r->tx[r->n].size = tx_size;
-        r->n++;
-    }
-}
-
-int pm_resume_match(pm_resume *r, const uint8_t *record, size_t size)
-{
-    if (r->matched == r->n)
-        return 0;
-    const struct pm_tx_digest *want = &r->tx[r->matched];
-    if (want->size == size && XXH128_isEqual(want->hash, XXH3_128bits(record, size)))
-        r->matched++;
-    return 1;
-}
-
-int pm_resume_done(const pm_resume *r)
-{
-    return r->matched == r->n;
+    char hex[65], line[160];
+    int n = snprintf(line, sizeof line, "block %llu %s %llu\n", (unsigned long long)height,
+                     pm_cli_hex(hex, hash, 32), (unsigned long long)last_index);
+    return append_line(fd, line, (size_t)n);
 }
 
 int pm_rejects_truncate(const char *path, uint64_t below)

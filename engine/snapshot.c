@@ -1,0 +1,1664 @@
+/*
+ * snapshot.c — state snapshots: save the whole ledger state at the tip to
+ * a file, and create an engine from such a file, so that a node restarts
+ * in seconds instead of replaying its history.
+ *
+ * File format, version 1 (also docs/snapshot.md)
+ * ==============================================
+ * Integers are little-endian unless said otherwise.
+ *
+ *   preamble  16 bytes: magic "POSTMKSN", u32 version = 1, u32 flags = 0
+ *   then seven sections, always in this order:
+ *     HEAD  the header (one item of 208 bytes, below)
+ *     OPER  operators, in registration order: u32 id, key[32], u64 op_seq,
+ *           u8 name_len (1..64), name[64] (zero padded)        109 bytes
+ *     SERI  declared series: u32 operator, u32 series, u32 max_supply  12
+ *     MINT  the minted set: u32 operator, u32 series, u32 serial       12
+ *     UTXO  unspent outputs: txid[32], u16 index BIG-endian, output[45]
+ *           (79 bytes), strictly ascending by the first 34 bytes
+ *     UNDO  the undo data of the last blocks, oldest first: hash[32],
+ *           prev_hash[32], u64 spent, u64 len, then len bytes of undo log
+ *     ENDM  the end marker: u64 size of the whole file
+ *   and nothing after ENDM.
+ *
+ * Every section is framed alike:
+ *     tag[4]  u32 zero  u64 count (items)  u64 length (payload bytes)
+ *     payload (length bytes)
+ *     checksum[16] = XXH3-128 (canonical, big-endian) of the 24 framing
+ *                    bytes and the payload
+ * HEAD payload: network[16], governance_key[32], chain_id[32],
+ *   i64 tip_height (-1: no block), tip_hash[32], u64 gov_seq, u64 counts of
+ *   operators, series, minted, utxos and undo blocks, utxo_digest[32] (§8),
+ *   undo_format[8] (byte order of the undo logs, then the payload size of
+ *   each of the 7 undo record kinds: the logs are state.c's own bytes).
+ *
+ * Why these choices:
+ *  - Checksums are XXH3-128, not SHA-256: they guard against accidental
+ *    damage (a torn write, a flipped bit, a truncated copy), for which 128
+ *    bits of a good non-cryptographic hash are ample, and they run at
+ *    memory speed, while a load is bound by the work per UTXO. Integrity
+ *    of the content itself is the §8 UTXO digest (SHA-256), recomputed on
+ *    every load and compared with the header's: the same figure `postmark
+ *    replay --json` prints, so a snapshot can be checked against a chain.
+ *  - The UTXO section is written in §8 digest order with the index
+ *    big-endian, so the section's payload IS the digest's preimage: a load
+ *    hashes the bytes as they stream in (no sort, no second pass), and
+ *    strict ascending order rejects duplicates for free. Saving sorts
+ *    24-byte references to the table's entries (one pass over the table,
+ *    an in-place radix pass on the txid prefix), never a copy of the set,
+ *    then streams the entries in that order, prefetched ahead.
+ *  - Loading is parallel: the calling thread reads, checksums, hashes and
+ *    checks chunks of UTXO records; the engine's worker threads insert
+ *    them into the lock-free table (pre-sized from the header count).
+ *
+ * Durability: a save writes PATH.tmp through a 1 MiB buffer, writes the
+ * header last (it holds the digest, computed while streaming), fsyncs,
+ * renames over PATH and fsyncs the directory: PATH is always the old or
+ * the new snapshot, whole.
+ *
+ * Validation on load: the preamble, every section's framing (tag, count
+ * and length against the header), every checksum, every field's range,
+ * the chain id against the parameters, uniqueness and order, the counts
+ * after restoring, the recomputed UTXO digest, and the undo logs record by
+ * record (kinds, sizes, and the operator records simulated newest first, so
+ * a later disconnect can never index outside the registry). Anything that
+ * fails refuses the snapshot whole: PM_ERR_INVALID naming the section and
+ * the byte offset. A snapshot of another chain is PM_ERR_MISMATCH.
+ */
+#include "snapshot.h"
+
+#include "pipeline.h"
+#include "wire.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#define SNAP_MAGIC "POSTMKSN"
+#define SNAP_VERSION 1u
+
+/* The fixed front of the file: preamble, then HEAD framed. */
+#define HEAD_SECTION_SIZE \
+    (PM_SNAP_SECTION_HEADER_SIZE + PM_SNAP_HEAD_SIZE + PM_SNAP_CHECKSUM_SIZE)
+#define FRONT_SIZE (PM_SNAP_PREAMBLE_SIZE + HEAD_SECTION_SIZE)
+#define END_PAYLOAD_SIZE 8
+
+static const char *const section_tags[] = {"HEAD", "OPER", "SERI", "MINT", "UTXO", "UNDO", "ENDM"};
+enum { SEC_HEAD, SEC_OPER, SEC_SERI, SEC_MINT, SEC_UTXO, SEC_UNDO, SEC_END };
+
+static uint32_t read_be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* ---------------------------------------------------------------------- */
+/* The undo log records of state.c                                         */
+/* ---------------------------------------------------------------------- */
+
+/* The undo logs are state.c's bytes: a record is a kind byte, the payload
+ * (a struct of state.c, in memory layout), and the record's total size as
+ * u16. These mirrors of its payload structs let a load check the logs
+ * before they are trusted: a disconnect applies them without checks. The
+ * header's undo_format carries their sizes, so a build whose layout
+ * differs refuses the snapshot instead of misreading it; the round-trip
+ * disconnect tests catch a mirror that drifts from state.c. */
+enum {
+    UNDO_SPENT = 1,
+    UNDO_CREATED,
+    UNDO_GOV_SEQ,
+    UNDO_OPERATOR,
+    UNDO_OP_SEQ,
+    UNDO_SERIES,
+    UNDO_MINTED,
+    UNDO_KINDS = UNDO_MINTED
+};
+
+typedef struct {
+    uint8_t txid[32];
+    uint16_t index;
+    uint8_t output[PM_OUTPUT_SIZE];
+} mirror_spent;
+
+typedef struct {
+    uint8_t txid[32];
+    uint16_t n_out;
+} mirror_created;
+
+typedef struct {
+    uint32_t id;
+    uint8_t existed;
+    pm_operator_info prev;
+} mirror_operator;
+
+typedef struct {
+    size_t index;
+    uint64_t prev;
+} mirror_op_seq;
+
+typedef struct {
+    uint64_t k0, k1;
+} mirror_regkey;
+
+static size_t undo_payload_size(unsigned kind)
+{
+    switch (kind) {
+    case UNDO_SPENT: return sizeof(mirror_spent);
+    case UNDO_CREATED: return sizeof(mirror_created);
+    case UNDO_GOV_SEQ: return sizeof(uint64_t);
+    case UNDO_OPERATOR: return sizeof(mirror_operator);
+    case UNDO_OP_SEQ: return sizeof(mirror_op_seq);
+    case UNDO_SERIES: return sizeof(mirror_regkey);
+    case UNDO_MINTED: return sizeof(mirror_regkey);
+    }
+    return 0;
+}
+
+static void undo_format(uint8_t out[8])
+{
+    const uint16_t one = 1;
+    uint8_t first;
+    memcpy(&first, &one, 1);
+    out[0] = first ? 1 : 2; /* 1: little-endian logs */
+    for (unsigned k = 1; k <= UNDO_KINDS; k++)
+        out[k] = (uint8_t)undo_payload_size(k);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Writing                                                                 */
+/* ---------------------------------------------------------------------- */
+
+#define WRITE_BUFFER (1u << 20)
+
+typedef struct {
+    int fd;
+    uint8_t *buf;
+    size_t len;
+    uint64_t off;          /* file offset of the next byte */
+    uint64_t section_end;  /* where the open section's payload must end */
+    XXH3_state_t *xs;
+    int err;               /* errno of the first write failure */
+    int short_section;     /* a section's payload differed from its length */
+} writer;
+
+static void w_flush(writer *w)
+{
+    size_t done = 0;
+    while (done < w->len && !w->err) {
+        ssize_t n = write(w->fd, w->buf + done, w->len - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            w->err = n < 0 ? errno : EIO;
+        else
+            done += (size_t)n;
+    }
+    w->len = 0;
+}
+
+static void w_raw(writer *w, const void *data, size_t n)
+{
+    const uint8_t *p = data;
+    w->off += n;
+    while (n) {
+        if (w->len == WRITE_BUFFER)
+            w_flush(w);
+        size_t k = WRITE_BUFFER - w->len;
+        if (k > n)
+            k = n;
+        memcpy(w->buf + w->len, p, k);
+        w->len += k;
+        p += k;
+        n -= k;
+    }
+}
+
+static void w_put(writer *w, const void *data, size_t n)
+{
+    XXH3_128bits_update(w->xs, data, n);
+    w_raw(w, data, n);
+}
+
+static void section_framing(uint8_t out[PM_SNAP_SECTION_HEADER_SIZE], int sec, uint64_t count,
+                            uint64_t length)
+{
+    memcpy(out, section_tags[sec], 4);
+    pm_write_u32le(out + 4, 0);
+    pm_write_u64le(out + 8, count);
+    pm_write_u64le(out + 16, length);
+}
+
+static void w_begin(writer *w, int sec, uint64_t count, uint64_t length)
+{
+    uint8_t h[PM_SNAP_SECTION_HEADER_SIZE];
+    section_framing(h, sec, count, length);
+    XXH3_128bits_reset(w->xs);
+    w_put(w, h, sizeof h);
+    w->section_end = w->off + length;
+}
+
+static void w_end(writer *w)
+{
+    if (w->off != w->section_end)
+        w->short_section = 1;
+    XXH128_canonical_t c;
+    XXH128_canonicalFromHash(&c, XXH3_128bits_digest(w->xs));
+    w_raw(w, c.digest, sizeof c.digest);
+}
+
+/* The checksum of one section held whole in memory. */
+static void section_checksum(uint8_t out[16], const uint8_t *framed, size_t size)
+{
+    XXH128_canonical_t c;
+    XXH128_canonicalFromHash(&c, XXH3_128bits(framed, size));
+    memcpy(out, c.digest, 16);
+}
+
+typedef struct {
+    writer *w;
+    uint64_t visited;
+} series_writer;
+
+static int write_series(void *data, uint32_t op, uint32_t series, uint32_t max_supply)
+{
+    series_writer *s = data;
+    uint8_t item[PM_SNAP_SERIES_SIZE];
+    pm_write_u32le(item, op);
+    pm_write_u32le(item + 4, series);
+    pm_write_u32le(item + 8, max_supply);
+    w_put(s->w, item, sizeof item);
+    s->visited++;
+    return 0;
+}
+
+/* ---- the UTXO section: the table in §8 order ---------------------------- */
+
+/* A reference to one table entry, for sorting: the txid's first 8 bytes as
+ * a big-endian integer (the sort key, ties broken on the rest), and where
+ * the entry's bytes are. The table's entries do not move and are not freed
+ * until the next insert, spend or reclaim (utxo.h), none of which runs
+ * during a save, so the pointers foreach hands out stay valid. */
+typedef struct {
+    uint64_t k0;
+    const uint8_t *txid;
+    int32_t output_delta; /* output - txid */
+    uint16_t index;
+} utxo_ref;
+
+typedef struct {
+    utxo_ref *refs;
+    uint64_t n, cap;
+} utxo_refs;
+
+static uint64_t read_be64(const uint8_t *p)
+{
+    return (uint64_t)read_be32(p) << 32 | read_be32(p + 4);
+}
+
+static int collect_ref(void *data, const uint8_t txid[32], uint16_t index,
+                       const uint8_t output[PM_OUTPUT_SIZE])
+{
+    utxo_refs *r = data;
+    if (r->n == r->cap)
+        return 1; /* more entries than counted: the state changed */
+    r->refs[r->n++] = (utxo_ref){read_be64(txid), txid, (int32_t)(output - txid), index};
+    return 0;
+}
+
+static int cmp_ref(const void *a, const void *b)
+{
+    const utxo_ref *x = a, *y = b;
+    if (x->k0 != y->k0)
+        return x->k0 < y->k0 ? -1 : 1;
+    int c = memcmp(x->txid + 8, y->txid + 8, 24);
+    if (c)
+        return c;
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* Sort the refs in §8 order: an in-place MSD radix pass on the top bits of
+ * k0 (txids are hashes, so the buckets come out nearly even), then each
+ * bucket sorted. Needs only the bucket tables. Returns 0 when memory is
+ * short. */
+static int sort_refs(utxo_ref *a, uint64_t n)
+{
+    unsigned bits = 0;
+    while (bits < 20 && ((uint64_t)16 << bits) < n)
+        bits++;
+    size_t nb = (size_t)1 << bits;
+    uint64_t *next = malloc(nb * sizeof *next), *end = calloc(nb, sizeof *end);
+    if (!next || !end) {
+        free(next);
+        free(end);
+        return 0;
+    }
+    unsigned shift = 64 - bits;
+#define BUCKET(r) (bits ? (size_t)((r).k0 >> shift) : 0)
+    for (uint64_t i = 0; i < n; i++)
+        end[BUCKET(a[i])]++;
+    uint64_t sum = 0;
+    for (size_t b = 0; b < nb; b++) {
+        next[b] = sum;
+        sum += end[b];
+        end[b] = sum;
+    }
+    /* Cycle each item to its bucket (American flag sort). */
+    for (size_t b = 0; b < nb; b++) {
+        while (next[b] < end[b]) {
+            utxo_ref item = a[next[b]];
+            size_t d = BUCKET(item);
+            while (d != b) {
+                utxo_ref displaced = a[next[d]];
+                a[next[d]++] = item;
+                item = displaced;
+                d = BUCKET(item);
+            }
+            a[next[b]++] = item;
+        }
+    }
+#undef BUCKET
+    uint64_t lo = 0;
+    for (size_t b = 0; b < nb; b++) {
+        if (end[b] - lo > 1)
+            qsort(a + lo, (size_t)(end[b] - lo), sizeof *a, cmp_ref);
+        lo = end[b];
+    }
+    free(next);
+    free(end);
+    return 1;
+}
+
+#define STAGE_RECORDS 1024
+#define PREFETCH_AHEAD 16
+
+/* Write the UTXO section's payload in §8 order and compute the digest:
+ * one pass over the table collecting references, a sort, and a pass that
+ * reads the entries in that order (prefetched ahead) into the writer.
+ * Returns PM_OK, PM_ERR_NOMEM, or PM_ERR_STATE when the table did not hold
+ * `count` entries (it changed during the save: a misuse). */
+static pm_status write_utxos(writer *w, pm_engine *e, uint64_t count, uint8_t digest[32])
+{
+    pm_utxo_table *t = pm_ledger_utxo(e->ledger);
+    utxo_refs r = {NULL, 0, count};
+    if (count > SIZE_MAX / sizeof *r.refs)
+        return PM_ERR_NOMEM;
+    r.refs = malloc((size_t)(count ? count : 1) * sizeof *r.refs);
+    uint8_t *stage = malloc(STAGE_RECORDS * PM_SNAP_UTXO_SIZE);
+    pm_status st = PM_OK;
+    if (!r.refs || !stage || !pm_hash_begin(e->hasher, PM_TAG_UTXO))
+        st = PM_ERR_NOMEM;
+    else if (pm_utxo_table_foreach(t, collect_ref, &r) != 0 || r.n != count)
+        st = PM_ERR_STATE;
+    else if (!sort_refs(r.refs, r.n))
+        st = PM_ERR_NOMEM;
+    size_t staged = 0;
+    for (uint64_t i = 0; st == PM_OK && i < r.n; i++) {
+        if (i + PREFETCH_AHEAD < r.n) {
+            const utxo_ref *ahead = &r.refs[i + PREFETCH_AHEAD];
+            __builtin_prefetch(ahead->txid);
+            __builtin_prefetch(ahead->txid + ahead->output_delta + PM_OUTPUT_SIZE - 1);
+        }
+        const utxo_ref *ref = &r.refs[i];
+        uint8_t *rec = stage + PM_SNAP_UTXO_SIZE * staged++;
+        memcpy(rec, ref->txid, 32);
+        rec[32] = (uint8_t)(ref->index >> 8);
+        rec[33] = (uint8_t)ref->index;
+        memcpy(rec + 34, ref->txid + ref->output_delta, PM_OUTPUT_SIZE);
+        if (staged == STAGE_RECORDS || i + 1 == r.n) {
+            pm_hash_update(e->hasher, stage, PM_SNAP_UTXO_SIZE * staged);
+            w_put(w, stage, PM_SNAP_UTXO_SIZE * staged);
+            staged = 0;
+        }
+    }
+    if (st == PM_OK && !pm_hash_final(e->hasher, digest))
+        st = PM_ERR_NOMEM;
+    free(r.refs);
+    free(stage);
+    return st;
+}
+
+static void encode_head(uint8_t out[PM_SNAP_HEAD_SIZE], pm_engine *e, const uint64_t counts[5],
+                        const uint8_t digest[32])
+{
+    pm_ledger *l = e->ledger;
+    uint8_t tip[32];
+    int64_t height;
+    pm_ledger_tip(l, tip, &height);
+    memset(out, 0, PM_SNAP_HEAD_SIZE);
+    memcpy(out, e->params.network, PM_NETWORK_SIZE);
+    memcpy(out + 16, e->params.governance_key, 32);
+    memcpy(out + 48, e->chain_id, 32);
+    pm_write_u64le(out + 80, (uint64_t)height);
+    memcpy(out + 88, tip, 32);
+    pm_write_u64le(out + 120, pm_ledger_gov_seq(l));
+    for (int i = 0; i < 5; i++)
+        pm_write_u64le(out + 128 + 8 * i, counts[i]);
+    memcpy(out + 168, digest, 32);
+    undo_format(out + 200);
+}
+
+static int pwrite_all(int fd, const uint8_t *p, size_t n, off_t off)
+{
+    while (n) {
+        ssize_t k = pwrite(fd, p, n, off);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return -1;
+        p += k;
+        n -= (size_t)k;
+        off += k;
+    }
+    return 0;
+}
+
+/* fsync the directory holding `path`, so the rename is durable. */
+static int sync_parent(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir;
+    if (!slash)
+        dir = strdup(".");
+    else if (slash == path)
+        dir = strdup("/");
+    else
+        dir = strndup(path, (size_t)(slash - path));
+    if (!dir)
+        return -1;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    free(dir);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return rc;
+}
+
+/* Save the tip state (the ledger's current log must be empty). */
+static pm_status save_tip(pm_engine *e, const char *path)
+{
+    pm_ledger *l = e->ledger;
+    pm_utxo_table *t = pm_ledger_utxo(l);
+    size_t plen = strlen(path);
+    char *tmp = malloc(plen + 5);
+    writer w = {.fd = -1};
+    w.buf = malloc(WRITE_BUFFER);
+    w.xs = XXH3_createState();
+    if (!tmp || !w.buf || !w.xs) {
+        free(tmp);
+        free(w.buf);
+        XXH3_freeState(w.xs);
+        snprintf(e->error, sizeof e->error, "snapshot: out of memory");
+        return PM_ERR_NOMEM;
+    }
+    memcpy(tmp, path, plen);
+    memcpy(tmp + plen, ".tmp", 5);
+    pm_status st = PM_OK;
+    const char *what = "create";
+    w.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (w.fd < 0) {
+        w.err = errno;
+        st = PM_ERR_IO;
+        goto out;
+    }
+    what = "write";
+
+    uint64_t counts[5] = {pm_ledger_operator_count(l), pm_ledger_series_count(l),
+                          pm_ledger_minted_count(l), pm_utxo_table_count(t),
+                          pm_ledger_history_count(l)};
+    /* The front is written last (the header holds the digest). */
+    uint8_t front[FRONT_SIZE];
+    memset(front, 0, sizeof front);
+    w_raw(&w, front, sizeof front);
+
+    w_begin(&w, SEC_OPER, counts[0], counts[0] * PM_SNAP_OPERATOR_SIZE);
+    for (size_t i = 0; i < counts[0]; i++) {
+        pm_operator_info op;
+        uint8_t item[PM_SNAP_OPERATOR_SIZE];
+        pm_ledger_operator_at(l, i, &op);
+        memset(item, 0, sizeof item);
+        pm_write_u32le(item, op.id);
+        memcpy(item + 4, op.key, 32);
+        pm_write_u64le(item + 36, op.op_seq);
+        item[44] = op.name_len;
+        memcpy(item + 45, op.name, op.name_len <= 64 ? op.name_len : 64);
+        w_put(&w, item, sizeof item);
+    }
+    w_end(&w);
+
+    series_writer sw = {&w, 0};
+    w_begin(&w, SEC_SERI, counts[1], counts[1] * PM_SNAP_SERIES_SIZE);
+    pm_ledger_foreach_series(l, write_series, &sw);
+    w_end(&w);
+    uint64_t series_seen = sw.visited;
+    sw.visited = 0;
+    w_begin(&w, SEC_MINT, counts[2], counts[2] * PM_SNAP_MINTED_SIZE);
+    pm_ledger_foreach_minted(l, write_series, &sw);
+    w_end(&w);
+    if (series_seen != counts[1] || sw.visited != counts[2])
+        w.short_section = 1;
+
+    uint8_t digest[32];
+    w_begin(&w, SEC_UTXO, counts[3], counts[3] * PM_SNAP_UTXO_SIZE);
+    st = write_utxos(&w, e, counts[3], digest);
+    if (st != PM_OK)
+        goto out;
+    w_end(&w);
+
+    uint64_t undo_len = 0;
+    for (size_t i = 0; i < counts[4]; i++) {
+        uint8_t hash[32], prev[32];
+        const uint8_t *log;
+        size_t len, spent;
+        pm_ledger_history_at(l, i, hash, prev, &log, &len, &spent);
+        undo_len += PM_SNAP_UNDO_HEADER_SIZE + len;
+    }
+    w_begin(&w, SEC_UNDO, counts[4], undo_len);
+    for (size_t i = 0; i < counts[4]; i++) {
+        uint8_t item[PM_SNAP_UNDO_HEADER_SIZE];
+        const uint8_t *log;
+        size_t len, spent;
+        pm_ledger_history_at(l, i, item, item + 32, &log, &len, &spent);
+        pm_write_u64le(item + 64, spent);
+        pm_write_u64le(item + 72, len);
+        w_put(&w, item, sizeof item);
+        w_put(&w, log, len);
+    }
+    w_end(&w);
+
+    uint8_t size_field[END_PAYLOAD_SIZE];
+    pm_write_u64le(size_field, w.off + PM_SNAP_SECTION_HEADER_SIZE + END_PAYLOAD_SIZE +
+                                   PM_SNAP_CHECKSUM_SIZE);
+    w_begin(&w, SEC_END, 0, END_PAYLOAD_SIZE);
+    w_put(&w, size_field, sizeof size_field);
+    w_end(&w);
+    w_flush(&w);
+    if (w.short_section) {
+        st = PM_ERR_STATE;
+        goto out;
+    }
+    if (w.err) {
+        st = PM_ERR_IO;
+        goto out;
+    }
+
+    /* The front: preamble and the header with the digest. */
+    memcpy(front, SNAP_MAGIC, 8);
+    pm_write_u32le(front + 8, SNAP_VERSION);
+    pm_write_u32le(front + 12, 0);
+    uint8_t *head = front + PM_SNAP_PREAMBLE_SIZE;
+    section_framing(head, SEC_HEAD, 1, PM_SNAP_HEAD_SIZE);
+    encode_head(head + PM_SNAP_SECTION_HEADER_SIZE, e, counts, digest);
+    section_checksum(head + PM_SNAP_SECTION_HEADER_SIZE + PM_SNAP_HEAD_SIZE, head,
+                     PM_SNAP_SECTION_HEADER_SIZE + PM_SNAP_HEAD_SIZE);
+    if (pwrite_all(w.fd, front, sizeof front, 0) != 0) {
+        w.err = errno ? errno : EIO;
+        st = PM_ERR_IO;
+        goto out;
+    }
+    what = "fsync";
+    if (fsync(w.fd) != 0) {
+        w.err = errno;
+        st = PM_ERR_IO;
+        goto out;
+    }
+    if (close(w.fd) != 0) {
+        w.fd = -1;
+        w.err = errno;
+        st = PM_ERR_IO;
+        goto out;
+    }
+    w.fd = -1;
+    what = "rename";
+    if (rename(tmp, path) != 0) {
+        w.err = errno;
+        st = PM_ERR_IO;
+        goto out;
+    }
+    what = "fsync the directory of";
+    if (sync_parent(path) != 0) {
+        /* The snapshot is in place; only its durability is in doubt. */
+        w.err = errno;
+        st = PM_ERR_IO;
+    }
+
+out:
+    if (st == PM_ERR_IO)
+        snprintf(e->error, sizeof e->error, "snapshot: cannot %s %s: %s", what,
+                 strcmp(what, "rename") == 0 || w.fd >= 0 || strcmp(what, "create") == 0 ? tmp
+                                                                                          : path,
+                 strerror(w.err ? w.err : EIO));
+    else if (st == PM_ERR_NOMEM)
+        snprintf(e->error, sizeof e->error, "snapshot: out of memory");
+    else if (st == PM_ERR_STATE) {
+        /* The state changed while it was being written (a call on the
+         * engine from another thread): a misuse, reported as I/O. */
+        snprintf(e->error, sizeof e->error,
+                 "snapshot: the state changed while it was being saved");
+        st = PM_ERR_IO;
+    }
+    if (w.fd >= 0)
+        close(w.fd);
+    if (st != PM_OK && strcmp(what, "fsync the directory of") != 0)
+        unlink(tmp);
+    free(tmp);
+    free(w.buf);
+    XXH3_freeState(w.xs);
+    return st;
+}
+
+pm_status pm_snapshot_save(pm_engine *e, const char *path)
+{
+    /* An empty current log: the state is exactly the tip's (always so in
+     * the on_block callback, right after the block was sealed). */
+    if (pm_ledger_mark(e->ledger) == 0)
+        return save_tip(e, path);
+    /* The open block's transactions are applied: take them out (as a
+     * change of tip does), save, and check them again on the same state,
+     * which accepts them all again. */
+    pm_status st = pm_pipeline_drain(e, 0);
+    if (st != PM_OK)
+        return st;
+    if (pm_ledger_mark(e->ledger) == 0)
+        return save_tip(e, path);
+    pm_open_block saved;
+    pm_pipeline_suspend_open_block(e, &saved);
+    st = save_tip(e, path);
+    char message[sizeof e->error];
+    memcpy(message, e->error, sizeof message);
+    pm_status rst = pm_pipeline_recheck(e, &saved);
+    if (st != PM_OK) {
+        memcpy(e->error, message, sizeof message);
+        return st;
+    }
+    return rst;
+}
+
+pm_status pm_engine_save_snapshot(pm_engine *e, const char *path)
+{
+    PM_ARG_CHECK(NULL, e != NULL, PM_ERR_ARG);
+    PM_ARG_CHECK(e->ctx, path != NULL, PM_ERR_ARG);
+    return pm_snapshot_save(e, path);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Reading                                                                 */
+/* ---------------------------------------------------------------------- */
+
+#define READ_BUFFER (1u << 20)
+
+typedef struct {
+    int fd;
+    uint64_t size;  /* the file's size */
+    uint64_t off;   /* bytes consumed */
+    uint8_t *buf;
+    size_t pos, len;
+    int err;        /* errno of a failed read */
+} reader;
+
+/* Copy the next n bytes to dst. Returns 1; 0 when the file ends first (or a
+ * read fails: r->err). The caller checked n against the file size, so a
+ * short read means the file shrank under us. */
+static int rd_get(reader *r, uint8_t *dst, size_t n)
+{
+    while (n) {
+        if (r->pos == r->len) {
+            if (n >= READ_BUFFER) {
+                /* Large reads skip the buffer. */
+                ssize_t k = read(r->fd, dst, n);
+                if (k < 0 && errno == EINTR)
+                    continue;
+                if (k <= 0) {
+                    r->err = k < 0 ? errno : 0;
+                    return 0;
+                }
+                dst += k;
+                n -= (size_t)k;
+                r->off += (uint64_t)k;
+                continue;
+            }
+            ssize_t k = read(r->fd, r->buf, READ_BUFFER);
+            if (k < 0 && errno == EINTR)
+                continue;
+            if (k <= 0) {
+                r->err = k < 0 ? errno : 0;
+                return 0;
+            }
+            r->pos = 0;
+            r->len = (size_t)k;
+        }
+        size_t k = r->len - r->pos;
+        if (k > n)
+            k = n;
+        memcpy(dst, r->buf + r->pos, k);
+        r->pos += k;
+        r->off += k;
+        dst += k;
+        n -= k;
+    }
+    return 1;
+}
+
+typedef struct {
+    const pm_context *ctx;
+    reader r;
+    XXH3_state_t *xs;
+    pm_engine *e;
+    pm_status status;       /* the first failure */
+    char *msg;
+    size_t msglen;
+    int sec;                /* the section being read */
+    uint64_t sec_start;     /* file offset of its framing */
+    /* From the header. */
+    pm_chain_params params;
+    uint8_t chain_id[32];
+    int64_t tip_height;
+    uint8_t tip_hash[32];
+    uint64_t gov_seq;
+    uint64_t counts[5];     /* operators, series, minted, utxos, undo */
+    uint8_t digest[32];
+    /* Operator ids in registration order (for checking the undo logs). */
+    uint32_t *op_ids;
+} loader;
+
+static pm_status ld_fail(loader *ld, pm_status st, uint64_t offset, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static pm_status ld_fail(loader *ld, pm_status st, uint64_t offset, const char *fmt, ...)
+{
+    if (ld->status != PM_OK)
+        return ld->status;
+    ld->status = st;
+    if (ld->msglen == 0)
+        return st;
+    int k = ld->sec < 0 ? snprintf(ld->msg, ld->msglen, "preamble at byte %llu: ",
+                                   (unsigned long long)offset)
+                        : snprintf(ld->msg, ld->msglen, "%s section at byte %llu: ",
+                                   section_tags[ld->sec], (unsigned long long)offset);
+    if (k > 0 && (size_t)k < ld->msglen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(ld->msg + k, ld->msglen - (size_t)k, fmt, ap);
+        va_end(ap);
+    }
+    return st;
+}
+
+/* Read n bytes that the file must hold, hashing them into the section
+ * checksum when `hash`. Reports truncation or a read error. */
+static pm_status ld_read(loader *ld, uint8_t *dst, size_t n, int hash)
+{
+    uint64_t at = ld->r.off;
+    if (ld->r.size - at < n)
+        return ld_fail(ld, PM_ERR_INVALID, at,
+                       "truncated: %zu more bytes needed, the file ends at byte %llu", n,
+                       (unsigned long long)ld->r.size);
+    if (!rd_get(&ld->r, dst, n)) {
+        if (ld->r.err)
+            return ld_fail(ld, PM_ERR_IO, at, "read failed: %s", strerror(ld->r.err));
+        return ld_fail(ld, PM_ERR_INVALID, at, "truncated: the file shrank while being read");
+    }
+    if (hash)
+        XXH3_128bits_update(ld->xs, dst, n);
+    return PM_OK;
+}
+
+/* Read a section's framing; check its tag, the zero word, the count
+ * against `count` and the length (against `item * count` when item > 0,
+ * else only against what the file holds). */
+static pm_status ld_begin(loader *ld, int sec, uint64_t count, size_t item, uint64_t *length)
+{
+    uint8_t h[PM_SNAP_SECTION_HEADER_SIZE];
+    ld->sec = sec;
+    ld->sec_start = ld->r.off;
+    XXH3_128bits_reset(ld->xs);
+    if (ld_read(ld, h, sizeof h, 1) != PM_OK)
+        return ld->status;
+    if (memcmp(h, section_tags[sec], 4) != 0) {
+        char tag[5];
+        for (int i = 0; i < 4; i++)
+            tag[i] = h[i] >= 0x20 && h[i] < 0x7f ? (char)h[i] : '?';
+        tag[4] = 0;
+        return ld_fail(ld, PM_ERR_INVALID, ld->sec_start, "expected the %s section, found tag '%s'",
+                       section_tags[sec], tag);
+    }
+    if (pm_read_u32le(h + 4) != 0)
+        return ld_fail(ld, PM_ERR_INVALID, ld->sec_start + 4, "reserved word is not zero");
+    uint64_t c = pm_read_u64le(h + 8), len = pm_read_u64le(h + 16);
+    if (c != count)
+        return ld_fail(ld, PM_ERR_INVALID, ld->sec_start + 8,
+                       "%llu items, the header says %llu", (unsigned long long)c,
+                       (unsigned long long)count);
+    if (item && len != count * item)
+        return ld_fail(ld, PM_ERR_INVALID, ld->sec_start + 16,
+                       "length %llu for %llu items of %zu bytes", (unsigned long long)len,
+                       (unsigned long long)count, item);
+    uint64_t left = ld->r.size - ld->r.off;
+    if (len > left || left - len < PM_SNAP_CHECKSUM_SIZE)
+        return ld_fail(ld, PM_ERR_INVALID, ld->sec_start + 16,
+                       "truncated: the section needs %llu bytes, the file has %llu left",
+                       (unsigned long long)len + PM_SNAP_CHECKSUM_SIZE, (unsigned long long)left);
+    *length = len;
+    return PM_OK;
+}
+
+/* Read and compare the section's checksum. */
+static pm_status ld_end(loader *ld)
+{
+    uint8_t stored[PM_SNAP_CHECKSUM_SIZE];
+    uint64_t at = ld->r.off;
+    if (ld_read(ld, stored, sizeof stored, 0) != PM_OK)
+        return ld->status;
+    XXH128_canonical_t c;
+    XXH128_canonicalFromHash(&c, XXH3_128bits_digest(ld->xs));
+    if (memcmp(c.digest, stored, sizeof stored) != 0)
+        return ld_fail(ld, PM_ERR_INVALID, at,
+                       "checksum mismatch (the section from byte %llu is damaged)",
+                       (unsigned long long)ld->sec_start);
+    return PM_OK;
+}
+
+/* A semantic error found while streaming a section: kept until the
+ * checksum is known (a damaged section reports the checksum). */
+typedef struct {
+    int set;
+    uint64_t offset;
+    char text[160];
+} deferred;
+
+static void defer(deferred *d, uint64_t offset, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void defer(deferred *d, uint64_t offset, const char *fmt, ...)
+{
+    if (d->set)
+        return;
+    d->set = 1;
+    d->offset = offset;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(d->text, sizeof d->text, fmt, ap);
+    va_end(ap);
+}
+
+static pm_status ld_end_deferred(loader *ld, const deferred *d)
+{
+    if (ld_end(ld) != PM_OK)
+        return ld->status;
+    if (d->set)
+        return ld_fail(ld, PM_ERR_INVALID, d->offset, "%s", d->text);
+    return PM_OK;
+}
+
+static pm_status ld_nomem(loader *ld)
+{
+    return ld_fail(ld, PM_ERR_NOMEM, ld->r.off, "out of memory");
+}
+
+/* ---- preamble and header --------------------------------------------- */
+
+static pm_status load_front(loader *ld, const pm_chain_params *expected)
+{
+    uint8_t pre[PM_SNAP_PREAMBLE_SIZE];
+    ld->sec = -1;
+    if (ld->r.size == 0)
+        return ld_fail(ld, PM_ERR_INVALID, 0, "empty file, not a snapshot");
+    if (ld->r.size < PM_SNAP_PREAMBLE_SIZE) {
+        if (ld_read(ld, pre, (size_t)ld->r.size, 0) != PM_OK)
+            return ld->status;
+        if (memcmp(pre, SNAP_MAGIC, ld->r.size < 8 ? (size_t)ld->r.size : 8) != 0)
+            return ld_fail(ld, PM_ERR_INVALID, 0, "not a snapshot (magic is not %s)", SNAP_MAGIC);
+        return ld_fail(ld, PM_ERR_INVALID, ld->r.size, "truncated: the file ends at byte %llu",
+                       (unsigned long long)ld->r.size);
+    }
+    if (ld_read(ld, pre, sizeof pre, 0) != PM_OK)
+        return ld->status;
+    if (memcmp(pre, SNAP_MAGIC, 8) != 0)
+        return ld_fail(ld, PM_ERR_INVALID, 0, "not a snapshot (magic is not %s)", SNAP_MAGIC);
+    if (pm_read_u32le(pre + 8) != SNAP_VERSION)
+        return ld_fail(ld, PM_ERR_INVALID, 8, "unsupported snapshot version %u (this build reads %u)",
+                       pm_read_u32le(pre + 8), SNAP_VERSION);
+    if (pm_read_u32le(pre + 12) != 0)
+        return ld_fail(ld, PM_ERR_INVALID, 12, "unknown flags 0x%08x", pm_read_u32le(pre + 12));
+
+    uint64_t length;
+    uint8_t h[PM_SNAP_HEAD_SIZE];
+    if (ld_begin(ld, SEC_HEAD, 1, PM_SNAP_HEAD_SIZE, &length) != PM_OK)
+        return ld->status;
+    uint64_t at = ld->r.off;
+    if (ld_read(ld, h, sizeof h, 1) != PM_OK || ld_end(ld) != PM_OK)
+        return ld->status;
+    memcpy(ld->params.network, h, PM_NETWORK_SIZE);
+    memcpy(ld->params.governance_key, h + 16, 32);
+    memcpy(ld->chain_id, h + 48, 32);
+    ld->tip_height = (int64_t)pm_read_u64le(h + 80);
+    memcpy(ld->tip_hash, h + 88, 32);
+    ld->gov_seq = pm_read_u64le(h + 120);
+    for (int i = 0; i < 5; i++)
+        ld->counts[i] = pm_read_u64le(h + 128 + 8 * i);
+    memcpy(ld->digest, h + 168, 32);
+
+    uint8_t id[32], fmt[8];
+    if (!pm_chain_id(ld->ctx, id, &ld->params))
+        return ld_nomem(ld);
+    if (memcmp(id, ld->chain_id, 32) != 0)
+        return ld_fail(ld, PM_ERR_INVALID, at + 48, "chain id does not match the chain parameters");
+    if (expected && memcmp(expected, &ld->params, sizeof *expected) != 0)
+        return ld_fail(ld, PM_ERR_MISMATCH, at,
+                       "a snapshot of another chain (network or governance key differs)");
+    undo_format(fmt);
+    if (memcmp(fmt, h + 200, 8) != 0)
+        return ld_fail(ld, PM_ERR_INVALID, at + 200,
+                       "undo records of another layout (made by an incompatible build)");
+    if (ld->tip_height < -1)
+        return ld_fail(ld, PM_ERR_INVALID, at + 80, "tip height %lld out of range",
+                       (long long)ld->tip_height);
+    if (ld->tip_height == -1 && memcmp(ld->tip_hash, ld->chain_id, 32) != 0)
+        return ld_fail(ld, PM_ERR_INVALID, at + 88, "no block, yet the tip is not the chain id");
+    if (ld->counts[4] > (uint64_t)(ld->tip_height + 1))
+        return ld_fail(ld, PM_ERR_INVALID, at + 160, "undo data of %llu blocks at height %lld",
+                       (unsigned long long)ld->counts[4], (long long)ld->tip_height);
+    if (ld->counts[0] > ld->gov_seq)
+        return ld_fail(ld, PM_ERR_INVALID, at + 128,
+                       "%llu operators, more than the %llu registrations (gov_seq)",
+                       (unsigned long long)ld->counts[0], (unsigned long long)ld->gov_seq);
+    static const size_t item[5] = {PM_SNAP_OPERATOR_SIZE, PM_SNAP_SERIES_SIZE,
+                                   PM_SNAP_MINTED_SIZE, PM_SNAP_UTXO_SIZE,
+                                   PM_SNAP_UNDO_HEADER_SIZE};
+    for (int i = 0; i < 5; i++)
+        if (ld->counts[i] > ld->r.size / item[i])
+            return ld_fail(ld, PM_ERR_INVALID, at + 128 + 8 * (uint64_t)i,
+                           "truncated or damaged: %llu items of %zu bytes cannot fit in the "
+                           "file's %llu bytes",
+                           (unsigned long long)ld->counts[i], item[i],
+                           (unsigned long long)ld->r.size);
+    return PM_OK;
+}
+
+/* ---- registries -------------------------------------------------------- */
+
+#define ITEMS_PER_READ 4096
+
+static pm_status load_operators(loader *ld)
+{
+    pm_ledger *l = ld->e->ledger;
+    uint64_t n = ld->counts[0], length;
+    if (ld_begin(ld, SEC_OPER, n, PM_SNAP_OPERATOR_SIZE, &length) != PM_OK)
+        return ld->status;
+    ld->op_ids = malloc((n ? n : 1) * sizeof *ld->op_ids);
+    if (!ld->op_ids)
+        return ld_nomem(ld);
+    deferred d = {0};
+    for (uint64_t i = 0; i < n; i++) {
+        uint8_t item[PM_SNAP_OPERATOR_SIZE];
+        uint64_t at = ld->r.off;
+        if (ld_read(ld, item, sizeof item, 1) != PM_OK)
+            return ld->status;
+        if (d.set)
+            continue;
+        pm_operator_info op, known;
+        memset(&op, 0, sizeof op);
+        op.id = pm_read_u32le(item);
+        memcpy(op.key, item + 4, 32);
+        op.op_seq = pm_read_u64le(item + 36);
+        op.name_len = item[44];
+        ld->op_ids[i] = op.id;
+        if (op.id == 0) {
+            defer(&d, at, "operator %llu has id 0", (unsigned long long)i);
+            continue;
+        }
+        if (op.name_len < 1 || op.name_len > 64) {
+            defer(&d, at + 44, "operator %u: name length %u out of 1..64", op.id, op.name_len);
+            continue;
+        }
+        memcpy(op.name, item + 45, op.name_len);
+        int padded = 1;
+        for (size_t k = 45u + op.name_len; k < sizeof item; k++)
+            padded &= item[k] == 0;
+        if (!padded || pm_text_check(op.name, op.name_len, NULL) != NULL) {
+            defer(&d, at + 45, "operator %u: name is not valid text", op.id);
+            continue;
+        }
+        if (pm_ledger_find_operator(l, op.id, &known)) {
+            defer(&d, at, "operator %u appears twice", op.id);
+            continue;
+        }
+        if (pm_ledger_restore_operator(l, &op) != PM_OK)
+            return ld_nomem(ld);
+    }
+    return ld_end_deferred(ld, &d);
+}
+
+/* SERI and MINT: 12-byte items (u32 operator, u32 series, u32 value). */
+static pm_status load_triples(loader *ld, int sec)
+{
+    pm_ledger *l = ld->e->ledger;
+    uint64_t n = ld->counts[sec == SEC_SERI ? 1 : 2], length;
+    if (ld_begin(ld, sec, n, PM_SNAP_SERIES_SIZE, &length) != PM_OK)
+        return ld->status;
+    uint8_t *items = malloc(ITEMS_PER_READ * PM_SNAP_SERIES_SIZE);
+    if (!items)
+        return ld_nomem(ld);
+    deferred d = {0};
+    pm_operator_info op;
+    for (uint64_t i = 0; i < n && ld->status == PM_OK;) {
+        size_t k = n - i < ITEMS_PER_READ ? (size_t)(n - i) : ITEMS_PER_READ;
+        uint64_t at = ld->r.off;
+        if (ld_read(ld, items, k * PM_SNAP_SERIES_SIZE, 1) != PM_OK)
+            break;
+        for (size_t j = 0; j < k && !d.set; j++) {
+            const uint8_t *p = items + PM_SNAP_SERIES_SIZE * j;
+            uint64_t where = at + PM_SNAP_SERIES_SIZE * (uint64_t)j;
+            uint32_t o = pm_read_u32le(p), s = pm_read_u32le(p + 4), v = pm_read_u32le(p + 8);
+            pm_status st;
+            if (sec == SEC_SERI) {
+                if (v == 0) {
+                    defer(&d, where, "series %u:%u has max_supply 0", o, s);
+                    break;
+                }
+                if (!pm_ledger_find_operator(l, o, &op)) {
+                    defer(&d, where, "series %u:%u of an unknown operator", o, s);
+                    break;
+                }
+                st = pm_ledger_restore_series(l, o, s, v);
+            } else {
+                if (v == 0) {
+                    defer(&d, where, "stamp %u:%u:0 (serials start at 1)", o, s);
+                    break;
+                }
+                st = pm_ledger_restore_minted(l, o, s, v);
+            }
+            if (st != PM_OK) {
+                free(items);
+                return ld_nomem(ld);
+            }
+        }
+        i += k;
+    }
+    free(items);
+    if (ld->status != PM_OK)
+        return ld->status;
+    uint64_t end = ld->r.off;
+    if (ld_end_deferred(ld, &d) != PM_OK)
+        return ld->status;
+    size_t have = sec == SEC_SERI ? pm_ledger_series_count(l) : pm_ledger_minted_count(l);
+    if (have != n)
+        return ld_fail(ld, PM_ERR_INVALID, end,
+                       "%llu items but %zu distinct: an item appears twice",
+                       (unsigned long long)n, have);
+    return PM_OK;
+}
+
+/* ---- the UTXO set, in parallel ----------------------------------------- */
+
+#define CHUNK_RECORDS 8192
+#define MAX_CHUNKS 64
+
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pm_utxo_table *table;
+    uint8_t *buf[MAX_CHUNKS];
+    size_t records[MAX_CHUNKS];
+    unsigned full[MAX_CHUNKS];  /* FIFO of chunks to insert */
+    unsigned head, queued;
+    unsigned spare[MAX_CHUNKS]; /* stack of free chunks */
+    unsigned n_spare, n_chunks;
+    int closed;
+    pm_status error;            /* the first insert failure */
+} insert_queue;
+
+/* Insert n records. Each table insert starts with a cache miss on the
+ * entry's home cell; a batched lookup of the next group first (it
+ * prefetches every home cell of the group, so the misses overlap) leaves
+ * those cells in cache for the inserts, and finds any outpoint already
+ * present. */
+#define INSERT_GROUP 32
+
+static pm_status insert_records(pm_utxo_table *t, const uint8_t *recs, size_t n)
+{
+    pm_outpoint keys[INSERT_GROUP];
+    uint8_t outputs[INSERT_GROUP][PM_OUTPUT_SIZE];
+    uint8_t found[INSERT_GROUP];
+    for (size_t base = 0; base < n; base += INSERT_GROUP) {
+        size_t m = n - base < INSERT_GROUP ? n - base : INSERT_GROUP;
+        const uint8_t *r = recs + PM_SNAP_UTXO_SIZE * base;
+        for (size_t j = 0; j < m; j++, r += PM_SNAP_UTXO_SIZE) {
+            memcpy(keys[j].txid, r, 32);
+            keys[j].index = (uint16_t)(r[32] << 8 | r[33]);
+        }
+        pm_utxo_table_lookup_batch(t, m, keys, outputs, found);
+        r = recs + PM_SNAP_UTXO_SIZE * base;
+        for (size_t j = 0; j < m; j++, r += PM_SNAP_UTXO_SIZE) {
+            if (found[j])
+                return PM_ERR_STATE;
+            pm_status st = pm_utxo_table_insert(t, keys[j].txid, keys[j].index, r + 34);
+            if (st != PM_OK)
+                return st;
+        }
+    }
+    return PM_OK;
+}
+
+static void insert_job(void *job, pm_worker *worker, unsigned n_workers)
+{
+    (void)worker;
+    (void)n_workers;
+    insert_queue *q = job;
+    for (;;) {
+        pthread_mutex_lock(&q->mu);
+        while (q->queued == 0 && !q->closed)
+            pthread_cond_wait(&q->cv, &q->mu);
+        if (q->queued == 0) {
+            pthread_mutex_unlock(&q->mu);
+            return;
+        }
+        unsigned c = q->full[q->head];
+        q->head = (q->head + 1) % MAX_CHUNKS;
+        q->queued--;
+        int skip = q->error != PM_OK;
+        pthread_mutex_unlock(&q->mu);
+
+        pm_status st = skip ? PM_OK : insert_records(q->table, q->buf[c], q->records[c]);
+
+        pthread_mutex_lock(&q->mu);
+        if (st != PM_OK && q->error == PM_OK)
+            q->error = st;
+        q->spare[q->n_spare++] = c;
+        pthread_cond_broadcast(&q->cv);
+        pthread_mutex_unlock(&q->mu);
+    }
+}
+
+/* Check the records of one chunk: strictly after `last` (34 bytes, or NULL
+ * for the first record of the set) and well-formed outputs. Returns the
+ * index of the first bad record and a reason, or SIZE_MAX. */
+static size_t check_records(const uint8_t *recs, size_t n, const uint8_t *last,
+                            const char **why)
+{
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *r = recs + PM_SNAP_UTXO_SIZE * i;
+        const uint8_t *prev = i ? r - PM_SNAP_UTXO_SIZE : last;
+        if (prev && memcmp(prev, r, 34) >= 0) {
+            *why = memcmp(prev, r, 34) == 0 ? "the same outpoint twice" : "out of order";
+            return i;
+        }
+        const uint8_t *o = r + 34;
+        if (o[0] == PM_OUTPUT_STAMP) {
+            if (pm_read_u32le(o + 41) == 0) {
+                *why = "a stamp with serial 0";
+                return i;
+            }
+        } else if (o[0] == PM_OUTPUT_CREDIT) {
+            if (pm_read_u64le(o + 37) == 0) {
+                *why = "a credit of amount 0";
+                return i;
+            }
+        } else {
+            *why = "an output kind other than STAMP or CREDIT";
+            return i;
+        }
+    }
+    return SIZE_MAX;
+}
+
+static pm_status load_utxos(loader *ld)
+{
+    uint64_t n = ld->counts[3], length;
+    if (ld_begin(ld, SEC_UTXO, n, PM_SNAP_UTXO_SIZE, &length) != PM_OK)
+        return ld->status;
+    pm_engine *e = ld->e;
+    pm_hasher *h = e->hasher;
+    if (!pm_hash_begin(h, PM_TAG_UTXO))
+        return ld_nomem(ld);
+    insert_queue q;
+    memset(&q, 0, sizeof q);
+    q.table = pm_ledger_utxo(e->ledger);
+    unsigned workers = pm_pool_size(e->pool);
+    q.n_chunks = 2 * workers + 2;
+    if (q.n_chunks > MAX_CHUNKS)
+        q.n_chunks = MAX_CHUNKS;
+    uint64_t needed = (n + CHUNK_RECORDS - 1) / CHUNK_RECORDS;
+    if (needed < q.n_chunks)
+        q.n_chunks = needed ? (unsigned)needed : 1;
+    for (unsigned c = 0; c < q.n_chunks; c++) {
+        q.buf[c] = malloc(CHUNK_RECORDS * PM_SNAP_UTXO_SIZE);
+        if (!q.buf[c]) {
+            for (unsigned k = 0; k < c; k++)
+                free(q.buf[k]);
+            return ld_nomem(ld);
+        }
+        q.spare[q.n_spare++] = c;
+    }
+    pthread_mutex_init(&q.mu, NULL);
+    pthread_cond_init(&q.cv, NULL);
+    int started = n > 0;
+    if (started)
+        pm_pool_start(e->pool, insert_job, &q);
+
+    uint8_t last[34];
+    int have_last = 0;
+    for (uint64_t done = 0; done < n;) {
+        pthread_mutex_lock(&q.mu);
+        while (q.n_spare == 0)
+            pthread_cond_wait(&q.cv, &q.mu);
+        unsigned c = q.spare[--q.n_spare];
+        pm_status insert_error = q.error;
+        pthread_mutex_unlock(&q.mu);
+        size_t k = n - done < CHUNK_RECORDS ? (size_t)(n - done) : CHUNK_RECORDS;
+        uint64_t at = ld->r.off;
+        const char *why = NULL;
+        size_t bad = SIZE_MAX;
+        if (insert_error == PM_OK && ld_read(ld, q.buf[c], k * PM_SNAP_UTXO_SIZE, 1) == PM_OK) {
+            pm_hash_update(h, q.buf[c], k * PM_SNAP_UTXO_SIZE);
+            bad = check_records(q.buf[c], k, have_last ? last : NULL, &why);
+        }
+        if (insert_error != PM_OK || ld->status != PM_OK || bad != SIZE_MAX) {
+            if (insert_error != PM_OK && insert_error != PM_ERR_NOMEM)
+                ld_fail(ld, PM_ERR_INVALID, at, "an outpoint is already in the table");
+            else if (insert_error == PM_ERR_NOMEM)
+                ld_nomem(ld);
+            else if (bad != SIZE_MAX)
+                ld_fail(ld, PM_ERR_INVALID, at + PM_SNAP_UTXO_SIZE * (uint64_t)bad,
+                        "entry %llu: %s", (unsigned long long)(done + bad), why);
+            pthread_mutex_lock(&q.mu);
+            q.spare[q.n_spare++] = c;
+            pthread_mutex_unlock(&q.mu);
+            break;
+        }
+        memcpy(last, q.buf[c] + PM_SNAP_UTXO_SIZE * (k - 1), 34);
+        have_last = 1;
+        pthread_mutex_lock(&q.mu);
+        q.records[c] = k;
+        q.full[(q.head + q.queued) % MAX_CHUNKS] = c;
+        q.queued++;
+        pthread_cond_broadcast(&q.cv);
+        pthread_mutex_unlock(&q.mu);
+        done += k;
+    }
+    pthread_mutex_lock(&q.mu);
+    q.closed = 1;
+    pthread_cond_broadcast(&q.cv);
+    pthread_mutex_unlock(&q.mu);
+    if (started)
+        pm_pool_wait(e->pool);
+    pthread_mutex_destroy(&q.mu);
+    pthread_cond_destroy(&q.cv);
+    for (unsigned c = 0; c < q.n_chunks; c++)
+        free(q.buf[c]);
+    if (ld->status != PM_OK)
+        return ld->status;
+    if (q.error == PM_ERR_NOMEM)
+        return ld_nomem(ld);
+    if (q.error != PM_OK)
+        return ld_fail(ld, PM_ERR_INVALID, ld->r.off, "an outpoint is already in the table");
+    uint64_t end = ld->r.off;
+    if (ld_end(ld) != PM_OK)
+        return ld->status;
+    uint8_t digest[32];
+    if (!pm_hash_final(h, digest))
+        return ld_nomem(ld);
+    if (memcmp(digest, ld->digest, 32) != 0)
+        return ld_fail(ld, PM_ERR_INVALID, end,
+                       "the UTXO digest of the %llu entries differs from the header's",
+                       (unsigned long long)n);
+    if (pm_utxo_table_count(q.table) != n)
+        return ld_fail(ld, PM_ERR_INVALID, end, "%llu entries but %llu in the table",
+                       (unsigned long long)n, (unsigned long long)pm_utxo_table_count(q.table));
+    return PM_OK;
+}
+
+/* ---- undo data --------------------------------------------------------- */
+
+typedef struct {
+    uint8_t hash[32], prev[32];
+    uint64_t spent, len;
+    uint8_t *log;
+    uint64_t offset; /* file offset of the item */
+} undo_block;
+
+/* Operator ids -> registration index, for the simulation below. */
+typedef struct {
+    uint32_t *ids;
+    uint32_t *index; /* UINT32_MAX: removed */
+    size_t mask;
+} id_map;
+
+static int id_map_init(id_map *m, const uint32_t *ids, size_t n)
+{
+    size_t cap = 16;
+    while (cap < 2 * n)
+        cap *= 2;
+    m->mask = cap - 1;
+    m->ids = calloc(cap, sizeof *m->ids);
+    m->index = malloc(cap * sizeof *m->index);
+    if (!m->ids || !m->index)
+        return 0;
+    memset(m->index, 0xff, cap * sizeof *m->index);
+    for (size_t i = 0; i < n; i++) {
+        size_t s = (ids[i] * 0x9e3779b1u) & m->mask;
+        while (m->ids[s] != 0)
+            s = (s + 1) & m->mask;
+        m->ids[s] = ids[i];
+        m->index[s] = (uint32_t)i;
+    }
+    return 1;
+}
+
+/* The slot of id, or SIZE_MAX (ids are non-zero; 0 marks an empty slot). */
+static size_t id_map_find(const id_map *m, uint32_t id)
+{
+    for (size_t s = (id * 0x9e3779b1u) & m->mask;; s = (s + 1) & m->mask) {
+        if (m->ids[s] == 0)
+            return SIZE_MAX;
+        if (m->ids[s] == id)
+            return s;
+    }
+}
+
+/* Check the undo logs of the blocks as a chain of disconnects would apply
+ * them (newest block first, each log newest record first): every record
+ * well framed and of a known kind and size, the SPENT records counted as
+ * declared, and the operator records consistent with the registry as it
+ * shrinks, so that applying them can never index outside it. */
+static pm_status check_undo(loader *ld, const undo_block *blocks, size_t n)
+{
+    id_map m;
+    size_t n_ops = (size_t)ld->counts[0];
+    if (!id_map_init(&m, ld->op_ids, n_ops)) {
+        free(m.ids);
+        free(m.index);
+        return ld_nomem(ld);
+    }
+    pm_status st = PM_OK;
+    for (size_t b = n; b-- > 0 && st == PM_OK;) {
+        const undo_block *u = &blocks[b];
+        const uint8_t *log = u->log;
+        uint64_t len = u->len, spent = 0;
+        uint64_t base = u->offset + PM_SNAP_UNDO_HEADER_SIZE;
+        while (len > 0 && st == PM_OK) {
+            if (len < 3) {
+                st = ld_fail(ld, PM_ERR_INVALID, base, "undo block %zu: a record cut short", b);
+                break;
+            }
+            size_t total = (size_t)log[len - 2] | (size_t)log[len - 1] << 8;
+            uint64_t start = len - total;
+            unsigned kind = total >= 3 && total <= len ? log[start] : 0;
+            if (total < 3 || total > len || kind < 1 || kind > UNDO_KINDS ||
+                total != 3 + undo_payload_size(kind)) {
+                st = ld_fail(ld, PM_ERR_INVALID, base + len - 2,
+                             "undo block %zu: a malformed record", b);
+                break;
+            }
+            const uint8_t *payload = log + start + 1;
+            if (kind == UNDO_SPENT) {
+                spent++;
+            } else if (kind == UNDO_OPERATOR) {
+                mirror_operator r;
+                memcpy(&r, payload, sizeof r);
+                size_t s = id_map_find(&m, r.id);
+                int ok;
+                if (r.existed)
+                    ok = s != SIZE_MAX && m.index[s] < n_ops && r.prev.id == r.id &&
+                         r.prev.name_len >= 1 && r.prev.name_len <= 64;
+                else
+                    ok = n_ops > 0 && s != SIZE_MAX && m.index[s] == n_ops - 1;
+                if (!ok) {
+                    st = ld_fail(ld, PM_ERR_INVALID, base + start,
+                                 "undo block %zu: an operator record that does not fit the registry",
+                                 b);
+                    break;
+                }
+                if (!r.existed) {
+                    m.index[s] = UINT32_MAX;
+                    n_ops--;
+                }
+            } else if (kind == UNDO_OP_SEQ) {
+                mirror_op_seq r;
+                memcpy(&r, payload, sizeof r);
+                if (r.index >= n_ops) {
+                    st = ld_fail(ld, PM_ERR_INVALID, base + start,
+                                 "undo block %zu: an op_seq record of operator index %zu of %zu",
+                                 b, r.index, n_ops);
+                    break;
+                }
+            }
+            len = start;
+        }
+        if (st == PM_OK && spent != u->spent)
+            st = ld_fail(ld, PM_ERR_INVALID, u->offset + 64,
+                         "undo block %zu: %llu spent records, %llu declared", b,
+                         (unsigned long long)spent, (unsigned long long)u->spent);
+    }
+    free(m.ids);
+    free(m.index);
+    return st;
+}
+
+static pm_status load_undo(loader *ld)
+{
+    uint64_t n = ld->counts[4], length;
+    if (ld_begin(ld, SEC_UNDO, n, 0, &length) != PM_OK)
+        return ld->status;
+    undo_block *blocks = calloc(n ? n : 1, sizeof *blocks);
+    if (!blocks)
+        return ld_nomem(ld);
+    deferred d = {0};
+    uint64_t left = length;
+    size_t got = 0;
+    for (; got < n && ld->status == PM_OK && !d.set; got++) {
+        undo_block *u = &blocks[got];
+        uint8_t item[PM_SNAP_UNDO_HEADER_SIZE];
+        u->offset = ld->r.off;
+        if (left < sizeof item) {
+            defer(&d, u->offset, "undo block %zu does not fit in the section's length", got);
+            break;
+        }
+        if (ld_read(ld, item, sizeof item, 1) != PM_OK)
+            break;
+        left -= sizeof item;
+        memcpy(u->hash, item, 32);
+        memcpy(u->prev, item + 32, 32);
+        u->spent = pm_read_u64le(item + 64);
+        u->len = pm_read_u64le(item + 72);
+        if (u->len > left) {
+            defer(&d, u->offset + 72, "undo block %zu: log length %llu past the section's end",
+                  got, (unsigned long long)u->len);
+            break;
+        }
+        u->log = malloc(u->len ? (size_t)u->len : 1);
+        if (!u->log) {
+            ld_nomem(ld);
+            break;
+        }
+        if (ld_read(ld, u->log, (size_t)u->len, 1) != PM_OK)
+            break;
+        left -= u->len;
+    }
+    uint64_t tail_at = ld->r.off, tail = left;
+    if (ld->status == PM_OK) {
+        /* Whatever a deferred error left unread still counts for the
+         * checksum: read it through. */
+        uint8_t skip[4096];
+        while (left > 0 && ld->status == PM_OK) {
+            size_t k = left < sizeof skip ? (size_t)left : sizeof skip;
+            if (ld_read(ld, skip, k, 1) != PM_OK)
+                break;
+            left -= k;
+        }
+    }
+    if (ld->status == PM_OK && !d.set && tail != 0)
+        defer(&d, tail_at, "%llu bytes after the last block", (unsigned long long)tail);
+    if (ld->status == PM_OK)
+        ld_end_deferred(ld, &d);
+    /* The chain of blocks: linked, ending at the tip. */
+    for (size_t i = 0; i < n && ld->status == PM_OK; i++) {
+        const undo_block *u = &blocks[i];
+        int64_t height = ld->tip_height - (int64_t)(n - 1 - i);
+        if (i > 0 && memcmp(u->prev, blocks[i - 1].hash, 32) != 0)
+            ld_fail(ld, PM_ERR_INVALID, u->offset + 32,
+                    "undo block %zu does not follow the one before it", i);
+        else if (i == 0 && (height == 0) != (memcmp(u->prev, ld->chain_id, 32) == 0))
+            ld_fail(ld, PM_ERR_INVALID, u->offset + 32,
+                    height == 0 ? "the undo block at height 0 does not follow the chain id"
+                                : "the undo block at height %lld follows the chain id",
+                    (long long)height);
+        else if (i + 1 == n && memcmp(u->hash, ld->tip_hash, 32) != 0)
+            ld_fail(ld, PM_ERR_INVALID, u->offset, "the newest undo block is not the tip");
+    }
+    if (ld->status == PM_OK)
+        check_undo(ld, blocks, (size_t)n);
+    /* Keep the newest undo_depth blocks (the engine evicts older ones). */
+    size_t depth = ld->e->cfg.undo_depth;
+    for (size_t i = n > depth ? (size_t)n - depth : 0; i < n && ld->status == PM_OK; i++) {
+        const undo_block *u = &blocks[i];
+        if (pm_ledger_history_push(ld->e->ledger, u->hash, u->prev, u->log, (size_t)u->len,
+                                   (size_t)u->spent) != PM_OK)
+            ld_nomem(ld);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(blocks[i].log);
+    free(blocks);
+    return ld->status;
+}
+
+static pm_status load_end(loader *ld)
+{
+    uint64_t length;
+    uint8_t p[END_PAYLOAD_SIZE];
+    if (ld_begin(ld, SEC_END, 0, 0, &length) != PM_OK)
+        return ld->status;
+    if (length != END_PAYLOAD_SIZE)
+        return ld_fail(ld, PM_ERR_INVALID, ld->sec_start + 16, "length %llu, expected %d",
+                       (unsigned long long)length, END_PAYLOAD_SIZE);
+    uint64_t at = ld->r.off;
+    if (ld_read(ld, p, sizeof p, 1) != PM_OK || ld_end(ld) != PM_OK)
+        return ld->status;
+    if (pm_read_u64le(p) != ld->r.size)
+        return ld_fail(ld, PM_ERR_INVALID, at, "the file should be %llu bytes, it is %llu",
+                       (unsigned long long)pm_read_u64le(p), (unsigned long long)ld->r.size);
+    if (ld->r.off != ld->r.size)
+        return ld_fail(ld, PM_ERR_INVALID, ld->r.off, "bytes after the end marker");
+    return PM_OK;
+}
+
+pm_status pm_engine_create_from_snapshot(pm_engine **engine, const pm_context *ctx,
+                                         const pm_chain_params *params, const pm_config *cfg,
+                                         const char *path, char *err, size_t errlen)
+{
+    PM_ARG_CHECK(ctx, engine != NULL, PM_ERR_ARG);
+    *engine = NULL;
+    PM_ARG_CHECK(ctx, ctx != NULL, PM_ERR_ARG);
+    PM_ARG_CHECK(ctx, path != NULL, PM_ERR_ARG);
+    PM_ARG_CHECK(ctx, err != NULL || errlen == 0, PM_ERR_ARG);
+    if (errlen)
+        err[0] = 0;
+
+    loader ld;
+    memset(&ld, 0, sizeof ld);
+    ld.ctx = ctx;
+    ld.msg = err;
+    ld.msglen = errlen;
+    ld.sec = -1;
+    ld.r.fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat stt;
+    const char *why = NULL;
+    if (ld.r.fd < 0 || fstat(ld.r.fd, &stt) != 0)
+        why = strerror(errno);
+    else if (S_ISDIR(stt.st_mode))
+        why = strerror(EISDIR);
+    else if (!S_ISREG(stt.st_mode))
+        why = "not a regular file";
+    if (why) {
+        if (errlen)
+            snprintf(err, errlen, "cannot read %s: %s", path, why);
+        if (ld.r.fd >= 0)
+            close(ld.r.fd);
+        return PM_ERR_IO;
+    }
+    ld.r.size = (uint64_t)stt.st_size;
+    posix_fadvise(ld.r.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    ld.r.buf = malloc(READ_BUFFER);
+    ld.xs = XXH3_createState();
+    if (!ld.r.buf || !ld.xs)
+        ld_nomem(&ld);
+
+    if (ld.status == PM_OK)
+        load_front(&ld, params);
+    if (ld.status == PM_OK) {
+        pm_config c;
+        if (cfg)
+            c = *cfg;
+        else
+            pm_config_default(&c);
+        if (c.utxo_capacity_hint < ld.counts[3])
+            c.utxo_capacity_hint = (size_t)ld.counts[3];
+        pm_status st = pm_engine_create(&ld.e, ctx, &ld.params, &c);
+        if (st != PM_OK) {
+            ld.status = st;
+            if (errlen)
+                snprintf(err, errlen, "cannot create the engine: %s", pm_status_text(st));
+        }
+    }
+    if (ld.status == PM_OK)
+        load_operators(&ld);
+    if (ld.status == PM_OK)
+        load_triples(&ld, SEC_SERI);
+    if (ld.status == PM_OK)
+        load_triples(&ld, SEC_MINT);
+    if (ld.status == PM_OK)
+        load_utxos(&ld);
+    if (ld.status == PM_OK) {
+        /* The undo check follows the registry as restored; the tip is
+         * needed for the chain of undo blocks. */
+        pm_ledger_restore_gov_seq(ld.e->ledger, ld.gov_seq);
+        pm_ledger_restore_tip(ld.e->ledger, ld.tip_hash, ld.tip_height);
+        load_undo(&ld);
+    }
+    if (ld.status == PM_OK)
+        load_end(&ld);
+    if (ld.status == PM_OK && pm_ledger_publish_opkeys(ld.e->ledger) != PM_OK)
+        ld_nomem(&ld);
+
+    close(ld.r.fd);
+    free(ld.r.buf);
+    XXH3_freeState(ld.xs);
+    free(ld.op_ids);
+    if (ld.status != PM_OK) {
+        pm_engine_destroy(ld.e);
+        return ld.status;
+    }
+    *engine = ld.e;
+    return PM_OK;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Tests and fuzzing                                                       */
+/* ---------------------------------------------------------------------- */
+
+size_t pm_snapshot_reseal(uint8_t *image, size_t size)
+{
+    size_t off = PM_SNAP_PREAMBLE_SIZE, sections = 0;
+    while (off <= size && size - off >= PM_SNAP_SECTION_HEADER_SIZE) {
+        uint64_t len = pm_read_u64le(image + off + 16);
+        size_t left = size - off - PM_SNAP_SECTION_HEADER_SIZE;
+        if (len > left || left - len < PM_SNAP_CHECKSUM_SIZE)
+            break;
+        size_t framed = PM_SNAP_SECTION_HEADER_SIZE + (size_t)len;
+        section_checksum(image + off + framed, image + off, framed);
+        sections++;
+        int end = memcmp(image + off, section_tags[SEC_END], 4) == 0;
+        off += framed + PM_SNAP_CHECKSUM_SIZE;
+        if (end)
+            break;
+    }
+    return sections;
+}
