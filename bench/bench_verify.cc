@@ -37,7 +37,6 @@
 namespace {
 
 constexpr size_t kBatch = 4096;
-constexpr size_t kChunk = 16;
 
 struct Sig {
     uint8_t key[32];  // x-only key bytes, as a transaction's output holds them

@@ -164,6 +164,10 @@ def merge(out_dir):
     for path in sorted(glob.glob(os.path.join(out_dir, "gbench-*.json"))):
         name = os.path.basename(path)[len("gbench-"):-len(".json")]
         res["microbenchmarks"][name] = gbench(path)
+    res["other_programs"] = {}
+    for path in sorted(glob.glob(os.path.join(out_dir, "other-*.txt"))):
+        name = os.path.basename(path)[len("other-"):-len(".txt")]
+        res["other_programs"][name] = read(path)
     derive(res)
     return res
 
@@ -425,6 +429,19 @@ def markdown(res):
                     counters = "error: " + b["error"]
                 rows.append([b["name"], value, counters])
             md.append(table(["benchmark", "figure", "counters"], rows))
+            md.append("")
+    others = res.get("other_programs", {})
+    if others:
+        md.append("## Other benchmark programs")
+        md.append("")
+        md.append("Their own output, each with the limit it measured in the same run "
+                  "(bench_ingest: read(2); bench_snapshot: read + SHA-256 and bare table inserts; "
+                  "bench_gen: raw signing; bench_trace: read + parse).")
+        md.append("")
+        for name, text in others.items():
+            md.append("```")
+            md.append(text.rstrip())
+            md.append("```")
             md.append("")
     steps = run.get("steps", [])
     if steps:

@@ -7,7 +7,9 @@
 #
 # Scenarios (bench/bench_scenarios.c): 1 signatures, 2 assume-valid,
 # 3 large-state, 4 conflict; then 5, the Google Benchmark programs
-# (bench_wire, bench_utxo, bench_verify) with JSON output. bench/report.py
+# (bench_wire, bench_utxo, bench_verify) with JSON output; then the other
+# plain C programs (bench_ingest, bench_snapshot, bench_gen, bench_trace),
+# their text kept as printed. bench/report.py
 # turns it all into results.json, results.md and plot.svg in the results
 # folder (default results/<date>-<host>/, linked as results/latest).
 #
@@ -18,7 +20,7 @@
 #                next run with the same sizes and the same postmark program
 #   --keep-data  keep the data (default: OUT/data, removed at the end)
 #   --only LIST  comma-separated subset of: signatures, assume-valid,
-#                large-state, conflict, micro
+#                large-state, conflict, micro, others
 #
 # Uses the build in $BUILD_DIR (default build/); builds only what is missing
 # (cmake --build). Exit status: 0 when every step ran, 1 when one failed to
@@ -30,7 +32,7 @@ BUILD_DIR=${BUILD_DIR:-$root/build}
 case $BUILD_DIR in /*) ;; *) BUILD_DIR=$PWD/$BUILD_DIR ;; esac
 
 cmdline="bench/run.sh${*:+ $*}"
-quick=0 reps="" out="" data="" keep=0 only="signatures,assume-valid,large-state,conflict,micro"
+quick=0 reps="" out="" data="" keep=0 only="signatures,assume-valid,large-state,conflict,micro,others"
 usage() { sed -n '4,22p' "$0" | sed 's/^# \{0,1\}//' >&2; }
 while [ $# -gt 0 ]; do
     case $1 in
@@ -50,7 +52,7 @@ if [ -n "$reps" ] && ! [[ $reps =~ ^[1-9][0-9]?$ ]]; then
     exit 2
 fi
 for s in ${only//,/ }; do
-    case $s in signatures | assume-valid | large-state | conflict | micro) ;;
+    case $s in signatures | assume-valid | large-state | conflict | micro | others) ;;
     *) echo "bench/run.sh: --only: unknown step '$s'" >&2; exit 2 ;;
     esac
 done
@@ -61,14 +63,19 @@ if [ "$quick" = 1 ]; then
     mode=quick reps=${reps:-1}
     txs=20000 conflict_txs=20000 large=400 limit_s=0.5
     gb_min_time=0.05
+    others=("bench_ingest --size 16 --runs 1" "bench_snapshot --utxos 100000 --reps 1"
+            "bench_gen transfers 5000" "bench_trace --txs 20000 --reps 1")
 else
     mode=full reps=${reps:-3}
     txs=200000 conflict_txs=200000 large=21500 limit_s=2
     gb_min_time=0.5
+    others=("bench_ingest --size 256 --runs 3" "bench_snapshot --utxos 2000000 --reps 3"
+            "bench_gen transfers 50000" "bench_trace --txs 200000 --reps 3")
 fi
 
 # ---- the build ------------------------------------------------------------
-programs=(postmark bench/bench_scenarios bench/bench_wire bench/bench_utxo bench/bench_verify)
+programs=(postmark bench/bench_scenarios bench/bench_wire bench/bench_utxo bench/bench_verify
+          bench/bench_ingest bench/bench_snapshot bench/bench_gen bench/bench_trace)
 missing=()
 for p in "${programs[@]}"; do
     [ -x "$BUILD_DIR/$p" ] || missing+=("$(basename "$p")")
@@ -130,6 +137,16 @@ if wants micro; then
     step micro-verify "$BUILD_DIR/bench/bench_verify" "${gb[@]}" \
         --benchmark_min_time="$([ "$quick" = 1 ] && echo 0.1 || echo 1)" \
         --benchmark_out="$out/gbench-verify.json"
+fi
+
+if wants others; then
+    for o in "${others[@]}"; do
+        read -r -a cmd <<<"$o"
+        name=${cmd[0]#bench_}
+        # Their text, as printed, goes into the report (other-NAME.txt).
+        step "other-$name" env TMPDIR="$data" "$BUILD_DIR/bench/${cmd[0]}" "${cmd[@]:1}"
+        { echo "\$ ${cmd[*]}"; cat "$out/other-$name.log"; } >"$out/other-$name.txt"
+    done
 fi
 
 # ---- the report ---------------------------------------------------------------
