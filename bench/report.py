@@ -6,12 +6,16 @@
     report.py report OUT_DIR        merge everything bench/run.sh left in
                                     OUT_DIR into results.json, and write
                                     results.md (Markdown tables) and plot.svg
+    report.py check FILE.json...    exit 1 when a Google Benchmark result
+                                    holds a benchmark that reported an error
 
 What OUT_DIR holds (written by bench/run.sh):
     machine.json, run.json              the machine; the run (mode, command,
                                         steps and their exit status)
     scenario-NAME.json                  bench_scenarios, one per scenario
-    gbench-NAME.json                    Google Benchmark JSON (--benchmark_out)
+    gbench-NAME.json                    Google Benchmark JSON (--benchmark_out);
+    gbench-NAME.K.json                  or one file per repetition K
+    other-NAME.txt                      the text of a plain benchmark program
 
 Every figure is a median of repetitions with min and max; ratios divide
 medians. Nothing here judges a figure: goals are reported as ratios.
@@ -106,23 +110,36 @@ def stats(values):
             "runs": values}
 
 
-def gbench(path):
-    """Google Benchmark JSON -> one entry per run name: median/min/max of the
-    repetitions of the main figure (items/s when set, else real time per
-    iteration) and the medians of the user counters."""
+def gbench_errors(path):
+    """The benchmarks of a Google Benchmark JSON file that reported an error."""
     data = load_json(path)
     if "benchmarks" not in data:
-        return {"ok": False, "error": data.get("error", "no benchmarks in %s" % path)}
+        return [data.get("error", "no benchmarks in %s" % path)]
+    return ["%s: %s" % (b.get("name"), b.get("error_message"))
+            for b in data["benchmarks"] if b.get("error_occurred")]
+
+
+def gbench(paths):
+    """Google Benchmark JSON files (repetitions in one file, or one file per
+    repetition) -> one entry per run name: median/min/max of the repetitions
+    of the main figure (items/s when set, else real time per iteration) and
+    the medians of the user counters."""
     runs = {}
     order = []
-    for b in data["benchmarks"]:
-        if b.get("run_type") == "aggregate":
-            continue
-        name = b.get("run_name", b.get("name"))
-        if name not in runs:
-            runs[name] = []
-            order.append(name)
-        runs[name].append(b)
+    context = {}
+    for path in paths:
+        data = load_json(path)
+        if "benchmarks" not in data:
+            return {"ok": False, "error": data.get("error", "no benchmarks in %s" % path)}
+        context = context or data.get("context", {})
+        for b in data["benchmarks"]:
+            if b.get("run_type") == "aggregate":
+                continue
+            name = b.get("run_name", b.get("name"))
+            if name not in runs:
+                runs[name] = []
+                order.append(name)
+            runs[name].append(b)
     skip = {"name", "run_name", "run_type", "family_index", "per_family_instance_index",
             "repetitions", "repetition_index", "threads", "iterations", "real_time",
             "cpu_time", "time_unit", "items_per_second", "bytes_per_second", "error_occurred",
@@ -148,7 +165,8 @@ def gbench(path):
                 counters[k] = statistics.median(b.get(k, 0) for b in reps)
         e["counters"] = counters
         entries.append(e)
-    return {"ok": True, "context": data.get("context", {}), "benchmarks": entries}
+    return {"ok": True, "context": context, "files": [os.path.basename(p) for p in paths],
+            "benchmarks": entries}
 
 
 def merge(out_dir):
@@ -161,9 +179,18 @@ def merge(out_dir):
     for path in sorted(glob.glob(os.path.join(out_dir, "scenario-*.json"))):
         name = os.path.basename(path)[len("scenario-"):-len(".json")]
         res["scenarios"][name] = load_json(path)
+    # gbench-NAME.json, or gbench-NAME.K.json for one file per repetition.
+    files = {}
     for path in sorted(glob.glob(os.path.join(out_dir, "gbench-*.json"))):
-        name = os.path.basename(path)[len("gbench-"):-len(".json")]
-        res["microbenchmarks"][name] = gbench(path)
+        name = os.path.basename(path)[len("gbench-"):-len(".json")].split(".")[0]
+        files.setdefault(name, []).append(path)
+    for name, paths in files.items():
+        res["microbenchmarks"][name] = gbench(paths)
+    # bench_utxo prints ours / ck_hs / mutex side by side after its table.
+    log = read(os.path.join(out_dir, "micro-utxo.log"))
+    at = log.rfind("\nsummary")
+    if at >= 0 and res["microbenchmarks"].get("utxo", {}).get("ok"):
+        res["microbenchmarks"]["utxo"]["summary"] = log[at + 1:]
     res["other_programs"] = {}
     for path in sorted(glob.glob(os.path.join(out_dir, "other-*.txt"))):
         name = os.path.basename(path)[len("other-"):-len(".txt")]
@@ -243,7 +270,7 @@ def markdown(res):
     run = res["run"]
     sc = res["scenarios"]
     md = ["# Postmark benchmark results", ""]
-    md.append("Command: `%s` (%s mode, %s repetitions per figure; each cell: median (min–max)). "
+    md.append("Command: `%s` (%s mode, %s repetition(s) per figure; each cell: median (min–max)). "
               "Date %s, commit %s%s." % (run.get("command", "bench/run.sh"), run.get("mode", "?"),
                                         run.get("reps", "?"), m.get("date", "?"),
                                         (m.get("git_commit") or "?")[:12],
@@ -267,14 +294,15 @@ def markdown(res):
         w = s.get("workload", {})
         md.append("## 1. Full verification, signature-bound")
         md.append("")
-        md.append("`postmark replay` of a TRANSFERS chain (%s transactions, %s signatures, %s blocks, "
-                  "%.1f MB), restricted to N cores, beside `secp256k1_schnorrsig_verify` with "
-                  "pre-parsed keys on the same N cores. Ratio = engine signatures/s ÷ limit "
-                  "(CPU-time ratio: the same per CPU-second used, less sensitive to other load). "
-                  "Pack: `postmark pack` of the stream on N cores." % (
-                      si(w.get("txs")), si(w.get("signatures")), w.get("blocks", "?"),
-                      (w.get("chain_bytes") or 0) / 1e6))
-        md.append("")
+        if w:
+            md.append("`postmark replay` of a TRANSFERS chain (%s transactions, %s signatures, %s blocks, "
+                      "%.1f MB), restricted to N cores, beside `secp256k1_schnorrsig_verify` with "
+                      "pre-parsed keys on the same N cores. Ratio = engine signatures/s ÷ limit "
+                      "(CPU-time ratio: the same per CPU-second used, less sensitive to other load). "
+                      "Pack: `postmark pack` of the stream on N cores." % (
+                          si(w.get("txs")), si(w.get("signatures")), w.get("blocks", "?"),
+                          (w.get("chain_bytes") or 0) / 1e6))
+            md.append("")
         note = failed_note(s)
         if note:
             md += [note, ""]
@@ -319,13 +347,14 @@ def markdown(res):
         je = s.get("jemalloc_tunable", {})
         md.append("## 3. Large state")
         md.append("")
-        md.append("A LARGE_STATE chain (%s records, %s blocks, %.0f MB) leaving %s unspent outputs "
-                  "(and %s minted stamps), replayed on %s cores. Peak RSS is the child's "
-                  "`ru_maxrss`; the fixed part is the same command on the chain cut to its header." % (
-                      si(w.get("records")), w.get("blocks", "?"), (w.get("chain_bytes") or 0) / 1e6,
-                      "{:,}".format(w.get("utxo_count", 0)), "{:,}".format(p.get("minted", 0)),
-                      s.get("cores", "?")))
-        md.append("")
+        if w:
+            md.append("A LARGE_STATE chain (%s records, %s blocks, %.0f MB) leaving %s unspent outputs "
+                      "(and %s minted stamps), replayed on %s cores. Peak RSS is the child's "
+                      "`ru_maxrss`; the fixed part is the same command on the chain cut to its header." % (
+                          si(w.get("records")), w.get("blocks", "?"), (w.get("chain_bytes") or 0) / 1e6,
+                          "{:,}".format(w.get("utxo_count", 0)), "{:,}".format(p.get("minted", 0)),
+                          s.get("cores", "?")))
+            md.append("")
         note = failed_note(s)
         if note:
             md += [note, ""]
@@ -363,11 +392,12 @@ def markdown(res):
         w = s.get("workload", {})
         md.append("## 4. Conflict-heavy")
         md.append("")
-        md.append("A MARKET stream of %s records with 10%% double spends and 10%% in-block chains "
-                  "(%s accepted, %s rejected). Pack: records/s in (rejects included); replay: "
-                  "the chain pack made. Ratios: against scenario 1 on the same cores." % (
-                      si(w.get("records")), si(w.get("accepted")), si(w.get("rejected"))))
-        md.append("")
+        if w:
+            md.append("A MARKET stream of %s records with 10%% double spends and 10%% in-block chains "
+                      "(%s accepted, %s rejected). Pack: records/s in (rejects included); replay: "
+                      "the chain pack made. Ratios: against scenario 1 on the same cores." % (
+                          si(w.get("records")), si(w.get("accepted")), si(w.get("rejected"))))
+            md.append("")
         note = failed_note(s)
         if note:
             md += [note, ""]
@@ -430,6 +460,10 @@ def markdown(res):
                 rows.append([b["name"], value, counters])
             md.append(table(["benchmark", "figure", "counters"], rows))
             md.append("")
+            if data.get("summary"):
+                md.append("The program's own summary (its last run):")
+                md.append("")
+                md += ["```", data["summary"].rstrip(), "```", ""]
     others = res.get("other_programs", {})
     if others:
         md.append("## Other benchmark programs")
@@ -569,6 +603,11 @@ def main(argv):
     if len(argv) >= 3 and argv[1] == "machine":
         machine(argv[2], argv[3] if len(argv) > 3 else None)
         return 0
+    if len(argv) >= 3 and argv[1] == "check":
+        errors = [e for path in argv[2:] for e in gbench_errors(path)]
+        for e in errors:
+            sys.stderr.write("report.py: benchmark error: %s\n" % e)
+        return 1 if errors else 0
     if len(argv) == 3 and argv[1] == "report":
         out_dir = argv[2]
         res = merge(out_dir)
@@ -580,7 +619,7 @@ def main(argv):
         with open(os.path.join(out_dir, "plot.svg"), "w") as f:
             f.write(svg(res))
         return 0
-    sys.stderr.write("usage: report.py machine OUT_DIR [BUILD_DIR] | report.py report OUT_DIR\n")
+    sys.stderr.write("usage: report.py machine OUT_DIR [BUILD_DIR] | report OUT_DIR | check FILE.json...\n")
     return 2
 
 

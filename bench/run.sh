@@ -126,17 +126,35 @@ if [ ${#scenarios[@]} -gt 0 ]; then
         --large-records "$large" --limit-seconds "$limit_s" "${scenarios[@]}"
 fi
 
+# run_gbench JSON PROGRAM ARGS...: a Google Benchmark program with JSON
+# output; fails when the program fails or one of its benchmarks reports an
+# error (SkipWithError).
+run_gbench() {
+    local json=$1
+    shift
+    "$@" --benchmark_out_format=json --benchmark_out="$json" || return 1
+    python3 "$root/bench/report.py" check "$json"
+}
+
+# bench_utxo, once per repetition: its fixed-iteration runs consume the key
+# permutation of the table they share, so --benchmark_repetitions would make
+# later runs spend keys already spent. Each process starts afresh.
+utxo_runs() {
+    local r rc=0
+    for ((r = 1; r <= reps; r++)); do
+        run_gbench "$out/gbench-utxo.$r.json" "$BUILD_DIR/bench/bench_utxo" || rc=1
+    done
+    return "$rc"
+}
+
 if wants micro; then
-    gb=(--benchmark_repetitions="$reps" --benchmark_display_aggregates_only=true
-        --benchmark_out_format=json)
-    step micro-wire "$BUILD_DIR/bench/bench_wire" "${gb[@]}" --benchmark_min_time="$gb_min_time" \
-        --benchmark_out="$out/gbench-wire.json"
-    # bench_utxo runs fixed iteration counts (tables of 1M entries); 50M
-    # with PM_BENCH_LARGE=1 in the environment.
-    step micro-utxo "$BUILD_DIR/bench/bench_utxo" "${gb[@]}" --benchmark_out="$out/gbench-utxo.json"
-    step micro-verify "$BUILD_DIR/bench/bench_verify" "${gb[@]}" \
-        --benchmark_min_time="$([ "$quick" = 1 ] && echo 0.1 || echo 1)" \
-        --benchmark_out="$out/gbench-verify.json"
+    gb=(--benchmark_repetitions="$reps" --benchmark_display_aggregates_only=true)
+    step micro-wire run_gbench "$out/gbench-wire.json" "$BUILD_DIR/bench/bench_wire" "${gb[@]}" \
+        --benchmark_min_time="$gb_min_time"
+    # Tables of 1M entries; 50M too with PM_BENCH_LARGE=1 in the environment.
+    step micro-utxo utxo_runs
+    step micro-verify run_gbench "$out/gbench-verify.json" "$BUILD_DIR/bench/bench_verify" "${gb[@]}" \
+        --benchmark_min_time="$([ "$quick" = 1 ] && echo 0.1 || echo 1)"
 fi
 
 if wants others; then
