@@ -10,37 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
-    uint8_t *data;
-    size_t size;
-    pm_chain_params params;
-    size_t n;
-    const uint8_t *rec[1024];
-    size_t len[1024];
-} vfile;
-
-static int load(vfile *f, const char *name)
-{
-    memset(f, 0, sizeof *f);
-    f->data = pm_read_file(pm_vector_path(name), &f->size);
-    if (!f->data)
-        return 0;
-    pm_file_kind kind;
-    if (!pm_file_header_parse(&kind, &f->params, NULL, f->data, f->size))
-        return 0;
-    size_t off = PM_FILE_HEADER_SIZE;
-    while (off + 4 <= f->size && f->n < 1024) {
-        const uint8_t *p = f->data + off;
-        size_t len = (size_t)p[0] | (size_t)p[1] << 8 | (size_t)p[2] << 16 | (size_t)p[3] << 24;
-        if (off + 4 + len > f->size)
-            break;
-        f->rec[f->n] = p + 4;
-        f->len[f->n++] = len;
-        off += 4 + len;
-    }
-    return 1;
-}
-
 /* Collects what pack mode emits. */
 typedef struct {
     uint8_t *chain;
@@ -99,8 +68,8 @@ static void digest(pm_engine *e, uint8_t out[32])
 }
 
 /* Pack s1.pmtx through the API: the emitted blocks are s1.b32.pmbk. */
-static void test_pack_matches_vector(const pm_context *ctx, const vfile *stream,
-                                     const vfile *chain)
+static void test_pack_matches_vector(const pm_context *ctx, const pm_vfile *stream,
+                                     const pm_vfile *chain)
 {
     for (unsigned threads = 1; threads <= 4; threads *= 2) {
         pm_engine *e = new_engine(ctx, &stream->params, threads, 32, 100);
@@ -126,7 +95,7 @@ static void test_pack_matches_vector(const pm_context *ctx, const vfile *stream,
 
 /* Connect block by block, then disconnect back to genesis: each state
  * equals the one recorded on the way up. */
-static void test_connect_disconnect(const pm_context *ctx, const vfile *chain)
+static void test_connect_disconnect(const pm_context *ctx, const pm_vfile *chain)
 {
     pm_engine *e = new_engine(ctx, &chain->params, 2, 4096, 100);
     uint8_t digests[16][32], tips[16][32];
@@ -179,10 +148,10 @@ static void test_connect_disconnect(const pm_context *ctx, const vfile *chain)
 }
 
 /* An invalid block leaves the state exactly as after the blocks before it. */
-static void test_invalid_block_atomic(const pm_context *ctx, const vfile *good)
+static void test_invalid_block_atomic(const pm_context *ctx, const pm_vfile *good)
 {
-    vfile bad;
-    if (!load(&bad, "s1.bad.double_spend_across_blocks.pmbk"))
+    pm_vfile bad;
+    if (!pm_vfile_load(&bad, "s1.bad.double_spend_across_blocks.pmbk"))
         return;
     pm_engine *ref = new_engine(ctx, &good->params, 1, 4096, 100);
     pm_verdict v;
@@ -204,11 +173,11 @@ static void test_invalid_block_atomic(const pm_context *ctx, const vfile *good)
     CHECK(pm_engine_connect_blocks(e, &v, &good->rec[4], &good->len[4], 1, 0) == PM_OK);
     pm_engine_destroy(e);
     pm_engine_destroy(ref);
-    free(bad.data);
+    pm_vfile_free(&bad);
 }
 
 /* Admission: check_tx answers without changing the state. */
-static void test_check_tx(const pm_context *ctx, const vfile *stream, const vfile *chain)
+static void test_check_tx(const pm_context *ctx, const pm_vfile *stream, const pm_vfile *chain)
 {
     pm_engine *e = new_engine(ctx, &stream->params, 2, 4096, 100);
     pm_reason r;
@@ -236,7 +205,7 @@ static void test_check_tx(const pm_context *ctx, const vfile *stream, const vfil
 /* A peer's block arrives while transactions wait in the open block: the
  * waiting ones are checked again on the new state. The result equals
  * submitting the still-pending transactions after connecting the block. */
-static void test_mempool_recheck(const pm_context *ctx, const vfile *stream, const vfile *chain32)
+static void test_mempool_recheck(const pm_context *ctx, const pm_vfile *stream, const pm_vfile *chain32)
 {
     const size_t first = 100; /* stream records waiting in the open block */
     pm_engine *e = new_engine(ctx, &stream->params, 2, 4096, 100);
@@ -292,7 +261,7 @@ static void count_illegal(const char *message, void *data)
     illegal_calls++;
 }
 
-static void test_misuse(pm_context *ctx, const vfile *stream)
+static void test_misuse(pm_context *ctx, const pm_vfile *stream)
 {
     pm_context_set_illegal_callback(ctx, count_illegal, NULL);
     pm_engine *e = new_engine(ctx, &stream->params, 1, 4096, 100);
@@ -314,18 +283,18 @@ int main(void)
 {
     pm_context *ctx = pm_context_create();
     CHECK(ctx != NULL);
-    vfile stream, chain32, chain4096;
-    if (ctx && load(&stream, "s1.pmtx") && load(&chain32, "s1.b32.pmbk") &&
-        load(&chain4096, "s1.b4096.pmbk")) {
+    pm_vfile stream, chain32, chain4096;
+    if (ctx && pm_vfile_load(&stream, "s1.pmtx") && pm_vfile_load(&chain32, "s1.b32.pmbk") &&
+        pm_vfile_load(&chain4096, "s1.b4096.pmbk")) {
         test_pack_matches_vector(ctx, &stream, &chain32);
         test_connect_disconnect(ctx, &chain32);
         test_invalid_block_atomic(ctx, &chain32);
         test_check_tx(ctx, &stream, &chain4096);
         test_mempool_recheck(ctx, &stream, &chain32);
         test_misuse(ctx, &stream);
-        free(stream.data);
-        free(chain32.data);
-        free(chain4096.data);
+        pm_vfile_free(&stream);
+        pm_vfile_free(&chain32);
+        pm_vfile_free(&chain4096);
     }
     pm_context_destroy(ctx);
     return pm_test_finish();

@@ -24,46 +24,6 @@
 /* Helpers                                                                 */
 /* ---------------------------------------------------------------------- */
 
-typedef struct {
-    uint8_t *data;
-    size_t size;
-    pm_chain_params params;
-    size_t n;
-    const uint8_t **rec;
-    size_t *len;
-} vfile;
-
-static int vload(vfile *f, const char *name)
-{
-    memset(f, 0, sizeof *f);
-    f->data = pm_read_file(pm_vector_path(name), &f->size);
-    if (!f->data)
-        return 0;
-    pm_file_kind kind;
-    if (!pm_file_header_parse(&kind, &f->params, NULL, f->data, f->size))
-        return 0;
-    f->rec = malloc(f->size * sizeof *f->rec / 4 + 1);
-    f->len = malloc(f->size * sizeof *f->len / 4 + 1);
-    size_t off = PM_FILE_HEADER_SIZE;
-    while (off + 4 <= f->size) {
-        const uint8_t *p = f->data + off;
-        size_t len = (size_t)p[0] | (size_t)p[1] << 8 | (size_t)p[2] << 16 | (size_t)p[3] << 24;
-        if (off + 4 + len > f->size)
-            break;
-        f->rec[f->n] = p + 4;
-        f->len[f->n++] = len;
-        off += 4 + len;
-    }
-    return 1;
-}
-
-static void vfree(vfile *f)
-{
-    free(f->data);
-    free(f->rec);
-    free(f->len);
-}
-
 /* What pack mode emits: the blocks (copies) and the rejects. */
 typedef struct {
     uint8_t **blocks;
@@ -314,7 +274,7 @@ static const char *tmp_path(const char *name)
 /* Round trip                                                              */
 /* ---------------------------------------------------------------------- */
 
-static void test_round_trip(const pm_context *ctx, const vfile *chain)
+static void test_round_trip(const pm_context *ctx, const pm_vfile *chain)
 {
     pm_engine *a = new_engine(ctx, &chain->params, 2, 4096);
     CHECK(connect_all(a, (uint8_t *const *)chain->rec, chain->len, chain->n));
@@ -399,7 +359,7 @@ static void test_round_trip(const pm_context *ctx, const vfile *chain)
 
 /* The empty state (no block): height -1, the chain id as tip, the empty
  * set's digest (chain.txt). */
-static void test_empty_state(const pm_context *ctx, const vfile *chain)
+static void test_empty_state(const pm_context *ctx, const pm_vfile *chain)
 {
     pm_engine *a = new_engine(ctx, &chain->params, 1, 4096);
     const char *path = tmp_path("empty.snap");
@@ -433,7 +393,7 @@ static void test_empty_state(const pm_context *ctx, const vfile *chain)
 /* Packing on from a snapshot; disconnecting after a restart               */
 /* ---------------------------------------------------------------------- */
 
-static void pack_stream(pm_engine *e, sink *s, const vfile *stream)
+static void pack_stream(pm_engine *e, sink *s, const pm_vfile *stream)
 {
     pm_engine_set_callbacks(e, on_block, on_reject, s);
     for (size_t i = 0; i < stream->n; i++)
@@ -479,10 +439,10 @@ static int rejects_match_csv(const sink *s, const char *csv_name, uint64_t index
 
 static void test_pack_on(const pm_context *ctx)
 {
-    vfile half1, half2, halves;
-    CHECK(vload(&half1, "s1.half1.pmtx"));
-    CHECK(vload(&half2, "s1.half2.pmtx"));
-    CHECK(vload(&halves, "s1.halves.b32.pmbk"));
+    pm_vfile half1, half2, halves;
+    CHECK(pm_vfile_load(&half1, "s1.half1.pmtx"));
+    CHECK(pm_vfile_load(&half2, "s1.half2.pmtx"));
+    CHECK(pm_vfile_load(&halves, "s1.halves.b32.pmbk"));
 
     /* A packs half1; its snapshot is loaded into B; C replays A's blocks. */
     pm_engine *a = new_engine(ctx, &half1.params, 2, 32);
@@ -530,12 +490,12 @@ static void test_pack_on(const pm_context *ctx)
     pm_engine_destroy(a);
     pm_engine_destroy(b);
     pm_engine_destroy(c);
-    vfree(&half1);
-    vfree(&half2);
-    vfree(&halves);
+    pm_vfile_free(&half1);
+    pm_vfile_free(&half2);
+    pm_vfile_free(&halves);
 }
 
-static void test_disconnect_after_load(const pm_context *ctx, const vfile *chain)
+static void test_disconnect_after_load(const pm_context *ctx, const pm_vfile *chain)
 {
     pm_engine *a = new_engine(ctx, &chain->params, 2, 4096);
     CHECK(connect_all(a, (uint8_t *const *)chain->rec, chain->len, chain->n));
@@ -607,7 +567,7 @@ static void test_generated_market(const pm_context *ctx)
     CHECK(data != MAP_FAILED);
     if (data == MAP_FAILED)
         return;
-    vfile first = {0}, second = {0};
+    pm_vfile first = {0}, second = {0};
     pm_file_kind kind;
     CHECK(pm_file_header_parse(&kind, &first.params, NULL, data, size));
     second.params = first.params;
@@ -621,7 +581,7 @@ static void test_generated_market(const pm_context *ctx)
                      (size_t)data[off + 2] << 16 | (size_t)data[off + 3] << 24;
         if (off + 4 + len > size)
             break;
-        vfile *f = k < g.txs / 2 ? &first : &second;
+        pm_vfile *f = k < g.txs / 2 ? &first : &second;
         f->rec[f->n] = data + off + 4;
         f->len[f->n++] = len;
         off += 4 + len;
@@ -690,8 +650,8 @@ static void test_generated_market(const pm_context *ctx)
 
 /* Snapshots saved from the on_block callback (workers busy) are exactly
  * the states after each block: equal to a replay up to it. */
-static void test_save_from_callback(const pm_context *ctx, const vfile *stream,
-                                    const vfile *chain)
+static void test_save_from_callback(const pm_context *ctx, const pm_vfile *stream,
+                                    const pm_vfile *chain)
 {
     for (unsigned threads = 1; threads <= 4; threads *= 4) {
         pm_engine *a = new_engine(ctx, &stream->params, threads, 32);
@@ -723,8 +683,8 @@ static void test_save_from_callback(const pm_context *ctx, const vfile *stream,
 
 /* A save while the open block holds applied transactions: the snapshot is
  * the tip's state without them, and packing goes on to the same blocks. */
-static void test_save_with_open_block(const pm_context *ctx, const vfile *stream,
-                                      const vfile *chain)
+static void test_save_with_open_block(const pm_context *ctx, const pm_vfile *stream,
+                                      const pm_vfile *chain)
 {
     pm_engine *a = new_engine(ctx, &stream->params, 2, 32);
     sink s = {0};
@@ -847,7 +807,7 @@ static size_t utxo_payload_offset(const uint8_t *img)
     return off + PM_SNAP_SECTION_HEADER_SIZE;
 }
 
-static void test_large_set(const pm_context *ctx, const vfile *chain)
+static void test_large_set(const pm_context *ctx, const pm_vfile *chain)
 {
     const size_t n = 60000;
     pm_engine *a = new_engine(ctx, &chain->params, 2, 4096);
@@ -1217,7 +1177,7 @@ static void test_semantic_damage(const pm_context *ctx, const uint8_t *orig, siz
     free(im.img);
 }
 
-static void test_refusals(const pm_context *ctx, const vfile *chain)
+static void test_refusals(const pm_context *ctx, const pm_vfile *chain)
 {
     pm_engine *a = new_engine(ctx, &chain->params, 2, 4096);
     CHECK(connect_all(a, (uint8_t *const *)chain->rec, chain->len, chain->n));
@@ -1239,7 +1199,7 @@ static void test_refusals(const pm_context *ctx, const vfile *chain)
 /* Save failures and misuse                                                */
 /* ---------------------------------------------------------------------- */
 
-static void test_save_failures(const pm_context *ctx, const vfile *chain)
+static void test_save_failures(const pm_context *ctx, const pm_vfile *chain)
 {
     pm_engine *a = new_engine(ctx, &chain->params, 1, 4096);
     CHECK(connect_all(a, (uint8_t *const *)chain->rec, chain->len, 3));
@@ -1275,7 +1235,7 @@ static void count_misuse(const char *message, void *data)
     misuse_count++;
 }
 
-static void test_misuse(pm_context *ctx, const vfile *chain)
+static void test_misuse(pm_context *ctx, const pm_vfile *chain)
 {
     pm_context_set_illegal_callback(ctx, count_misuse, NULL);
     pm_engine *e = NULL;
@@ -1307,8 +1267,8 @@ int main(void)
 {
     pm_context *ctx = pm_context_create();
     CHECK(ctx != NULL);
-    vfile chain, stream;
-    if (!ctx || !vload(&chain, "s1.b32.pmbk") || !vload(&stream, "s1.pmtx"))
+    pm_vfile chain, stream;
+    if (!ctx || !pm_vfile_load(&chain, "s1.b32.pmbk") || !pm_vfile_load(&stream, "s1.pmtx"))
         return pm_test_finish();
     CHECK(chain.n == 9);
     test_round_trip(ctx, &chain);
@@ -1322,8 +1282,8 @@ int main(void)
     test_refusals(ctx, &chain);
     test_save_failures(ctx, &chain);
     test_misuse(ctx, &chain);
-    vfree(&chain);
-    vfree(&stream);
+    pm_vfile_free(&chain);
+    pm_vfile_free(&stream);
     pm_context_destroy(ctx);
     return pm_test_finish();
 }

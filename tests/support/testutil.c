@@ -106,3 +106,39 @@ const char *pm_test_tmpdir(void)
     }
     return dir;
 }
+
+int pm_vfile_load(pm_vfile *f, const char *name)
+{
+    memset(f, 0, sizeof *f);
+    f->data = pm_read_file(pm_vector_path(name), &f->size);
+    if (!f->data)
+        return 0;
+    pm_file_kind kind;
+    if (!pm_file_header_parse(&kind, &f->params, NULL, f->data, f->size)) {
+        fprintf(stderr, "%s: bad header\n", name);
+        pm_test_failed++;
+        return 0;
+    }
+    /* Every record takes at least its 4-byte length prefix. */
+    f->rec = malloc((f->size / 4 + 1) * sizeof *f->rec);
+    f->len = malloc((f->size / 4 + 1) * sizeof *f->len);
+    size_t off = PM_FILE_HEADER_SIZE;
+    while (off + 4 <= f->size) {
+        const uint8_t *p = f->data + off;
+        size_t len = (size_t)p[0] | (size_t)p[1] << 8 | (size_t)p[2] << 16 | (size_t)p[3] << 24;
+        if (off + 4 + len > f->size)
+            break;
+        f->rec[f->n] = p + 4;
+        f->len[f->n++] = len;
+        off += 4 + len;
+    }
+    return 1;
+}
+
+void pm_vfile_free(pm_vfile *f)
+{
+    free(f->data);
+    free(f->rec);
+    free(f->len);
+    memset(f, 0, sizeof *f);
+}

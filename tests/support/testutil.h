@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "postmark.h"
+
 extern unsigned long pm_test_passed, pm_test_failed;
 
 #define CHECK(cond)                                                                 \
@@ -55,6 +57,22 @@ char *pm_hex(char *out, const uint8_t *bytes, size_t n);
 
 /* Parse 2n hex digits into bytes; returns 1 on success. */
 int pm_unhex(uint8_t *out, size_t n, const char *hex);
+
+/* A vectors file read whole, its header parsed and its whole records
+ * framed (a partial last record is left out). */
+typedef struct {
+    uint8_t *data;
+    size_t size;
+    pm_chain_params params;
+    size_t n;
+    const uint8_t **rec;
+    size_t *len;
+} pm_vfile;
+
+/* Load vectors file `name`; returns 1, or 0 (failure counted) when it
+ * cannot be read or has a bad header. Free with pm_vfile_free. */
+int pm_vfile_load(pm_vfile *f, const char *name);
+void pm_vfile_free(pm_vfile *f);
 
 /* A fresh temporary directory (mkdtemp) for this test; static buffer. */
 const char *pm_test_tmpdir(void);
