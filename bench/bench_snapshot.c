@@ -3,10 +3,10 @@
  * full replay of the same chain and beside the limits a load chases, all
  * measured in this run.
  *
- * The workload is a real chain made here: one operator registered by the
- * governance key, then ISSUE transactions of 1,024 CREDIT outputs each to
- * random owners, packed by the engine, until the UTXO set holds --utxos
- * entries. Then:
+ * The workload is a real chain: the generator's LARGE_STATE stream
+ * (engine/gen.h: mostly ISSUEs of 512 stamps and 512 credits, a transfer
+ * now and then) sized for about --utxos unspent outputs, packed by the
+ * engine. Then:
  *   replay  a fresh engine connects every block (every signature checked);
  *   save    pm_engine_save_snapshot of the packed state;
  *   load    pm_engine_create_from_snapshot (checksums, order, UTXO digest
@@ -16,22 +16,25 @@
  *              digest check alone costs, one core);
  *   insert     inserting the same entries into a fresh pre-sized table from
  *              --threads threads (what the table alone costs).
- * This chain is replay's best case (one signature per 1,024 outputs); a
+ * This chain is replay's best case (one signature per ~1,000 outputs); a
  * real history spends far more per live UTXO. Each figure is the median of
  * --reps runs. Nothing asserts on time.
  *
- * usage: bench_snapshot [--utxos N] [--threads T] [--reps R] [--dir DIR]
- *   defaults: 2,000,000 UTXOs, threads = online CPUs, 3 reps, $TMPDIR.
+ * usage: bench_snapshot [--utxos N] [--market TXS] [--threads T] [--reps R]
+ *                       [--dir DIR] [--keep FILE]
+ *   defaults: 2,000,000 UTXOs, threads = online CPUs, 3 reps, $TMPDIR;
+ *   --market TXS uses the generator's MARKET stream of TXS records instead
+ *   (a signature-heavy history: replay's usual case, a small state);
+ *   --keep leaves the snapshot in FILE (for profiling a load alone).
  */
+#include "gen.h"
 #include "pipeline.h"
 #include "snapshot.h"
 #include "postmark.h"
 
 #include <fcntl.h>
 #include <pthread.h>
-#include <secp256k1.h>
-#include <secp256k1_extrakeys.h>
-#include <secp256k1_schnorrsig.h>
+#include <sys/mman.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,14 +58,6 @@ static double cpu_seconds(void)
     getrusage(RUSAGE_SELF, &u);
     return (double)u.ru_utime.tv_sec + (double)u.ru_utime.tv_usec / 1e6 +
            (double)u.ru_stime.tv_sec + (double)u.ru_stime.tv_usec / 1e6;
-}
-
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -90,6 +85,7 @@ typedef struct {
     size_t *sizes;
     size_t n, cap;
     size_t bytes;
+    uint64_t rejects;
 } chain;
 
 static void on_block(void *data, const uint8_t *block, size_t size, uint64_t height,
@@ -115,95 +111,65 @@ static void on_block(void *data, const uint8_t *block, size_t size, uint64_t hei
 
 static void on_reject(void *data, uint64_t index, const uint8_t *txid, pm_reason reason)
 {
-    (void)data;
+    (void)index;
     (void)txid;
-    fprintf(stderr, "bench_snapshot: transaction %llu rejected: %s\n", (unsigned long long)index,
-            pm_reason_name(reason));
-    exit(1);
+    (void)reason;
+    chain *c = data;
+    c->rejects++; /* MARKET plans some; LARGE_STATE none */
 }
 
-/* Sign a serialized transaction in place (its one signature is last). */
-static void sign_tx(const pm_context *ctx, const secp256k1_context *secp,
-                    const secp256k1_keypair *kp, const uint8_t chain_id[32], uint8_t *bytes,
-                    size_t size)
+/* Pack a generated stream of `txs` records of `shape` into a chain; the
+ * packing engine is kept (its state is what gets saved). */
+static pm_engine *make_chain(const pm_context *ctx, const char *dir, unsigned threads,
+                             pm_gen_shape shape, uint64_t txs, uint64_t size_hint,
+                             pm_chain_params *params, chain *c)
 {
-    pm_tx tx;
-    uint8_t txid[32], sighash[32];
-    if (!pm_tx_parse(&tx, NULL, bytes, size) || !pm_tx_txid(ctx, txid, &tx) ||
-        !pm_tx_sighash(ctx, sighash, chain_id, txid) ||
-        !secp256k1_schnorrsig_sign32(secp, bytes + size - 64, sighash, kp, NULL))
-        die("cannot make a transaction");
-}
+    pm_gen_config g;
+    pm_gen_config_default(&g, shape);
+    g.txs = txs;
+    g.threads = threads;
+    char path[1024], err[256];
+    snprintf(path, sizeof path, "%s/bench_snapshot.%d.pmtx", dir, (int)getpid());
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0)
+        die("cannot create the stream file");
+    unlink(path);
+    pm_gen_report report;
+    if (pm_gen_write(ctx, &g, fd, &report, err, sizeof err) != PM_OK)
+        die(err);
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        die("cannot stat the stream");
+    uint8_t *data = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (data == MAP_FAILED)
+        die("cannot map the stream");
+    pm_file_kind kind;
+    if (!pm_file_header_parse(&kind, params, NULL, data, (size_t)st.st_size))
+        die("the generated stream has a bad header");
 
-/* Pack a chain whose UTXO set has n entries; the packing engine is kept
- * (its state is what gets saved). */
-static pm_engine *make_chain(const pm_context *ctx, const pm_chain_params *params,
-                             const secp256k1_keypair *gov, const secp256k1_keypair *op_kp,
-                             const uint8_t op_key[32], unsigned threads, uint64_t n, chain *c)
-{
     pm_config cfg;
     pm_config_default(&cfg);
     cfg.threads = threads;
-    cfg.utxo_capacity_hint = (size_t)n;
+    if (size_hint)
+        cfg.utxo_capacity_hint = (size_t)size_hint;
     pm_engine *e;
     if (pm_engine_create(&e, ctx, params, &cfg) != PM_OK)
         die("cannot create an engine");
     pm_engine_set_callbacks(e, on_block, on_reject, c);
-    secp256k1_context *secp = secp256k1_context_create(SECP256K1_CONTEXT_NONE);
-    uint8_t chain_id[32];
-    pm_chain_id(ctx, chain_id, params);
-
-    uint8_t buf[PM_TX_MAX_SIZE];
-    uint8_t zero_sig[64] = {0};
-    pm_tx tx;
-    memset(&tx, 0, sizeof tx);
-    tx.type = PM_TX_REGISTER;
-    tx.seq = 1;
-    tx.operator_id = 1;
-    tx.key = op_key;
-    tx.text = (const uint8_t *)"Bench Post";
-    tx.text_len = 10;
-    tx.n_sigs = 1;
-    tx.sigs = zero_sig;
-    size_t size = pm_tx_serialize(buf, sizeof buf, &tx);
-    sign_tx(ctx, secp, gov, chain_id, buf, size);
-    if (pm_engine_submit(e, buf, size) != PM_OK)
-        die("submit failed");
-
-    uint8_t *outs = malloc(1024 * PM_OUTPUT_SIZE);
-    uint64_t seed = 1, made = 0;
-    for (uint64_t seq = 1; made < n; seq++) {
-        size_t k = n - made < 1024 ? (size_t)(n - made) : 1024;
-        for (size_t i = 0; i < k; i++) {
-            pm_output o;
-            memset(&o, 0, sizeof o);
-            for (int w = 0; w < 4; w++) {
-                uint64_t v = rng_next(&seed);
-                memcpy(o.owner + 8 * w, &v, 8);
-            }
-            o.kind = PM_OUTPUT_CREDIT;
-            o.operator_id = 1;
-            o.amount = 1 + (rng_next(&seed) >> 20);
-            pm_output_encode(outs + PM_OUTPUT_SIZE * i, &o);
-        }
-        memset(&tx, 0, sizeof tx);
-        tx.type = PM_TX_ISSUE;
-        tx.seq = seq;
-        tx.operator_id = 1;
-        tx.n_out = k;
-        tx.outputs = outs;
-        tx.n_sigs = 1;
-        tx.sigs = zero_sig;
-        size = pm_tx_serialize(buf, sizeof buf, &tx);
-        sign_tx(ctx, secp, op_kp, chain_id, buf, size);
-        if (pm_engine_submit(e, buf, size) != PM_OK)
+    size_t off = PM_FILE_HEADER_SIZE;
+    while (off + 4 <= (size_t)st.st_size) {
+        size_t len = (size_t)data[off] | (size_t)data[off + 1] << 8 |
+                     (size_t)data[off + 2] << 16 | (size_t)data[off + 3] << 24;
+        if (off + 4 + len > (size_t)st.st_size)
+            die("the generated stream is truncated");
+        if (pm_engine_submit(e, data + off + 4, len) != PM_OK)
             die("submit failed");
-        made += k;
+        off += 4 + len;
     }
     if (pm_engine_flush(e) != PM_OK)
         die("flush failed");
-    free(outs);
-    secp256k1_context_destroy(secp);
+    munmap(data, (size_t)st.st_size);
     return e;
 }
 
@@ -308,22 +274,27 @@ static uint8_t *utxo_section(const char *path, uint64_t n)
 
 int main(int argc, char **argv)
 {
-    uint64_t n = 2000000;
+    uint64_t n = 2000000, market = 0;
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     unsigned threads = cpus > 0 ? (unsigned)cpus : 1;
     int reps = 3;
     const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    const char *keep = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--utxos") && i + 1 < argc)
             n = strtoull(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--market") && i + 1 < argc)
+            market = strtoull(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
             threads = (unsigned)strtoul(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc)
             reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--dir") && i + 1 < argc)
             dir = argv[++i];
+        else if (!strcmp(argv[i], "--keep") && i + 1 < argc)
+            keep = argv[++i];
         else {
-            fprintf(stderr, "usage: bench_snapshot [--utxos N] [--threads T] [--reps R] [--dir DIR]\n");
+            fprintf(stderr, "usage: bench_snapshot [--utxos N] [--market TXS] [--threads T] [--reps R] [--dir DIR] [--keep FILE]\n");
             return 2;
         }
     }
@@ -333,35 +304,29 @@ int main(int argc, char **argv)
     }
 
     pm_context *ctx = pm_context_create();
-    secp256k1_context *secp = secp256k1_context_create(SECP256K1_CONTEXT_NONE);
-    uint8_t seckey[32];
-    secp256k1_keypair gov, op;
-    secp256k1_xonly_pubkey xgov, xop;
     pm_chain_params params;
-    memset(&params, 0, sizeof params);
-    memcpy(params.network, "bench-snapshot", 14);
-    memset(seckey, 0x11, 32);
-    if (!secp256k1_keypair_create(secp, &gov, seckey))
-        die("keypair");
-    memset(seckey, 0x22, 32);
-    if (!secp256k1_keypair_create(secp, &op, seckey))
-        die("keypair");
-    uint8_t op_key[32];
-    if (!secp256k1_keypair_xonly_pub(secp, &xgov, NULL, &gov) ||
-        !secp256k1_keypair_xonly_pub(secp, &xop, NULL, &op) ||
-        !secp256k1_xonly_pubkey_serialize(secp, params.governance_key, &xgov) ||
-        !secp256k1_xonly_pubkey_serialize(secp, op_key, &xop))
-        die("keys");
-
     char path[1024];
-    snprintf(path, sizeof path, "%s/bench_snapshot.%d.snap", dir, (int)getpid());
+    if (keep)
+        snprintf(path, sizeof path, "%s", keep);
+    else
+        snprintf(path, sizeof path, "%s/bench_snapshot.%d.snap", dir, (int)getpid());
 
     double t0 = now();
     chain c = {0};
-    pm_engine *packer = make_chain(ctx, &params, &gov, &op, op_key, threads, n, &c);
+    pm_engine *packer = market ? make_chain(ctx, dir, threads, PM_GEN_MARKET, market, 0, &params, &c)
+                               : make_chain(ctx, dir, threads, PM_GEN_LARGE_STATE, n / 960 + 1, n,
+                                            &params, &c);
     double t_pack = now() - t0;
-    printf("chain: %llu UTXOs, %zu blocks, %.1f MB (packed in %.2f s with %u threads)\n",
-           (unsigned long long)n, c.n, (double)c.bytes / 1e6, t_pack, threads);
+    n = pm_engine_utxo_count(packer);
+    pm_stats ps;
+    pm_engine_stats(packer, &ps);
+    printf("chain: %zu blocks, %llu transactions (%llu rejected), %.1f MB; state: %llu UTXOs, "
+           "%zu minted stamps, %zu series, %zu operators (generated and packed in %.2f s with %u "
+           "threads)\n",
+           c.n, (unsigned long long)ps.txs_accepted, (unsigned long long)c.rejects,
+           (double)c.bytes / 1e6, (unsigned long long)n,
+           pm_ledger_minted_count(packer->ledger), pm_ledger_series_count(packer->ledger),
+           pm_ledger_operator_count(packer->ledger), t_pack, threads);
 
     double *t_replay = calloc((size_t)reps, sizeof(double));
     double *t_save = calloc((size_t)reps, sizeof(double));
@@ -426,7 +391,8 @@ int main(int argc, char **argv)
     }
     struct stat st;
     stat(path, &st);
-    unlink(path);
+    if (!keep)
+        unlink(path);
 
     double replay = median(t_replay, reps), save = median(t_save, reps);
     double load1 = median(t_load1, reps), loadn = median(t_loadn, reps);
@@ -461,7 +427,6 @@ int main(int argc, char **argv)
     free(c_save);
     free(c_loadn);
     pm_engine_destroy(packer);
-    secp256k1_context_destroy(secp);
     pm_context_destroy(ctx);
     return 0;
 }

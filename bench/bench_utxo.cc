@@ -4,7 +4,8 @@
 //  ck     Concurrency Kit's ck_hs in SPMC mode: one writer, any readers
 //         (objects are malloc'd entries; removed ones are freed at the end)
 //  mutex  a simple open-addressing table (inline 80-byte slots, linear
-//         probing, tombstones reused by inserts, doubling at 85% full)
+//         probing, tombstones reused by inserts, rehash at 85% full,
+//         doubling when over 80% live)
 //         behind one std::mutex
 //
 // For each table size (1M entries by default, PM_BENCH_SIZES="1,20" for a
@@ -231,7 +232,7 @@ struct MutexTable {
       live++;
       return true;
     }
-    if ((used + 1) * 20 > cap * 17) Resize(live * 10 > cap * 7 ? cap * 2 : cap);
+    if ((used + 1) * 20 > cap * 17) Resize(live * 10 > cap * 8 ? cap * 2 : cap);
     Place(kb, out);
     return true;
   }
@@ -281,7 +282,7 @@ struct World {
   CkTable* ck = nullptr;
   MutexTable* mx = nullptr;
   uint64_t fresh_next = kFreshBase;  // first fresh number of the next run
-  uint64_t perm_next = 0;            // next permutation position to remove
+  uint64_t perm_next = 0;            // permutation position of a run's first removal
   // written by the threads of one run, read by its teardown
   uint64_t run_fresh = 0, run_perm = 0;
   uint64_t done[8] = {};
@@ -338,6 +339,7 @@ bool g_build_failed = false;
 void EnsureWorld(Impl impl, size_t n) {
   if (g_world && g_world->impl == impl && g_world->n == n) return;
   delete g_world;
+  malloc_trim(0);  // give the previous table's memory back before the next
   g_world = new World;
   World& w = *g_world;
   w.impl = impl;
@@ -512,7 +514,7 @@ void TeardownRemove(const benchmark::State& st) {
 }
 
 // Validation-like: look up an input, spend it, add two outputs. The table
-// grows by one entry per iteration; spent inputs are not put back.
+// grows by one entry per iteration (and is put back after the run).
 void BM_Mix(benchmark::State& st) {
   if (g_build_failed) return st.SkipWithError("could not build the table");
   if (!IsWriter(st)) return SetCommonCounters(st, 0, ReaderLoop(st));
@@ -538,11 +540,25 @@ void BM_Mix(benchmark::State& st) {
   SetCommonCounters(st, i, 0);
 }
 
+// Put the table back as it was (untimed): the spent inputs return, the
+// new outputs go, so every run and repetition starts from the same table.
 void TeardownMix(const benchmark::State& st) {
   int writers = st.range(2) == 0 ? st.threads() : 1;
-  uint64_t most = 0;
-  for (int t = 0; t < writers; t++) most = g_world->done[t] > most ? g_world->done[t] : most;
-  g_world->perm_next += most * (uint64_t)writers;
+  Key k;
+  uint8_t out[PM_OUTPUT_SIZE];
+  for (int t = 0; t < writers; t++) {
+    uint64_t base = g_world->run_fresh + (uint64_t)t * kThreadStride;
+    for (uint64_t i = 0; i < g_world->done[t]; i++) {
+      uint64_t id = g_world->Perm(g_world->run_perm + i * (uint64_t)writers + (uint64_t)t);
+      MakeKey(&k, id);
+      MakeOutput(out, id);
+      g_world->Insert(k, out);
+      MakeKey(&k, base + 2 * i);
+      g_world->Remove(k, out);
+      MakeKey(&k, base + 2 * i + 1);
+      g_world->Remove(k, out);
+    }
+  }
   g_world->fresh_next += (uint64_t)st.threads() * kThreadStride;
   g_world->Quiesce();
 }

@@ -191,6 +191,10 @@ static pm_status do_disconnect(pm_engine *e, void *arg)
     pm_status st = pm_ledger_disconnect_tip(e->ledger);
     if (st == PM_ERR_STATE)
         snprintf(e->error, sizeof e->error, "disconnect: no block with undo data left");
+    /* No worker runs now: the operator keys the workers read can follow
+     * the undone registrations at once. */
+    if (st == PM_OK)
+        st = pm_ledger_publish_opkeys(e->ledger);
     return st;
 }
 

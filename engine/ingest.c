@@ -104,6 +104,8 @@ struct pm_ingest {
     uint64_t pos;
     uint64_t index;
     int header_done;
+    unsigned idle_ms;  /* streams: give up waiting after this long */
+    int idle;          /* the last pm_ingest_next timed out */
     int done;
     int truncated;
     uint64_t trunc_off, trunc_declared;
@@ -349,6 +351,32 @@ static void wait_data(pm_ingest *in, unsigned i)
     }
 }
 
+/* A stream with an idle limit: wait up to idle_ms for input to arrive.
+ * Returns 1 when there is something to read (or an error to report), 0
+ * when the time ran out. */
+static int input_arrives(pm_ingest *in)
+{
+    if (!in->uring) {
+        struct pollfd pfd = {.fd = in->fd, .events = POLLIN};
+        int rc;
+        do
+            rc = poll(&pfd, 1, (int)in->idle_ms);
+        while (rc < 0 && errno == EINTR);
+        return rc != 0;
+    }
+    uring_start_reads(in);
+    if (in->status != PM_OK || in->inflight == 0)
+        return 1;
+    struct io_uring_cqe *cqe;
+    struct __kernel_timespec ts = {.tv_sec = in->idle_ms / 1000,
+                                   .tv_nsec = (long long)(in->idle_ms % 1000) * 1000000};
+    int rc;
+    do
+        rc = io_uring_wait_cqe_timeout(&in->ring, &cqe, &ts);
+    while (rc == -EINTR);
+    return rc != -ETIME;
+}
+
 /* ---------------------------------------------------------------------- */
 /* Consuming                                                               */
 /* ---------------------------------------------------------------------- */
@@ -478,6 +506,7 @@ pm_status pm_ingest_next(pm_ingest *in, pm_record *recs, size_t max, size_t *n)
     PM_ARG_CHECK(NULL, in->header_done, PM_ERR_ARG);
     size_t got = 0;
     *n = 0;
+    in->idle = 0;
     if (in->status != PM_OK)
         return in->status;
     if (!in->spilling && in->spill_cap > SPILL_KEEP) {
@@ -548,6 +577,10 @@ pm_status pm_ingest_next(pm_ingest *in, pm_record *recs, size_t max, size_t *n)
         if (got > 0)
             break; /* hand over what we have before waiting */
         if (b->len < b->target) {
+            if (in->stream && in->idle_ms && !input_arrives(in)) {
+                in->idle = 1;
+                break;
+            }
             wait_data(in, in->cur);
             if (in->status != PM_OK)
                 return in->status;
@@ -565,6 +598,12 @@ pm_status pm_ingest_next(pm_ingest *in, pm_record *recs, size_t max, size_t *n)
     }
     *n = got;
     return PM_OK;
+}
+
+int pm_ingest_idle(const pm_ingest *in)
+{
+    PM_ARG_CHECK(NULL, in != NULL, 0);
+    return in->idle;
 }
 
 int pm_ingest_truncated(const pm_ingest *in, uint64_t *offset, uint64_t *declared)
@@ -625,6 +664,7 @@ void pm_ingest_config_default(pm_ingest_config *cfg)
     cfg->flags = 0;
     cfg->buffer_size = (size_t)128 << 10;
     cfg->buffers = 8;
+    cfg->idle_ms = 0;
     cfg->name = NULL;
 }
 
@@ -685,6 +725,7 @@ static pm_status open_common(pm_ingest **out, int fd, int own_fd, int may_direct
     snprintf(in->name, sizeof in->name, "%s", cfg->name ? cfg->name : name);
     in->bufsize = cfg->buffer_size;
     in->nbuf = cfg->buffers;
+    in->idle_ms = cfg->idle_ms;
     in->fallback = "PM_INGEST_NO_URING";
 
     struct stat st;

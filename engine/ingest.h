@@ -82,6 +82,10 @@ typedef struct {
     size_t buffer_size;  /**< bytes per read buffer, 16 .. 1 GiB (128 KiB) */
     unsigned buffers;    /**< read buffers, 2 .. 64 (8); for a regular file,
                               the number of reads in flight */
+    unsigned idle_ms;    /**< streams only: when no record arrives for this
+                              long, pm_ingest_next returns none and
+                              pm_ingest_idle says why (a live feed's block
+                              timer can then run); 0 waits for ever (0) */
     const char *name;    /**< the input's name in messages; NULL: the path,
                               "stdin", or "fd N". Copied. */
 } pm_ingest_config;
@@ -138,6 +142,11 @@ int pm_ingest_header(pm_ingest *in, uint8_t header[PM_FILE_HEADER_SIZE]);
  *  A call returns as soon as it has at least one record and would
  *  otherwise have to wait for input, so a live feed is not held back. */
 pm_status pm_ingest_next(pm_ingest *in, pm_record *recs, size_t max, size_t *n) PM_WARN_UNUSED;
+
+/** After pm_ingest_next gave *n == 0: 1 when that is because no record
+ *  arrived within idle_ms (the input goes on: call pm_ingest_next again),
+ *  0 when the input has ended. */
+int pm_ingest_idle(const pm_ingest *in);
 
 /** After pm_ingest_next gave *n == 0: whether the input ended inside a
  *  record (protocol §2: that partial record is malformed; its index is the

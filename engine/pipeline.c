@@ -565,7 +565,7 @@ void pm_pipeline_suspend_open_block(pm_engine *e, pm_open_block *saved)
 pm_status pm_pipeline_recheck(pm_engine *e, pm_open_block *saved)
 {
     pm_status st = PM_OK;
-    const uint8_t *p = saved->builder.bytes + PM_BLOCK_HEADER_SIZE;
+    const uint8_t *p = saved->builder.count ? saved->builder.bytes + PM_BLOCK_HEADER_SIZE : NULL;
     for (size_t i = 0; i < saved->builder.count && st == PM_OK; i++) {
         size_t size = (size_t)p[0] | (size_t)p[1] << 8 | (size_t)p[2] << 16 | (size_t)p[3] << 24;
         st = submit_indexed(e, p + 4, size, saved->index[i]);

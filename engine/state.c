@@ -479,7 +479,7 @@ static int signatures_ok(const pm_txinfo *info, const uint8_t (*keys)[32],
 
 static operator_rec *find_operator(pm_ledger *l, uint32_t id, size_t *index)
 {
-    uint64_t idx;
+    uint64_t idx = 0;
     if (!regmap_find(&l->op_index, key_operator(id), &idx))
         return NULL;
     if (index)
@@ -519,7 +519,10 @@ static pm_status apply_register(pm_ledger *l, pm_reason *reason, const pm_txinfo
 
     size_t index;
     operator_rec *op = find_operator(l, tx->operator_id, &index);
-    undo_operator u = {.id = tx->operator_id, .existed = op != NULL};
+    undo_operator u;
+    memset(&u, 0, sizeof u); /* padding too: undo logs go into snapshots */
+    u.id = tx->operator_id;
+    u.existed = op != NULL;
     if (op)
         u.prev = *op;
     if (!op && !ops_reserve(l))
@@ -547,7 +550,10 @@ static pm_status apply_register(pm_ledger *l, pm_reason *reason, const pm_txinfo
 /* Bump op_seq with its undo record. */
 static int bump_op_seq(pm_ledger *l, size_t op_index)
 {
-    undo_op_seq u = {op_index, l->ops[op_index].op_seq};
+    undo_op_seq u;
+    memset(&u, 0, sizeof u);
+    u.index = op_index;
+    u.prev = l->ops[op_index].op_seq;
     if (!log_push(&l->current, UNDO_OP_SEQ, &u, sizeof u))
         return 0;
     l->ops[op_index].op_seq++;
@@ -601,6 +607,7 @@ static pm_status create_outputs(pm_ledger *l, const pm_txinfo *info)
 {
     const pm_tx *tx = &info->tx;
     undo_created u;
+    memset(&u, 0, sizeof u);
     memcpy(u.txid, info->txid, 32);
     u.n_out = 0;
     /* The record is written first (with n_out 0) and counts up as outputs
@@ -645,7 +652,7 @@ static pm_status apply_issue(pm_ledger *l, pm_reason *reason, const pm_txinfo *i
         }
         if (out.kind != PM_OUTPUT_STAMP)
             continue;
-        uint64_t max_supply;
+        uint64_t max_supply = 0;
         if (!regmap_find(&l->series, key_series(out.operator_id, out.series), &max_supply)) {
             *reason = PM_REASON_UNKNOWN_SERIES;
             break;
@@ -796,6 +803,7 @@ static pm_status apply_transfer(pm_ledger *l, pm_reason *reason, const pm_txinfo
         return PM_ERR_NOMEM;
     for (size_t i = 0; i < tx->n_in; i++) {
         undo_spent u;
+        memset(&u, 0, sizeof u);
         memcpy(u.txid, in[i].txid, 32);
         u.index = in[i].index;
         memcpy(u.output, spent[i], PM_OUTPUT_SIZE);
@@ -972,7 +980,7 @@ void pm_ledger_operator_at(const pm_ledger *l, size_t i, pm_operator_info *out)
 const pm_operator_info *pm_ledger_find_operator(const pm_ledger *l, uint32_t id,
                                                 pm_operator_info *out)
 {
-    uint64_t idx;
+    uint64_t idx = 0;
     if (!regmap_find(&l->op_index, key_operator(id), &idx))
         return NULL;
     *out = l->ops[idx];

@@ -348,6 +348,13 @@ PM_API int pm_tagged_hash(const pm_context *ctx, uint8_t out[PM_HASH_SIZE], cons
 
 /* ---------------------------------------------------------------------- */
 /* The engine: ledger state plus the validation pipeline.                  */
+/*                                                                         */
+/* Thread safety: an engine is driven by one thread at a time — every      */
+/* pm_engine_* call on one engine, the const queries included, must not    */
+/* overlap another call on it (callers that share an engine across threads */
+/* serialise with their own lock). Distinct engines are independent. Each  */
+/* engine runs its own verifier threads internally (pm_config.threads);    */
+/* the callbacks run on the thread that made the call, never on those.     */
 /* ---------------------------------------------------------------------- */
 
 /** Engine configuration. Initialise with pm_config_default. */
@@ -472,18 +479,23 @@ PM_API pm_status pm_engine_check_tx(pm_engine *engine, pm_reason *reason, const 
                                     size_t size) PM_WARN_UNUSED;
 
 /** The tip: its hash (the chain_id when there is no block) and height
- *  (-1 when there is no block). Committed blocks only. */
+ *  (-1 when there is no block). Sealed blocks only: the open block of
+ *  pack mode is not part of the tip.
+ *  Out: hash (32 bytes) and height: either may be NULL. */
 PM_API void pm_engine_tip(const pm_engine *engine, uint8_t hash[PM_HASH_SIZE], int64_t *height);
 
-/** Look up an unspent output in the committed state.
+/** Look up an unspent output in the current state (in pack mode the
+ *  transactions already accepted into the open block count; those still
+ *  being validated do not — pm_engine_flush or pm_engine_check_tx first
+ *  settle them).
  *  Returns: 1 and *out when unspent, 0 otherwise. */
 PM_API int pm_engine_get_utxo(const pm_engine *engine, pm_output *out, const pm_outpoint *outpoint);
 
-/** Number of unspent outputs in the committed state. */
+/** Number of unspent outputs in the current state (as for get_utxo). */
 PM_API uint64_t pm_engine_utxo_count(const pm_engine *engine);
 
-/** UTXO digest of the committed state (§8).
- *  Returns: PM_OK or PM_ERR_NOMEM (it sorts a copy of the keys). */
+/** UTXO digest of the current state (§8, as for get_utxo).
+ *  Returns: PM_OK or PM_ERR_NOMEM (it sorts references to the entries). */
 PM_API pm_status pm_engine_utxo_digest(pm_engine *engine, uint8_t out[PM_HASH_SIZE]) PM_WARN_UNUSED;
 
 /** Counters since creation. Seconds are wall time spent in each stage. */

@@ -81,6 +81,21 @@ sleep 0.5
 [ $? -eq 1 ] && grep -q "locked" "$T/lock.err" && ok || bad "second pack was not refused"
 wait $lockpid
 
+# 4b. replay of a chain that a pack is appending to (it holds the lock):
+# the whole blocks so far are a consistent prefix; a partial last block is
+# the one being written, not damage. Without the lock it is TRUNCATED.
+cp "$V/s1.b32.pmbk" "$T/g.pmbk"
+truncate -s -100 "$T/g.pmbk"
+flock "$T/g.pmbk" sleep 3 &
+lockpid=$!
+sleep 0.5
+"$PM" replay "$T/g.pmbk" --json 2> "$T/g.err" > "$T/g.json"
+[ $? -eq 0 ] && grep -q '"blocks": 8' "$T/g.json" && grep -q "a pack is appending" "$T/g.err" \
+    && ok || bad "replay during a pack: $(cat "$T/g.json" "$T/g.err")"
+wait $lockpid
+"$PM" replay "$T/g.pmbk" --json --quiet > "$T/g.json"
+[ $? -eq 1 ] && grep -q '"TRUNCATED"' "$T/g.json" && ok || bad "replay of a cut chain without a pack"
+
 # 5. SIGTERM finishes the open block, then the same command completes.
 "$PM" pack "$T/long.pmtx" --chain "$T/s.pmbk" --block-txs 50 --threads 1 --quiet 2> "$T/term.err" &
 pid=$!

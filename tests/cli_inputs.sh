@@ -57,4 +57,26 @@ python3 -c "
 import json,sys; o=json.load(open(sys.argv[1]))
 assert o['accepted'] == 257 and o['blocks_added'] >= 2, o" "$T/d.json" && ok || bad "--block-interval did not close blocks on time: $(cat "$T/d.json")"
 "$PM" replay "$T/d.pmbk" --quiet && ok || bad "chain made with --block-interval is invalid"
+
+# --block-interval on a feed that goes quiet: the block is closed while the
+# feed is idle, not when the next record arrives.
+rm -f "$T/fifo"
+mkfifo "$T/fifo"
+"$PM" pack "$T/fifo" --chain "$T/e.pmbk" --block-interval 300 --quiet &
+pid=$!
+python3 - "$T/fifo" "$V/s1.pmtx" "$T/e.pmbk" <<'PY' > "$T/idle.txt"
+import os, sys, time, struct
+data = open(sys.argv[2], "rb").read()
+f = open(sys.argv[1], "wb")
+o, n = 60, 0
+while n < 40:
+    ln = struct.unpack("<I", data[o:o + 4])[0]; o += 4 + ln; n += 1
+f.write(data[:o]); f.flush()
+time.sleep(1.5)          # the feed is quiet: the open block must be closed
+print(os.path.getsize(sys.argv[3]))
+f.write(data[o:]); f.close()
+PY
+wait $pid
+[ "$(cat "$T/idle.txt")" -gt 60 ] && ok || bad "no block while the feed was idle (chain size $(cat "$T/idle.txt"))"
+"$PM" replay "$T/e.pmbk" --quiet && ok || bad "chain made on an idle feed is invalid"
 finish

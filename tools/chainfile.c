@@ -10,13 +10,18 @@
 #define CHAIN_BUFFER (8u << 20)
 #define BATCH_RECORDS 4096
 
-int pm_input_open(pm_input *f, const char *path, int quiet, char *err, size_t errlen)
+int pm_input_open(pm_input *f, const char *path, pm_input_use use, unsigned idle_ms, int quiet,
+                  char *err, size_t errlen)
 {
     memset(f, 0, sizeof *f);
     f->path = path;
     pm_ingest_config cfg;
     pm_ingest_config_default(&cfg);
-    cfg.buffer_size = CHAIN_BUFFER;
+    if (use == PM_INPUT_CHAIN) {
+        cfg.buffer_size = CHAIN_BUFFER;
+        cfg.buffers = 4;
+    }
+    cfg.idle_ms = idle_ms;
     const char *force = getenv("PM_INGEST");
     if (force && strcmp(force, "read") == 0)
         cfg.flags |= PM_INGEST_NO_URING;
@@ -173,7 +178,7 @@ pm_status pm_chain_verify(pm_engine *engine, pm_input *f, const pm_verify_opts *
 int64_t pm_chain_find_block(const char *path, const uint8_t hash[32], char *err, size_t errlen)
 {
     pm_input f;
-    if (pm_input_open(&f, path, 1, err, errlen) != 0)
+    if (pm_input_open(&f, path, PM_INPUT_CHAIN, 0, 1, err, errlen) != 0)
         return -1;
     pm_context *ctx = pm_context_create();
     pm_record recs[256];

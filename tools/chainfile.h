@@ -25,11 +25,20 @@ typedef struct {
     uint8_t header[PM_FILE_HEADER_SIZE];
 } pm_input;
 
+/* How an input is read. */
+typedef enum {
+    PM_INPUT_CHAIN,  /* large buffers: a batch holds many whole blocks */
+    PM_INPUT_STREAM  /* ingest's default buffers (records stay cached) */
+} pm_input_use;
+
 /* Open `path` and read its header. Returns 0, or -1 with a message in err.
- * A short or bad header is not an error here: see header_ok. The ingest
- * module's notice (why io_uring is not in use) is printed on stderr unless
- * quiet. PM_INGEST environment: "read" forces the read(2) path. */
-int pm_input_open(pm_input *f, const char *path, int quiet, char *err, size_t errlen);
+ * A short or bad header is not an error here: see header_ok. idle_ms: for
+ * a stream (pipe, socket), pm_ingest_next gives up waiting after that long
+ * (0: never). The ingest module's notice (why io_uring is not in use) is
+ * printed on stderr unless quiet. PM_INGEST=read in the environment forces
+ * the read(2) path. */
+int pm_input_open(pm_input *f, const char *path, pm_input_use use, unsigned idle_ms, int quiet,
+                  char *err, size_t errlen);
 void pm_input_close(pm_input *f);
 
 /* Print the BAD_HEADER line for `f` ("FILE: record 0 at byte B: BAD_HEADER

@@ -230,7 +230,8 @@ int pm_cmd_pack(int argc, char **argv)
         return PM_EXIT_INVALID;
     }
 
-    if (pm_input_open(&stream, stream_path, quiet, err, sizeof err) != 0) {
+    if (pm_input_open(&stream, stream_path, PM_INPUT_STREAM, (unsigned)interval_ms, quiet, err,
+                      sizeof err) != 0) {
         pm_cli_error("pack", "%s", err);
         goto out;
     }
@@ -293,10 +294,12 @@ int pm_cmd_pack(int argc, char **argv)
     /* The stream's identity needs its first record: read the first batch
      * now (it stays valid until the next read). */
     size_t n = 0, at = 0;
-    if (pm_ingest_next(stream.in, recs, 4096, &n) != PM_OK) {
-        pm_cli_error("pack", "%s", pm_ingest_error(stream.in));
-        goto out;
-    }
+    do {
+        if (pm_ingest_next(stream.in, recs, 4096, &n) != PM_OK) {
+            pm_cli_error("pack", "%s", pm_ingest_error(stream.in));
+            goto out;
+        }
+    } while (n == 0 && pm_ingest_idle(stream.in) && !stop_signal);
     uint8_t stream_id[32];
     if (!pm_stream_identity(ctx, stream_id, stream.header, n ? recs[0].bytes : NULL,
                             n ? recs[0].size : 0)) {
@@ -312,7 +315,7 @@ int pm_cmd_pack(int argc, char **argv)
             goto out;
         }
     } else {
-        if (pm_input_open(&chain, chain_path, quiet, err, sizeof err) != 0) {
+        if (pm_input_open(&chain, chain_path, PM_INPUT_CHAIN, 0, quiet, err, sizeof err) != 0) {
             pm_cli_error("pack", "%s", err);
             goto out;
         }
@@ -404,7 +407,10 @@ int pm_cmd_pack(int argc, char **argv)
         goto out;
     }
     pm_status ps = pm_engine_skip_records(engine, resume_at);
-    while (n > 0 && ps == PM_OK && !stop_signal) {
+    /* n == 0 ends the stream, unless the read only went idle (a live feed
+     * with --block-interval): then the block timer runs and reading goes
+     * on. */
+    while ((n > 0 || pm_ingest_idle(stream.in)) && ps == PM_OK && !stop_signal) {
         for (at = 0; at < n && ps == PM_OK; at++, index++)
             if (index >= resume_at)
                 ps = pm_engine_submit(engine, recs[at].bytes, recs[at].size);

@@ -207,7 +207,7 @@ static int run(const char *cmd, int argc, char **argv)
         opts.assume_valid_upto = (uint64_t)found;
     }
     pm_input f;
-    if (pm_input_open(&f, path, quiet, err, sizeof err) != 0) {
+    if (pm_input_open(&f, path, PM_INPUT_CHAIN, 0, quiet, err, sizeof err) != 0) {
         pm_cli_error(cmd, "%s", err);
         return PM_EXIT_INVALID;
     }

@@ -6,7 +6,9 @@
 #include "cliutil.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const struct {
     const char *name;
@@ -30,8 +32,29 @@ static void usage(FILE *f)
         fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
 }
 
+/* The UTXO table takes its memory from a jemalloc arena of its own, with
+ * jemalloc loaded by dlopen so that Postmark never replaces anyone's
+ * malloc. Debian's glibc reserves too little static TLS for that dlopen to
+ * succeed (jemalloc needs ~2.6 KB); the reserve is a tunable read at
+ * process start. So the program starts itself once more with a larger
+ * reserve. If that is not possible the table falls back to malloc, which
+ * works the same (only the memory layout differs). */
+static void ensure_static_tls(char **argv)
+{
+    const char *tunables = getenv("GLIBC_TUNABLES");
+    if (getenv("PM_NO_REEXEC") || (tunables && strstr(tunables, "optional_static_tls")))
+        return;
+    char value[1024];
+    snprintf(value, sizeof value, "%s%sglibc.rtld.optional_static_tls=16384",
+             tunables ? tunables : "", tunables ? ":" : "");
+    if (setenv("GLIBC_TUNABLES", value, 1) == 0)
+        execv("/proc/self/exe", argv);
+    /* Still here: run on the default reserve. */
+}
+
 int main(int argc, char **argv)
 {
+    ensure_static_tls(argv);
     if (argc < 2) {
         usage(stderr);
         return PM_EXIT_USAGE;
