@@ -345,7 +345,7 @@ def markdown(res):
     if s is not None:
         w = s.get("workload", {})
         p = s.get("probe", {})
-        je = s.get("jemalloc_tunable", {})
+        je = s.get("malloc_table", {})
         md.append("## 3. Large state")
         md.append("")
         if w:
@@ -373,9 +373,11 @@ def markdown(res):
                       "of every key: %s tx/s over the whole command." % rng(s.get("replay_wall_tx_s")))
             md.append("")
             if je:
-                md.append("With `GLIBC_TUNABLES=%s` (lets the table load its jemalloc arena; "
-                          "`postmark` does not set it), one run: %s tx/s, peak RSS %s, %.0f bytes/UTXO." % (
-                              je.get("GLIBC_TUNABLES"), rng(je.get("replay_tx_s")),
+                md.append("With `%s` (`postmark` then does not restart itself with the static "
+                          "TLS that jemalloc's dlopen needs, and the table takes its memory from "
+                          "malloc instead of its own jemalloc arena), one run: %s tx/s, peak RSS "
+                          "%s, %.0f bytes/UTXO." % (
+                              je.get("env"), rng(je.get("replay_tx_s")),
                               rng(je.get("peak_rss_bytes"), fmt=mib), je.get("bytes_per_utxo", 0)))
                 md.append("")
             if p.get("ok"):
