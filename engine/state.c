@@ -436,8 +436,18 @@ int pm_verify_sig(const secp256k1_context *secp, pm_keycache *cache, const uint8
 {
     uint64_t h;
     memcpy(&h, key, sizeof h);
-    pm_keycache_slot *s = &cache->slot[(h ^ (h >> 29)) & (PM_KEYCACHE_SLOTS - 1)];
-    if (s->state == 0 || memcmp(s->key, key, 32) != 0) {
+    size_t set = (size_t)((h ^ (h >> 29)) & (PM_KEYCACHE_SETS - 1));
+    pm_keycache_slot *ways = cache->way[set], *s = NULL;
+    for (int w = 0; w < 2 && !s; w++)
+        if (ways[w].state != 0 && memcmp(ways[w].key, key, 32) == 0) {
+            s = &ways[w];
+            cache->recent[set] = (uint8_t)w;
+        }
+    if (!s) {
+        /* Replace the way not used last. */
+        int w = cache->recent[set] ^ 1;
+        s = &ways[w];
+        cache->recent[set] = (uint8_t)w;
         memcpy(s->key, key, 32);
         s->state = secp256k1_xonly_pubkey_parse(secp, &s->parsed, key) ? 1 : 2;
     }

@@ -35,16 +35,19 @@ typedef struct pm_ledger pm_ledger;
 /* An immutable map operator id -> key, for the workers. */
 typedef struct pm_opkeys pm_opkeys;
 
-/* A key cache: x-only keys parsed once (collectors own many outputs).
- * Direct-mapped, one per thread. */
-#define PM_KEYCACHE_SLOTS 4096
+/* A key cache: x-only keys parsed once (collectors own many outputs, and
+ * parsing costs a field square root). Two-way set associative, one per
+ * thread: a few thousand active owners fit without the conflict misses a
+ * direct-mapped cache of the same size would have. */
+#define PM_KEYCACHE_SETS 16384
 typedef struct {
     uint8_t key[32];
     uint8_t state; /* 0 empty, 1 valid key, 2 not a valid x-only key */
     secp256k1_xonly_pubkey parsed;
 } pm_keycache_slot;
 typedef struct {
-    pm_keycache_slot slot[PM_KEYCACHE_SLOTS];
+    pm_keycache_slot way[PM_KEYCACHE_SETS][2];
+    uint8_t recent[PM_KEYCACHE_SETS]; /* the way used last */
 } pm_keycache;
 
 /* Verify one BIP-340 signature over msg32 under the 32-byte x-only key,

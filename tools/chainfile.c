@@ -4,10 +4,12 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* Large buffers: one ingest batch then holds many blocks, so the engine's
  * pipeline keeps verifying while the previous batch is committed. */
 #define CHAIN_BUFFER (8u << 20)
+#define CHAIN_BUFFER_MIN (1u << 20)
 #define BATCH_RECORDS 4096
 
 int pm_input_open(pm_input *f, const char *path, pm_input_use use, unsigned idle_ms, int quiet,
@@ -18,7 +20,16 @@ int pm_input_open(pm_input *f, const char *path, pm_input_use use, unsigned idle
     pm_ingest_config cfg;
     pm_ingest_config_default(&cfg);
     if (use == PM_INPUT_CHAIN) {
-        cfg.buffer_size = CHAIN_BUFFER;
+        /* Registered buffers are pinned and zeroed up front: for a file
+         * smaller than four large buffers, four that just cover it. */
+        struct stat st;
+        size_t size = CHAIN_BUFFER;
+        if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size < 4ull * CHAIN_BUFFER) {
+            size = ((size_t)st.st_size / 4 + 4095) & ~(size_t)4095;
+            if (size < CHAIN_BUFFER_MIN)
+                size = CHAIN_BUFFER_MIN;
+        }
+        cfg.buffer_size = size;
         cfg.buffers = 4;
     }
     cfg.idle_ms = idle_ms;
