@@ -14,7 +14,7 @@
 # folder (default results/<date>-<host>/, linked as results/latest).
 #
 #   --quick      small sizes, one repetition: a few minutes on 2 cores (CI)
-#   --reps N     repetitions of every figure (default 3; --quick: 1)
+#   --reps N     repetitions of every figure, 1..25 (default 3; --quick: 1)
 #   --out DIR    the results folder
 #   --data DIR   where streams and chains are made; kept, and reused by the
 #                next run with the same sizes and the same postmark program
@@ -33,7 +33,8 @@ case $BUILD_DIR in /*) ;; *) BUILD_DIR=$PWD/$BUILD_DIR ;; esac
 
 cmdline="bench/run.sh${*:+ $*}"
 quick=0 reps="" out="" data="" keep=0 only="signatures,assume-valid,large-state,conflict,micro,others"
-usage() { sed -n '4,22p' "$0" | sed 's/^# \{0,1\}//' >&2; }
+# usage: the comment above, from its second line to its end.
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0" >&2; }
 while [ $# -gt 0 ]; do
     case $1 in
     --quick) quick=1 ;;
@@ -47,8 +48,8 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-if [ -n "$reps" ] && ! [[ $reps =~ ^[1-9][0-9]?$ ]]; then
-    echo "bench/run.sh: --reps: expected 1..99, got '$reps'" >&2
+if [ -n "$reps" ] && ! { [[ $reps =~ ^[1-9][0-9]?$ ]] && [ "$reps" -le 25 ]; }; then
+    echo "bench/run.sh: --reps: expected 1..25, got '$reps'" >&2
     exit 2
 fi
 for s in ${only//,/ }; do
