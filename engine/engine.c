@@ -247,5 +247,6 @@ void pm_engine_stats(const pm_engine *e, pm_stats *stats)
     PM_ARG_CHECK(NULL, e != NULL, );
     PM_ARG_CHECK(e->ctx, stats != NULL, );
     *stats = e->stats;
-    stats->signatures_verified = pm_pool_signatures(e->pool);
+    stats->signatures_verified = pm_pool_signatures(e->pool) + e->keys->verified;
+    pm_pool_seconds(e->pool, &stats->seconds_hash, &stats->seconds_verify);
 }

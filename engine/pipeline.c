@@ -305,7 +305,6 @@ static int verify_all(const pm_engine *e, pm_worker *w, const pm_txinfo *in, con
                    memcmp(tx->sigs + 64 * j, sig, 64) == 0;
         if (seen)
             continue;
-        w->signatures++;
         if (!pm_verify_sig(e->ctx->secp, w->keys, keys + 32 * i, in->sighash, sig))
             return 0;
     }
@@ -344,13 +343,18 @@ static void batch_job(void *job, pm_worker *w, unsigned nw)
 {
     pm_batch *b = job;
     size_t first, end;
+    double t0 = now_seconds();
     while (claim(&b->claim_hash, b->n, &first, &end))
         for (size_t i = first; i < end; i++)
             hash_one(b, w, i);
+    double t1 = now_seconds();
     pm_barrier_wait(&b->barrier, nw);
+    double t2 = now_seconds();
     while (claim(&b->claim_verify, b->n, &first, &end))
         for (size_t i = first; i < end; i++)
             verify_one(b, w, i);
+    w->seconds_hash += t1 - t0;
+    w->seconds_verify += now_seconds() - t2;
 }
 
 /* Start the workers on `next` (which may be empty) with `prev` being
@@ -370,11 +374,10 @@ static pm_status batch_start(pm_engine *e, pm_batch *next, const pm_batch *prev,
 }
 
 /* After the workers and the committer are done: a quiescent point. */
-static pm_status batch_finish(pm_engine *e, pm_batch *next, double started)
+static pm_status batch_finish(pm_engine *e, pm_batch *next)
 {
     if (next->n)
         pm_pool_wait(e->pool);
-    e->stats.seconds_verify += now_seconds() - started;
     pm_utxo_table_reclaim(pm_ledger_utxo(e->ledger));
     return pm_ledger_publish_opkeys(e->ledger);
 }
@@ -481,13 +484,12 @@ static pm_status commit_pack(pm_engine *e, pm_batch *b)
  * committing one is committed. */
 static pm_status pack_step(pm_engine *e)
 {
-    double started = now_seconds();
     pm_batch *next = e->filling, *prev = e->committing;
     pm_status st = batch_start(e, next, prev, 1);
     if (st != PM_OK)
         return st;
     pm_status cst = prev ? commit_pack(e, prev) : PM_OK;
-    st = batch_finish(e, next, started);
+    st = batch_finish(e, next);
     if (prev)
         batch_reset(prev);
     e->committing = next->n ? next : NULL;
@@ -693,7 +695,6 @@ pm_status pm_pipeline_connect(pm_engine *e, pm_verdict *v, const uint8_t *const 
     pm_status result = PM_OK;
     size_t pos = 0;
     while (pos < n || committing) {
-        double started = now_seconds();
         pm_batch *next = committing == &e->batches[0] ? &e->batches[1] : &e->batches[0];
         batch_reset(next);
         pm_status st = PM_OK;
@@ -719,7 +720,7 @@ pm_status pm_pipeline_connect(pm_engine *e, pm_verdict *v, const uint8_t *const 
             break;
         }
         pm_status cst = committing ? commit_blocks(e, committing, v) : PM_OK;
-        st = batch_finish(e, next, started);
+        st = batch_finish(e, next);
         if (committing)
             batch_reset(committing);
         if (cst != PM_OK || st != PM_OK) {
@@ -767,7 +768,7 @@ pm_status pm_pipeline_init(pm_engine *e)
     e->committing = NULL;
     pm_block_builder_init(&e->open.builder);
     e->hasher = pm_hasher_create(e->ctx->tags);
-    e->keys = calloc(1, sizeof *e->keys);
+    e->keys = pm_keycache_create();
     if (!e->hasher || !e->keys)
         return PM_ERR_NOMEM;
     return pm_pool_create(&e->pool, e->cfg.threads, e->ctx->tags);

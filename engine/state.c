@@ -431,6 +431,14 @@ void pm_ledger_tip(const pm_ledger *l, uint8_t hash[32], int64_t *height)
 /* Signatures                                                              */
 /* ---------------------------------------------------------------------- */
 
+pm_keycache *pm_keycache_create(void)
+{
+    pm_keycache *c = malloc(sizeof *c);
+    if (c)
+        memset(c, 0, sizeof *c);
+    return c;
+}
+
 int pm_verify_sig(const secp256k1_context *secp, pm_keycache *cache, const uint8_t key[32],
                   const uint8_t msg32[32], const uint8_t sig64[64])
 {
@@ -451,6 +459,7 @@ int pm_verify_sig(const secp256k1_context *secp, pm_keycache *cache, const uint8
         memcpy(s->key, key, 32);
         s->state = secp256k1_xonly_pubkey_parse(secp, &s->parsed, key) ? 1 : 2;
     }
+    cache->verified++;
     if (s->state != 1)
         return 0;
     return secp256k1_schnorrsig_verify(secp, sig64, msg32, 32, &s->parsed);

@@ -48,7 +48,14 @@ typedef struct {
 typedef struct {
     pm_keycache_slot way[PM_KEYCACHE_SETS][2];
     uint8_t recent[PM_KEYCACHE_SETS]; /* the way used last */
+    uint64_t verified;                /* signatures verified through it */
 } pm_keycache;
+
+/* A new, empty key cache, or NULL. Its memory is written through once at
+ * creation: left to calloc's lazily mapped zero pages, the first use of
+ * each page would take a copy-on-write fault and a TLB shootdown across
+ * the process's threads on the verify path. Free with free(). */
+pm_keycache *pm_keycache_create(void);
 
 /* Verify one BIP-340 signature over msg32 under the 32-byte x-only key,
  * through the cache. Returns 1 valid, 0 invalid (bad key included). */

@@ -95,7 +95,7 @@ pm_status pm_pool_create(pm_pool **out, unsigned n, const pm_tag_midstates *tags
     for (unsigned i = 0; i < n; i++) {
         p->workers[i].index = i;
         p->workers[i].hasher = pm_hasher_create(tags);
-        p->workers[i].keys = calloc(1, sizeof *p->workers[i].keys);
+        p->workers[i].keys = pm_keycache_create();
         if (!p->workers[i].hasher || !p->workers[i].keys) {
             pm_pool_destroy(p);
             return PM_ERR_NOMEM;
@@ -148,8 +148,17 @@ uint64_t pm_pool_signatures(const pm_pool *p)
 {
     uint64_t total = 0;
     for (unsigned i = 0; i < p->n; i++)
-        total += p->workers[i].signatures;
+        total += p->workers[i].keys->verified;
     return total;
+}
+
+void pm_pool_seconds(const pm_pool *p, double *hash, double *verify)
+{
+    *hash = *verify = 0;
+    for (unsigned i = 0; i < p->n; i++) {
+        *hash += p->workers[i].seconds_hash;
+        *verify += p->workers[i].seconds_verify;
+    }
 }
 
 void pm_pool_start(pm_pool *p, pm_job_fn fn, void *job)

@@ -28,7 +28,8 @@ typedef struct {
     unsigned index;
     pm_hasher *hasher;
     pm_keycache *keys;
-    uint64_t signatures; /* verified by this worker */
+    double seconds_hash;   /* in phase A (parse, hash) */
+    double seconds_verify; /* in phase B (resolve keys, verify) */
 } pm_worker;
 
 typedef void (*pm_job_fn)(void *job, pm_worker *worker, unsigned n_workers);
@@ -38,8 +39,10 @@ typedef struct pm_pool pm_pool;
 pm_status pm_pool_create(pm_pool **pool, unsigned n_threads, const pm_tag_midstates *tags);
 void pm_pool_destroy(pm_pool *pool);
 unsigned pm_pool_size(const pm_pool *pool);
-/* Total signatures verified by all workers (call between jobs). */
+/* Totals over all workers (call between jobs): signatures verified, and
+ * seconds spent in each phase, summed over workers. */
 uint64_t pm_pool_signatures(const pm_pool *pool);
+void pm_pool_seconds(const pm_pool *pool, double *hash, double *verify);
 
 /* Start `fn(job, worker, n)` on every worker; returns at once. */
 void pm_pool_start(pm_pool *pool, pm_job_fn fn, void *job);

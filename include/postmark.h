@@ -498,7 +498,10 @@ PM_API uint64_t pm_engine_utxo_count(const pm_engine *engine);
  *  Returns: PM_OK or PM_ERR_NOMEM (it sorts references to the entries). */
 PM_API pm_status pm_engine_utxo_digest(pm_engine *engine, uint8_t out[PM_HASH_SIZE]) PM_WARN_UNUSED;
 
-/** Counters since creation. Seconds are wall time spent in each stage. */
+/** Counters since creation. seconds_hash and seconds_verify are the time
+ *  the verifier threads spent parsing/hashing and resolving keys/verifying,
+ *  summed over the threads; seconds_commit is the time the calling thread
+ *  spent deciding and applying transactions in order. */
 typedef struct {
     uint64_t txs_accepted;
     uint64_t txs_rejected;

@@ -88,6 +88,8 @@ static void test_pack_matches_vector(const pm_context *ctx, const pm_vfile *stre
         pm_engine_stats(e, &st);
         CHECK(st.txs_accepted == 257 && st.txs_rejected == 44 && st.blocks_emitted == 9);
         CHECK(st.rejects[PM_REASON_MALFORMED] >= 1);
+        CHECK(st.signatures_verified >= 257);
+        CHECK(st.seconds_hash > 0 && st.seconds_verify > 0 && st.seconds_commit > 0);
         free(s.chain);
         pm_engine_destroy(e);
     }
