@@ -93,7 +93,6 @@ pm_status pm_pool_create(pm_pool **out, unsigned n, const pm_tag_midstates *tags
         return PM_ERR_NOMEM;
     }
     for (unsigned i = 0; i < n; i++) {
-        p->workers[i].index = i;
         p->workers[i].hasher = pm_hasher_create(tags);
         p->workers[i].keys = pm_keycache_create();
         if (!p->workers[i].hasher || !p->workers[i].keys) {

@@ -25,7 +25,6 @@
 
 /* What each worker owns. */
 typedef struct {
-    unsigned index;
     pm_hasher *hasher;
     pm_keycache *keys;
     double seconds_hash;   /* in phase A (parse, hash) */

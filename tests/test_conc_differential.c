@@ -13,6 +13,7 @@
 #include "postmark.h"
 #include "refval.h"
 #include "testutil.h"
+#include "wire.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -103,21 +104,13 @@ static void pack_with_engine(const pm_context *ctx, const uint8_t *stream, size_
     if (!e)
         return;
     pm_engine_set_callbacks(e, on_block, on_reject, out);
-    size_t off = PM_FILE_HEADER_SIZE;
-    while (off < size) {
-        if (size - off < 4) {
-            CHECK(pm_engine_submit_truncated(e) == PM_OK);
-            break;
-        }
-        const uint8_t *p = stream + off;
-        size_t len = (size_t)p[0] | (size_t)p[1] << 8 | (size_t)p[2] << 16 | (size_t)p[3] << 24;
-        if (size - off - 4 < len) {
-            CHECK(pm_engine_submit_truncated(e) == PM_OK);
-            break;
-        }
-        CHECK(pm_engine_submit(e, p + 4, len) == PM_OK);
-        off += 4 + len;
-    }
+    size_t pos = PM_FILE_HEADER_SIZE, len;
+    const uint8_t *rec;
+    int r;
+    while ((r = pm_record_next(stream, size, &pos, &rec, &len)) == 1)
+        CHECK(pm_engine_submit(e, rec, len) == PM_OK);
+    if (r < 0)
+        CHECK(pm_engine_submit_truncated(e) == PM_OK);
     CHECK(pm_engine_flush(e) == PM_OK);
     CHECK(pm_engine_utxo_digest(e, digest) == PM_OK);
     pm_engine_destroy(e);
@@ -146,14 +139,9 @@ static void replay_with_engine(const pm_context *ctx, const uint8_t *chain, size
     pm_file_kind kind;
     CHECK(pm_file_header_parse(&kind, &params, NULL, chain, size));
     const uint8_t *blocks[4096];
-    size_t sizes[4096], n = 0, off = PM_FILE_HEADER_SIZE;
-    while (off + 4 <= size && n < 4096) {
-        const uint8_t *p = chain + off;
-        size_t len = (size_t)p[0] | (size_t)p[1] << 8 | (size_t)p[2] << 16 | (size_t)p[3] << 24;
-        blocks[n] = p + 4;
-        sizes[n++] = len;
-        off += 4 + len;
-    }
+    size_t sizes[4096], n = 0, pos = PM_FILE_HEADER_SIZE;
+    while (n < 4096 && pm_record_next(chain, size, &pos, &blocks[n], &sizes[n]) == 1)
+        n++;
     pm_config cfg;
     pm_config_default(&cfg);
     cfg.threads = threads;

@@ -1,5 +1,6 @@
 /* testutil.c — see testutil.h. */
 #include "testutil.h"
+#include "wire.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -122,16 +123,9 @@ int pm_vfile_load(pm_vfile *f, const char *name)
     /* Every record takes at least its 4-byte length prefix. */
     f->rec = malloc((f->size / 4 + 1) * sizeof *f->rec);
     f->len = malloc((f->size / 4 + 1) * sizeof *f->len);
-    size_t off = PM_FILE_HEADER_SIZE;
-    while (off + 4 <= f->size) {
-        const uint8_t *p = f->data + off;
-        size_t len = (size_t)p[0] | (size_t)p[1] << 8 | (size_t)p[2] << 16 | (size_t)p[3] << 24;
-        if (off + 4 + len > f->size)
-            break;
-        f->rec[f->n] = p + 4;
-        f->len[f->n++] = len;
-        off += 4 + len;
-    }
+    size_t pos = PM_FILE_HEADER_SIZE;
+    while (pm_record_next(f->data, f->size, &pos, &f->rec[f->n], &f->len[f->n]) == 1)
+        f->n++;
     return 1;
 }
 
