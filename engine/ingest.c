@@ -56,6 +56,7 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_BUFFERS 64
@@ -106,6 +107,9 @@ struct pm_ingest {
     int header_done;
     unsigned idle_ms;  /* streams: give up waiting after this long */
     int idle;          /* the last pm_ingest_next timed out */
+    const volatile sig_atomic_t *cancel; /* the caller's stop flag, or NULL */
+    int cancelled;     /* the last wait ended on *cancel */
+    size_t max_record; /* longer records are skipped, not assembled */
     int done;
     int truncated;
     uint64_t trunc_off, trunc_declared;
@@ -114,6 +118,7 @@ struct pm_ingest {
     size_t spill_cap, spill_have, spill_need;
     uint64_t spill_off;
     int spilling;
+    int skipping;      /* spilling an oversized record: count, do not copy */
 };
 
 static uint32_t load_le32(const uint8_t *p)
@@ -351,30 +356,69 @@ static void wait_data(pm_ingest *in, unsigned i)
     }
 }
 
-/* A stream with an idle limit: wait up to idle_ms for input to arrive.
- * Returns 1 when there is something to read (or an error to report), 0
- * when the time ran out. */
-static int input_arrives(pm_ingest *in)
+/* Wait up to `ms` for a stream's input to arrive. Returns 1 when there is
+ * something to read (or an error to report), 0 when the time ran out or a
+ * signal interrupted the wait (the caller looks at its flags again). */
+static int input_arrives(pm_ingest *in, unsigned ms)
 {
     if (!in->uring) {
         struct pollfd pfd = {.fd = in->fd, .events = POLLIN};
-        int rc;
-        do
-            rc = poll(&pfd, 1, (int)in->idle_ms);
-        while (rc < 0 && errno == EINTR);
-        return rc != 0;
+        int rc = poll(&pfd, 1, (int)ms);
+        return rc > 0 || (rc < 0 && errno != EINTR); /* a poll error: let the read report it */
     }
     uring_start_reads(in);
     if (in->status != PM_OK || in->inflight == 0)
         return 1;
     struct io_uring_cqe *cqe;
-    struct __kernel_timespec ts = {.tv_sec = in->idle_ms / 1000,
-                                   .tv_nsec = (long long)(in->idle_ms % 1000) * 1000000};
-    int rc;
-    do
-        rc = io_uring_wait_cqe_timeout(&in->ring, &cqe, &ts);
-    while (rc == -EINTR);
-    return rc != -ETIME;
+    struct __kernel_timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long long)(ms % 1000) * 1000000};
+    int rc = io_uring_wait_cqe_timeout(&in->ring, &cqe, &ts);
+    return rc != -ETIME && rc != -EINTR;
+}
+
+/* How often a wait looks at the cancel flag: a signal that lands just
+ * before a blocking call starts is noticed within this long. */
+#define CANCEL_SLICE_MS 100u
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static int cancel_requested(pm_ingest *in)
+{
+    if (in->cancel && *in->cancel) {
+        in->cancelled = 1;
+        return 1;
+    }
+    return 0;
+}
+
+/* Before a blocking wait for a stream's input: wait in slices while the
+ * idle limit (when use_idle) and the cancel flag allow. Returns 1 when
+ * input arrived (the blocking wait will not block), 0 when the input went
+ * idle or the wait was cancelled. */
+static int stream_wait(pm_ingest *in, int use_idle)
+{
+    unsigned idle = use_idle ? in->idle_ms : 0;
+    if (!in->cancel && !idle)
+        return 1;
+    double start = now_ms();
+    for (;;) {
+        if (cancel_requested(in))
+            return 0;
+        unsigned slice = in->cancel ? CANCEL_SLICE_MS : idle;
+        if (idle) {
+            double left = (double)idle - (now_ms() - start);
+            if (left <= 0)
+                return 0;
+            if ((double)slice > left)
+                slice = (unsigned)left + 1;
+        }
+        if (input_arrives(in, slice))
+            return 1;
+    }
 }
 
 /* ---------------------------------------------------------------------- */
@@ -475,9 +519,13 @@ static size_t copy_out(pm_ingest *in, uint8_t *dst, size_t n)
         done += take;
         if (done == n)
             break;
-        if (b->len < b->target)
+        if (b->len < b->target) {
+            if (in->stream && !stream_wait(in, 0)) {
+                fail(in, PM_ERR_IO, "interrupted: stopped waiting for", EINTR, in->pos);
+                break;
+            }
             wait_data(in, in->cur);
-        else if (move_on(in, 0, PM_INGEST_NO_LENGTH) <= 0)
+        } else if (move_on(in, 0, PM_INGEST_NO_LENGTH) <= 0)
             break;
     }
     return done;
@@ -507,6 +555,7 @@ pm_status pm_ingest_next(pm_ingest *in, pm_record *recs, size_t max, size_t *n)
     size_t got = 0;
     *n = 0;
     in->idle = 0;
+    in->cancelled = 0;
     if (in->status != PM_OK)
         return in->status;
     if (!in->spilling && in->spill_cap > SPILL_KEEP) {
@@ -522,15 +571,18 @@ pm_status pm_ingest_next(pm_ingest *in, pm_record *recs, size_t max, size_t *n)
             size_t avail = (size_t)(lim - p);
             size_t want = in->spill_need - in->spill_have;
             size_t take = avail < want ? avail : want;
-            if (!spill_reserve(in, in->spill_have + take))
-                return in->status;
-            memcpy(in->spill + in->spill_have, p, take);
+            if (!in->skipping) {
+                if (!spill_reserve(in, in->spill_have + take))
+                    return in->status;
+                memcpy(in->spill + in->spill_have, p, take);
+            }
             in->spill_have += take;
             p += take;
             in->p = p;
             in->pos += take;
             if (in->spill_have == in->spill_need) {
-                recs[got].bytes = in->spill;
+                recs[got].bytes = in->skipping ? NULL : in->spill;
+                in->skipping = 0;
                 recs[got].size = in->spill_need;
                 recs[got].index = in->index++;
                 recs[got].offset = in->spill_off;
@@ -548,7 +600,7 @@ pm_status pm_ingest_next(pm_ingest *in, pm_record *recs, size_t max, size_t *n)
                 uint32_t len = load_le32(p);
                 if (avail - 4 < len)
                     break;
-                recs[got].bytes = p + 4;
+                recs[got].bytes = len <= in->max_record ? p + 4 : NULL;
                 recs[got].size = len;
                 recs[got].index = index++;
                 recs[got].offset = pos;
@@ -574,10 +626,20 @@ pm_status pm_ingest_next(pm_ingest *in, pm_record *recs, size_t max, size_t *n)
             finish(in, 1, rec_off, declared); /* the file cannot hold it */
             break;
         }
+        if (!in->spilling && declared != PM_INGEST_NO_LENGTH && declared > in->max_record) {
+            /* Too long to be valid: let its bytes pass, keep none. */
+            in->spilling = in->skipping = 1;
+            in->spill_need = (size_t)declared;
+            in->spill_off = in->pos;
+            in->spill_have = avail - 4;
+            in->p = lim;
+            in->pos += avail;
+            continue;
+        }
         if (got > 0)
             break; /* hand over what we have before waiting */
         if (b->len < b->target) {
-            if (in->stream && in->idle_ms && !input_arrives(in)) {
+            if (in->stream && !stream_wait(in, 1)) {
                 in->idle = 1;
                 break;
             }
@@ -598,6 +660,12 @@ pm_status pm_ingest_next(pm_ingest *in, pm_record *recs, size_t max, size_t *n)
     }
     *n = got;
     return PM_OK;
+}
+
+int pm_ingest_cancelled(const pm_ingest *in)
+{
+    PM_ARG_CHECK(NULL, in != NULL, 0);
+    return in->cancelled;
 }
 
 int pm_ingest_idle(const pm_ingest *in)
@@ -666,6 +734,8 @@ void pm_ingest_config_default(pm_ingest_config *cfg)
     cfg->buffers = 8;
     cfg->idle_ms = 0;
     cfg->name = NULL;
+    cfg->max_record = 0;
+    cfg->cancel = NULL;
 }
 
 /* Set up io_uring, or say why not (in->fallback). */
@@ -726,6 +796,8 @@ static pm_status open_common(pm_ingest **out, int fd, int own_fd, int may_direct
     in->bufsize = cfg->buffer_size;
     in->nbuf = cfg->buffers;
     in->idle_ms = cfg->idle_ms;
+    in->cancel = cfg->cancel;
+    in->max_record = cfg->max_record ? cfg->max_record : SIZE_MAX;
     in->fallback = "PM_INGEST_NO_URING";
 
     struct stat st;
@@ -784,7 +856,8 @@ static pm_status open_common(pm_ingest **out, int fd, int own_fd, int may_direct
 
 /* Listen on a Unix stream socket and accept one connection. Returns the
  * connected descriptor, or -1 with errbuf set. */
-static int accept_one(const char *spec, char *errbuf, size_t errlen)
+static int accept_one(const char *spec, const volatile sig_atomic_t *cancel, char *errbuf,
+                      size_t errlen)
 {
     struct sockaddr_un addr;
     memset(&addr, 0, sizeof addr);
@@ -826,10 +899,24 @@ static int accept_one(const char *spec, char *errbuf, size_t errlen)
         close(ls);
         return -1;
     }
-    int c;
-    do
+    /* Wait in slices so that a stop request is seen while nobody
+     * connects. */
+    int c = -1;
+    for (;;) {
+        if (cancel && *cancel) {
+            errno = EINTR;
+            break;
+        }
+        struct pollfd pfd = {.fd = ls, .events = POLLIN};
+        int rc = poll(&pfd, 1, cancel ? (int)CANCEL_SLICE_MS : -1);
+        if (rc < 0 && errno != EINTR)
+            break;
+        if (rc <= 0)
+            continue;
         c = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
-    while (c < 0 && errno == EINTR);
+        if (c >= 0 || (errno != EINTR && errno != EAGAIN && errno != ECONNABORTED))
+            break;
+    }
     int err = errno;
     close(ls);
     if (!abstract)
@@ -862,15 +949,15 @@ pm_status pm_ingest_open_ex(pm_ingest **in, const char *path, const pm_ingest_co
     if (strcmp(path, "-") == 0)
         return open_common(in, 0, 0, 0, cfg, "stdin", errbuf, errlen);
     if (strncmp(path, "unix:", 5) == 0) {
-        int fd = accept_one(path + 5, errbuf, errlen);
+        int fd = accept_one(path + 5, cfg->cancel, errbuf, errlen);
         if (fd < 0)
             return PM_ERR_IO;
         return open_common(in, fd, 1, 0, cfg, path, errbuf, errlen);
     }
     int fd;
-    do
+    do /* a FIFO's open waits for a writer: a stop request ends the wait */
         fd = open(path, O_RDONLY | O_CLOEXEC);
-    while (fd < 0 && errno == EINTR);
+    while (fd < 0 && errno == EINTR && !(cfg->cancel && *cfg->cancel));
     if (fd < 0) {
         format(errbuf, errlen, "cannot open %s: %s", path, strerror(errno));
         return PM_ERR_IO;

@@ -39,6 +39,7 @@
 
 #include "postmark.h"
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -46,7 +47,8 @@ typedef struct pm_ingest pm_ingest;
 
 /** One whole record: `size` bytes at `bytes` (the length prefix is not
  *  included). `index` is its 0-based number among the file's records,
- *  `offset` the offset of its length prefix. */
+ *  `offset` the offset of its length prefix. With a max_record limit, a
+ *  longer record has bytes NULL and size its declared length. */
 typedef struct {
     const uint8_t *bytes;
     size_t size;
@@ -88,6 +90,19 @@ typedef struct {
                               timer can then run); 0 waits for ever (0) */
     const char *name;    /**< the input's name in messages; NULL: the path,
                               "stdin", or "fd N". Copied. */
+    size_t max_record;   /**< a record declaring more bytes than this is
+                              not assembled: its bytes are skipped as they
+                              stream past and it is returned with bytes
+                              NULL and size its declared length (the
+                              caller rejects it whole). Memory then stays
+                              bounded by the largest record allowed, what
+                              ever a length prefix claims. 0: no limit (0) */
+    const volatile sig_atomic_t *cancel; /**< when not NULL, a wait for a
+                              stream's input (and for a FIFO's writer or a
+                              socket's connection) ends soon after *cancel
+                              becomes non-zero, as if idle: a signal handler
+                              sets it, and SIGTERM ends a stalled feed.
+                              pm_ingest_cancelled then says so (NULL) */
 } pm_ingest_config;
 
 /** Defaults: flags 0, 8 buffers of 128 KiB, name NULL. */
@@ -147,6 +162,10 @@ pm_status pm_ingest_next(pm_ingest *in, pm_record *recs, size_t max, size_t *n) 
  *  arrived within idle_ms (the input goes on: call pm_ingest_next again),
  *  0 when the input has ended. */
 int pm_ingest_idle(const pm_ingest *in);
+
+/** 1 when a wait was given up because *cfg->cancel was set (then
+ *  pm_ingest_idle is 1 too: the input itself goes on). */
+int pm_ingest_cancelled(const pm_ingest *in);
 
 /** After pm_ingest_next gave *n == 0: whether the input ended inside a
  *  record (protocol §2: that partial record is malformed; its index is the

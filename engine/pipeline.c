@@ -525,7 +525,18 @@ static pm_status submit_indexed(pm_engine *e, const uint8_t *tx, size_t size, ui
         if (st != PM_OK)
             return fail(e, st, "pack");
     }
-    return batch_push_copy(e->filling, tx, size, index);
+    /* A record over the protocol's limit is MALFORMED whatever it holds:
+     * keep none of it (a 4 GiB record must not be copied to be rejected). */
+    if (size > PM_TX_MAX_SIZE)
+        tx = NULL, size = 0;
+    pm_status st = batch_push_copy(e->filling, tx, size, index);
+    if (st != PM_OK) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "queueing transaction %llu (%zu bytes): %s",
+                 (unsigned long long)index, size, pm_status_text(st));
+        set_error(e, msg);
+    }
+    return st;
 }
 
 pm_status pm_pipeline_submit(pm_engine *e, const uint8_t *tx, size_t size)

@@ -70,6 +70,8 @@
  */
 #include "snapshot.h"
 
+#include "fsutil.h"
+
 #include "pipeline.h"
 #include "wire.h"
 
@@ -466,35 +468,26 @@ static int pwrite_all(int fd, const uint8_t *p, size_t n, off_t off)
     return 0;
 }
 
-/* fsync the directory holding `path`, so the rename is durable. */
-static int sync_parent(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char *dir;
-    if (!slash)
-        dir = strdup(".");
-    else if (slash == path)
-        dir = strdup("/");
-    else
-        dir = strndup(path, (size_t)(slash - path));
-    if (!dir)
-        return -1;
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    free(dir);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    int saved = errno;
-    close(fd);
-    errno = saved;
-    return rc;
-}
-
 /* Save the tip state (the ledger's current log must be empty). */
 static pm_status save_tip(pm_engine *e, const char *path)
 {
     pm_ledger *l = e->ledger;
     pm_utxo_table *t = pm_ledger_utxo(l);
+    /* The file the path names: a rename onto a symlink would replace the
+     * link, and onto a device node would leave a regular file there. */
+    char *target = pm_path_resolve(path);
+    if (!target) {
+        snprintf(e->error, sizeof e->error, "snapshot: %s: %s", path, strerror(errno));
+        return errno == ENOMEM ? PM_ERR_NOMEM : PM_ERR_IO;
+    }
+    if (pm_path_is_special(target)) {
+        snprintf(e->error, sizeof e->error,
+                 "snapshot: %s is not a regular file (a snapshot is written to a file and renamed into place)",
+                 path);
+        free(target);
+        return PM_ERR_IO;
+    }
+    path = target;
     size_t plen = strlen(path);
     char *tmp = malloc(plen + 5);
     writer w = {.fd = -1};
@@ -502,6 +495,7 @@ static pm_status save_tip(pm_engine *e, const char *path)
     w.xs = XXH3_createState();
     if (!tmp || !w.buf || !w.xs) {
         free(tmp);
+        free(target);
         free(w.buf);
         XXH3_freeState(w.xs);
         snprintf(e->error, sizeof e->error, "snapshot: out of memory");
@@ -633,7 +627,7 @@ static pm_status save_tip(pm_engine *e, const char *path)
         goto out;
     }
     what = "fsync the directory of";
-    if (sync_parent(path) != 0) {
+    if (pm_sync_parent(path) != 0) {
         /* The snapshot is in place; only its durability is in doubt. */
         w.err = errno;
         st = PM_ERR_IO;
@@ -660,6 +654,7 @@ out:
     if (st != PM_OK && strcmp(what, "fsync the directory of") != 0)
         unlink(tmp);
     free(tmp);
+    free(target);
     free(w.buf);
     XXH3_freeState(w.xs);
     return st;

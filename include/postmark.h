@@ -413,8 +413,10 @@ PM_API void pm_engine_set_callbacks(pm_engine *engine, pm_block_fn on_block, pm_
  *  bytes. It is validated against the state left by every earlier accepted
  *  transaction; verdicts arrive through the callbacks, possibly during a
  *  later submit or at flush. A record that is malformed is a MALFORMED
- *  reject, not an error.
- *  Returns: PM_OK, or PM_ERR_NOMEM (the record was not taken).
+ *  reject, not an error; one longer than PM_TX_MAX_SIZE is rejected so
+ *  without being copied (only its size is read).
+ *  Returns: PM_OK, or PM_ERR_NOMEM (the record was not taken; the message
+ *  is pm_engine_last_error's).
  *  Thread safety: one thread at a time per engine (as for every call that
  *  takes a non-const engine). */
 PM_API pm_status pm_engine_submit(pm_engine *engine, const uint8_t *tx, size_t size) PM_WARN_UNUSED;

@@ -13,7 +13,7 @@
 #define BATCH_RECORDS 4096
 
 int pm_input_open(pm_input *f, const char *path, pm_input_use use, unsigned idle_ms, int quiet,
-                  char *err, size_t errlen)
+                  const pm_input_limits *limits, char *err, size_t errlen)
 {
     memset(f, 0, sizeof *f);
     f->path = path;
@@ -33,6 +33,12 @@ int pm_input_open(pm_input *f, const char *path, pm_input_use use, unsigned idle
         cfg.buffers = 4;
     }
     cfg.idle_ms = idle_ms;
+    /* Never assemble a record the protocol cannot accept: a length prefix
+     * of 4 GiB must cost nothing. */
+    cfg.max_record = limits && limits->max_record ? limits->max_record
+                     : use == PM_INPUT_CHAIN ? PM_BLOCK_MAX_SIZE
+                                             : PM_TX_MAX_SIZE;
+    cfg.cancel = limits ? limits->cancel : NULL;
     const char *force = getenv("PM_INGEST");
     if (force && strcmp(force, "read") == 0)
         cfg.flags |= PM_INGEST_NO_URING;
@@ -71,6 +77,17 @@ int pm_input_refuse_header(const pm_input *f, const char *cmd, pm_file_kind want
     return 1;
 }
 
+/* Whether a block record has the hash `want`. */
+static int block_has_hash(const uint8_t *block, size_t size, const uint8_t want[32])
+{
+    uint8_t hash[32];
+    pm_context *ctx = pm_context_create();
+    int same = ctx && block && size >= PM_BLOCK_HEADER_SIZE && pm_block_hash(ctx, hash, block) &&
+               memcmp(hash, want, 32) == 0;
+    pm_context_destroy(ctx);
+    return same;
+}
+
 /* Skip the blocks below opts->start, checking the last one's hash. Sets
  * *position. Returns 1 when the batch is used up by skipped blocks. */
 static pm_status skip_to_start(const pm_verify_opts *opts, const pm_record *recs, size_t n,
@@ -80,11 +97,7 @@ static pm_status skip_to_start(const pm_verify_opts *opts, const pm_record *recs
     while (*consumed < n && *position < opts->start) {
         const pm_record *r = &recs[*consumed];
         if (*position + 1 == opts->start && opts->start_parent) {
-            uint8_t hash[32];
-            pm_context *ctx = pm_context_create();
-            int same = ctx && r->size >= PM_BLOCK_HEADER_SIZE && pm_block_hash(ctx, hash, r->bytes) &&
-                       memcmp(hash, opts->start_parent, 32) == 0;
-            pm_context_destroy(ctx);
+            int same = block_has_hash(r->bytes, r->size, opts->start_parent);
             if (!same) {
                 char hex[65];
                 snprintf(err, errlen, "snapshot tip is not in this chain: its block %llu is not %s",
@@ -133,15 +146,34 @@ pm_status pm_chain_verify(pm_engine *engine, pm_input *f, const pm_verify_opts *
             break;
         if (skipped == n)
             continue;
-        size_t count = n - skipped;
+        size_t count = n - skipped, oversized = count;
         for (size_t i = 0; i < count; i++) {
             blocks[i] = recs[skipped + i].bytes;
             sizes[i] = recs[skipped + i].size;
+            if (!blocks[i] && oversized == count)
+                oversized = i;
         }
         uint64_t av = opts->assume_valid_upto;
         size_t skip_sigs = av > position ? (size_t)(av - position) : 0;
+        if (opts->assume_valid_hash && av > position && av - position <= oversized &&
+            !block_has_hash(blocks[av - 1 - position], sizes[av - 1 - position],
+                               opts->assume_valid_hash)) {
+            snprintf(err, errlen, "%s changed while it was read: block %llu no longer has the --assume-valid hash; no verdict",
+                     f->path, (unsigned long long)(av - 1));
+            st = PM_ERR_IO;
+            break;
+        }
         pm_verdict v;
-        st = pm_engine_connect_blocks(engine, &v, blocks, sizes, count, skip_sigs);
+        st = oversized ? pm_engine_connect_blocks(engine, &v, blocks, sizes, oversized, skip_sigs)
+                       : PM_OK;
+        if (st == PM_OK && oversized < count) {
+            /* Longer than a block may be: malformed, its bytes never kept. */
+            memset(&v, 0, sizeof v);
+            v.reason = PM_REASON_BLOCK_MALFORMED;
+            v.block = oversized;
+            v.tx = -1;
+            st = PM_ERR_INVALID;
+        }
         size_t good = st == PM_OK ? count : (size_t)v.block;
         if (st == PM_ERR_INVALID) {
             res->valid = 0;
@@ -165,6 +197,12 @@ pm_status pm_chain_verify(pm_engine *engine, pm_input *f, const pm_verify_opts *
     pm_engine_stats(engine, &after);
     res->blocks = position;
     res->txs = after.txs_accepted - before.txs_accepted;
+    if (st == PM_OK && res->valid && opts->assume_valid_hash &&
+        position < opts->assume_valid_upto) {
+        snprintf(err, errlen, "%s changed while it was read: it no longer reaches the --assume-valid block %llu; no verdict",
+                 f->path, (unsigned long long)(opts->assume_valid_upto - 1));
+        st = PM_ERR_IO;
+    }
     if (st == PM_OK && position < opts->start) {
         snprintf(err, errlen, "snapshot tip is not in this chain: it has %llu whole blocks, the snapshot's tip is block %llu",
                  (unsigned long long)position, (unsigned long long)(opts->start - 1));
@@ -189,7 +227,7 @@ pm_status pm_chain_verify(pm_engine *engine, pm_input *f, const pm_verify_opts *
 int64_t pm_chain_find_block(const char *path, const uint8_t hash[32], char *err, size_t errlen)
 {
     pm_input f;
-    if (pm_input_open(&f, path, PM_INPUT_CHAIN, 0, 1, err, errlen) != 0)
+    if (pm_input_open(&f, path, PM_INPUT_CHAIN, 0, 1, NULL, err, errlen) != 0)
         return -1;
     pm_context *ctx = pm_context_create();
     pm_record recs[256];
@@ -205,7 +243,8 @@ int64_t pm_chain_find_block(const char *path, const uint8_t hash[32], char *err,
             break;
         for (size_t i = 0; i < n && !found; i++, position++) {
             uint8_t h[32];
-            if (recs[i].size >= PM_BLOCK_HEADER_SIZE && pm_block_hash(ctx, h, recs[i].bytes) &&
+            if (recs[i].bytes && recs[i].size >= PM_BLOCK_HEADER_SIZE &&
+                pm_block_hash(ctx, h, recs[i].bytes) &&
                 memcmp(h, hash, 32) == 0)
                 found = position + 1;
         }

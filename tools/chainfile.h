@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 #include <stdio.h>
 
 typedef struct {
@@ -31,6 +32,15 @@ typedef enum {
     PM_INPUT_STREAM  /* ingest's default buffers (records stay cached) */
 } pm_input_use;
 
+/* What an input may cost and when it gives up: a stop flag (a signal
+ * handler's) that ends waits for a stream's input, and the longest record
+ * assembled (longer ones come back with bytes NULL). NULL: no flag, and
+ * the protocol's limit for the kind (PM_TX_MAX_SIZE, PM_BLOCK_MAX_SIZE). */
+typedef struct {
+    const volatile sig_atomic_t *cancel;
+    size_t max_record;
+} pm_input_limits;
+
 /* Open `path` and read its header. Returns 0, or -1 with a message in err.
  * A short or bad header is not an error here: see header_ok. idle_ms: for
  * a stream (pipe, socket), pm_ingest_next gives up waiting after that long
@@ -38,7 +48,7 @@ typedef enum {
  * printed on stderr unless quiet. PM_INGEST=read in the environment forces
  * the read(2) path. */
 int pm_input_open(pm_input *f, const char *path, pm_input_use use, unsigned idle_ms, int quiet,
-                  char *err, size_t errlen);
+                  const pm_input_limits *limits, char *err, size_t errlen);
 void pm_input_close(pm_input *f);
 
 /* Print the BAD_HEADER line for `f` ("FILE: record 0 at byte B: BAD_HEADER
@@ -60,6 +70,12 @@ typedef struct {
 
 typedef struct {
     uint64_t assume_valid_upto; /* skip signatures at positions below it */
+    const uint8_t *assume_valid_hash; /* with assume_valid_upto: the hash the
+                                   block at assume_valid_upto - 1 must have
+                                   in this very read (it commits to every
+                                   block before it); otherwise the run
+                                   fails: the file changed since it was
+                                   searched */
     uint64_t start;             /* blocks below it are in the engine already
                                    (a snapshot's): read, not verified */
     const uint8_t *start_parent;/* with start > 0: the hash block start - 1
@@ -73,7 +89,9 @@ typedef struct {
  * res->blocks counts the file's valid whole blocks (start included).
  * Returns PM_OK (see res->valid), PM_ERR_STATE when the file does not hold
  * opts->start_parent at opts->start - 1 (message in err: "snapshot tip is
- * not in this chain"), PM_ERR_IO (message in err) or an engine error. */
+ * not in this chain"), PM_ERR_IO (message in err; also when the assume-
+ * valid block is not where it was found) or an engine error. A record over
+ * PM_BLOCK_MAX_SIZE is BLOCK_MALFORMED, without being read. */
 pm_status pm_chain_verify(pm_engine *engine, pm_input *f, const pm_verify_opts *opts,
                           pm_chain_result *res, char *err, size_t errlen);
 

@@ -4,18 +4,25 @@
  * CHAIN, pack STREAM on top of its state, append the new blocks.
  *
  * Durability: each block is appended and fdatasync'ed as the engine emits
- * it, after the rejects reported before it (so a crash never leaves a
- * durable block whose earlier rejects are lost). The chain is locked
- * (flock) for the whole run so two packs never append at once; `replay`
- * takes a shared lock to know whether a partial last block is one being
- * written. A partial last record left by a crash is cut off before
- * packing, and re-running the same command resumes where the durable
- * blocks end (resume.h). SIGINT and SIGTERM stop reading, finish and sync
- * the open block, and exit 1 with a message.
+ * it, after the rejects reported before it and after its journal line
+ * (resume.h), so a crash never leaves a durable block whose earlier
+ * rejects or resume point are lost. A failed append is cut off again. The
+ * chain is locked (flock) for the whole run so two packs never append at
+ * once; `replay` takes a shared lock to know whether a partial last block
+ * is one being written. A new chain appears with its header already in it
+ * (written beside it, then linked into place). A partial last record left
+ * by a crash is cut off before packing, and re-running the same command
+ * resumes where the run stopped (resume.h). SIGINT and SIGTERM end any
+ * wait for input, finish and sync the open block, and exit 1.
+ *
+ * Outputs never destroy inputs: an output path that is the same file as
+ * an input (device and inode) is refused before anything is written.
  */
 #include "chainfile.h"
 #include "cliutil.h"
 #include "commands.h"
+#include "fsutil.h"
+#include "outfile.h"
 #include "resume.h"
 
 #include <errno.h>
@@ -39,32 +46,44 @@ static const char pack_usage[] =
     "a file, \"-\" for stdin, or unix:PATH to accept one connection from a node that\n"
     "writes a stream. Rejected transactions are normal: the exit status is 0 however\n"
     "many. Each block is synced to disk as it is appended; re-running the same\n"
-    "command after a crash resumes after the last durable block (CHAIN.runs records\n"
-    "which stream each run packs).\n"
+    "command after a crash, or after it finished, resumes where it stopped: CHAIN.runs\n"
+    "records how many records of which stream (a hash of the whole prefix) the chain\n"
+    "holds; any other stream is packed from its record 0.\n"
     "  --threads N          signature workers (default: online CPUs)\n"
     "  --block-txs N        block transaction limit, 1..65536 (default 4096)\n"
     "  --rejects FILE       write index,txid,reason for every rejected transaction\n"
     "  --from-snapshot STATE  start from a snapshot's state; CHAIN must hold its tip\n"
     "                       block, and only the blocks after it are verified\n"
     "  --save-snapshot STATE --snapshot-every N\n"
-    "                       write the state to STATE (atomically) every N blocks added\n"
+    "                       write the state to STATE (atomically) every N blocks added,\n"
+    "                       N 1..4294967295\n"
     "  --block-interval MS  also close the open block when it is MS milliseconds old\n"
     "                       (for live feeds; the one option that makes block\n"
     "                       boundaries depend on timing; verdicts never do)\n"
     "  --json               one JSON summary object on stdout\n"
     "  --quiet              no summary or progress on stderr\n"
-    "SIGINT/SIGTERM: the open block is finished and synced, then pack exits 1.\n"
+    "SIGINT/SIGTERM (even while the input is quiet): the open block is finished and\n"
+    "synced, then pack exits 1.\n"
     "Exit status: 0 packed, 1 bad header, invalid chain, other network, I/O failure\n"
     "or interrupted, 2 usage error.\n";
 
+/* Records of a stream that cannot be read again, held while the resume
+ * check reads its first K records: packed from record 0 if it turns out
+ * to be another stream. */
+#define RETAIN_LIMIT ((size_t)256 << 20)
+#define BATCH 4096
+
 typedef struct {
     int chain_fd;
-    FILE *rejects;
-    int io_error;
+    const char *chain_path;
+    outfile rejects;
+    int has_rejects;
+    char error[700];             /* the first I/O failure, naming the file */
     uint64_t blocks_added;
     double last_block_time;
     pm_engine *engine;
-    int journal_fd;              /* CHAIN.runs */
+    journal journal;
+    stream_prefix prefix;
     const char *snapshot_path;   /* --save-snapshot */
     uint64_t snapshot_every;
     int snapshot_failed;
@@ -83,38 +102,66 @@ static int write_all(int fd, const uint8_t *p, size_t n)
         ssize_t w = write(fd, p, n);
         if (w < 0 && errno == EINTR)
             continue;
-        if (w <= 0)
+        if (w <= 0) {
+            if (w == 0)
+                errno = EIO;
             return -1;
+        }
         p += w;
         n -= (size_t)w;
     }
     return 0;
 }
 
+static void sink_fail(pack_sink *s, const char *file, const char *what, int err)
+{
+    if (!s->error[0])
+        snprintf(s->error, sizeof s->error, "%s: cannot %s: %s", file, what, strerror(err ? err : EIO));
+}
+
 static void on_block(void *data, const uint8_t *block, size_t size, uint64_t height,
                      const uint8_t hash[32])
 {
     pack_sink *s = data;
-    if (s->io_error)
+    if (s->error[0])
         return;
     /* Durable before the block: the rejects reported before it, and the
      * journal line saying how far into the stream it reaches. */
-    if (s->rejects && (fflush(s->rejects) != 0 || fdatasync(fileno(s->rejects)) != 0))
-        s->io_error = errno ? errno : EIO;
-    if (!s->io_error && pm_journal_append_block(s->journal_fd, height, hash,
-                                                pm_engine_block_last_index(s->engine)) != 0)
-        s->io_error = errno ? errno : EIO;
-    if (s->io_error)
+    if (s->has_rejects && outfile_sync(&s->rejects) != 0) {
+        outfile_error(&s->rejects, s->error, sizeof s->error);
         return;
+    }
+    uint64_t last = pm_engine_block_last_index(s->engine);
+    const uint8_t *prefix = prefix_take(&s->prefix, last + 1);
+    if (!prefix) {
+        snprintf(s->error, sizeof s->error, "internal: no prefix hash for record %llu",
+                 (unsigned long long)last);
+        return;
+    }
+    if (journal_block(&s->journal, height, hash, last, prefix) != 0) {
+        sink_fail(s, s->journal.path, "write", errno);
+        return;
+    }
+    struct stat st;
+    if (fstat(s->chain_fd, &st) != 0) {
+        sink_fail(s, s->chain_path, "stat", errno);
+        return;
+    }
     uint8_t len[4] = {(uint8_t)size, (uint8_t)(size >> 8), (uint8_t)(size >> 16),
                       (uint8_t)(size >> 24)};
     if (write_all(s->chain_fd, len, 4) != 0 || write_all(s->chain_fd, block, size) != 0 ||
-        fdatasync(s->chain_fd) != 0)
-        s->io_error = errno ? errno : EIO;
+        fdatasync(s->chain_fd) != 0) {
+        int e = errno;
+        /* Cut the partial block off at once: the chain stays whole. */
+        if (ftruncate(s->chain_fd, st.st_size) == 0)
+            (void)fdatasync(s->chain_fd);
+        sink_fail(s, s->chain_path, "append a block", e);
+        return;
+    }
     s->blocks_added++;
     s->last_block_time = pm_cli_now();
     /* The state now is exactly this block's: a restart can begin here. */
-    if (s->snapshot_path && !s->io_error && s->blocks_added % s->snapshot_every == 0 &&
+    if (s->snapshot_path && s->blocks_added % s->snapshot_every == 0 &&
         pm_engine_save_snapshot(s->engine, s->snapshot_path) != PM_OK && !s->snapshot_failed) {
         s->snapshot_failed = 1;
         pm_cli_error("pack", "%s: %s", s->snapshot_path, pm_engine_last_error(s->engine));
@@ -124,26 +171,105 @@ static void on_block(void *data, const uint8_t *block, size_t size, uint64_t hei
 static void on_reject(void *data, uint64_t index, const uint8_t *txid, pm_reason reason)
 {
     pack_sink *s = data;
-    if (!s->rejects)
+    if (!s->has_rejects)
         return;
     char hex[65];
-    fprintf(s->rejects, "%llu,%s,%s\n", (unsigned long long)index,
-            txid ? pm_cli_hex(hex, txid, 32) : "", pm_reason_name(reason));
+    outfile_printf(&s->rejects, "%llu,%s,%s\n", (unsigned long long)index,
+                   txid ? pm_cli_hex(hex, txid, 32) : "", pm_reason_name(reason));
 }
 
-/* Open the rejects file once the resume point is known. */
-static int open_rejects(pack_sink *sink, const char *path, uint64_t resume_at)
+/* Open the rejects file once the resume point is known: the lines of
+ * records before it stay, everything from it on is reported again. */
+static int open_rejects(pack_sink *s, const char *path, uint64_t resume_at)
 {
     if (!path)
         return 0;
-    if (resume_at > 0 && pm_rejects_truncate(path, resume_at) != 0)
+    s->has_rejects = 1;
+    if (outfile_open_append(&s->rejects, path) != 0)
         return -1;
-    sink->rejects = fopen(path, resume_at > 0 ? "a" : "w");
-    if (!sink->rejects)
+    uint64_t cut = 0;
+    if (s->rejects.regular && resume_at > 0 &&
+        rejects_cut_offset(s->rejects.path, resume_at, &cut) != 0) {
+        s->rejects.err = errno;
+        snprintf(s->rejects.what, sizeof s->rejects.what, "read");
         return -1;
-    if (resume_at == 0 || ftell(sink->rejects) == 0)
-        fputs("index,txid,reason\n", sink->rejects);
-    return 0;
+    }
+    if (outfile_truncate(&s->rejects, cut) != 0)
+        return -1;
+    if (cut == 0)
+        outfile_printf(&s->rejects, "index,txid,reason\n");
+    return outfile_flush(&s->rejects);
+}
+
+/* Create CHAIN holding only its header, atomically: written beside it and
+ * linked into place, so no reader ever sees a chain without a header.
+ * Returns 0 (created, or someone else created it meanwhile), -1. */
+static int create_chain(const char *path, const pm_chain_params *params)
+{
+    char *tmp = pm_temp_path(path);
+    if (!tmp)
+        return -1;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    int rc = -1;
+    if (fd >= 0) {
+        uint8_t header[PM_FILE_HEADER_SIZE];
+        pm_file_header_encode(header, PM_FILE_CHAIN, params);
+        if (write_all(fd, header, sizeof header) == 0 && fsync(fd) == 0 &&
+            (link(tmp, path) == 0 || errno == EEXIST) && pm_sync_parent(path) == 0)
+            rc = 0;
+        int saved = errno;
+        close(fd);
+        unlink(tmp);
+        errno = saved;
+    }
+    free(tmp);
+    return rc;
+}
+
+/* The records held by the resume check (see RETAIN_LIMIT). */
+typedef struct {
+    uint8_t *bytes;
+    size_t len, cap;
+    uint64_t count;
+    int over;
+} retained;
+
+static int retain(retained *r, const pm_record *rec)
+{
+    size_t body = rec->bytes ? rec->size : 0;
+    size_t need = r->len + 9 + body;
+    if (need > RETAIN_LIMIT) {
+        r->over = 1;
+        return 0;
+    }
+    if (need > r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : (size_t)1 << 20;
+        while (cap < need)
+            cap *= 2;
+        uint8_t *b = realloc(r->bytes, cap);
+        if (!b)
+            return 0;
+        r->bytes = b;
+        r->cap = cap;
+    }
+    uint8_t *p = r->bytes + r->len;
+    p[0] = rec->bytes != NULL;
+    uint64_t size = rec->size;
+    memcpy(p + 1, &size, 8);
+    if (body)
+        memcpy(p + 9, rec->bytes, body);
+    r->len = need;
+    r->count++;
+    return 1;
+}
+
+/* One record into the run: hashed into the prefix, then validated. */
+static pm_status pack_record(pack_sink *s, const uint8_t *bytes, size_t size)
+{
+    if (!prefix_add(&s->prefix, bytes, size))
+        return PM_ERR_NOMEM;
+    /* An oversized record was skipped unread: MALFORMED, whatever it held. */
+    return bytes ? pm_engine_submit(s->engine, bytes, size) : pm_engine_submit(s->engine, NULL, 0);
 }
 
 int pm_cmd_pack(int argc, char **argv)
@@ -180,7 +306,7 @@ int pm_cmd_pack(int argc, char **argv)
             break;
         case 'b':
             if (!pm_cli_parse_u64(optarg, 1, PM_BLOCK_MAX_TXS, &block_txs)) {
-                pm_cli_error("pack", "--block-txs: expected 1..65536, got '%s'", optarg);
+                pm_cli_error("pack", "--block-txs: expected 1..%u, got '%s'", PM_BLOCK_MAX_TXS, optarg);
                 return PM_EXIT_USAGE;
             }
             break;
@@ -194,7 +320,8 @@ int pm_cmd_pack(int argc, char **argv)
         case 's': save_snapshot = optarg; break;
         case 'e':
             if (!pm_cli_parse_u64(optarg, 1, UINT32_MAX, &snapshot_every)) {
-                pm_cli_error("pack", "--snapshot-every: expected a number of blocks >= 1, got '%s'", optarg);
+                pm_cli_error("pack", "--snapshot-every: expected a number of blocks, 1..%u, got '%s'",
+                             UINT32_MAX, optarg);
                 return PM_EXIT_USAGE;
             }
             break;
@@ -217,41 +344,56 @@ int pm_cmd_pack(int argc, char **argv)
         return PM_EXIT_USAGE;
     }
     const char *stream_path = argv[optind];
-    char err[512];
+    int stream_is_path = strcmp(stream_path, "-") != 0 && strncmp(stream_path, "unix:", 5) != 0;
+
+    /* Outputs that are inputs would be destroyed: refuse before anything
+     * is opened for writing. */
+    char runs_path[4096];
+    snprintf(runs_path, sizeof runs_path, "%s.runs", chain_path);
+    const char *inputs[] = {chain_path, runs_path, stream_is_path ? stream_path : NULL, NULL, NULL};
+    size_t ni = stream_is_path ? 3 : 2;
+    if (from_snapshot)
+        inputs[ni++] = from_snapshot;
+    inputs[ni] = NULL;
+    if ((rejects_path && outfile_is_input("pack", "--rejects", rejects_path, inputs)) ||
+        (save_snapshot && outfile_is_input("pack", "--save-snapshot", save_snapshot, inputs)))
+        return PM_EXIT_INVALID;
+    if (rejects_path && save_snapshot && pm_same_file(rejects_path, save_snapshot)) {
+        pm_cli_error("pack", "--rejects and --save-snapshot name the same file");
+        return PM_EXIT_INVALID;
+    }
+
+    /* Signals end any wait (a FIFO's writer, a socket's node, a quiet
+     * feed): no SA_RESTART, and ingest looks at the flag. */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    char err[700];
     int rc = PM_EXIT_INVALID;
     pm_context *ctx = NULL;
     pm_engine *engine = NULL;
     pm_input stream = {0}, chain = {0};
-    pack_sink sink = {.chain_fd = -1, .journal_fd = -1, .snapshot_path = save_snapshot,
-                      .snapshot_every = snapshot_every};
-    pm_record *recs = malloc(4096 * sizeof *recs);
+    pack_sink sink = {.chain_fd = -1, .chain_path = chain_path, .journal = {.fd = -1},
+                      .snapshot_path = save_snapshot, .snapshot_every = snapshot_every};
+    retained kept = {0};
+    pm_record *recs = malloc(BATCH * sizeof *recs);
     if (!recs) {
         pm_cli_error("pack", "out of memory");
         return PM_EXIT_INVALID;
     }
+    pm_input_limits limits = {.cancel = &stop_signal, .max_record = PM_TX_MAX_SIZE};
 
-    if (pm_input_open(&stream, stream_path, PM_INPUT_STREAM, (unsigned)interval_ms, quiet, err,
-                      sizeof err) != 0) {
+    if (pm_input_open(&stream, stream_path, PM_INPUT_STREAM, (unsigned)interval_ms, quiet, &limits,
+                      err, sizeof err) != 0) {
         pm_cli_error("pack", "%s", err);
         goto out;
     }
     if (pm_input_refuse_header(&stream, "pack", PM_FILE_STREAM))
         goto out;
 
-    sink.chain_fd = open(chain_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (sink.chain_fd < 0) {
-        pm_cli_error("pack", "%s: %s", chain_path, strerror(errno));
-        goto out;
-    }
-    if (flock(sink.chain_fd, LOCK_EX | LOCK_NB) != 0) {
-        pm_cli_error("pack", "%s: another pack is appending to this chain (locked)", chain_path);
-        goto out;
-    }
-    struct stat st;
-    if (fstat(sink.chain_fd, &st) != 0) {
-        pm_cli_error("pack", "%s: %s", chain_path, strerror(errno));
-        goto out;
-    }
     ctx = pm_context_create();
     pm_config cfg;
     pm_config_default(&cfg);
@@ -259,6 +401,7 @@ int pm_cmd_pack(int argc, char **argv)
     cfg.block_max_txs = (uint32_t)block_txs;
     pm_verify_opts verify = {0};
     uint8_t snapshot_tip[32];
+    int64_t snapshot_height = -1;
     if (!ctx) {
         pm_cli_error("pack", "out of memory");
         goto out;
@@ -276,113 +419,183 @@ int pm_cmd_pack(int argc, char **argv)
             pm_cli_error("pack", "%s: %s", from_snapshot, why);
             goto out;
         }
-        int64_t height;
-        pm_engine_tip(engine, snapshot_tip, &height);
-        verify.start = (uint64_t)(height + 1);
-        verify.start_parent = height >= 0 ? snapshot_tip : NULL;
-        if (height >= 0 && st.st_size == 0) {
-            pm_cli_error("pack", "%s: %s: snapshot tip is not in this chain (it is empty)",
-                         from_snapshot, chain_path);
-            goto out;
-        }
+        pm_engine_tip(engine, snapshot_tip, &snapshot_height);
+        verify.start = (uint64_t)(snapshot_height + 1);
+        verify.start_parent = snapshot_height >= 0 ? snapshot_tip : NULL;
     } else if (pm_engine_create(&engine, ctx, &stream.params, &cfg) != PM_OK) {
         pm_cli_error("pack", "cannot create the engine (out of memory)");
         goto out;
     }
     sink.engine = engine;
 
-    /* The stream's identity needs its first record: read the first batch
-     * now (it stays valid until the next read). */
-    size_t n = 0, at = 0;
-    do {
-        if (pm_ingest_next(stream.in, recs, 4096, &n) != PM_OK) {
-            pm_cli_error("pack", "%s", pm_ingest_error(stream.in));
+    struct stat st;
+    if (stat(chain_path, &st) != 0 && errno == ENOENT) {
+        if (snapshot_height >= 0) {
+            pm_cli_error("pack", "%s: %s: snapshot tip is not in this chain (it does not exist)",
+                         from_snapshot, chain_path);
             goto out;
         }
-    } while (n == 0 && pm_ingest_idle(stream.in) && !stop_signal);
-    uint8_t stream_id[32];
-    if (!pm_stream_identity(ctx, stream_id, stream.header, n ? recs[0].bytes : NULL,
-                            n ? recs[0].size : 0)) {
+        if (create_chain(chain_path, &stream.params) != 0) {
+            pm_cli_error("pack", "%s: cannot create: %s", chain_path, strerror(errno));
+            goto out;
+        }
+    }
+    sink.chain_fd = open(chain_path, O_RDWR | O_CLOEXEC);
+    if (sink.chain_fd < 0 || fstat(sink.chain_fd, &st) != 0) {
+        pm_cli_error("pack", "%s: %s", chain_path, strerror(errno));
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        pm_cli_error("pack", "%s: not a regular file (a chain is appended to and cut on repair)",
+                     chain_path);
+        goto out;
+    }
+    if (flock(sink.chain_fd, LOCK_EX | LOCK_NB) != 0) {
+        pm_cli_error("pack", "%s: another pack is appending to this chain (locked)", chain_path);
+        goto out;
+    }
+    if (st.st_size == 0) {
+        if (snapshot_height >= 0) {
+            pm_cli_error("pack", "%s: %s: snapshot tip is not in this chain (it is empty)",
+                         from_snapshot, chain_path);
+            goto out;
+        }
+        uint8_t header[PM_FILE_HEADER_SIZE];
+        pm_file_header_encode(header, PM_FILE_CHAIN, &stream.params);
+        if (write_all(sink.chain_fd, header, sizeof header) != 0 || fsync(sink.chain_fd) != 0) {
+            pm_cli_error("pack", "%s: cannot write: %s", chain_path, strerror(errno));
+            goto out;
+        }
+    }
+    if (pm_input_open(&chain, chain_path, PM_INPUT_CHAIN, 0, quiet, NULL, err, sizeof err) != 0) {
+        pm_cli_error("pack", "%s", err);
+        goto out;
+    }
+    if (pm_input_refuse_header(&chain, "pack", PM_FILE_CHAIN))
+        goto out;
+    if (memcmp(&chain.params, &stream.params, sizeof chain.params) != 0) {
+        pm_cli_error("pack", "%s and %s belong to different chains (header bytes 8..59 differ)",
+                     stream_path, chain_path);
+        goto out;
+    }
+    pm_chain_result r;
+    verify.progress = quiet ? NULL : "pack (validating the chain)";
+    pm_status vs = pm_chain_verify(engine, &chain, &verify, &r, err, sizeof err);
+    if (vs == PM_ERR_STATE) {
+        pm_cli_error("pack", "%s: %s: %s", from_snapshot, chain_path, err);
+        goto out;
+    }
+    if (vs != PM_OK) {
+        pm_cli_error("pack", "%s: %s", chain_path, vs == PM_ERR_IO ? err : pm_status_text(vs));
+        goto out;
+    }
+    if (!r.valid && !r.truncated) {
+        pm_cli_error("pack", "%s: block %llu at byte %llu: invalid chain: %s", chain_path,
+                     (unsigned long long)r.verdict.block, (unsigned long long)r.offset,
+                     pm_reason_name(r.verdict.reason));
+        goto out;
+    }
+    if (r.truncated) {
+        /* A crash cut the last block: cut the partial record. */
+        if (ftruncate(sink.chain_fd, (off_t)r.truncated_offset) != 0 || fsync(sink.chain_fd) != 0) {
+            pm_cli_error("pack", "%s: cannot cut the partial block: %s", chain_path, strerror(errno));
+            goto out;
+        }
+        fprintf(stderr, "postmark pack: %s: cut a partial block at byte %llu (%llu bytes) left by an interrupted run\n",
+                chain_path, (unsigned long long)r.truncated_offset,
+                (unsigned long long)((uint64_t)st.st_size - r.truncated_offset));
+    }
+    pm_input_close(&chain);
+
+    /* Where the journal says this chain's tip stands in a stream. */
+    uint8_t tip_hash[32];
+    int64_t tip_height;
+    pm_engine_tip(engine, tip_hash, &tip_height);
+    resume_point rp;
+    if (journal_find(chain_path, tip_height, tip_hash, &rp, err, sizeof err) != 0 ||
+        journal_open(&sink.journal, chain_path, err, sizeof err) != 0) {
+        pm_cli_error("pack", "%s", err);
+        goto out;
+    }
+    if (!prefix_init(&sink.prefix, ctx, stream.header, 0)) {
         pm_cli_error("pack", "out of memory");
         goto out;
     }
 
-    if (st.st_size == 0) {
-        uint8_t header[PM_FILE_HEADER_SIZE];
-        pm_file_header_encode(header, PM_FILE_CHAIN, &stream.params);
-        if (write_all(sink.chain_fd, header, sizeof header) != 0 || fsync(sink.chain_fd) != 0) {
-            pm_cli_error("pack", "%s: %s", chain_path, strerror(errno));
-            goto out;
-        }
-    } else {
-        if (pm_input_open(&chain, chain_path, PM_INPUT_CHAIN, 0, quiet, err, sizeof err) != 0) {
-            pm_cli_error("pack", "%s", err);
-            goto out;
-        }
-        if (pm_input_refuse_header(&chain, "pack", PM_FILE_CHAIN))
-            goto out;
-        if (memcmp(&chain.params, &stream.params, sizeof chain.params) != 0) {
-            pm_cli_error("pack", "%s and %s belong to different chains (header bytes 8..59 differ)",
-                         stream_path, chain_path);
-            goto out;
-        }
-        pm_chain_result r;
-        verify.progress = quiet ? NULL : "pack (validating the chain)";
-        pm_status vs = pm_chain_verify(engine, &chain, &verify, &r, err, sizeof err);
-        if (vs == PM_ERR_STATE) {
-            pm_cli_error("pack", "%s: %s: %s", from_snapshot, chain_path, err);
-            goto out;
-        }
-        if (vs != PM_OK) {
-            pm_cli_error("pack", "%s: %s", chain_path, vs == PM_ERR_IO ? err : pm_status_text(vs));
-            goto out;
-        }
-        if (!r.valid && !r.truncated) {
-            pm_cli_error("pack", "%s: block %llu at byte %llu: invalid chain: %s", chain_path,
-                         (unsigned long long)r.verdict.block, (unsigned long long)r.offset,
-                         pm_reason_name(r.verdict.reason));
-            goto out;
-        }
-        if (r.truncated) {
-            /* A crash cut the last block: cut the partial record. */
-            if (ftruncate(sink.chain_fd, (off_t)r.truncated_offset) != 0 ||
-                fsync(sink.chain_fd) != 0) {
-                pm_cli_error("pack", "%s: cannot cut the partial block: %s", chain_path,
-                             strerror(errno));
+    /* The resume check: is this stream's prefix the one the chain holds?
+     * Read (and hash) its first K records; none is validated yet. */
+    size_t n = 0, at = 0;
+    uint64_t resume_at = 0;
+    int input_done = 0;
+    int rereadable = stream_is_path && !pm_path_is_special(stream_path);
+    if (rp.found && rp.records > 0) {
+        while (sink.prefix.count < rp.records && !stop_signal) {
+            if (at == n) {
+                at = 0;
+                if (pm_ingest_next(stream.in, recs, BATCH, &n) != PM_OK) {
+                    pm_cli_error("pack", "%s", pm_ingest_error(stream.in));
+                    goto out;
+                }
+                if (n == 0 && !pm_ingest_idle(stream.in)) {
+                    input_done = 1;
+                    break;
+                }
+                continue;
+            }
+            if (!rereadable && !retain(&kept, &recs[at])) {
+                if (kept.over)
+                    pm_cli_error("pack", "%s: cannot tell whether this is the stream whose first %llu records %s holds without keeping more than %zu MiB of it, and a %s cannot be read twice: pack it from a file",
+                                 stream_path, (unsigned long long)rp.records, chain_path,
+                                 RETAIN_LIMIT >> 20, strcmp(stream_path, "-") == 0 ? "pipe" : "stream");
+                else
+                    pm_cli_error("pack", "out of memory");
                 goto out;
             }
-            fprintf(stderr, "postmark pack: %s: cut a partial block at byte %llu (%llu bytes) left by an interrupted run\n",
-                    chain_path, (unsigned long long)r.truncated_offset,
-                    (unsigned long long)((uint64_t)st.st_size - r.truncated_offset));
+            if (!prefix_add(&sink.prefix, recs[at].bytes, recs[at].size)) {
+                pm_cli_error("pack", "out of memory");
+                goto out;
+            }
+            at++;
         }
-        pm_input_close(&chain);
-    }
-    /* Resume a crashed run of the same stream, or start a new run. */
-    uint8_t tip_hash[32];
-    int64_t tip_height;
-    uint64_t resume_at = 0;
-    pm_engine_tip(engine, tip_hash, &tip_height);
-    switch (pm_journal_resume(chain_path, stream_id, tip_height, tip_hash, &resume_at)) {
-    case PM_RESUME_NEW_RUN:
-        if (pm_journal_append_run(chain_path, stream_id, (uint64_t)(tip_height + 1)) != 0) {
-            pm_cli_error("pack", "%s.runs: %s", chain_path, strerror(errno));
+        if (stop_signal) {
+            pm_cli_error("pack", "stopped by %s while checking where %s resumes; nothing was written",
+                         stop_signal == SIGINT ? "SIGINT" : "SIGTERM", stream_path);
             goto out;
         }
-        break;
-    case PM_RESUME_CONTINUE:
-        if (resume_at > 0 && !quiet)
-            fprintf(stderr, "postmark pack: %s: resuming at record %llu (the chain holds the records before it)\n",
-                    stream_path, (unsigned long long)resume_at);
-        break;
-    case PM_RESUME_UNKNOWN:
-        pm_cli_error("pack", "%s: cannot tell how far %s was packed: %s.runs has no line for the tip block %lld",
-                     chain_path, stream_path, chain_path, (long long)tip_height);
+        if (sink.prefix.count == rp.records && memcmp(sink.prefix.cur, rp.prefix, 32) == 0) {
+            resume_at = rp.records;
+            if (!quiet)
+                fprintf(stderr, "postmark pack: %s: resuming at record %llu (the chain holds the records before it)\n",
+                        stream_path, (unsigned long long)resume_at);
+        } else {
+            if (!quiet)
+                fprintf(stderr, "postmark pack: %s: not the stream %s.runs says was packed up to record %llu: packing it from record 0\n",
+                        stream_path, chain_path, (unsigned long long)rp.records);
+            if (rereadable) {
+                /* Read it again from the start: every verdict is on the
+                 * bytes of that one read. */
+                pm_input_close(&stream);
+                if (pm_input_open(&stream, stream_path, PM_INPUT_STREAM, (unsigned)interval_ms, quiet,
+                                  &limits, err, sizeof err) != 0) {
+                    pm_cli_error("pack", "%s", err);
+                    goto out;
+                }
+                if (pm_input_refuse_header(&stream, "pack", PM_FILE_STREAM))
+                    goto out;
+                n = at = 0;
+                input_done = 0;
+            }
+        }
+    }
+    if (!prefix_init(&sink.prefix, ctx, stream.header, 1)) {
+        pm_cli_error("pack", "out of memory");
         goto out;
     }
-    sink.journal_fd = pm_journal_open(chain_path);
-    if (sink.journal_fd < 0) {
-        pm_cli_error("pack", "%s.runs: %s", chain_path, strerror(errno));
-        goto out;
+    if (resume_at > 0) {
+        /* P(K) is known: continue the chain of hashes from there. */
+        memcpy(sink.prefix.cur, rp.prefix, 32);
+        sink.prefix.count = sink.prefix.base = resume_at;
+        memcpy(sink.prefix.ring, rp.prefix, 32);
     }
     if (lseek(sink.chain_fd, 0, SEEK_END) < 0) {
         pm_cli_error("pack", "%s: %s", chain_path, strerror(errno));
@@ -390,74 +603,98 @@ int pm_cmd_pack(int argc, char **argv)
     }
 
     pm_engine_set_callbacks(engine, on_block, on_reject, &sink);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
     pm_stats before;
     pm_engine_stats(engine, &before);
     pm_progress prog;
     pm_progress_start(&prog, "pack", quiet);
     double started = pm_cli_now();
     sink.last_block_time = started;
-    uint64_t index = 0;
     if (open_rejects(&sink, rejects_path, resume_at) != 0) {
-        pm_cli_error("pack", "%s: %s", rejects_path, strerror(errno));
+        outfile_error(&sink.rejects, err, sizeof err);
+        pm_cli_error("pack", "%s", err);
         goto out;
     }
     pm_status ps = pm_engine_skip_records(engine, resume_at);
+    /* Another stream that cannot be read again: its held records first. */
+    if (resume_at == 0 && kept.count) {
+        for (size_t off = 0; off < kept.len && ps == PM_OK;) {
+            const uint8_t *p = kept.bytes + off;
+            uint64_t size;
+            memcpy(&size, p + 1, 8);
+            size_t body = p[0] ? (size_t)size : 0;
+            ps = pack_record(&sink, p[0] ? p + 9 : NULL, (size_t)size);
+            off += 9 + body;
+        }
+    }
+    free(kept.bytes);
+    kept = (retained){0};
+    uint64_t index = sink.prefix.count;
     /* n == 0 ends the stream, unless the read only went idle (a live feed
-     * with --block-interval): then the block timer runs and reading goes
-     * on. */
-    while ((n > 0 || pm_ingest_idle(stream.in)) && ps == PM_OK && !stop_signal) {
-        for (at = 0; at < n && ps == PM_OK; at++, index++)
-            if (index >= resume_at)
-                ps = pm_engine_submit(engine, recs[at].bytes, recs[at].size);
-        if (ps == PM_OK && interval_ms &&
-            (pm_cli_now() - sink.last_block_time) * 1000.0 >= (double)interval_ms) {
+     * with --block-interval, or a stop request): then the block timer runs
+     * and reading goes on. */
+    for (;;) {
+        for (; at < n && ps == PM_OK; at++, index++)
+            ps = pack_record(&sink, recs[at].bytes, recs[at].size);
+        if (ps != PM_OK || stop_signal || sink.error[0] || input_done)
+            break;
+        if (interval_ms && (pm_cli_now() - sink.last_block_time) * 1000.0 >= (double)interval_ms) {
             ps = pm_engine_flush(engine);
             sink.last_block_time = pm_cli_now();
         }
         pm_progress_update(&prog, stream.in, index, sink.blocks_added);
-        if (ps == PM_OK && !stop_signal && pm_ingest_next(stream.in, recs, 4096, &n) != PM_OK) {
+        at = 0;
+        if (ps == PM_OK && pm_ingest_next(stream.in, recs, BATCH, &n) != PM_OK) {
             pm_cli_error("pack", "%s", pm_ingest_error(stream.in));
             goto out;
         }
+        if (n == 0 && !pm_ingest_idle(stream.in))
+            input_done = 1;
     }
     pm_progress_end(&prog);
-    if (ps == PM_OK && !stop_signal && pm_ingest_truncated(stream.in, NULL, NULL))
+    if (ps == PM_OK && input_done && !sink.error[0] && pm_ingest_truncated(stream.in, NULL, NULL))
         ps = pm_engine_submit_truncated(engine);
-    if (ps == PM_OK)
+    if (ps == PM_OK && !sink.error[0])
         ps = pm_engine_flush(engine);
     double seconds = pm_cli_now() - started;
+    if (sink.error[0]) {
+        pm_cli_error("pack", "%s", sink.error);
+        goto out;
+    }
     if (ps != PM_OK) {
-        pm_cli_error("pack", "%s: %s", stream_path, pm_engine_last_error(engine));
+        const char *why = pm_engine_last_error(engine);
+        pm_cli_error("pack", "%s: %s", stream_path, why[0] ? why : pm_status_text(ps));
         goto out;
     }
     if (sink.snapshot_failed)
         goto out;
-    if (sink.io_error || fsync(sink.chain_fd) != 0) {
-        pm_cli_error("pack", "%s: cannot write: %s", chain_path,
-                     strerror(sink.io_error ? sink.io_error : errno));
+    /* The run's end: the rejects of every record consumed are durable, and
+     * then the journal says how far this run read. A whole record that a
+     * truncated stream's partial one may become is not counted. */
+    if (sink.has_rejects && outfile_sync(&sink.rejects) != 0) {
+        pm_cli_error("pack", "%s", outfile_error(&sink.rejects, err, sizeof err));
         goto out;
     }
-    if (sink.rejects && (fflush(sink.rejects) != 0 || ferror(sink.rejects))) {
-        pm_cli_error("pack", "%s: cannot write", rejects_path);
+    if (fsync(sink.chain_fd) != 0) {
+        pm_cli_error("pack", "%s: cannot sync: %s", chain_path, strerror(errno));
+        goto out;
+    }
+    pm_engine_tip(engine, tip_hash, &tip_height);
+    int moved = sink.blocks_added > 0 || sink.prefix.count != resume_at;
+    if (moved &&
+        journal_end(&sink.journal, tip_height, tip_hash, sink.prefix.count, sink.prefix.cur) != 0) {
+        pm_cli_error("pack", "%s: cannot write: %s", sink.journal.path, strerror(errno));
         goto out;
     }
     pm_stats after;
     pm_engine_stats(engine, &after);
     uint64_t accepted = after.txs_accepted - before.txs_accepted;
     uint64_t rejected = after.txs_rejected - before.txs_rejected;
-    int64_t height;
-    pm_engine_tip(engine, NULL, &height);
     if (json) {
         printf("{\"block_txs\": %llu, \"accepted\": %llu, \"rejected\": %llu, "
                "\"blocks_added\": %llu, \"blocks\": %lld, ",
                (unsigned long long)block_txs, (unsigned long long)accepted,
                (unsigned long long)rejected, (unsigned long long)sink.blocks_added,
-               (long long)(height + 1));
+               (long long)(tip_height + 1));
         if (pm_print_state_json(engine, stdout) != PM_OK)
             goto out;
         printf(", \"resumed_at\": %llu, \"seconds\": %.6f}\n", (unsigned long long)resume_at,
@@ -476,14 +713,15 @@ int pm_cmd_pack(int argc, char **argv)
         rc = PM_EXIT_INVALID;
     }
 out:
-    if (sink.rejects && fclose(sink.rejects) != 0 && rc == PM_EXIT_OK) {
-        pm_cli_error("pack", "%s: cannot write", rejects_path);
+    if (sink.has_rejects && outfile_close(&sink.rejects) != 0 && rc == PM_EXIT_OK) {
+        pm_cli_error("pack", "%s", outfile_error(&sink.rejects, err, sizeof err));
         rc = PM_EXIT_INVALID;
     }
     if (sink.chain_fd >= 0)
         close(sink.chain_fd);
-    if (sink.journal_fd >= 0)
-        close(sink.journal_fd);
+    journal_close(&sink.journal);
+    prefix_free(&sink.prefix);
+    free(kept.bytes);
     pm_engine_destroy(engine);
     pm_context_destroy(ctx);
     pm_input_close(&chain);

@@ -13,6 +13,7 @@
  */
 #include "chainfile.h"
 #include "cliutil.h"
+#include "fsutil.h"
 #include "commands.h"
 
 #include <errno.h>
@@ -195,8 +196,13 @@ static int run(const char *cmd, int argc, char **argv)
     char err[512];
     pm_verify_opts opts = {.progress = quiet ? NULL : cmd};
     if (have_av) {
-        if (!is_file) {
-            pm_cli_error(cmd, "--assume-valid needs a chain file (it is read twice)");
+        /* The block is searched for first; the verifying read then checks
+         * that the same block is at that place (its hash commits to every
+         * block before it), so no verdict rests on bytes read once for the
+         * search and once more for the checks. A FIFO or a pipe cannot be
+         * searched ahead at all. */
+        if (!is_file || pm_path_is_special(path)) {
+            pm_cli_error(cmd, "--assume-valid needs a regular chain file (the block is searched for before the signatures are skipped)");
             return PM_EXIT_USAGE;
         }
         int64_t found = pm_chain_find_block(path, assume_valid, err, sizeof err);
@@ -205,14 +211,21 @@ static int run(const char *cmd, int argc, char **argv)
             return PM_EXIT_INVALID;
         }
         opts.assume_valid_upto = (uint64_t)found;
+        opts.assume_valid_hash = found > 0 ? assume_valid : NULL;
     }
     pm_input f;
-    if (pm_input_open(&f, path, PM_INPUT_CHAIN, 0, quiet, err, sizeof err) != 0) {
+    if (pm_input_open(&f, path, PM_INPUT_CHAIN, 0, quiet, NULL, err, sizeof err) != 0) {
         pm_cli_error(cmd, "%s", err);
         return PM_EXIT_INVALID;
     }
     pm_chain_result r;
     memset(&r, 0, sizeof r);
+    if (appending && pm_ingest_bytes(f.in) < PM_FILE_HEADER_SIZE) {
+        /* A pack holds the lock and has not written the header yet. */
+        pm_cli_error(cmd, "%s: a pack is creating this chain: it has no block yet", path);
+        pm_input_close(&f);
+        return PM_EXIT_INVALID;
+    }
     if (!f.header_ok || f.kind != PM_FILE_CHAIN) {
         if (!quiet)
             pm_input_refuse_header(&f, cmd, PM_FILE_CHAIN);

@@ -1,146 +1,296 @@
 /* resume.c — see resume.h for the design. */
 #include "resume.h"
 #include "cliutil.h"
+#include "fsutil.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+#include <xxhash.h>
 
-int pm_stream_identity(const pm_context *ctx, uint8_t id[32], const uint8_t header[60],
-                       const uint8_t *first, size_t first_size)
+#define PREFIX_TAG "postmark/stream-prefix"
+
+/* ---- the prefix hash ---------------------------------------------------- */
+
+static int ring_push(stream_prefix *p, const uint8_t h[32])
 {
-    uint8_t *buf = malloc(PM_FILE_HEADER_SIZE + first_size);
-    if (!buf)
+    if (p->ring_len == p->ring_cap) {
+        size_t cap = p->ring_cap ? p->ring_cap * 2 : 4096;
+        uint8_t *r = malloc(cap * 32);
+        if (!r)
+            return 0;
+        for (size_t i = 0; i < p->ring_len; i++)
+            memcpy(r + i * 32, p->ring + ((p->ring_head + i) % p->ring_cap) * 32, 32);
+        free(p->ring);
+        p->ring = r;
+        p->ring_cap = cap;
+        p->ring_head = 0;
+    }
+    memcpy(p->ring + ((p->ring_head + p->ring_len) % p->ring_cap) * 32, h, 32);
+    p->ring_len++;
+    return 1;
+}
+
+int prefix_init(stream_prefix *p, const pm_context *ctx, const uint8_t header[60], int keep)
+{
+    free(p->ring);
+    free(p->scratch);
+    memset(p, 0, sizeof *p);
+    p->ctx = ctx;
+    p->keep = keep;
+    if (!pm_tagged_hash(ctx, p->cur, PREFIX_TAG, header, PM_FILE_HEADER_SIZE))
         return 0;
-    memcpy(buf, header, PM_FILE_HEADER_SIZE);
-    if (first_size)
-        memcpy(buf + PM_FILE_HEADER_SIZE, first, first_size);
-    int ok = pm_tagged_hash(ctx, id, "postmark/stream-id", buf, PM_FILE_HEADER_SIZE + first_size);
-    free(buf);
-    return ok;
+    return !keep || ring_push(p, p->cur);
 }
 
-static void journal_path(char *out, size_t cap, const char *chain_path)
+int prefix_add(stream_prefix *p, const uint8_t *bytes, size_t size)
 {
-    snprintf(out, cap, "%s.runs", chain_path);
+    size_t body = bytes ? size : 0;
+    if (36 + body > p->scratch_cap) {
+        size_t cap = 36 + body > 4096 ? 36 + body : 4096;
+        uint8_t *s = realloc(p->scratch, cap);
+        if (!s)
+            return 0;
+        p->scratch = s;
+        p->scratch_cap = cap;
+    }
+    memcpy(p->scratch, p->cur, 32);
+    for (int i = 0; i < 4; i++)
+        p->scratch[32 + i] = (uint8_t)(size >> (8 * i));
+    if (body)
+        memcpy(p->scratch + 36, bytes, body);
+    if (!pm_tagged_hash(p->ctx, p->cur, PREFIX_TAG, p->scratch, 36 + body))
+        return 0;
+    p->count++;
+    return !p->keep || ring_push(p, p->cur);
 }
 
-pm_resume_kind pm_journal_resume(const char *chain_path, const uint8_t stream_id[32],
-                                 int64_t tip_height, const uint8_t tip_hash[32],
-                                 uint64_t *resume_at)
+const uint8_t *prefix_take(stream_prefix *p, uint64_t n)
 {
-    char path[4096], line[256], hex[65];
-    journal_path(path, sizeof path, chain_path);
-    *resume_at = 0;
+    if (!p->keep || n < p->base || n > p->count)
+        return NULL;
+    size_t skip = (size_t)(n - p->base);
+    p->ring_head = (p->ring_head + skip) % p->ring_cap;
+    p->ring_len -= skip;
+    p->base = n;
+    return p->ring + p->ring_head * 32;
+}
+
+void prefix_free(stream_prefix *p)
+{
+    free(p->ring);
+    free(p->scratch);
+    memset(p, 0, sizeof *p);
+}
+
+/* ---- the journal ------------------------------------------------------ */
+
+static char *journal_path(const char *chain_path)
+{
+    size_t len = strlen(chain_path) + 6;
+    char *path = malloc(len);
+    if (path)
+        snprintf(path, len, "%s.runs", chain_path);
+    return path;
+}
+
+/* A line is "TEXT CHECK\n" with CHECK the XXH64 of TEXT in 16 hex digits.
+ * Returns TEXT's length when the line checks, 0 otherwise. */
+static size_t line_checks(const char *line)
+{
+    size_t len = strlen(line);
+    if (len < 18 || line[len - 1] != '\n' || line[len - 18] != ' ')
+        return 0;
+    char want[17];
+    snprintf(want, sizeof want, "%016" PRIx64, (uint64_t)XXH64(line, len - 18, 0));
+    return memcmp(want, line + len - 17, 16) == 0 ? len - 18 : 0;
+}
+
+int journal_find(const char *chain_path, int64_t tip_height, const uint8_t tip_hash[32],
+                 resume_point *rp, char *err, size_t errlen)
+{
+    memset(rp, 0, sizeof *rp);
+    char *path = journal_path(chain_path);
+    if (!path) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        int e = errno;
+        if (e != ENOENT)
+            snprintf(err, errlen, "%s: %s (the journal says where a run resumes: refusing to guess)",
+                     path, strerror(e));
+        free(path);
+        return e == ENOENT ? 0 : -1;
+    }
+    char line[512], hash[65], prefix[65];
+    unsigned long long height, count;
+    long long h;
+    while (fgets(line, sizeof line, f)) {
+        size_t text = line_checks(line);
+        if (!text)
+            continue; /* cut by a crash or a full disk: it never counted */
+        line[text] = 0;
+        uint8_t hb[32], pb[32];
+        int is_block = sscanf(line, "block %llu %64s %llu %64s", &height, hash, &count, prefix) == 4;
+        int is_end = !is_block && sscanf(line, "end %lld %64s %llu %64s", &h, hash, &count, prefix) == 4;
+        if (is_block)
+            h = (long long)height, count++; /* the block's last index: K is one more */
+        if ((!is_block && !is_end) || !pm_cli_unhex(hb, 32, hash) || !pm_cli_unhex(pb, 32, prefix))
+            continue;
+        if (h != tip_height || (tip_height >= 0 && memcmp(hb, tip_hash, 32) != 0))
+            continue;
+        rp->found = 1;
+        rp->records = count;
+        memcpy(rp->prefix, pb, 32);
+    }
+    int bad = ferror(f);
+    int e = errno;
+    fclose(f);
+    if (bad)
+        snprintf(err, errlen, "%s: %s", path, strerror(e));
+    free(path);
+    return bad ? -1 : 0;
+}
+
+int journal_open(journal *j, const char *chain_path, char *err, size_t errlen)
+{
+    j->fd = -1;
+    j->path = journal_path(chain_path);
+    if (!j->path) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    struct stat st;
+    int existed = stat(j->path, &st) == 0;
+    j->fd = open(j->path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (j->fd < 0 || fstat(j->fd, &st) != 0) {
+        snprintf(err, errlen, "%s: %s", j->path, strerror(errno));
+        return -1;
+    }
+    /* A last line without its newline was cut (by a crash, before this
+     * version, by a full disk): remove it so the next line stands alone. */
+    if (st.st_size > 0) {
+        off_t end = st.st_size, keep = 0;
+        char buf[4096];
+        for (off_t at = end; at > 0 && keep == 0;) {
+            size_t n = at > (off_t)sizeof buf ? sizeof buf : (size_t)at;
+            at -= (off_t)n;
+            if (pread(j->fd, buf, n, at) != (ssize_t)n) {
+                snprintf(err, errlen, "%s: read: %s", j->path, strerror(errno ? errno : EIO));
+                return -1;
+            }
+            for (size_t i = n; i > 0; i--)
+                if (buf[i - 1] == '\n') {
+                    keep = at + (off_t)i;
+                    break;
+                }
+        }
+        if (keep != end && (ftruncate(j->fd, keep) != 0 || fdatasync(j->fd) != 0)) {
+            snprintf(err, errlen, "%s: cannot cut its partial last line: %s", j->path, strerror(errno));
+            return -1;
+        }
+    }
+    if (!existed && pm_sync_parent(j->path) != 0) {
+        snprintf(err, errlen, "%s: cannot sync its directory: %s", j->path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* Append "TEXT CHECK\n" and sync; on failure cut the file back. */
+static int append_line(journal *j, const char *text)
+{
+    char line[512];
+    int n = snprintf(line, sizeof line, "%s %016" PRIx64 "\n", text,
+                     (uint64_t)XXH64(text, strlen(text), 0));
+    struct stat st;
+    if (fstat(j->fd, &st) != 0)
+        return -1;
+    const char *p = line;
+    size_t left = (size_t)n;
+    while (left) {
+        ssize_t w = write(j->fd, p, left);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            int e = w < 0 ? errno : EIO;
+            if (ftruncate(j->fd, st.st_size) == 0)
+                (void)fdatasync(j->fd);
+            errno = e;
+            return -1;
+        }
+        p += w;
+        left -= (size_t)w;
+    }
+    return fdatasync(j->fd);
+}
+
+int journal_block(journal *j, uint64_t height, const uint8_t hash[32], uint64_t last_index,
+                  const uint8_t prefix[32])
+{
+    char text[256], h1[65], h2[65];
+    snprintf(text, sizeof text, "block %llu %s %llu %s", (unsigned long long)height,
+             pm_cli_hex(h1, hash, 32), (unsigned long long)last_index, pm_cli_hex(h2, prefix, 32));
+    return append_line(j, text);
+}
+
+int journal_end(journal *j, int64_t height, const uint8_t tip[32], uint64_t records,
+                const uint8_t prefix[32])
+{
+    char text[256], h1[65], h2[65];
+    snprintf(text, sizeof text, "end %lld %s %llu %s", (long long)height, pm_cli_hex(h1, tip, 32),
+             (unsigned long long)records, pm_cli_hex(h2, prefix, 32));
+    return append_line(j, text);
+}
+
+void journal_close(journal *j)
+{
+    if (j->fd >= 0)
+        close(j->fd);
+    j->fd = -1;
+    free(j->path);
+    j->path = NULL;
+}
+
+/* ---- the rejects file ---------------------------------------------------- */
+
+int rejects_cut_offset(const char *path, uint64_t below, uint64_t *offset)
+{
+    *offset = 0;
     FILE *f = fopen(path, "r");
     if (!f)
-        return PM_RESUME_NEW_RUN;
-    int same_stream = 0, found = 0;
-    uint64_t run_start = 0, at = 0;
-    unsigned long long a, b;
-    uint8_t bytes[32];
-    while (fgets(line, sizeof line, f)) {
-        if (!strchr(line, '\n'))
-            break; /* cut by a crash: it never counted */
-        if (sscanf(line, "run %64s %llu", hex, &a) == 2 && pm_cli_unhex(bytes, 32, hex)) {
-            same_stream = memcmp(bytes, stream_id, 32) == 0;
-            run_start = a;
-            found = 0;
-        } else if (sscanf(line, "block %llu %64s %llu", &a, hex, &b) == 3 &&
-                   pm_cli_unhex(bytes, 32, hex) && tip_height >= 0 &&
-                   a == (unsigned long long)tip_height && memcmp(bytes, tip_hash, 32) == 0) {
-            found = 1;
-            at = b + 1;
-        }
-    }
-    fclose(f);
-    if (!same_stream)
-        return PM_RESUME_NEW_RUN;
-    if (found) {
-        *resume_at = at;
-        return PM_RESUME_CONTINUE;
-    }
-    /* No block of this run is in the chain: the run starts over. */
-    if (tip_height < 0 || (uint64_t)tip_height < run_start)
-        return PM_RESUME_CONTINUE;
-    return PM_RESUME_UNKNOWN;
-}
-
-static int append_line(int fd, const char *line, size_t len)
-{
-    return write(fd, line, len) == (ssize_t)len && fdatasync(fd) == 0 ? 0 : -1;
-}
-
-int pm_journal_open(const char *chain_path)
-{
-    char path[4096];
-    journal_path(path, sizeof path, chain_path);
-    return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-}
-
-int pm_journal_append_run(const char *chain_path, const uint8_t id[32], uint64_t start_height)
-{
-    char path[4096], hex[65], line[128];
-    journal_path(path, sizeof path, chain_path);
-    int existed = access(path, F_OK) == 0;
-    int fd = pm_journal_open(chain_path);
-    if (fd < 0)
-        return -1;
-    int n = snprintf(line, sizeof line, "run %s %llu\n", pm_cli_hex(hex, id, 32),
-                     (unsigned long long)start_height);
-    int rc = append_line(fd, line, (size_t)n);
-    int saved = errno;
-    close(fd);
-    if (rc == 0 && !existed) {
-        char dir[4096];
-        snprintf(dir, sizeof dir, "%s", chain_path);
-        int dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) {
-            fsync(dfd);
-            close(dfd);
-        }
-    }
-    errno = saved;
-    return rc;
-}
-
-int pm_journal_append_block(int fd, uint64_t height, const uint8_t hash[32], uint64_t last_index)
-{
-    char hex[65], line[160];
-    int n = snprintf(line, sizeof line, "block %llu %s %llu\n", (unsigned long long)height,
-                     pm_cli_hex(hex, hash, 32), (unsigned long long)last_index);
-    return append_line(fd, line, (size_t)n);
-}
-
-int pm_rejects_truncate(const char *path, uint64_t below)
-{
-    FILE *in = fopen(path, "r");
-    if (!in)
         return errno == ENOENT ? 0 : -1;
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *out = fopen(tmp, "w");
-    if (!out) {
-        fclose(in);
-        return -1;
-    }
     char line[256];
-    fputs("index,txid,reason\n", out);
-    while (fgets(line, sizeof line, in)) {
-        char *end;
-        unsigned long long idx = strtoull(line, &end, 10);
-        if (end != line && *end == ',' && strchr(line, '\n') && idx < below)
-            fputs(line, out);
+    uint64_t at = 0;
+    int header = 1;
+    while (fgets(line, sizeof line, f)) {
+        size_t len = strlen(line);
+        if (line[len - 1] != '\n')
+            break;
+        if (header) {
+            if (strcmp(line, "index,txid,reason\n") != 0)
+                break;
+            header = 0;
+        } else {
+            char *end;
+            errno = 0;
+            unsigned long long idx = strtoull(line, &end, 10);
+            if (end == line || *end != ',' || errno || idx >= below)
+                break;
+        }
+        at += len;
     }
-    fclose(in);
-    int rc = fflush(out) == 0 && fsync(fileno(out)) == 0 ? 0 : -1;
-    if (fclose(out) != 0)
-        rc = -1;
-    if (rc == 0)
-        rc = rename(tmp, path);
-    return rc;
+    int bad = ferror(f);
+    fclose(f);
+    if (bad)
+        return -1;
+    *offset = at;
+    return 0;
 }

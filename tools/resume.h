@@ -1,27 +1,33 @@
 /*
- * resume.h — where a `pack` run resumes after a crash.
+ * resume.h — where a `pack` run resumes (cli.md, "Resume").
  *
  * Beside the chain, CHAIN.runs is an append-only journal of text lines:
- *   run <stream-id> <start height>        a pack run begins on a stream
- *   block <height> <hash> <last index>    the block about to be appended,
- *                                         and the stream index of its last
- *                                         transaction
- * Each line is fsync'ed before what it announces: the run line before the
- * run's first block, a block line before its block is appended. So every
- * block that is durable in the chain has its line, and a re-run of the
- * same stream finds, for the validated tip (height and hash), exactly how
- * far into the stream the durable chain reaches; it resumes at the next
- * record. Everything after it is packed again against the very state it
- * saw before (the chain holds every earlier accepted transaction), so the
- * verdicts and blocks are those the interrupted run was making; blocks
- * close only when full or at the end of the stream, so boundaries match.
- * Lines for blocks that never became durable (cut off by the crash) name
- * a height above the tip, or another hash, and are ignored.
+ *   block <height> <hash> <last index> <prefix> <check>
+ *       the block about to be appended; the stream index of its last
+ *       transaction; the prefix hash of the stream up to that record
+ *   end <height> <tip hash> <records> <prefix> <check>
+ *       a run stopped (its input ended, or a signal) with the chain at
+ *       that tip, having consumed <records> records of a stream whose
+ *       prefix hash over them is <prefix>
+ * <check> is XXH64 of the line before it: a line cut by a full disk, or
+ * two lines glued by one, never parses. A line is synced before what it
+ * announces (a block line before its block is appended; an end line after
+ * the run's rejects), and a failed append is cut off again at once.
  *
- * How a stream is recognised: H("postmark/stream-id", header || first
- * record), stable while a stream grows (a node appending to it), different
- * for different streams. A stream that is not the last run's starts at its
- * record 0, as a new run.
+ * The prefix hash: P(0) = H("postmark/stream-prefix", header) and
+ * P(k+1) = H("postmark/stream-prefix", P(k) || u32le(size) || record k),
+ * so P(k) commits to the header and the first k records byte for byte
+ * (a record over the size limit, skipped unread, counts by its length).
+ *
+ * Resuming: the last journal line naming the validated tip (height and
+ * hash) says how many records K were consumed and their prefix hash. The
+ * new run hashes its stream's first K records as it reads them: equal,
+ * it continues at record K; otherwise (or when the stream is shorter) the
+ * stream is another one and is packed from record 0 (the records read
+ * are kept for that when the input cannot be read again). Everything
+ * after K is packed against the state it saw before (the chain holds
+ * every earlier accepted transaction), so the verdicts and block
+ * boundaries are the interrupted run's.
  */
 #ifndef PM_TOOLS_RESUME_H
 #define PM_TOOLS_RESUME_H
@@ -31,35 +37,68 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The identity of a stream: its header and first record (NULL/0 when the
- * stream has none). Returns 1, or 0 when out of memory. */
-int pm_stream_identity(const pm_context *ctx, uint8_t id[32], const uint8_t header[60],
-                       const uint8_t *first, size_t first_size);
+/* ---- the prefix hash ---------------------------------------------------- */
 
-typedef enum {
-    PM_RESUME_NEW_RUN,   /* another stream (or none): start at record 0 */
-    PM_RESUME_CONTINUE,  /* the same stream: start at *resume_at */
-    PM_RESUME_UNKNOWN    /* the same stream, but the tip block has no line */
-} pm_resume_kind;
+typedef struct {
+    const pm_context *ctx;
+    uint8_t cur[32];    /* P(count) */
+    uint64_t count;
+    /* P(n) for n in [base, count], kept while a block may still end there. */
+    uint8_t *ring;
+    size_t ring_cap, ring_head, ring_len;
+    uint64_t base;
+    uint8_t *scratch;
+    size_t scratch_cap;
+    int keep;           /* keep P(n) in the ring */
+} stream_prefix;
 
-/* Where to start `stream_id` on a chain whose validated tip is
- * (tip_height, tip_hash). */
-pm_resume_kind pm_journal_resume(const char *chain_path, const uint8_t stream_id[32],
-                                 int64_t tip_height, const uint8_t tip_hash[32],
-                                 uint64_t *resume_at);
+/* Start at P(0) of `header`. keep: remember each P(n) for prefix_at. */
+int prefix_init(stream_prefix *p, const pm_context *ctx, const uint8_t header[60], int keep);
+/* Advance over one record (bytes NULL: an oversized record of `size`).
+ * Returns 1, or 0 when out of memory. */
+int prefix_add(stream_prefix *p, const uint8_t *bytes, size_t size);
+/* P(n), n in [base, count] (NULL otherwise); then forget everything below
+ * n. */
+const uint8_t *prefix_take(stream_prefix *p, uint64_t n);
+void prefix_free(stream_prefix *p);
 
-/* Append a line and fsync it (and the directory when the journal is new).
- * Returns 0, or -1 with errno. */
-int pm_journal_append_run(const char *chain_path, const uint8_t stream_id[32],
-                          uint64_t start_height);
-int pm_journal_append_block(int journal_fd, uint64_t height, const uint8_t hash[32],
-                            uint64_t last_index);
-/* Open the journal for appending block lines (-1 with errno on failure). */
-int pm_journal_open(const char *chain_path);
+/* ---- the journal ------------------------------------------------------ */
 
-/* Keep the lines of a rejects CSV whose index is below `below` (a crashed
- * run may have written later ones, which are reported again). Rewrites the
- * file atomically. Returns 0, or -1 with errno. A missing file is fine. */
-int pm_rejects_truncate(const char *path, uint64_t below);
+typedef struct {
+    int found;          /* a line names the tip */
+    uint64_t records;   /* K: records consumed */
+    uint8_t prefix[32]; /* P(K) */
+} resume_point;
+
+/* Read CHAIN.runs for the tip (height -1: no block). A missing journal is
+ * no line; any other failure to open or read it is an error (-1, message
+ * in err): a journal that cannot be read must not be taken for none. */
+int journal_find(const char *chain_path, int64_t tip_height, const uint8_t tip_hash[32],
+                 resume_point *rp, char *err, size_t errlen);
+
+typedef struct {
+    int fd;
+    char *path;
+} journal;
+
+/* Open CHAIN.runs for appending (created, and its directory synced, when
+ * missing); a cut last line is removed first. Returns 0, or -1 with a
+ * message in err. */
+int journal_open(journal *j, const char *chain_path, char *err, size_t errlen);
+/* Append a line and fdatasync it. Returns 0, or -1 with errno (the file is
+ * cut back to where it was). */
+int journal_block(journal *j, uint64_t height, const uint8_t hash[32], uint64_t last_index,
+                  const uint8_t prefix[32]);
+int journal_end(journal *j, int64_t height, const uint8_t tip[32], uint64_t records,
+                const uint8_t prefix[32]);
+void journal_close(journal *j);
+
+/* ---- the rejects file ---------------------------------------------------- */
+
+/* The byte offset in the rejects CSV at `path` where lines with an index
+ * of `below` or more begin (or a line cut short, or anything that is not
+ * a reject line): the file is cut there on resume. 0 when the header
+ * itself is missing or cut. Returns 0, or -1 with errno. */
+int rejects_cut_offset(const char *path, uint64_t below, uint64_t *offset);
 
 #endif
