@@ -40,6 +40,8 @@ struct walk {
     uint64_t tx_offset;    /* file offset of the current tx's bytes */
     uint64_t stop_after;   /* last block to visit (UINT64_MAX: all) */
     uint64_t blocks, txs;
+    int partial_tail;      /* a partial last block was left out */
+    uint64_t partial_offset;
 };
 
 static void set_error(pm_scan_error *err, pm_reason reason, uint64_t block, int64_t tx,
@@ -105,11 +107,10 @@ static pm_status walk_chain(walk *w, const char *path)
     while (st == PM_OK && (r = pm_recfile_next(rf, &rec, err->message, sizeof err->message)) == 1) {
         w->block = rec.index;
         if (rec.truncated) {
-            set_error(err, PM_REASON_TRUNCATED, rec.index, -1, rec.offset,
-                      rec.has_length ? "the file ends inside the block (%zu of its bytes)"
-                                     : "the file ends inside a block's length prefix (%zu bytes)",
-                      rec.size);
-            st = PM_ERR_INVALID;
+            /* A crash's leftover, or the block a pack is appending right
+             * now: the whole blocks before it are the history (cli.md). */
+            w->partial_tail = 1;
+            w->partial_offset = rec.offset;
             break;
         }
         if (!rec.bytes) {
@@ -503,6 +504,8 @@ pm_status pm_trace_stamp(const pm_context *ctx, pm_stamp_trace *out, pm_scan_err
     pm_status st = walk_chain(&w, path);
     out->blocks = w.blocks;
     out->txs = w.txs;
+    out->partial_tail = w.partial_tail;
+    out->partial_offset = w.partial_offset;
 
     /* Pass 2: the outputs the transfer events spent. */
     size_t n_inputs = 0;
@@ -777,6 +780,8 @@ pm_status pm_holdings_scan(const pm_context *ctx, pm_holdings *out, pm_scan_erro
         st = walk_chain(&w, path);
     out->blocks = w.blocks;
     out->txs = w.txs;
+    out->partial_tail = w.partial_tail;
+    out->partial_offset = w.partial_offset;
     pm_hasher_destroy(w.hasher);
     free(s.slots);
 

@@ -84,9 +84,13 @@ typedef struct {
     uint8_t owner[PM_KEY_SIZE];     /* current owner (when issued) */
     pm_outpoint outpoint;           /* current outpoint (when issued) */
     uint64_t blocks, txs;           /* how much was scanned */
+    int partial_tail;               /* the file ends inside a block, left
+                                       out (a crash, or a pack appending) */
+    uint64_t partial_offset;        /* where that partial block begins */
 } pm_stamp_trace;
 
-/* Trace stamp (operator_id, series, serial) through the chain file `path`.
+/* Trace stamp (operator_id, series, serial) through the whole blocks of
+ * the chain file `path` (a partial last block is left out: partial_tail).
  * Returns: PM_OK (out->issued says whether it was ever issued);
  *          PM_ERR_INVALID (the file is not a readable chain, or its history
  *          contradicts itself: *err says where and why);
@@ -110,6 +114,8 @@ typedef struct {
     size_t n;              /* in chain order */
     pm_holding *items;
     uint64_t blocks, txs;
+    int partial_tail;      /* as in pm_stamp_trace */
+    uint64_t partial_offset;
 } pm_holdings;
 
 /* The unspent outputs owned by `key` at the tip of the chain file `path`.

@@ -46,7 +46,7 @@ int pm_input_open(pm_input *f, const char *path, pm_input_use use, unsigned idle
         return -1;
     const char *why = pm_ingest_fallback_reason(f->in);
     if (why && !quiet && !(force && strcmp(force, "read") == 0))
-        fprintf(stderr, "postmark: %s: io_uring unavailable (%s); reading with read(2)\n", path, why);
+        pm_cli_note(NULL, "%s: io_uring unavailable (%s); reading with read(2)", path, why);
     int got = pm_ingest_header(f->in, f->header);
     if (got < 0) {
         snprintf(err, errlen, "%s", pm_ingest_error(f->in));

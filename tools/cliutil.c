@@ -8,13 +8,37 @@
 #include <time.h>
 #include <unistd.h>
 
+/* One line on stderr, "postmark CMD: message". Control bytes (from a
+ * file name or an argument) are shown escaped: they would otherwise reach
+ * the terminal raw, where they can move the cursor or retitle the
+ * window. */
+static void print_line(const char *cmd, const char *fmt, va_list ap)
+{
+    char msg[4096];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    fprintf(stderr, "postmark%s%s: ", cmd ? " " : "", cmd ? cmd : "");
+    for (const unsigned char *p = (const unsigned char *)msg; *p; p++) {
+        if (*p < 0x20 || *p == 0x7f)
+            fprintf(stderr, "\\x%02x", *p);
+        else
+            fputc(*p, stderr);
+    }
+    fputc('\n', stderr);
+}
+
 void pm_cli_error(const char *cmd, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "postmark %s: ", cmd);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    print_line(cmd, fmt, ap);
+    va_end(ap);
+}
+
+void pm_cli_note(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    print_line(cmd, fmt, ap);
     va_end(ap);
 }
 

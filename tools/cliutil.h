@@ -14,8 +14,11 @@
 #define PM_EXIT_INVALID 1
 #define PM_EXIT_USAGE 2
 
-/* Print "postmark CMD: message" to stderr (printf-style). */
+/* Print "postmark CMD: message" to stderr (printf-style; CMD NULL:
+ * "postmark: message"), control bytes escaped as \xNN. pm_cli_error for
+ * failures, pm_cli_note for progress and summaries. */
 void pm_cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void pm_cli_note(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Parse a decimal unsigned integer in [min, max]; 1 on success. */
 int pm_cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);

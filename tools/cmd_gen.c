@@ -5,9 +5,12 @@
  *
  * The stream is written to FILE.tmp.PID and renamed onto FILE only when
  * complete, so an interrupted or refused run never leaves a partial stream
- * under the name asked for (nor truncates one that was there).
+ * under the name asked for (nor truncates one that was there). A symlink is
+ * followed to the file it names; a FIFO or a device is written in place
+ * (tools/outfile.h).
  */
 #include "cliutil.h"
+#include "outfile.h"
 #include "commands.h"
 
 #include "gen.h"
@@ -242,43 +245,31 @@ int pm_cmd_gen(int argc, char **argv)
         pm_cli_error("gen", "cannot create the context (out of memory)");
         return PM_EXIT_INVALID;
     }
-    size_t tlen = strlen(out_path) + 32;
-    char *tmp = malloc(tlen);
-    if (!tmp) {
-        pm_context_destroy(ctx);
-        pm_cli_error("gen", "out of memory");
-        return PM_EXIT_INVALID;
-    }
-    snprintf(tmp, tlen, "%s.tmp.%ld", out_path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        pm_cli_error("gen", "%s: %s", out_path, strerror(errno));
-        free(tmp);
+    /* PATH.tmp.PID renamed into place for a file (or a link to one); a
+     * FIFO or a device is written in place. */
+    outfile out;
+    if (outfile_open_replace(&out, out_path) != 0) {
+        char msg[600];
+        pm_cli_error("gen", "%s", outfile_error(&out, msg, sizeof msg));
+        outfile_close(&out);
         pm_context_destroy(ctx);
         return PM_EXIT_INVALID;
     }
 
     pm_gen_report rep;
     memset(&rep, 0, sizeof rep);
-    char err[256] = "";
+    char err[600] = "";
     double t0 = pm_cli_now();
-    pm_status st = pm_gen_write(ctx, &cfg, fd, &rep, err, sizeof err);
-    if (st == PM_OK && fsync(fd) != 0) {
+    pm_status st = pm_gen_write(ctx, &cfg, out.fd, &rep, err, sizeof err);
+    if (st == PM_OK && outfile_commit(&out) != 0) {
         st = PM_ERR_IO;
-        snprintf(err, sizeof err, "%s", strerror(errno));
-    }
-    if (close(fd) != 0 && st == PM_OK) {
-        st = PM_ERR_IO;
-        snprintf(err, sizeof err, "%s", strerror(errno));
+        outfile_error(&out, err, sizeof err);
     }
     double seconds = pm_cli_now() - t0;
-    if (st == PM_OK && rename(tmp, out_path) != 0) {
-        st = PM_ERR_IO;
-        snprintf(err, sizeof err, "cannot rename %s: %s", tmp, strerror(errno));
-    }
+    int special = !out.regular;
+    outfile_close(&out);
     int rc = PM_EXIT_OK;
     if (st != PM_OK) {
-        unlink(tmp);
         if (st == PM_ERR_ARG) {
             pm_cli_error("gen", "%s (see postmark gen --help)", err[0] ? err : "bad configuration");
             rc = PM_EXIT_USAGE;
@@ -291,15 +282,15 @@ int pm_cmd_gen(int argc, char **argv)
     }
 
     struct stat sb;
-    uint64_t bytes = stat(out_path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+    uint64_t bytes = !special && stat(out_path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
     uint64_t rejected = 0;
     for (int r = 1; r < PM_REASON_COUNT; r++)
         rejected += rep.planned[r];
     char hex[65];
     size_t nlen = strnlen(cfg.network, PM_NETWORK_SIZE);
 
-    fprintf(stderr, "postmark gen: %s: %" PRIu64 " records (%s, seed %" PRIu64 "), %.1f MB in %.2f s"
-                    "; planned: %" PRIu64 " accepted, %" PRIu64 " rejected\n",
+    pm_cli_note("gen", "%s: %" PRIu64 " records (%s, seed %" PRIu64 "), %.1f MB in %.2f s"
+                    "; planned: %" PRIu64 " accepted, %" PRIu64 " rejected",
             out_path, rep.records, shape_name(shape), cfg.seed, (double)bytes / 1e6, seconds,
             rep.planned_accepted, rejected);
     for (int r = 1; r < PM_REASON_COUNT; r++)
@@ -331,7 +322,6 @@ int pm_cmd_gen(int argc, char **argv)
         }
     }
 out:
-    free(tmp);
     pm_context_destroy(ctx);
     return rc;
 }

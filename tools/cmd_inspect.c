@@ -147,7 +147,7 @@ static void report_bad(inspector *in, uint64_t record, uint64_t offset, const ch
 {
     in->bad++;
     if (in->bad <= MAX_ERROR_LINES)
-        fprintf(stderr, "postmark inspect: %s: record %" PRIu64 " at byte %" PRIu64 ": %s\n",
+        pm_cli_note("inspect", "%s: record %" PRIu64 " at byte %" PRIu64 ": %s",
                 in->path, record, offset, what);
 }
 
@@ -716,7 +716,7 @@ int pm_cmd_inspect(int argc, char **argv)
         rc = PM_EXIT_INVALID;
     }
     if (in.bad > MAX_ERROR_LINES)
-        fprintf(stderr, "postmark inspect: %s: ... %" PRIu64 " bad records in all\n", path,
+        pm_cli_note("inspect", "%s: ... %" PRIu64 " bad records in all", path,
                 in.bad);
     fprintf(stderr, "%s: %" PRIu64 " %s, %" PRIu64 " transactions, %" PRIu64 " problem%s%s\n",
             path, in.records, chain ? "blocks" : "records", in.txs, in.bad, in.bad == 1 ? "" : "s",

@@ -501,7 +501,7 @@ int pm_cmd_pack(int argc, char **argv)
             pm_cli_error("pack", "%s: cannot cut the partial block: %s", chain_path, strerror(errno));
             goto out;
         }
-        fprintf(stderr, "postmark pack: %s: cut a partial block at byte %llu (%llu bytes) left by an interrupted run\n",
+        pm_cli_note("pack", "%s: cut a partial block at byte %llu (%llu bytes) left by an interrupted run",
                 chain_path, (unsigned long long)r.truncated_offset,
                 (unsigned long long)((uint64_t)st.st_size - r.truncated_offset));
     }
@@ -565,11 +565,11 @@ int pm_cmd_pack(int argc, char **argv)
         if (sink.prefix.count == rp.records && memcmp(sink.prefix.cur, rp.prefix, 32) == 0) {
             resume_at = rp.records;
             if (!quiet)
-                fprintf(stderr, "postmark pack: %s: resuming at record %llu (the chain holds the records before it)\n",
+                pm_cli_note("pack", "%s: resuming at record %llu (the chain holds the records before it)",
                         stream_path, (unsigned long long)resume_at);
         } else {
             if (!quiet)
-                fprintf(stderr, "postmark pack: %s: not the stream %s.runs says was packed up to record %llu: packing it from record 0\n",
+                pm_cli_note("pack", "%s: not the stream %s.runs says was packed up to record %llu: packing it from record 0",
                         stream_path, chain_path, (unsigned long long)rp.records);
             if (rereadable) {
                 /* Read it again from the start: every verdict is on the
@@ -701,14 +701,14 @@ int pm_cmd_pack(int argc, char **argv)
                seconds);
     }
     if (!quiet)
-        fprintf(stderr, "postmark pack: %s: %llu accepted, %llu rejected, %llu blocks added (%.0f tx/s, %s)\n",
+        pm_cli_note("pack", "%s: %llu accepted, %llu rejected, %llu blocks added (%.0f tx/s, %s)",
                 stream_path, (unsigned long long)accepted, (unsigned long long)rejected,
                 (unsigned long long)sink.blocks_added,
                 seconds > 0 ? (double)(accepted + rejected) / seconds : 0.0,
                 pm_ingest_backend(stream.in));
     rc = PM_EXIT_OK;
     if (stop_signal) {
-        fprintf(stderr, "postmark pack: stopped by %s after record %llu; the open block was closed and synced; run the same command to continue\n",
+        pm_cli_note("pack", "stopped by %s after record %llu; the open block was closed and synced; run the same command to continue",
                 stop_signal == SIGINT ? "SIGINT" : "SIGTERM", (unsigned long long)index);
         rc = PM_EXIT_INVALID;
     }

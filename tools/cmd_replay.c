@@ -14,6 +14,7 @@
 #include "chainfile.h"
 #include "cliutil.h"
 #include "fsutil.h"
+#include "outfile.h"
 #include "commands.h"
 
 #include <errno.h>
@@ -116,7 +117,7 @@ static int save_snapshot(pm_engine *engine, const char *chain, const char *state
     if (!quiet) {
         int64_t height;
         pm_engine_tip(engine, NULL, &height);
-        fprintf(stderr, "postmark snapshot: %s: valid, %llu blocks; state at height %lld (%llu UTXOs) saved to %s, %llu bytes, in %.3f s\n",
+        pm_cli_note("snapshot", "%s: valid, %llu blocks; state at height %lld (%llu UTXOs) saved to %s, %llu bytes, in %.3f s",
                 chain, (unsigned long long)r->blocks, (long long)height,
                 (unsigned long long)pm_engine_utxo_count(engine), state,
                 (unsigned long long)sb.st_size, seconds);
@@ -183,6 +184,11 @@ static int run(const char *cmd, int argc, char **argv)
         return PM_EXIT_USAGE;
     }
     const char *path = argv[optind];
+    if (snapshot) {
+        const char *inputs[] = {path, from_snapshot, NULL};
+        if (outfile_is_input(cmd, "-o", output, inputs))
+            return PM_EXIT_INVALID;
+    }
     int is_file = strcmp(path, "-") != 0 && strncmp(path, "unix:", 5) != 0;
     /* A pack appending to this chain holds an exclusive lock: then a
      * partial last record is a block being written, not damage, and the
@@ -269,8 +275,8 @@ static int run(const char *cmd, int argc, char **argv)
     pm_status st = pm_chain_verify(engine, &f, &opts, &r, err, sizeof err);
     if (st == PM_OK && appending && r.truncated) {
         if (!quiet)
-            fprintf(stderr, "postmark %s: %s: a pack is appending to it; verified the %llu whole blocks written so far\n",
-                    cmd, path, (unsigned long long)r.blocks);
+            pm_cli_note(cmd, "%s: a pack is appending to it; verified the %llu whole blocks written so far",
+                    path, (unsigned long long)r.blocks);
         r.truncated = 0;
         r.valid = 1;
     }
@@ -297,7 +303,7 @@ static int run(const char *cmd, int argc, char **argv)
                    r.seconds > 0 ? (double)r.txs / r.seconds : 0.0);
         }
         if (!quiet)
-            fprintf(stderr, "postmark replay: %s: valid, %llu blocks, %llu transactions, %.3f s (%.0f tx/s, %s)\n",
+            pm_cli_note("replay", "%s: valid, %llu blocks, %llu transactions, %.3f s (%.0f tx/s, %s)",
                     path, (unsigned long long)r.blocks, (unsigned long long)r.txs, r.seconds,
                     r.seconds > 0 ? (double)r.txs / r.seconds : 0.0, pm_ingest_backend(f.in));
     }

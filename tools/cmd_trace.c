@@ -147,6 +147,16 @@ static void scan_failed(const char *cmd, const char *path, pm_status st, const p
     }
 }
 
+/* The warning for a partial last block, left out of the scan. */
+static void warn_partial(const char *cmd, const char *path, int partial, uint64_t offset,
+                         uint64_t blocks)
+{
+    if (partial)
+        pm_cli_note(cmd, "warning: %s: the file ends inside a block at byte %" PRIu64
+                         " (a crash, or a pack appending): read the %" PRIu64 " whole blocks before it",
+                    path, offset, blocks);
+}
+
 static void json_key(FILE *f, const char *name, const uint8_t *b, size_t n)
 {
     char h[2 * 64 + 1];
@@ -295,6 +305,7 @@ int pm_cmd_trace(int argc, char **argv)
         scan_failed("trace", pos[0], st, &e);
         rc = PM_EXIT_INVALID;
     } else {
+        warn_partial("trace", pos[0], t.partial_tail, t.partial_offset, t.blocks);
         if (json)
             print_trace_json(stdout, &t, seconds);
         else
@@ -387,6 +398,7 @@ int pm_cmd_holdings(int argc, char **argv)
         rc = PM_EXIT_INVALID;
         goto done;
     }
+    warn_partial("holdings", pos[0], h.partial_tail, h.partial_offset, h.blocks);
     refs = malloc((h.n ? h.n : 1) * sizeof *refs);
     if (!refs) {
         pm_cli_error("holdings", "out of memory");

@@ -5,6 +5,7 @@
 #include "commands.h"
 #include "cliutil.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,17 @@ static void ensure_static_tls(char **argv)
     /* Still here: run on the default reserve. */
 }
 
+/* Data went to stdout: a full disk or a closed descriptor there is a
+ * failed run, not a success with the output lost. */
+static int finish_output(int rc)
+{
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        pm_cli_error(NULL, "cannot write the output (standard output): %s", strerror(errno ? errno : EIO));
+        return rc == PM_EXIT_OK ? PM_EXIT_INVALID : rc;
+    }
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     ensure_static_tls(argv);
@@ -65,8 +77,8 @@ int main(int argc, char **argv)
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(argv[1], commands[i].name))
-            return commands[i].run(argc - 1, argv + 1);
-    fprintf(stderr, "postmark: unknown command '%s'\n", argv[1]);
+            return finish_output(commands[i].run(argc - 1, argv + 1));
+    pm_cli_error(NULL, "unknown command '%s'", argv[1]);
     usage(stderr);
     return PM_EXIT_USAGE;
 }
