@@ -158,8 +158,8 @@ pm_status pm_chain_verify(pm_engine *engine, pm_input *f, const pm_verify_opts *
         if (opts->assume_valid_hash && av > position && av - position <= oversized &&
             !block_has_hash(blocks[av - 1 - position], sizes[av - 1 - position],
                                opts->assume_valid_hash)) {
-            snprintf(err, errlen, "%s changed while it was read: block %llu no longer has the --assume-valid hash; no verdict",
-                     f->path, (unsigned long long)(av - 1));
+            snprintf(err, errlen, "the file changed while it was read: block %llu no longer has the --assume-valid hash; no verdict",
+                     (unsigned long long)(av - 1));
             st = PM_ERR_IO;
             break;
         }
@@ -199,8 +199,8 @@ pm_status pm_chain_verify(pm_engine *engine, pm_input *f, const pm_verify_opts *
     res->txs = after.txs_accepted - before.txs_accepted;
     if (st == PM_OK && res->valid && opts->assume_valid_hash &&
         position < opts->assume_valid_upto) {
-        snprintf(err, errlen, "%s changed while it was read: it no longer reaches the --assume-valid block %llu; no verdict",
-                 f->path, (unsigned long long)(opts->assume_valid_upto - 1));
+        snprintf(err, errlen, "the file changed while it was read: it no longer reaches the --assume-valid block %llu; no verdict",
+                 (unsigned long long)(opts->assume_valid_upto - 1));
         st = PM_ERR_IO;
     }
     if (st == PM_OK && position < opts->start) {

@@ -120,9 +120,14 @@ int journal_find(const char *chain_path, int64_t tip_height, const uint8_t tip_h
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    FILE *f = fopen(path, "r");
+    /* open(2), not fopen: a failure is seen (and can be injected) as it
+     * is. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
     if (!f) {
         int e = errno;
+        if (fd >= 0)
+            close(fd);
         if (e != ENOENT)
             snprintf(err, errlen, "%s: %s (the journal says where a run resumes: refusing to guess)",
                      path, strerror(e));
