@@ -74,7 +74,7 @@ int pm_block_builder_seal(pm_block_builder *b, pm_hasher *h, uint64_t height,
     memcpy(hdr.prev_hash, prev_hash, 32);
     if (!pm_hash_merkle(h, hdr.merkle_root, (const uint8_t(*)[32])b->leaves, b->count))
         return 0;
-    pm_block_header_encode(b->bytes, &hdr);
+    pm_block_header_encode(pm_context_static, b->bytes, &hdr);
     return pm_hash_block(h, hash, b->bytes);
 }
 

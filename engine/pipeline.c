@@ -251,7 +251,7 @@ static void hash_one(pm_batch *b, pm_worker *w, size_t i)
 {
     const pm_engine *e = b->engine;
     pm_txinfo *in = &b->info[i];
-    if (!pm_tx_parse(&in->tx, NULL, b->raw[i], b->raw_size[i])) {
+    if (!pm_tx_parse(pm_context_static, &in->tx, NULL, b->raw[i], b->raw_size[i])) {
         b->parsed[i] = 0;
         return;
     }
@@ -259,7 +259,7 @@ static void hash_one(pm_batch *b, pm_worker *w, size_t i)
     pm_hash_txid(w->hasher, in->txid, &in->tx);
     pm_hash_sighash(w->hasher, in->sighash, e->chain_id, in->txid);
     pm_hash_leaf(w->hasher, b->leaf[i], &in->tx, in->txid);
-    in->duplicate_input = (uint8_t)pm_tx_has_duplicate_input(&in->tx, NULL);
+    in->duplicate_input = (uint8_t)pm_tx_has_duplicate_input(pm_context_static, &in->tx, NULL);
     txindex_insert(b, i);
 }
 
@@ -281,7 +281,7 @@ static int resolve_owners(const pm_batch *b, const pm_txinfo *in, uint8_t *keys)
     uint8_t found[PM_TX_MAX_INPUTS];
     const pm_tx *tx = &in->tx;
     for (size_t i = 0; i < tx->n_in; i++)
-        pm_tx_input(&ops[i], tx, i);
+        pm_tx_input(pm_context_static, &ops[i], tx, i);
     pm_utxo_table_lookup_batch(pm_ledger_utxo(b->engine->ledger), tx->n_in, ops, outs, found);
     for (size_t i = 0; i < tx->n_in; i++) {
         const uint8_t *owner = found[i] ? outs[i] + 1 : batch_owner(b->prev, &ops[i]);
@@ -597,11 +597,11 @@ static pm_status batch_add_block(pm_batch *b, const uint8_t *bytes, size_t size,
     bb->position = position;
     bb->skip_signatures = skip_signatures;
     bb->first_tx = b->n;
-    bb->framed = pm_block_parse(&bb->blk, NULL, bytes, size);
+    bb->framed = pm_block_parse(pm_context_static, &bb->blk, NULL, bytes, size);
     if (bb->framed) {
         const uint8_t *tx;
         size_t tx_size, cursor = 0;
-        while (pm_block_next_tx(&tx, &tx_size, &bb->blk, &cursor)) {
+        while (pm_block_next_tx(pm_context_static, &tx, &tx_size, &bb->blk, &cursor)) {
             if (batch_push(b, tx, tx_size, 0, skip_signatures) != PM_OK)
                 return PM_ERR_NOMEM;
         }
@@ -750,13 +750,13 @@ pm_status pm_pipeline_check_tx(pm_engine *e, pm_reason *reason, const uint8_t *t
         return st;
     pm_txinfo in;
     memset(&in, 0, sizeof in);
-    if (!pm_tx_parse(&in.tx, NULL, tx, size)) {
+    if (!pm_tx_parse(pm_context_static, &in.tx, NULL, tx, size)) {
         *reason = PM_REASON_MALFORMED;
         return PM_OK;
     }
     pm_hash_txid(e->hasher, in.txid, &in.tx);
     pm_hash_sighash(e->hasher, in.sighash, e->chain_id, in.txid);
-    in.duplicate_input = (uint8_t)pm_tx_has_duplicate_input(&in.tx, NULL);
+    in.duplicate_input = (uint8_t)pm_tx_has_duplicate_input(pm_context_static, &in.tx, NULL);
     return pm_ledger_check_tx(e->ledger, reason, &in, e->ctx->secp, e->keys);
 }
 

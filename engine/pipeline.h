@@ -81,8 +81,11 @@ struct pm_engine {
     void *cb_data;
     pm_stats stats;
     char error[256];
-    int failed;             /* an internal error left pending work dropped */
 };
+
+/* Report a pm_config field out of its documented range to ctx's callback.
+ * Returns 1 when every field is in range. */
+int pm_config_check(const pm_context *ctx, const pm_config *cfg);
 
 /* Pack mode. */
 pm_status pm_pipeline_submit(pm_engine *e, const uint8_t *tx, size_t size);

@@ -111,8 +111,8 @@ pm_status pm_recfile_open(pm_recfile **out, pm_recfile_header *header, char *err
     }
     memcpy(header->raw, rf->buf + rf->start, have);
     header->raw_size = have;
-    header->valid = pm_file_header_parse(&header->kind, &header->params, &header->error,
-                                         header->raw, have);
+    header->valid = pm_file_header_parse(pm_context_static, &header->kind, &header->params,
+                                         &header->error, header->raw, have);
     consume(rf, have);
     *out = rf;
     return PM_OK;

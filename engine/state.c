@@ -664,7 +664,7 @@ static pm_status apply_issue(pm_ledger *l, pm_reason *reason, const pm_txinfo *i
     *reason = PM_REASON_NONE;
     for (size_t i = 0; i < tx->n_out && *reason == PM_REASON_NONE; i++) {
         pm_output out;
-        pm_tx_output(&out, tx, i);
+        pm_tx_output(pm_context_static, &out, tx, i);
         if (out.operator_id != tx->operator_id) {
             *reason = PM_REASON_WRONG_ISSUER;
             break;
@@ -757,7 +757,7 @@ static int conserved(const uint8_t (*spent)[PM_OUTPUT_SIZE], const pm_tx *tx)
     size_t ns_in = 0, ns_out = 0, nc_in = 0, nc_out = 0;
     for (size_t i = 0; i < tx->n_in; i++) {
         pm_output o;
-        pm_output_decode(&o, spent[i]);
+        pm_output_decode(pm_context_static, &o, spent[i]);
         if (o.kind == PM_OUTPUT_STAMP)
             s_in[ns_in++] = (stamp_id){o.operator_id, o.series, o.serial};
         else
@@ -765,7 +765,7 @@ static int conserved(const uint8_t (*spent)[PM_OUTPUT_SIZE], const pm_tx *tx)
     }
     for (size_t i = 0; i < tx->n_out; i++) {
         pm_output o;
-        pm_tx_output(&o, tx, i);
+        pm_tx_output(pm_context_static, &o, tx, i);
         if (o.kind == PM_OUTPUT_STAMP)
             s_out[ns_out++] = (stamp_id){o.operator_id, o.series, o.serial};
         else
@@ -804,7 +804,7 @@ static pm_status apply_transfer(pm_ledger *l, pm_reason *reason, const pm_txinfo
     uint8_t spent[PM_TX_MAX_INPUTS][PM_OUTPUT_SIZE];
     uint8_t found[PM_TX_MAX_INPUTS];
     for (size_t i = 0; i < tx->n_in; i++)
-        pm_tx_input(&in[i], tx, i);
+        pm_tx_input(pm_context_static, &in[i], tx, i);
     pm_utxo_table_lookup_batch(l->utxo, tx->n_in, in, spent, found);
     for (size_t i = 0; i < tx->n_in; i++)
         if (!found[i])

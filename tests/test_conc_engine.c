@@ -53,7 +53,7 @@ static pm_engine *new_engine(const pm_context *ctx, const pm_chain_params *param
                              uint32_t block_txs, uint32_t undo_depth)
 {
     pm_config cfg;
-    pm_config_default(&cfg);
+    pm_config_default(pm_context_static, &cfg);
     cfg.threads = threads;
     cfg.block_max_txs = block_txs;
     cfg.undo_depth = undo_depth;
@@ -273,10 +273,11 @@ static void test_misuse(pm_context *ctx, const pm_vfile *stream)
     CHECK(pm_engine_check_tx(e, &r, NULL, 3) == PM_ERR_ARG);
     CHECK(illegal_calls == 3);
     pm_config cfg;
-    pm_config_default(&cfg);
+    pm_config_default(ctx, &cfg);
     cfg.block_max_txs = 0;
     pm_engine *bad = NULL;
     CHECK(pm_engine_create(&bad, ctx, &stream->params, &cfg) == PM_ERR_ARG && bad == NULL);
+    CHECK(illegal_calls == 4);
     pm_engine_destroy(e);
     pm_context_set_illegal_callback(ctx, NULL, NULL);
 }

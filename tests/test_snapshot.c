@@ -98,7 +98,7 @@ static pm_engine *new_engine(const pm_context *ctx, const pm_chain_params *param
                              unsigned threads, uint32_t block_txs)
 {
     pm_config cfg;
-    pm_config_default(&cfg);
+    pm_config_default(pm_context_static, &cfg);
     cfg.threads = threads;
     cfg.block_max_txs = block_txs;
     pm_engine *e = NULL;
@@ -110,7 +110,7 @@ static pm_engine *load_snapshot(const pm_context *ctx, const char *path, unsigne
                                 pm_status *status, char *err, size_t errlen)
 {
     pm_config cfg;
-    pm_config_default(&cfg);
+    pm_config_default(pm_context_static, &cfg);
     cfg.threads = threads;
     pm_engine *e = (pm_engine *)(uintptr_t)1; /* must be reset to NULL on failure */
     *status = pm_engine_create_from_snapshot(&e, ctx, NULL, &cfg, path, err, errlen);
@@ -340,7 +340,7 @@ static void test_round_trip(const pm_context *ctx, const pm_vfile *chain)
 
     /* A small undo depth keeps the newest blocks only. */
     pm_config cfg;
-    pm_config_default(&cfg);
+    pm_config_default(pm_context_static, &cfg);
     cfg.threads = 1;
     cfg.undo_depth = 3;
     CHECK(pm_engine_create_from_snapshot(&b, ctx, NULL, &cfg, path, err, sizeof err) == PM_OK);
@@ -428,8 +428,9 @@ static int rejects_match_csv(const sink *s, const char *csv_name, uint64_t index
         uint8_t txid[32] = {0};
         if (hex[0])
             pm_unhex(txid, 32, hex);
-        if (k >= s->rejects || !pm_reason_from_name(&r, reason) || s->rej_index[k] != index + index_base ||
-            s->rej_reason[k] != r || memcmp(s->rej_txid[k], txid, 32) != 0)
+        if (k >= s->rejects || !pm_reason_from_name(pm_context_static, &r, reason) ||
+            s->rej_index[k] != index + index_base || s->rej_reason[k] != r ||
+            memcmp(s->rej_txid[k], txid, 32) != 0)
             ok = 0;
         k++;
     }
@@ -569,7 +570,7 @@ static void test_generated_market(const pm_context *ctx)
         return;
     pm_vfile first = {0}, second = {0};
     pm_file_kind kind;
-    CHECK(pm_file_header_parse(&kind, &first.params, NULL, data, size));
+    CHECK(pm_file_header_parse(pm_context_static, &kind, &first.params, NULL, data, size));
     second.params = first.params;
     first.rec = malloc(g.txs * sizeof *first.rec);
     first.len = malloc(g.txs * sizeof *first.len);
@@ -765,7 +766,7 @@ static void fill_synthetic(pm_engine *e, size_t n, uint64_t seed)
             o.series = (uint32_t)(v >> 20) & 0xff;
             o.serial = 1 + (uint32_t)(v >> 8) % 1000;
             o.amount = 1 + (v >> 3);
-            pm_output_encode(out, &o);
+            pm_output_encode(pm_context_static, out, &o);
             CHECK(pm_utxo_table_insert(t, txid, (uint16_t)(j * 300), out) == PM_OK);
         }
     }
@@ -883,7 +884,7 @@ static pm_status load_image(const pm_context *ctx, const uint8_t *img, size_t si
         return PM_ERR_IO;
     pm_engine *e = (pm_engine *)(uintptr_t)1;
     pm_config cfg;
-    pm_config_default(&cfg);
+    pm_config_default(pm_context_static, &cfg);
     cfg.threads = 1;
     pm_status st = pm_engine_create_from_snapshot(&e, ctx, NULL, &cfg, path, err, errlen);
     if (st == PM_OK)
@@ -1249,18 +1250,19 @@ static void test_misuse(pm_context *ctx, const pm_vfile *chain)
     CHECK(pm_engine_save_snapshot(a, NULL) == PM_ERR_ARG);
     CHECK(misuse_count == 4);
     pm_engine_destroy(a);
-    pm_context_set_illegal_callback(ctx, NULL, NULL);
-    /* A bad configuration is PM_ERR_ARG too (as for pm_engine_create). */
+    /* A bad configuration is misuse too (as for pm_engine_create). */
     pm_engine *b = new_engine(ctx, &chain->params, 1, 4096);
     const char *path = tmp_path("cfg.snap");
     CHECK(pm_engine_save_snapshot(b, path) == PM_OK);
     pm_engine_destroy(b);
     pm_config cfg;
-    pm_config_default(&cfg);
+    pm_config_default(ctx, &cfg);
     cfg.block_max_txs = 0;
     CHECK(pm_engine_create_from_snapshot(&e, ctx, NULL, &cfg, path, err, sizeof err) ==
           PM_ERR_ARG);
     CHECK(e == NULL);
+    CHECK(misuse_count == 5);
+    pm_context_set_illegal_callback(ctx, NULL, NULL);
 }
 
 int main(void)

@@ -115,7 +115,7 @@ int pm_vfile_load(pm_vfile *f, const char *name)
     if (!f->data)
         return 0;
     pm_file_kind kind;
-    if (!pm_file_header_parse(&kind, &f->params, NULL, f->data, f->size)) {
+    if (!pm_file_header_parse(pm_context_static, &kind, &f->params, NULL, f->data, f->size)) {
         fprintf(stderr, "%s: bad header\n", name);
         pm_test_failed++;
         return 0;
