@@ -22,13 +22,16 @@ void pm_config_default(const pm_context *ctx, pm_config *cfg)
     cfg->undo_depth = 100;
 }
 
-int pm_config_check(const pm_context *ctx, const pm_config *cfg)
+const char *pm_config_invalid(const pm_config *cfg)
 {
-    PM_ARG_CHECK(ctx, cfg->threads <= PM_CONFIG_MAX_THREADS, 0);
-    PM_ARG_CHECK(ctx, cfg->block_max_txs >= 1 && cfg->block_max_txs <= PM_BLOCK_MAX_TXS, 0);
-    PM_ARG_CHECK(ctx, cfg->block_max_bytes >= PM_CONFIG_MIN_BLOCK_BYTES, 0);
-    PM_ARG_CHECK(ctx, cfg->block_max_bytes <= PM_BLOCK_MAX_SIZE, 0);
-    return 1;
+    if (cfg->threads > PM_CONFIG_MAX_THREADS)
+        return "cfg->threads <= PM_CONFIG_MAX_THREADS";
+    if (cfg->block_max_txs < 1 || cfg->block_max_txs > PM_BLOCK_MAX_TXS)
+        return "cfg->block_max_txs in 1..PM_BLOCK_MAX_TXS";
+    if (cfg->block_max_bytes < PM_CONFIG_MIN_BLOCK_BYTES ||
+        cfg->block_max_bytes > PM_BLOCK_MAX_SIZE)
+        return "cfg->block_max_bytes in PM_CONFIG_MIN_BLOCK_BYTES..PM_BLOCK_MAX_SIZE";
+    return NULL;
 }
 
 pm_status pm_engine_create(pm_engine **out, const pm_context *ctx, const pm_chain_params *params,
@@ -43,8 +46,11 @@ pm_status pm_engine_create(pm_engine **out, const pm_context *ctx, const pm_chai
         c = *cfg;
     else
         pm_config_default(ctx, &c);
-    if (!pm_config_check(ctx, &c))
+    const char *bad = pm_config_invalid(&c);
+    if (bad) {
+        pm_illegal(ctx, __func__, bad);
         return PM_ERR_ARG;
+    }
     if (c.threads == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         c.threads = n > 0 ? (unsigned)n : 1;

@@ -83,9 +83,9 @@ struct pm_engine {
     char error[256];
 };
 
-/* Report a pm_config field out of its documented range to ctx's callback.
- * Returns 1 when every field is in range. */
-int pm_config_check(const pm_context *ctx, const pm_config *cfg);
+/* The first pm_config field out of its documented range, as a condition
+ * for the illegal callback's message; NULL when every field is in range. */
+const char *pm_config_invalid(const pm_config *cfg);
 
 /* Pack mode. */
 pm_status pm_pipeline_submit(pm_engine *e, const uint8_t *tx, size_t size);

@@ -1701,8 +1701,11 @@ pm_status pm_engine_create_from_snapshot(pm_engine **engine, const pm_context *c
     PM_ARG_CHECK_PROPER(ctx, PM_ERR_ARG);
     PM_ARG_CHECK(ctx, path != NULL, PM_ERR_ARG);
     PM_ARG_CHECK(ctx, err != NULL || errlen == 0, PM_ERR_ARG);
-    if (cfg && !pm_config_check(ctx, cfg))
+    const char *bad = cfg ? pm_config_invalid(cfg) : NULL;
+    if (bad) {
+        pm_illegal(ctx, __func__, bad);
         return PM_ERR_ARG;
+    }
     if (errlen)
         err[0] = 0;
 

@@ -48,8 +48,11 @@ extern "C" {
 
 /* Inside the library the non-null attributes are left out, as
  * libsecp256k1 does, so that the compiler keeps the run-time argument
- * checks that report misuse to the illegal callback. */
-#if defined(__GNUC__) && !defined(PM_BUILDING_LIBRARY)
+ * checks that report misuse to the illegal callback. A program that passes
+ * NULL on purpose to see that callback (a misuse test) defines
+ * PM_NO_NONNULL before including this header: with the attributes, the
+ * compiler rejects such calls and UBSan traps before the library runs. */
+#if defined(__GNUC__) && !defined(PM_BUILDING_LIBRARY) && !defined(PM_NO_NONNULL)
 #define PM_WARN_UNUSED __attribute__((warn_unused_result))
 #define PM_NONNULL(...) __attribute__((nonnull(__VA_ARGS__)))
 #elif defined(__GNUC__)
