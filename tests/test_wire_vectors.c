@@ -220,19 +220,17 @@ static void test_hashes_txt(void)
 static void test_duplicate_inputs(void)
 {
     size_t n = 0, tn = 0;
-    char *csv = (char *)pm_read_file(pm_vector_path("s1.b32.rejects.csv"), &n);
+    pm_vreject *rows = NULL;
     uint8_t *s1 = pm_read_file(pm_vector_path("s1.pmtx"), &tn);
-    if (!csv || !s1)
+    if (!pm_vrejects_load(&rows, &n, "s1.b32.rejects.csv") || !s1) {
+        free(s1);
         return;
-    csv = realloc(csv, n + 1);
-    csv[n] = 0;
-    static char reason_of[300][32];
-    for (char *line = strtok(csv, "\n"); line; line = strtok(NULL, "\n")) {
-        size_t index;
-        char *comma = strrchr(line, ',');
-        if (sscanf(line, "%zu,", &index) == 1 && comma && index < 300)
-            snprintf(reason_of[index], sizeof reason_of[index], "%s", comma + 1);
     }
+    static char reason_of[300][32];
+    for (size_t k = 0; k < n; k++)
+        if (rows[k].index < 300)
+            snprintf(reason_of[rows[k].index], sizeof reason_of[0], "%s",
+                     pm_reason_name(rows[k].reason));
     size_t pos = 60, index = 0, dups = 0;
     const uint8_t *rec;
     size_t len;
@@ -252,7 +250,7 @@ static void test_duplicate_inputs(void)
         index++;
     }
     CHECKF(dups == 2, "%zu records with duplicate inputs", dups);
-    free(csv);
+    free(rows);
     free(s1);
 }
 
