@@ -50,6 +50,7 @@
  * through the ledger's undo log.
  */
 #include "pipeline.h"
+#include "wire.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -294,23 +295,6 @@ static int resolve_owners(const pm_batch *b, const pm_txinfo *in, uint8_t *keys)
     return 1;
 }
 
-static int verify_all(const pm_engine *e, pm_worker *w, const pm_txinfo *in, const uint8_t *keys)
-{
-    const pm_tx *tx = &in->tx;
-    for (size_t i = 0; i < tx->n_sigs; i++) {
-        const uint8_t *sig = tx->sigs + 64 * i;
-        int seen = 0;
-        for (size_t j = 0; j < i && !seen; j++)
-            seen = memcmp(keys + 32 * j, keys + 32 * i, 32) == 0 &&
-                   memcmp(tx->sigs + 64 * j, sig, 64) == 0;
-        if (seen)
-            continue;
-        if (!pm_verify_sig(e->ctx->secp, w->keys, keys + 32 * i, in->sighash, sig))
-            return 0;
-    }
-    return 1;
-}
-
 static void verify_one(pm_batch *b, pm_worker *w, size_t i)
 {
     const pm_engine *e = b->engine;
@@ -335,7 +319,7 @@ static void verify_one(pm_batch *b, pm_worker *w, size_t i)
             return;
     }
     in->sig.keys = keys;
-    in->sig.sig_ok = (uint8_t)verify_all(e, w, in, keys);
+    in->sig.sig_ok = (uint8_t)pm_verify_tx_sigs(e->ctx->secp, w->keys, &in->tx, keys, in->sighash);
     in->sig.resolved = 1;
 }
 
@@ -569,7 +553,7 @@ pm_status pm_pipeline_recheck(pm_engine *e, pm_open_block *saved)
     pm_status st = PM_OK;
     const uint8_t *p = saved->builder.count ? saved->builder.bytes + PM_BLOCK_HEADER_SIZE : NULL;
     for (size_t i = 0; i < saved->builder.count && st == PM_OK; i++) {
-        size_t size = (size_t)p[0] | (size_t)p[1] << 8 | (size_t)p[2] << 16 | (size_t)p[3] << 24;
+        size_t size = pm_read_u32le(p);
         st = submit_indexed(e, p + 4, size, saved->index[i]);
         p += 4 + size;
     }

@@ -465,6 +465,20 @@ int pm_verify_sig(const secp256k1_context *secp, pm_keycache *cache, const uint8
     return secp256k1_schnorrsig_verify(secp, sig64, msg32, 32, &s->parsed);
 }
 
+int pm_verify_tx_sigs(const secp256k1_context *secp, pm_keycache *cache, const pm_tx *tx,
+                      const uint8_t *keys, const uint8_t msg32[32])
+{
+    for (size_t i = 0; i < tx->n_sigs; i++) {
+        const uint8_t *key = keys + 32 * i, *sig = tx->sigs + 64 * i;
+        int seen = 0;
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = memcmp(keys + 32 * j, key, 32) == 0 && memcmp(tx->sigs + 64 * j, sig, 64) == 0;
+        if (!seen && !pm_verify_sig(secp, cache, key, msg32, sig))
+            return 0;
+    }
+    return 1;
+}
+
 /* Signature i of `info` must verify under keys[i] (n_sigs keys). The
  * parallel verdict is used when it was made under the same keys;
  * otherwise verify here, once per distinct (key, signature). */
@@ -481,15 +495,7 @@ static int signatures_ok(const pm_txinfo *info, const uint8_t (*keys)[32],
         if (same)
             return info->sig.sig_ok;
     }
-    for (size_t i = 0; i < tx->n_sigs; i++) {
-        const uint8_t *sig = tx->sigs + 64 * i;
-        int seen = 0;
-        for (size_t j = 0; j < i && !seen; j++)
-            seen = memcmp(keys[j], keys[i], 32) == 0 && memcmp(tx->sigs + 64 * j, sig, 64) == 0;
-        if (!seen && !pm_verify_sig(secp, cache, keys[i], info->sighash, sig))
-            return 0;
-    }
-    return 1;
+    return pm_verify_tx_sigs(secp, cache, tx, (const uint8_t *)keys, info->sighash);
 }
 
 /* ---------------------------------------------------------------------- */
