@@ -196,6 +196,7 @@ static pm_status batch_prepare(pm_batch *b, int from_arena)
     pm_barrier_init(&b->barrier);
     atomic_store_explicit(&b->claim_hash, 0, memory_order_relaxed);
     atomic_store_explicit(&b->claim_verify, 0, memory_order_relaxed);
+    atomic_store_explicit(&b->hash_failed, 0, memory_order_relaxed);
     return PM_OK;
 }
 
@@ -257,9 +258,10 @@ static void hash_one(pm_batch *b, pm_worker *w, size_t i)
         return;
     }
     b->parsed[i] = 1;
-    pm_hash_txid(w->hasher, in->txid, &in->tx);
-    pm_hash_sighash(w->hasher, in->sighash, e->chain_id, in->txid);
-    pm_hash_leaf(w->hasher, b->leaf[i], &in->tx, in->txid);
+    if (!pm_hash_txid(w->hasher, in->txid, &in->tx) ||
+        !pm_hash_sighash(w->hasher, in->sighash, e->chain_id, in->txid) ||
+        !pm_hash_leaf(w->hasher, b->leaf[i], &in->tx, in->txid))
+        atomic_store_explicit(&b->hash_failed, 1, memory_order_relaxed);
     in->duplicate_input = (uint8_t)pm_tx_has_duplicate_input(pm_context_static, &in->tx, NULL);
     txindex_insert(b, i);
 }
@@ -363,7 +365,13 @@ static pm_status batch_finish(pm_engine *e, pm_batch *next)
     if (next->n)
         pm_pool_wait(e->pool);
     pm_utxo_table_reclaim(pm_ledger_utxo(e->ledger));
-    return pm_ledger_publish_opkeys(e->ledger);
+    pm_status st = pm_ledger_publish_opkeys(e->ledger);
+    /* pm_pool_wait ordered the workers' stores before this load. A batch
+     * with a hash missing cannot be committed; SHA-256 fails only when
+     * OpenSSL cannot allocate. */
+    if (st == PM_OK && next->n && atomic_load_explicit(&next->hash_failed, memory_order_relaxed))
+        st = PM_ERR_NOMEM;
+    return st;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -638,8 +646,11 @@ static pm_status commit_blocks(pm_engine *e, pm_batch *b, pm_verdict *v)
         if (st != PM_OK)
             break;
         uint8_t root[32];
-        pm_hash_merkle(e->hasher, root, (const uint8_t(*)[32])b->leaf + bb->first_tx,
-                       bb->tx_count);
+        if (!pm_hash_merkle(e->hasher, root, (const uint8_t(*)[32])b->leaf + bb->first_tx,
+                            bb->tx_count)) {
+            st = PM_ERR_NOMEM;
+            break;
+        }
         if (memcmp(root, bb->blk.header.merkle_root, 32) != 0) {
             set_verdict(v, PM_REASON_BAD_MERKLE, bb->position, -1, NULL);
             st = PM_ERR_INVALID;
@@ -662,7 +673,11 @@ static pm_status commit_blocks(pm_engine *e, pm_batch *b, pm_verdict *v)
             break;
         }
         uint8_t hash[32];
-        pm_hash_block(e->hasher, hash, bb->blk.bytes);
+        if (!pm_hash_block(e->hasher, hash, bb->blk.bytes)) {
+            pm_ledger_rollback(e->ledger, mark);
+            st = PM_ERR_NOMEM;
+            break;
+        }
         pm_ledger_seal_block(e->ledger, hash);
         e->stats.blocks_connected++;
         e->stats.txs_accepted += bb->tx_count;
@@ -738,8 +753,9 @@ pm_status pm_pipeline_check_tx(pm_engine *e, pm_reason *reason, const uint8_t *t
         *reason = PM_REASON_MALFORMED;
         return PM_OK;
     }
-    pm_hash_txid(e->hasher, in.txid, &in.tx);
-    pm_hash_sighash(e->hasher, in.sighash, e->chain_id, in.txid);
+    if (!pm_hash_txid(e->hasher, in.txid, &in.tx) ||
+        !pm_hash_sighash(e->hasher, in.sighash, e->chain_id, in.txid))
+        return PM_ERR_NOMEM;
     in.duplicate_input = (uint8_t)pm_tx_has_duplicate_input(pm_context_static, &in.tx, NULL);
     return pm_ledger_check_tx(e->ledger, reason, &in, e->ctx->secp, e->keys);
 }

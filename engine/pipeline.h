@@ -48,6 +48,7 @@ struct pm_batch {
     pm_barrier barrier;
     _Atomic size_t claim_hash;   /* next item for phase A */
     _Atomic size_t claim_verify; /* next item for phase B */
+    _Atomic int hash_failed;     /* a worker could not hash an item */
     const pm_batch *prev;   /* the batch being committed meanwhile */
     const pm_opkeys *opkeys;
     const pm_engine *engine;

@@ -597,8 +597,6 @@ static void inspect_header(inspector *in, const pm_recfile_header *h)
     if (h->valid) {
         while (nlen && h->params.network[nlen - 1] == 0)
             nlen--;
-        pm_hasher *hs = in->hasher;
-        pm_hash_chain_id(hs, in->chain_id, &h->params);
     }
     const char *kind = h->valid ? (h->kind == PM_FILE_CHAIN ? "chain" : "stream") : NULL;
     const char *magic = h->valid ? (h->kind == PM_FILE_CHAIN ? "POSTMKBK" : "POSTMKTX") : NULL;
@@ -682,6 +680,8 @@ int pm_cmd_inspect(int argc, char **argv)
     pm_recfile_header hdr;
     pm_status st = in.hasher ? pm_recfile_open(&rf, &hdr, err, sizeof err, path, PM_BLOCK_MAX_SIZE)
                              : PM_ERR_NOMEM;
+    if (st == PM_OK && hdr.valid && !pm_hash_chain_id(in.hasher, in.chain_id, &hdr.params))
+        st = PM_ERR_NOMEM;
     if (st != PM_OK) {
         pm_cli_error("inspect", "%s", st == PM_ERR_IO ? err : pm_status_text(st));
         rc = PM_EXIT_INVALID;
