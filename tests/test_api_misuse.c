@@ -208,6 +208,36 @@ static void test_reason_from_name(fixture *f)
 
 /* ---- wire ------------------------------------------------------------- */
 
+/* pm_tx_input and pm_tx_output, behind one signature. */
+typedef void (*tx_decoder)(const pm_context *ctx, void *out, const pm_tx *tx, size_t i);
+
+static void decode_input(const pm_context *ctx, void *out, const pm_tx *tx, size_t i)
+{
+    pm_tx_input(ctx, out, tx, i);
+}
+
+static void decode_output(const pm_context *ctx, void *out, const pm_tx *tx, size_t i)
+{
+    pm_tx_output(ctx, out, tx, i);
+}
+
+/* Each NULL and an index at `count` are misuse that leaves *out as it was;
+ * then item count - 1 is decoded into *out for the caller to check. */
+static void check_tx_decoder(const pm_context *c, const char *fn, tx_decoder decode, void *out,
+                             size_t out_size, const pm_tx *t, size_t count)
+{
+    cover(fn);
+    uint8_t before[64];
+    memset(out, 0x5A, out_size);
+    memcpy(before, out, out_size < sizeof before ? out_size : sizeof before);
+    CHECK_ABORTS(fn, decode(NULL, out, t, 0));
+    CHECK_ILLEGAL_VOID(fn, decode(c, NULL, t, 0));
+    CHECK_ILLEGAL_VOID(fn, decode(c, out, NULL, 0));
+    CHECK_ILLEGAL_VOID(fn, decode(c, out, t, count));
+    CHECK(out_size <= sizeof before && memcmp(out, before, out_size) == 0);
+    CHECK_LEGAL(decode(c, out, t, count - 1));
+}
+
 static void test_tx_functions(fixture *f)
 {
     const pm_context *c = f->ctx;
@@ -223,28 +253,11 @@ static void test_tx_functions(fixture *f)
     CHECK_LEGAL(CHECK(pm_tx_parse(c, &tx, &err, NULL, 0) == 0 && strcmp(err.field, "size") == 0));
 
     const pm_tx *t = &f->transfer;
-    pm_outpoint op, op_before;
-    memset(&op, 0x5A, sizeof op);
-    op_before = op;
-    cover("pm_tx_input");
-    CHECK_ABORTS("pm_tx_input", pm_tx_input(NULL, &op, t, 0));
-    CHECK_ILLEGAL_VOID("pm_tx_input", pm_tx_input(c, NULL, t, 0));
-    CHECK_ILLEGAL_VOID("pm_tx_input", pm_tx_input(c, &op, NULL, 0));
-    CHECK_ILLEGAL_VOID("pm_tx_input", pm_tx_input(c, &op, t, t->n_in));
-    CHECK(memcmp(&op, &op_before, sizeof op) == 0);
-    CHECK_LEGAL(pm_tx_input(c, &op, t, t->n_in - 1));
+    pm_outpoint op;
+    check_tx_decoder(c, "pm_tx_input", decode_input, &op, sizeof op, t, t->n_in);
     CHECK(memcmp(op.txid, t->inputs + (t->n_in - 1) * PM_INPUT_SIZE, PM_HASH_SIZE) == 0);
-
-    pm_output o, o_before;
-    memset(&o, 0x5A, sizeof o);
-    o_before = o;
-    cover("pm_tx_output");
-    CHECK_ABORTS("pm_tx_output", pm_tx_output(NULL, &o, t, 0));
-    CHECK_ILLEGAL_VOID("pm_tx_output", pm_tx_output(c, NULL, t, 0));
-    CHECK_ILLEGAL_VOID("pm_tx_output", pm_tx_output(c, &o, NULL, 0));
-    CHECK_ILLEGAL_VOID("pm_tx_output", pm_tx_output(c, &o, t, t->n_out));
-    CHECK(memcmp(&o, &o_before, sizeof o) == 0);
-    CHECK_LEGAL(pm_tx_output(c, &o, t, t->n_out - 1));
+    pm_output o;
+    check_tx_decoder(c, "pm_tx_output", decode_output, &o, sizeof o, t, t->n_out);
     CHECK(o.kind == PM_OUTPUT_STAMP || o.kind == PM_OUTPUT_CREDIT);
 
     uint8_t raw[PM_OUTPUT_SIZE];
