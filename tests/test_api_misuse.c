@@ -313,7 +313,8 @@ static void test_tx_serialize(fixture *f)
     pm_tx reg = {.type = PM_TX_REGISTER, .operator_id = 1, .key = key, .text = text,
                  .text_len = 3};
     /* version, type, gov_seq, operator, key, name_len, name, signature */
-    CHECK_LEGAL(CHECK(pm_tx_serialize(c, NULL, 0, &reg) == 1 + 1 + 8 + 4 + 32 + 1 + 3 + PM_SIG_SIZE));
+    const size_t reg_size = 1 + 1 + 8 + 4 + 32 + 1 + 3 + PM_SIG_SIZE;
+    CHECK_LEGAL(CHECK(pm_tx_serialize(c, NULL, 0, &reg) == reg_size));
     pm_tx bad = reg;
     bad.key = NULL;
     CHECK_ILLEGAL("pm_tx_serialize", pm_tx_serialize(c, buf, sizeof buf, &bad), 0);
@@ -461,7 +462,8 @@ static void test_hashes(fixture *f)
     cover("pm_merkle_root");
     CHECK_LEGAL(CHECK(pm_merkle_root(c, out, (const uint8_t(*)[32])leaves, 1) == 1 &&
                       memcmp(out, leaves[0], 32) == 0));
-    CHECK_ABORTS("pm_merkle_root", (void)!pm_merkle_root(NULL, out, (const uint8_t(*)[32])leaves, 2));
+    CHECK_ABORTS("pm_merkle_root",
+                 (void)!pm_merkle_root(NULL, out, (const uint8_t(*)[32])leaves, 2));
     CHECK_ILLEGAL("pm_merkle_root", pm_merkle_root(c, NULL, (const uint8_t(*)[32])leaves, 2), 0);
     CHECK_ILLEGAL("pm_merkle_root", pm_merkle_root(c, out, NULL, 2), 0);
     CHECK_ILLEGAL("pm_merkle_root", pm_merkle_root(c, out, (const uint8_t(*)[32])leaves, 0), 0);
@@ -649,17 +651,15 @@ static void test_engine(fixture *f)
     size_t bsizes[2] = {f->chain.len[0], 5};
     CHECK_ABORTS("pm_engine_connect_blocks",
                  (void)!pm_engine_connect_blocks(NULL, &v, blocks, bsizes, 1, 0));
-    CHECK_ILLEGAL("pm_engine_connect_blocks", pm_engine_connect_blocks(e, NULL, blocks, bsizes, 1, 0),
-                  PM_ERR_ARG);
-    CHECK_ILLEGAL("pm_engine_connect_blocks", pm_engine_connect_blocks(e, &v, NULL, bsizes, 1, 0),
-                  PM_ERR_ARG);
-    CHECK_ILLEGAL("pm_engine_connect_blocks", pm_engine_connect_blocks(e, &v, blocks, NULL, 1, 0),
-                  PM_ERR_ARG);
-    CHECK_ILLEGAL("pm_engine_connect_blocks", pm_engine_connect_blocks(e, &v, blocks, bsizes, 2, 0),
-                  PM_ERR_ARG);
+    const char *cb = "pm_engine_connect_blocks";
+    CHECK_ILLEGAL(cb, pm_engine_connect_blocks(e, NULL, blocks, bsizes, 1, 0), PM_ERR_ARG);
+    CHECK_ILLEGAL(cb, pm_engine_connect_blocks(e, &v, NULL, bsizes, 1, 0), PM_ERR_ARG);
+    CHECK_ILLEGAL(cb, pm_engine_connect_blocks(e, &v, blocks, NULL, 1, 0), PM_ERR_ARG);
+    /* The second block is misuse: the first is not connected either. */
+    CHECK_ILLEGAL(cb, pm_engine_connect_blocks(e, &v, blocks, bsizes, 2, 0), PM_ERR_ARG);
     int64_t height = 0;
     CHECK_LEGAL(pm_engine_tip(e, NULL, &height));
-    CHECK(height == -1); /* block 0 was not connected either */
+    CHECK(height == -1); /* nothing was connected */
 
     cover("pm_engine_get_utxo");
     pm_output o;
