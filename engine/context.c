@@ -18,7 +18,7 @@ static void default_illegal(const char *message, void *data)
 }
 
 /* No secp256k1 context and no midstates: it can report misuse and no more
- * (pm_context_proper tells it apart). Constant, so shared freely. */
+ * (PM_ARG_CHECK_PROPER tells it apart). Constant, so shared freely. */
 static const pm_context context_static = {NULL, NULL, default_illegal, NULL};
 const pm_context *const pm_context_static = &context_static;
 

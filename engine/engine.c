@@ -2,6 +2,10 @@
  * engine.c — the public pm_engine API (postmark.h): argument checks,
  * error messages, and the mempool choreography around changes of tip; the
  * work itself is in pipeline.c and state.c.
+ *
+ * Misuse goes to the engine's context (e->ctx); only the check of the
+ * engine itself passes NULL, because a NULL engine has no context to
+ * take a callback from (the default one runs).
  */
 #include "pipeline.h"
 
@@ -244,7 +248,7 @@ int pm_engine_get_utxo(const pm_engine *e, pm_output *out, const pm_outpoint *op
     uint8_t raw[PM_OUTPUT_SIZE];
     if (!pm_utxo_table_lookup(pm_ledger_utxo(e->ledger), op->txid, op->index, raw))
         return 0;
-    pm_output_decode(e->ctx, out, raw);
+    pm_output_decode(pm_context_static, out, raw);
     return 1;
 }
 

@@ -280,7 +280,7 @@ void pm_tx_output(const pm_context *ctx, pm_output *out, const pm_tx *tx, size_t
     PM_ARG_CHECK(ctx, out != NULL, );
     PM_ARG_CHECK(ctx, tx != NULL, );
     PM_ARG_CHECK(ctx, i < tx->n_out, );
-    pm_output_decode(ctx, out, pm_tx_output_raw(tx, i));
+    pm_output_decode(pm_context_static, out, pm_tx_output_raw(tx, i));
 }
 
 void pm_output_decode(const pm_context *ctx, pm_output *out, const uint8_t raw[PM_OUTPUT_SIZE])
@@ -509,7 +509,7 @@ int pm_block_parse(const pm_context *ctx, pm_block *blk, pm_parse_error *err, co
     memset(blk, 0, sizeof *blk);
     if (size < PM_BLOCK_HEADER_SIZE || size > PM_BLOCK_MAX_SIZE)
         return fail(err, 0, "size", "block size out of range 80..4194304");
-    pm_block_header_decode(ctx, &blk->header, bytes);
+    pm_block_header_decode(pm_context_static, &blk->header, bytes);
     blk->bytes = bytes;
     blk->size = size;
     if (blk->header.version != 1)

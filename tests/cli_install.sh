@@ -68,7 +68,8 @@ fi
 
 # Exported (defined, dynamic) symbols: every one must be a pm_ function or
 # object (pm_context_static) declared with PM_API in the public header.
-nm -D --defined-only "$so" | awk '{print $NF}' | sort -u >"$tmp/exported"
+# (ASan exports an __odr_asan.NAME indicator beside each exported object.)
+nm -D --defined-only "$so" | awk '{print $NF}' | grep -v '^__odr_asan\.' | sort -u >"$tmp/exported"
 sed -n -e 's/.*PM_API[^(]*[ *]\(pm_[a-z0-9_]*\) *(.*/\1/p' \
        -e 's/^PM_API extern [^(]*[ *]\(pm_[a-z0-9_]*\);.*/\1/p' \
     "$src/include/postmark.h" | sort -u >"$tmp/declared"
