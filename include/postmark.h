@@ -313,8 +313,8 @@ PM_API void pm_output_decode(const pm_context *ctx, pm_output *out,
                              const uint8_t raw[PM_OUTPUT_SIZE])
     PM_NONNULL(1, 2, 3);
 
-/** Encode one output into its raw 45 bytes (the fields its kind does not
- *  use are not written).
+/** Encode one output into its raw 45 bytes (for a CREDIT, series and
+ *  serial are ignored; for a STAMP, amount).
  *  Args: ctx: not NULL.
  *  Out:  raw: 45 bytes, not NULL.
  *  In:   out: not NULL. */
@@ -389,11 +389,10 @@ PM_API int pm_block_parse(const pm_context *ctx, pm_block *blk, pm_parse_error *
                           const uint8_t *bytes, size_t size) PM_WARN_UNUSED PM_NONNULL(1, 2);
 
 /** Iterate over the transaction records of a framed block.
- *  Returns: 1 while a record was produced, 0 at the end (and for a block
- *           pm_block_parse rejected), and 0 on misuse.
+ *  Returns: 1 while a record was produced, 0 at the end, and 0 on misuse.
  *  Args: ctx: not NULL.
  *  Out:  tx, size: not NULL; the record's bytes (not parsed).
- *  In:   blk: not NULL, from pm_block_parse.
+ *  In:   blk: not NULL, accepted by pm_block_parse.
  *  In/Out: cursor: not NULL; start at 0; advanced past the record. */
 PM_API int pm_block_next_tx(const pm_context *ctx, const uint8_t **tx, size_t *size,
                             const pm_block *blk, size_t *cursor) PM_NONNULL(1, 2, 3, 4, 5);
