@@ -126,7 +126,7 @@ int main(int argc, char **argv)
             if (size - pos - 4 < len)
                 break;
             pm_tx tx;
-            if (pm_tx_parse(&tx, NULL, map + pos + 4, len))
+            if (pm_tx_parse(pm_context_static, &tx, NULL, map + pos + 4, len))
                 sigs += tx.n_sigs;
             pos += 4 + len;
         }

@@ -606,7 +606,7 @@ static probe_msg probe_engine(int cores, const probe_arg *a)
     pm_file_kind kind;
     pm_chain_params params;
     if (fd < 0 || read(fd, header, sizeof header) != (ssize_t)sizeof header ||
-        !pm_file_header_parse(&kind, &params, NULL, header, sizeof header) ||
+        !pm_file_header_parse(pm_context_static, &kind, &params, NULL, header, sizeof header) ||
         kind != PM_FILE_CHAIN) {
         snprintf(m.error, sizeof m.error, "%s: not a chain file", a->chain);
         if (fd >= 0)
@@ -615,7 +615,7 @@ static probe_msg probe_engine(int cores, const probe_arg *a)
     }
     pm_context *ctx = pm_context_create();
     pm_config cfg;
-    pm_config_default(&cfg);
+    pm_config_default(pm_context_static, &cfg);
     cfg.threads = (unsigned)cores;
     pm_engine *engine = NULL;
     uint8_t *buf = malloc(PROBE_BUFFER);
@@ -812,15 +812,15 @@ static int count_chain(workload *w)
             break;
         }
         pm_block blk;
-        if (!pm_block_parse(&blk, NULL, block, len)) {
+        if (!pm_block_parse(pm_context_static, &blk, NULL, block, len)) {
             ok = 0;
             break;
         }
         const uint8_t *tx;
         size_t size, cursor = 0;
-        while (pm_block_next_tx(&tx, &size, &blk, &cursor)) {
+        while (pm_block_next_tx(pm_context_static, &tx, &size, &blk, &cursor)) {
             pm_tx t;
-            if (pm_tx_parse(&t, NULL, tx, size))
+            if (pm_tx_parse(pm_context_static, &t, NULL, tx, size))
                 w->sigs += t.n_sigs;
             w->txs++;
         }

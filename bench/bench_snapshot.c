@@ -145,11 +145,11 @@ static pm_engine *make_chain(const pm_context *ctx, const char *dir, unsigned th
     if (data == MAP_FAILED)
         die("cannot map the stream");
     pm_file_kind kind;
-    if (!pm_file_header_parse(&kind, params, NULL, data, (size_t)st.st_size))
+    if (!pm_file_header_parse(pm_context_static, &kind, params, NULL, data, (size_t)st.st_size))
         die("the generated stream has a bad header");
 
     pm_config cfg;
-    pm_config_default(&cfg);
+    pm_config_default(pm_context_static, &cfg);
     cfg.threads = threads;
     if (size_hint)
         cfg.utxo_capacity_hint = (size_t)size_hint;
@@ -340,7 +340,7 @@ int main(int argc, char **argv)
     if (pm_engine_utxo_digest(packer, want) != PM_OK)
         die("digest failed");
     pm_config cfg;
-    pm_config_default(&cfg);
+    pm_config_default(pm_context_static, &cfg);
     cfg.utxo_capacity_hint = (size_t)n;
     for (int r = 0; r < reps; r++) {
         cfg.threads = threads;
@@ -364,7 +364,7 @@ int main(int argc, char **argv)
 
         for (int pass = 0; pass < 2; pass++) {
             pm_config lc;
-            pm_config_default(&lc);
+            pm_config_default(pm_context_static, &lc);
             lc.threads = pass == 0 ? 1 : threads;
             char err[256];
             c0 = cpu_seconds();

@@ -83,7 +83,7 @@ static void flush_block(writer *w)
     pm_hash_merkle(w->h, bh.merkle_root, (const uint8_t(*)[32])w->leaves, w->ntx);
     bh.tx_count = (uint32_t)w->ntx;
     uint8_t hdr[80], len[4];
-    pm_block_header_encode(hdr, &bh);
+    pm_block_header_encode(pm_context_static, hdr, &bh);
     pm_hash_block(w->h, w->prev, hdr);
     pm_write_u32le(len, (uint32_t)(80 + w->txlen));
     fwrite(len, 1, 4, w->out);
@@ -98,7 +98,7 @@ static void flush_block(writer *w)
  * to `txid`. */
 static void add_tx(writer *w, const pm_tx *desc, uint8_t txid[32])
 {
-    size_t n = pm_tx_serialize(NULL, 0, desc);
+    size_t n = pm_tx_serialize(pm_context_static, NULL, 0, desc);
     if (80 + w->txlen + 4 + n > PM_BLOCK_MAX_SIZE)
         flush_block(w);
     if (w->txlen + 4 + n > w->txcap) {
@@ -107,9 +107,9 @@ static void add_tx(writer *w, const pm_tx *desc, uint8_t txid[32])
     }
     uint8_t *p = w->txbuf + w->txlen;
     pm_write_u32le(p, (uint32_t)n);
-    pm_tx_serialize(p + 4, n, desc);
+    pm_tx_serialize(pm_context_static, p + 4, n, desc);
     pm_tx v;
-    if (!pm_tx_parse(&v, NULL, p + 4, n)) {
+    if (!pm_tx_parse(pm_context_static, &v, NULL, p + 4, n)) {
         fprintf(stderr, "bench_trace: built a transaction that does not parse\n");
         exit(1);
     }
@@ -125,7 +125,7 @@ static void put_out(uint8_t *raw, int kind, const uint8_t *owner, uint32_t a, ui
 {
     pm_output o = {(uint8_t)kind, {0}, a, b, c, amount};
     memcpy(o.owner, owner, 32);
-    pm_output_encode(raw, &o);
+    pm_output_encode(pm_context_static, raw, &o);
 }
 
 typedef struct {
@@ -148,7 +148,7 @@ static int make_chain(pm_hasher *h, const char *path, uint64_t txs, uint32_t col
     memcpy(params.network, "bench-trace", 11);
     memset(params.governance_key, 7, 32);
     uint8_t fh[60];
-    pm_file_header_encode(fh, PM_FILE_CHAIN, &params);
+    pm_file_header_encode(pm_context_static, fh, PM_FILE_CHAIN, &params);
     fwrite(fh, 1, 60, w.out);
     pm_hash_chain_id(h, w.chain_id, &params);
 
@@ -312,13 +312,13 @@ static double read_parse(const char *path, uint64_t *txs)
     pm_recfile_record r;
     while (pm_recfile_next(rf, &r, err, sizeof err) == 1 && r.bytes) {
         pm_block b;
-        if (!pm_block_parse(&b, NULL, r.bytes, r.size))
+        if (!pm_block_parse(pm_context_static, &b, NULL, r.bytes, r.size))
             break;
         const uint8_t *t;
         size_t n, cur = 0;
-        while (pm_block_next_tx(&t, &n, &b, &cur)) {
+        while (pm_block_next_tx(pm_context_static, &t, &n, &b, &cur)) {
             pm_tx tx;
-            *txs += pm_tx_parse(&tx, NULL, t, n);
+            *txs += pm_tx_parse(pm_context_static, &tx, NULL, t, n);
         }
     }
     pm_recfile_close(rf);

@@ -94,7 +94,7 @@ std::vector<uint8_t> make_transfer(size_t n_in, size_t n_out)
         fill(o.owner, 32, (uint32_t)(3 + i));
         o.operator_id = 7;
         o.amount = 1000 + i;
-        pm_output_encode(outs.data() + i * PM_OUTPUT_SIZE, &o);
+        pm_output_encode(pm_context_static, outs.data() + i * PM_OUTPUT_SIZE, &o);
     }
     pm_tx d;
     std::memset(&d, 0, sizeof d);
@@ -104,8 +104,8 @@ std::vector<uint8_t> make_transfer(size_t n_in, size_t n_out)
     d.n_out = n_out;
     d.outputs = outs.data();
     d.sigs = sigs.data();
-    std::vector<uint8_t> tx(pm_tx_serialize(nullptr, 0, &d));
-    if (pm_tx_serialize(tx.data(), tx.size(), &d) != tx.size())
+    std::vector<uint8_t> tx(pm_tx_serialize(pm_context_static, nullptr, 0, &d));
+    if (pm_tx_serialize(pm_context_static, tx.data(), tx.size(), &d) != tx.size())
         std::abort();
     return tx;
 }
@@ -113,7 +113,7 @@ std::vector<uint8_t> make_transfer(size_t n_in, size_t n_out)
 pm_tx parsed(const std::vector<uint8_t> &bytes)
 {
     pm_tx tx;
-    if (!pm_tx_parse(&tx, nullptr, bytes.data(), bytes.size()))
+    if (!pm_tx_parse(pm_context_static, &tx, nullptr, bytes.data(), bytes.size()))
         std::abort();
     return tx;
 }
@@ -198,7 +198,7 @@ void parse_bench(benchmark::State &state, size_t n_in, size_t n_out)
     auto bytes = make_transfer(n_in, n_out);
     pm_tx tx;
     for (auto _ : state) {
-        int ok = pm_tx_parse(&tx, nullptr, bytes.data(), bytes.size());
+        int ok = pm_tx_parse(pm_context_static, &tx, nullptr, bytes.data(), bytes.size());
         benchmark::DoNotOptimize(ok);
         benchmark::DoNotOptimize(tx);
     }
@@ -206,7 +206,7 @@ void parse_bench(benchmark::State &state, size_t n_in, size_t n_out)
     state.SetItemsProcessed((int64_t)state.iterations());
     double ours = measure(
         [&] {
-            int ok = pm_tx_parse(&tx, nullptr, bytes.data(), bytes.size());
+            int ok = pm_tx_parse(pm_context_static, &tx, nullptr, bytes.data(), bytes.size());
             benchmark::DoNotOptimize(ok);
             benchmark::DoNotOptimize(tx);
         },
@@ -224,7 +224,7 @@ void BM_DuplicateInput_256(benchmark::State &state)
     pm_tx tx = parsed(bytes);
     for (auto _ : state) {
         size_t second;
-        int dup = pm_tx_has_duplicate_input(&tx, &second);
+        int dup = pm_tx_has_duplicate_input(pm_context_static, &tx, &second);
         benchmark::DoNotOptimize(dup);
     }
     state.SetItemsProcessed((int64_t)(state.iterations() * 256));

@@ -5,6 +5,8 @@
  */
 #include "block.h"
 
+#include "wire.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,10 +58,7 @@ pm_status pm_block_builder_add(pm_block_builder *b, const uint8_t *tx, size_t si
         b->cap_leaves = cap;
     }
     uint8_t *p = b->bytes + base;
-    p[0] = (uint8_t)size;
-    p[1] = (uint8_t)(size >> 8);
-    p[2] = (uint8_t)(size >> 16);
-    p[3] = (uint8_t)(size >> 24);
+    pm_write_u32le(p, (uint32_t)size);
     memcpy(p + 4, tx, size);
     memcpy(b->leaves[b->count], leaf, 32);
     b->size = base + 4 + size;
@@ -74,7 +73,7 @@ int pm_block_builder_seal(pm_block_builder *b, pm_hasher *h, uint64_t height,
     memcpy(hdr.prev_hash, prev_hash, 32);
     if (!pm_hash_merkle(h, hdr.merkle_root, (const uint8_t(*)[32])b->leaves, b->count))
         return 0;
-    pm_block_header_encode(b->bytes, &hdr);
+    pm_block_header_encode(pm_context_static, b->bytes, &hdr);
     return pm_hash_block(h, hash, b->bytes);
 }
 

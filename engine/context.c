@@ -17,6 +17,11 @@ static void default_illegal(const char *message, void *data)
     abort();
 }
 
+/* No secp256k1 context and no midstates: it can report misuse and no more
+ * (PM_ARG_CHECK_PROPER tells it apart). Constant, so shared freely. */
+static const pm_context context_static = {NULL, NULL, default_illegal, NULL};
+const pm_context *const pm_context_static = &context_static;
+
 void pm_illegal(const pm_context *ctx, const char *function, const char *condition)
 {
     char message[256];
@@ -46,6 +51,7 @@ void pm_context_destroy(pm_context *ctx)
 {
     if (!ctx)
         return;
+    PM_ARG_CHECK(ctx, ctx != pm_context_static, );
     if (ctx->secp)
         secp256k1_context_destroy(ctx->secp);
     pm_tag_midstates_destroy(ctx->tags);
@@ -54,7 +60,8 @@ void pm_context_destroy(pm_context *ctx)
 
 void pm_context_set_illegal_callback(pm_context *ctx, pm_illegal_fn fn, void *data)
 {
-    PM_ARG_CHECK(NULL, ctx != NULL, );
+    PM_ARG_CHECK(ctx, ctx != NULL, );
+    PM_ARG_CHECK(ctx, ctx != pm_context_static, );
     ctx->illegal = fn ? fn : default_illegal;
     ctx->illegal_data = fn ? data : NULL;
 }
@@ -74,8 +81,11 @@ const char *pm_reason_name(pm_reason reason)
     return reason_names[reason];
 }
 
-int pm_reason_from_name(pm_reason *reason, const char *name)
+int pm_reason_from_name(const pm_context *ctx, pm_reason *reason, const char *name)
 {
+    PM_ARG_CHECK(ctx, ctx != NULL, 0);
+    PM_ARG_CHECK(ctx, reason != NULL, 0);
+    PM_ARG_CHECK(ctx, name != NULL, 0);
     for (unsigned i = 1; i < PM_REASON_COUNT; i++) {
         if (strcmp(reason_names[i], name) == 0) {
             *reason = (pm_reason)i;
@@ -99,10 +109,10 @@ const char *pm_status_text(pm_status status)
     return "unknown status";
 }
 
-/* Runs `expr` (which uses `h`) with a temporary hasher. */
+/* Runs `expr` (which uses `h`) with a temporary hasher. The caller has
+ * checked ctx (PM_ARG_CHECK_PROPER) and every pointer `expr` reads. */
 #define WITH_HASHER(ctx, expr)                                                      \
     do {                                                                            \
-        PM_ARG_CHECK(NULL, (ctx) != NULL, 0);                                       \
         pm_hasher *h = pm_hasher_create((ctx)->tags);                               \
         if (!h)                                                                     \
             return 0;                                                               \
@@ -113,39 +123,62 @@ const char *pm_status_text(pm_status status)
 
 int pm_chain_id(const pm_context *ctx, uint8_t out[32], const pm_chain_params *params)
 {
+    PM_ARG_CHECK_PROPER(ctx, 0);
+    PM_ARG_CHECK(ctx, out != NULL, 0);
+    PM_ARG_CHECK(ctx, params != NULL, 0);
     WITH_HASHER(ctx, pm_hash_chain_id(h, out, params));
 }
 
 int pm_tx_txid(const pm_context *ctx, uint8_t out[32], const pm_tx *tx)
 {
+    PM_ARG_CHECK_PROPER(ctx, 0);
+    PM_ARG_CHECK(ctx, out != NULL, 0);
+    PM_ARG_CHECK(ctx, tx != NULL, 0);
     WITH_HASHER(ctx, pm_hash_txid(h, out, tx));
 }
 
 int pm_tx_sighash(const pm_context *ctx, uint8_t out[32], const uint8_t chain_id[32],
                   const uint8_t txid[32])
 {
+    PM_ARG_CHECK_PROPER(ctx, 0);
+    PM_ARG_CHECK(ctx, out != NULL, 0);
+    PM_ARG_CHECK(ctx, chain_id != NULL, 0);
+    PM_ARG_CHECK(ctx, txid != NULL, 0);
     WITH_HASHER(ctx, pm_hash_sighash(h, out, chain_id, txid));
 }
 
 int pm_tx_leaf(const pm_context *ctx, uint8_t out[32], const pm_tx *tx, const uint8_t txid[32])
 {
+    PM_ARG_CHECK_PROPER(ctx, 0);
+    PM_ARG_CHECK(ctx, out != NULL, 0);
+    PM_ARG_CHECK(ctx, tx != NULL, 0);
+    PM_ARG_CHECK(ctx, txid != NULL, 0);
     WITH_HASHER(ctx, pm_hash_leaf(h, out, tx, txid));
 }
 
 int pm_merkle_root(const pm_context *ctx, uint8_t out[32], const uint8_t (*leaves)[32], size_t n)
 {
+    PM_ARG_CHECK_PROPER(ctx, 0);
+    PM_ARG_CHECK(ctx, out != NULL, 0);
+    PM_ARG_CHECK(ctx, leaves != NULL, 0);
     PM_ARG_CHECK(ctx, n >= 1, 0);
     WITH_HASHER(ctx, pm_hash_merkle(h, out, leaves, n));
 }
 
 int pm_block_hash(const pm_context *ctx, uint8_t out[32], const uint8_t header[80])
 {
+    PM_ARG_CHECK_PROPER(ctx, 0);
+    PM_ARG_CHECK(ctx, out != NULL, 0);
+    PM_ARG_CHECK(ctx, header != NULL, 0);
     WITH_HASHER(ctx, pm_hash_block(h, out, header));
 }
 
 int pm_tagged_hash(const pm_context *ctx, uint8_t out[32], const char *tag, const uint8_t *data,
                    size_t size)
 {
+    PM_ARG_CHECK_PROPER(ctx, 0);
+    PM_ARG_CHECK(ctx, out != NULL, 0);
+    PM_ARG_CHECK(ctx, tag != NULL, 0);
     PM_ARG_CHECK(ctx, data != NULL || size == 0, 0);
     WITH_HASHER(ctx, pm_hash_tagged_any(h, out, tag, data, size));
 }

@@ -18,6 +18,11 @@ struct pm_context {
     void *illegal_data;
 };
 
+/* Inside the library, calls to the public wire functions pass
+ * pm_context_static: their arguments were checked where they entered the
+ * library, so a failed check there is a library bug, for the default
+ * callback (abort), not for the embedding program's. */
+
 /* Report API misuse through ctx's callback (or the default one when ctx is
  * NULL): "function: condition". Returns so the caller can return
  * PM_ERR_ARG / 0. */
@@ -31,5 +36,10 @@ void pm_illegal(const pm_context *ctx, const char *function, const char *conditi
             return ret;                                                             \
         }                                                                           \
     } while (0)
+
+/* The check for functions that need a context from pm_context_create (its
+ * midstates and secp256k1 context), not pm_context_static. */
+#define PM_ARG_CHECK_PROPER(ctx, ret)                                               \
+    PM_ARG_CHECK((ctx), (ctx) != NULL && (ctx)->tags != NULL, ret)
 
 #endif

@@ -2,6 +2,10 @@
  * engine.c — the public pm_engine API (postmark.h): argument checks,
  * error messages, and the mempool choreography around changes of tip; the
  * work itself is in pipeline.c and state.c.
+ *
+ * Misuse goes to the engine's context (e->ctx); only the check of the
+ * engine itself passes NULL, because a NULL engine has no context to
+ * take a callback from (the default one runs).
  */
 #include "pipeline.h"
 
@@ -10,9 +14,10 @@
 #include <string.h>
 #include <unistd.h>
 
-void pm_config_default(pm_config *cfg)
+void pm_config_default(const pm_context *ctx, pm_config *cfg)
 {
-    PM_ARG_CHECK(NULL, cfg != NULL, );
+    PM_ARG_CHECK(ctx, ctx != NULL, );
+    PM_ARG_CHECK(ctx, cfg != NULL, );
     memset(cfg, 0, sizeof *cfg);
     cfg->threads = 0;
     cfg->utxo_capacity_hint = 1 << 16;
@@ -21,25 +26,35 @@ void pm_config_default(pm_config *cfg)
     cfg->undo_depth = 100;
 }
 
-/* The smallest block limit that still holds the largest transaction. */
-#define PM_MIN_BLOCK_BYTES (PM_BLOCK_HEADER_SIZE + 4 + PM_TX_MAX_SIZE)
+const char *pm_config_invalid(const pm_config *cfg)
+{
+    if (cfg->threads > PM_CONFIG_MAX_THREADS)
+        return "cfg->threads <= PM_CONFIG_MAX_THREADS";
+    if (cfg->block_max_txs < 1 || cfg->block_max_txs > PM_BLOCK_MAX_TXS)
+        return "cfg->block_max_txs in 1..PM_BLOCK_MAX_TXS";
+    if (cfg->block_max_bytes < PM_CONFIG_MIN_BLOCK_BYTES ||
+        cfg->block_max_bytes > PM_BLOCK_MAX_SIZE)
+        return "cfg->block_max_bytes in PM_CONFIG_MIN_BLOCK_BYTES..PM_BLOCK_MAX_SIZE";
+    return NULL;
+}
 
 pm_status pm_engine_create(pm_engine **out, const pm_context *ctx, const pm_chain_params *params,
                            const pm_config *cfg)
 {
     PM_ARG_CHECK(ctx, out != NULL, PM_ERR_ARG);
     *out = NULL;
-    PM_ARG_CHECK(ctx, ctx != NULL, PM_ERR_ARG);
+    PM_ARG_CHECK_PROPER(ctx, PM_ERR_ARG);
     PM_ARG_CHECK(ctx, params != NULL, PM_ERR_ARG);
     pm_config c;
     if (cfg)
         c = *cfg;
     else
-        pm_config_default(&c);
-    if (c.block_max_txs < 1 || c.block_max_txs > PM_BLOCK_MAX_TXS ||
-        c.block_max_bytes < PM_MIN_BLOCK_BYTES || c.block_max_bytes > PM_BLOCK_MAX_SIZE ||
-        c.threads > 1024)
+        pm_config_default(ctx, &c);
+    const char *bad = pm_config_invalid(&c);
+    if (bad) {
+        pm_illegal(ctx, __func__, bad);
         return PM_ERR_ARG;
+    }
     if (c.threads == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         c.threads = n > 0 ? (unsigned)n : 1;
@@ -106,9 +121,13 @@ pm_status pm_engine_submit_batch(pm_engine *e, const uint8_t *const *txs, const 
                                  size_t n)
 {
     PM_ARG_CHECK(NULL, e != NULL, PM_ERR_ARG);
-    PM_ARG_CHECK(e->ctx, n == 0 || (txs != NULL && sizes != NULL), PM_ERR_ARG);
+    PM_ARG_CHECK(e->ctx, txs != NULL || n == 0, PM_ERR_ARG);
+    PM_ARG_CHECK(e->ctx, sizes != NULL || n == 0, PM_ERR_ARG);
+    /* All checked before any is taken: misuse leaves the engine as it was. */
+    for (size_t i = 0; i < n; i++)
+        PM_ARG_CHECK(e->ctx, txs[i] != NULL || sizes[i] == 0, PM_ERR_ARG);
     for (size_t i = 0; i < n; i++) {
-        pm_status st = pm_engine_submit(e, txs[i], sizes[i]);
+        pm_status st = pm_pipeline_submit(e, txs[i], sizes[i]);
         if (st != PM_OK)
             return st;
     }
@@ -178,7 +197,10 @@ pm_status pm_engine_connect_blocks(pm_engine *e, pm_verdict *verdict, const uint
 {
     PM_ARG_CHECK(NULL, e != NULL, PM_ERR_ARG);
     PM_ARG_CHECK(e->ctx, verdict != NULL, PM_ERR_ARG);
-    PM_ARG_CHECK(e->ctx, n == 0 || (blocks != NULL && sizes != NULL), PM_ERR_ARG);
+    PM_ARG_CHECK(e->ctx, blocks != NULL || n == 0, PM_ERR_ARG);
+    PM_ARG_CHECK(e->ctx, sizes != NULL || n == 0, PM_ERR_ARG);
+    for (size_t i = 0; i < n; i++)
+        PM_ARG_CHECK(e->ctx, blocks[i] != NULL || sizes[i] == 0, PM_ERR_ARG);
     connect_args a = {verdict, blocks, sizes, n, assume_valid_upto};
     if (e->open.builder.count == 0 && e->filling->n == 0 && !e->committing)
         return do_connect(e, &a);
@@ -221,11 +243,12 @@ void pm_engine_tip(const pm_engine *e, uint8_t hash[32], int64_t *height)
 int pm_engine_get_utxo(const pm_engine *e, pm_output *out, const pm_outpoint *op)
 {
     PM_ARG_CHECK(NULL, e != NULL, 0);
-    PM_ARG_CHECK(e->ctx, out != NULL && op != NULL, 0);
+    PM_ARG_CHECK(e->ctx, out != NULL, 0);
+    PM_ARG_CHECK(e->ctx, op != NULL, 0);
     uint8_t raw[PM_OUTPUT_SIZE];
     if (!pm_utxo_table_lookup(pm_ledger_utxo(e->ledger), op->txid, op->index, raw))
         return 0;
-    pm_output_decode(out, raw);
+    pm_output_decode(pm_context_static, out, raw);
     return 1;
 }
 

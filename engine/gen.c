@@ -547,7 +547,7 @@ static void d_stamp(gen *g, uint32_t owner, uint32_t op, uint32_t series, uint32
     draft *d = &g->d;
     pm_output o = {.kind = PM_OUTPUT_STAMP, .operator_id = op, .series = series, .serial = serial};
     memcpy(o.owner, owner_key(g, owner), 32);
-    pm_output_encode(d->outputs + d->tx.n_out * PM_OUTPUT_SIZE, &o);
+    pm_output_encode(pm_context_static, d->outputs + d->tx.n_out * PM_OUTPUT_SIZE, &o);
     d->out_owner[d->tx.n_out++] = owner;
 }
 
@@ -556,7 +556,7 @@ static void d_credit(gen *g, uint32_t owner, uint32_t issuer, uint64_t amount)
     draft *d = &g->d;
     pm_output o = {.kind = PM_OUTPUT_CREDIT, .operator_id = issuer, .amount = amount};
     memcpy(o.owner, owner_key(g, owner), 32);
-    pm_output_encode(d->outputs + d->tx.n_out * PM_OUTPUT_SIZE, &o);
+    pm_output_encode(pm_context_static, d->outputs + d->tx.n_out * PM_OUTPUT_SIZE, &o);
     d->out_owner[d->tx.n_out++] = owner;
 }
 
@@ -603,7 +603,7 @@ static void count_verdict(gen *g, pm_reason planned)
 static rec *emit(gen *g, pm_reason planned)
 {
     draft *d = &g->d;
-    size_t size = pm_tx_serialize(NULL, 0, &d->tx);
+    size_t size = pm_tx_serialize(pm_context_static, NULL, 0, &d->tx);
     size_t n_sigs = d->tx.type == PM_TX_TRANSFER ? d->tx.n_in : 1;
     if (!reserve_signers(g, n_sigs))
         return NULL;
@@ -616,7 +616,7 @@ static rec *emit(gen *g, pm_reason planned)
     r->copy_of = -1;
     uint8_t *p = g->arena + g->arena_used;
     pm_write_u32le(p, (uint32_t)size);
-    pm_tx_serialize(p + 4, size, &d->tx);
+    pm_tx_serialize(pm_context_static, p + 4, size, &d->tx);
     if (!pm_hash_tagged2(g->hasher, r->txid, PM_TAG_TXID, p + 4, r->sig_off, NULL, 0)) {
         g->oom = 1;
         return NULL;
@@ -1719,7 +1719,7 @@ pm_status pm_gen_write(const pm_context *ctx, const pm_gen_config *cfg, int fd,
     }
 
     uint8_t header[PM_FILE_HEADER_SIZE];
-    pm_file_header_encode(header, PM_FILE_STREAM, &g->params);
+    pm_file_header_encode(pm_context_static, header, PM_FILE_STREAM, &g->params);
     if (!write_all(fd, header, sizeof header, err, errlen)) {
         st = PM_ERR_IO;
         goto out;

@@ -50,6 +50,7 @@
  * through the ledger's undo log.
  */
 #include "pipeline.h"
+#include "wire.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -195,6 +196,7 @@ static pm_status batch_prepare(pm_batch *b, int from_arena)
     pm_barrier_init(&b->barrier);
     atomic_store_explicit(&b->claim_hash, 0, memory_order_relaxed);
     atomic_store_explicit(&b->claim_verify, 0, memory_order_relaxed);
+    atomic_store_explicit(&b->hash_failed, 0, memory_order_relaxed);
     return PM_OK;
 }
 
@@ -251,15 +253,16 @@ static void hash_one(pm_batch *b, pm_worker *w, size_t i)
 {
     const pm_engine *e = b->engine;
     pm_txinfo *in = &b->info[i];
-    if (!pm_tx_parse(&in->tx, NULL, b->raw[i], b->raw_size[i])) {
+    if (!pm_tx_parse(pm_context_static, &in->tx, NULL, b->raw[i], b->raw_size[i])) {
         b->parsed[i] = 0;
         return;
     }
     b->parsed[i] = 1;
-    pm_hash_txid(w->hasher, in->txid, &in->tx);
-    pm_hash_sighash(w->hasher, in->sighash, e->chain_id, in->txid);
-    pm_hash_leaf(w->hasher, b->leaf[i], &in->tx, in->txid);
-    in->duplicate_input = (uint8_t)pm_tx_has_duplicate_input(&in->tx, NULL);
+    if (!pm_hash_txid(w->hasher, in->txid, &in->tx) ||
+        !pm_hash_sighash(w->hasher, in->sighash, e->chain_id, in->txid) ||
+        !pm_hash_leaf(w->hasher, b->leaf[i], &in->tx, in->txid))
+        atomic_store_explicit(&b->hash_failed, 1, memory_order_relaxed);
+    in->duplicate_input = (uint8_t)pm_tx_has_duplicate_input(pm_context_static, &in->tx, NULL);
     txindex_insert(b, i);
 }
 
@@ -281,7 +284,7 @@ static int resolve_owners(const pm_batch *b, const pm_txinfo *in, uint8_t *keys)
     uint8_t found[PM_TX_MAX_INPUTS];
     const pm_tx *tx = &in->tx;
     for (size_t i = 0; i < tx->n_in; i++)
-        pm_tx_input(&ops[i], tx, i);
+        pm_tx_input(pm_context_static, &ops[i], tx, i);
     pm_utxo_table_lookup_batch(pm_ledger_utxo(b->engine->ledger), tx->n_in, ops, outs, found);
     for (size_t i = 0; i < tx->n_in; i++) {
         const uint8_t *owner = found[i] ? outs[i] + 1 : batch_owner(b->prev, &ops[i]);
@@ -290,23 +293,6 @@ static int resolve_owners(const pm_batch *b, const pm_txinfo *in, uint8_t *keys)
         if (!owner)
             return 0;
         memcpy(keys + 32 * i, owner, 32);
-    }
-    return 1;
-}
-
-static int verify_all(const pm_engine *e, pm_worker *w, const pm_txinfo *in, const uint8_t *keys)
-{
-    const pm_tx *tx = &in->tx;
-    for (size_t i = 0; i < tx->n_sigs; i++) {
-        const uint8_t *sig = tx->sigs + 64 * i;
-        int seen = 0;
-        for (size_t j = 0; j < i && !seen; j++)
-            seen = memcmp(keys + 32 * j, keys + 32 * i, 32) == 0 &&
-                   memcmp(tx->sigs + 64 * j, sig, 64) == 0;
-        if (seen)
-            continue;
-        if (!pm_verify_sig(e->ctx->secp, w->keys, keys + 32 * i, in->sighash, sig))
-            return 0;
     }
     return 1;
 }
@@ -335,7 +321,7 @@ static void verify_one(pm_batch *b, pm_worker *w, size_t i)
             return;
     }
     in->sig.keys = keys;
-    in->sig.sig_ok = (uint8_t)verify_all(e, w, in, keys);
+    in->sig.sig_ok = (uint8_t)pm_verify_tx_sigs(e->ctx->secp, w->keys, &in->tx, keys, in->sighash);
     in->sig.resolved = 1;
 }
 
@@ -379,7 +365,13 @@ static pm_status batch_finish(pm_engine *e, pm_batch *next)
     if (next->n)
         pm_pool_wait(e->pool);
     pm_utxo_table_reclaim(pm_ledger_utxo(e->ledger));
-    return pm_ledger_publish_opkeys(e->ledger);
+    pm_status st = pm_ledger_publish_opkeys(e->ledger);
+    /* pm_pool_wait ordered the workers' stores before this load. A batch
+     * with a hash missing cannot be committed; SHA-256 fails only when
+     * OpenSSL cannot allocate. */
+    if (st == PM_OK && next->n && atomic_load_explicit(&next->hash_failed, memory_order_relaxed))
+        st = PM_ERR_NOMEM;
+    return st;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -580,7 +572,7 @@ pm_status pm_pipeline_recheck(pm_engine *e, pm_open_block *saved)
     pm_status st = PM_OK;
     const uint8_t *p = saved->builder.count ? saved->builder.bytes + PM_BLOCK_HEADER_SIZE : NULL;
     for (size_t i = 0; i < saved->builder.count && st == PM_OK; i++) {
-        size_t size = (size_t)p[0] | (size_t)p[1] << 8 | (size_t)p[2] << 16 | (size_t)p[3] << 24;
+        size_t size = pm_read_u32le(p);
         st = submit_indexed(e, p + 4, size, saved->index[i]);
         p += 4 + size;
     }
@@ -608,11 +600,11 @@ static pm_status batch_add_block(pm_batch *b, const uint8_t *bytes, size_t size,
     bb->position = position;
     bb->skip_signatures = skip_signatures;
     bb->first_tx = b->n;
-    bb->framed = pm_block_parse(&bb->blk, NULL, bytes, size);
+    bb->framed = pm_block_parse(pm_context_static, &bb->blk, NULL, bytes, size);
     if (bb->framed) {
         const uint8_t *tx;
         size_t tx_size, cursor = 0;
-        while (pm_block_next_tx(&tx, &tx_size, &bb->blk, &cursor)) {
+        while (pm_block_next_tx(pm_context_static, &tx, &tx_size, &bb->blk, &cursor)) {
             if (batch_push(b, tx, tx_size, 0, skip_signatures) != PM_OK)
                 return PM_ERR_NOMEM;
         }
@@ -665,8 +657,11 @@ static pm_status commit_blocks(pm_engine *e, pm_batch *b, pm_verdict *v)
         if (st != PM_OK)
             break;
         uint8_t root[32];
-        pm_hash_merkle(e->hasher, root, (const uint8_t(*)[32])b->leaf + bb->first_tx,
-                       bb->tx_count);
+        if (!pm_hash_merkle(e->hasher, root, (const uint8_t(*)[32])b->leaf + bb->first_tx,
+                            bb->tx_count)) {
+            st = PM_ERR_NOMEM;
+            break;
+        }
         if (memcmp(root, bb->blk.header.merkle_root, 32) != 0) {
             set_verdict(v, PM_REASON_BAD_MERKLE, bb->position, -1, NULL);
             st = PM_ERR_INVALID;
@@ -689,7 +684,11 @@ static pm_status commit_blocks(pm_engine *e, pm_batch *b, pm_verdict *v)
             break;
         }
         uint8_t hash[32];
-        pm_hash_block(e->hasher, hash, bb->blk.bytes);
+        if (!pm_hash_block(e->hasher, hash, bb->blk.bytes)) {
+            pm_ledger_rollback(e->ledger, mark);
+            st = PM_ERR_NOMEM;
+            break;
+        }
         pm_ledger_seal_block(e->ledger, hash);
         e->stats.blocks_connected++;
         e->stats.txs_accepted += bb->tx_count;
@@ -761,13 +760,14 @@ pm_status pm_pipeline_check_tx(pm_engine *e, pm_reason *reason, const uint8_t *t
         return st;
     pm_txinfo in;
     memset(&in, 0, sizeof in);
-    if (!pm_tx_parse(&in.tx, NULL, tx, size)) {
+    if (!pm_tx_parse(pm_context_static, &in.tx, NULL, tx, size)) {
         *reason = PM_REASON_MALFORMED;
         return PM_OK;
     }
-    pm_hash_txid(e->hasher, in.txid, &in.tx);
-    pm_hash_sighash(e->hasher, in.sighash, e->chain_id, in.txid);
-    in.duplicate_input = (uint8_t)pm_tx_has_duplicate_input(&in.tx, NULL);
+    if (!pm_hash_txid(e->hasher, in.txid, &in.tx) ||
+        !pm_hash_sighash(e->hasher, in.sighash, e->chain_id, in.txid))
+        return PM_ERR_NOMEM;
+    in.duplicate_input = (uint8_t)pm_tx_has_duplicate_input(pm_context_static, &in.tx, NULL);
     return pm_ledger_check_tx(e->ledger, reason, &in, e->ctx->secp, e->keys);
 }
 

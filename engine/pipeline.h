@@ -48,6 +48,7 @@ struct pm_batch {
     pm_barrier barrier;
     _Atomic size_t claim_hash;   /* next item for phase A */
     _Atomic size_t claim_verify; /* next item for phase B */
+    _Atomic int hash_failed;     /* a worker could not hash an item */
     const pm_batch *prev;   /* the batch being committed meanwhile */
     const pm_opkeys *opkeys;
     const pm_engine *engine;
@@ -81,8 +82,11 @@ struct pm_engine {
     void *cb_data;
     pm_stats stats;
     char error[256];
-    int failed;             /* an internal error left pending work dropped */
 };
+
+/* The first pm_config field out of its documented range, as a condition
+ * for the illegal callback's message; NULL when every field is in range. */
+const char *pm_config_invalid(const pm_config *cfg);
 
 /* Pack mode. */
 pm_status pm_pipeline_submit(pm_engine *e, const uint8_t *tx, size_t size);

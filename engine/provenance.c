@@ -122,7 +122,7 @@ static pm_status walk_chain(walk *w, const char *path)
         }
         pm_block blk;
         pm_parse_error perr = {0, NULL, NULL};
-        if (!pm_block_parse(&blk, &perr, rec.bytes, rec.size)) {
+        if (!pm_block_parse(pm_context_static, &blk, &perr, rec.bytes, rec.size)) {
             set_error(err, PM_REASON_BLOCK_MALFORMED, rec.index, -1, rec.offset + 4 + perr.offset,
                       "%s: %s", perr.field ? perr.field : "block",
                       perr.reason ? perr.reason : "malformed");
@@ -134,12 +134,12 @@ static pm_status walk_chain(walk *w, const char *path)
         const uint8_t *txb;
         size_t txsize, cursor = 0;
         uint32_t i = 0;
-        while (pm_block_next_tx(&txb, &txsize, &blk, &cursor)) {
+        while (pm_block_next_tx(pm_context_static, &txb, &txsize, &blk, &cursor)) {
             w->tx = i;
             w->tx_offset = rec.offset + 4 + (uint64_t)(txb - rec.bytes);
             pm_tx tx;
             perr = (pm_parse_error){0, NULL, NULL};
-            if (!pm_tx_parse(&tx, &perr, txb, txsize)) {
+            if (!pm_tx_parse(pm_context_static, &tx, &perr, txb, txsize)) {
                 set_error(err, PM_REASON_MALFORMED, rec.index, i, w->tx_offset + perr.offset,
                           "%s: %s", perr.field ? perr.field : "tx",
                           perr.reason ? perr.reason : "malformed");
@@ -374,7 +374,7 @@ static pm_status resolve_visit(walk *w, const pm_tx *tx)
         if (n->op.index >= tx->n_out)
             return history_error(w, "an input spends output %u of this transaction, which "
                                     "has %zu outputs", n->op.index, tx->n_out);
-        pm_tx_output(&n->out, tx, n->op.index);
+        pm_tx_output(pm_context_static, &n->out, tx, n->op.index);
         n->resolved = 1;
         s->n_resolved++;
     }
@@ -416,7 +416,7 @@ static issuer_flow *flow_for(issuer_flow *f, size_t *n, uint32_t issuer)
 static pm_status price_event(trace_state *s, pm_stamp_event *ev, const kept_tx *k)
 {
     pm_tx tx;
-    if (!pm_tx_parse(&tx, NULL, k->bytes, k->size))
+    if (!pm_tx_parse(pm_context_static, &tx, NULL, k->bytes, k->size))
         return PM_ERR_INVALID; /* cannot happen: it parsed in pass 1 */
     if (memcmp(ev->from, ev->to, 32) == 0)
         return PM_OK;
@@ -426,7 +426,7 @@ static pm_status price_event(trace_state *s, pm_stamp_event *ev, const kept_tx *
     size_t nf = 0;
     for (size_t i = 0; i < tx.n_in; i++) {
         pm_outpoint op;
-        pm_tx_input(&op, &tx, i);
+        pm_tx_input(pm_context_static, &op, &tx, i);
         const needed_input *n = find_needed(s, &op);
         if (!n || !n->resolved || n->out.kind != PM_OUTPUT_CREDIT)
             continue;
@@ -440,7 +440,7 @@ static pm_status price_event(trace_state *s, pm_stamp_event *ev, const kept_tx *
     }
     for (size_t i = 0; i < tx.n_out; i++) {
         pm_output o;
-        pm_tx_output(&o, &tx, i);
+        pm_tx_output(pm_context_static, &o, &tx, i);
         if (o.kind == PM_OUTPUT_CREDIT && memcmp(o.owner, ev->from, 32) == 0) {
             issuer_flow *x = flow_for(f, &nf, o.operator_id);
             x->from_out = sat_add(x->from_out, o.amount);
@@ -513,7 +513,7 @@ pm_status pm_trace_stamp(const pm_context *ctx, pm_stamp_trace *out, pm_scan_err
         if (out->events[e].is_issue)
             continue;
         pm_tx tx;
-        if (!pm_tx_parse(&tx, NULL, s.kept[e].bytes, s.kept[e].size)) {
+        if (!pm_tx_parse(pm_context_static, &tx, NULL, s.kept[e].bytes, s.kept[e].size)) {
             st = PM_ERR_INVALID;
             break;
         }
@@ -527,10 +527,10 @@ pm_status pm_trace_stamp(const pm_context *ctx, pm_stamp_trace *out, pm_scan_err
             if (out->events[e].is_issue)
                 continue;
             pm_tx tx;
-            if (!pm_tx_parse(&tx, NULL, s.kept[e].bytes, s.kept[e].size))
+            if (!pm_tx_parse(pm_context_static, &tx, NULL, s.kept[e].bytes, s.kept[e].size))
                 continue;
             for (size_t i = 0; i < tx.n_in; i++)
-                pm_tx_input(&s.needed[s.n_needed++].op, &tx, i);
+                pm_tx_input(pm_context_static, &s.needed[s.n_needed++].op, &tx, i);
         }
         if (st == PM_OK) {
             qsort(s.needed, s.n_needed, sizeof *s.needed, cmp_needed);
@@ -679,7 +679,7 @@ static pm_status holdings_add(holdings_state *s, const uint8_t txid[32], uint16_
     pm_holding *it = &h->items[h->n];
     memcpy(it->outpoint.txid, txid, 32);
     it->outpoint.index = index;
-    pm_output_decode(&it->output, raw);
+    pm_output_decode(pm_context_static, &it->output, raw);
     it->height = height;
     s->seq[h->n] = s->next_seq++;
     place(s, (uint32_t)h->n);

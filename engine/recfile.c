@@ -10,6 +10,8 @@
  */
 #include "recfile.h"
 
+#include "wire.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -26,7 +28,6 @@ struct pm_recfile {
     size_t cap;
     size_t start, end;
     uint64_t pos;        /* file offset of buf[start] */
-    uint64_t file_size;
     uint64_t index;
     size_t max_record;
     int eof;             /* read(2) returned 0 */
@@ -99,7 +100,6 @@ pm_status pm_recfile_open(pm_recfile **out, pm_recfile_header *header, char *err
         pm_recfile_close(rf);
         return PM_ERR_IO;
     }
-    rf->file_size = fstat(rf->fd, &st) == 0 ? (uint64_t)st.st_size : 0;
 #ifdef POSIX_FADV_SEQUENTIAL
     (void)posix_fadvise(rf->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 #endif
@@ -111,8 +111,8 @@ pm_status pm_recfile_open(pm_recfile **out, pm_recfile_header *header, char *err
     }
     memcpy(header->raw, rf->buf + rf->start, have);
     header->raw_size = have;
-    header->valid = pm_file_header_parse(&header->kind, &header->params, &header->error,
-                                         header->raw, have);
+    header->valid = pm_file_header_parse(pm_context_static, &header->kind, &header->params,
+                                         &header->error, header->raw, have);
     consume(rf, have);
     *out = rf;
     return PM_OK;
@@ -141,8 +141,7 @@ int pm_recfile_next(pm_recfile *rf, pm_recfile_record *rec, char *err, size_t er
         return 1;
     }
     const uint8_t *p = rf->buf + rf->start;
-    uint32_t len = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-                   (uint32_t)p[3] << 24;
+    uint32_t len = pm_read_u32le(p);
     rec->has_length = 1;
     rec->length = len;
     consume(rf, 4);
@@ -182,11 +181,6 @@ int pm_recfile_next(pm_recfile *rf, pm_recfile_record *rec, char *err, size_t er
 io_error:
     set_err(err, errlen, "read error: %s%s", "", errno);
     return -1;
-}
-
-uint64_t pm_recfile_size(const pm_recfile *rf)
-{
-    return rf->file_size;
 }
 
 void pm_recfile_close(pm_recfile *rf)

@@ -70,9 +70,6 @@ pm_status pm_recfile_open(pm_recfile **rf, pm_recfile_header *header, char *err,
  *          -1 on a read error (message in err). */
 int pm_recfile_next(pm_recfile *rf, pm_recfile_record *rec, char *err, size_t errlen);
 
-/* Total size of the file when opened (for progress), in bytes. */
-uint64_t pm_recfile_size(const pm_recfile *rf);
-
 /* Close; rf may be NULL. */
 void pm_recfile_close(pm_recfile *rf);
 

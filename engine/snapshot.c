@@ -1693,9 +1693,14 @@ pm_status pm_engine_create_from_snapshot(pm_engine **engine, const pm_context *c
 {
     PM_ARG_CHECK(ctx, engine != NULL, PM_ERR_ARG);
     *engine = NULL;
-    PM_ARG_CHECK(ctx, ctx != NULL, PM_ERR_ARG);
+    PM_ARG_CHECK_PROPER(ctx, PM_ERR_ARG);
     PM_ARG_CHECK(ctx, path != NULL, PM_ERR_ARG);
     PM_ARG_CHECK(ctx, err != NULL || errlen == 0, PM_ERR_ARG);
+    const char *bad = cfg ? pm_config_invalid(cfg) : NULL;
+    if (bad) {
+        pm_illegal(ctx, __func__, bad);
+        return PM_ERR_ARG;
+    }
     if (errlen)
         err[0] = 0;
 
@@ -1735,7 +1740,7 @@ pm_status pm_engine_create_from_snapshot(pm_engine **engine, const pm_context *c
         if (cfg)
             c = *cfg;
         else
-            pm_config_default(&c);
+            pm_config_default(ctx, &c);
         if (c.utxo_capacity_hint < ld.counts[3])
             c.utxo_capacity_hint = (size_t)ld.counts[3];
         pm_status st = pm_engine_create(&ld.e, ctx, &ld.params, &c);

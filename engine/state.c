@@ -465,6 +465,20 @@ int pm_verify_sig(const secp256k1_context *secp, pm_keycache *cache, const uint8
     return secp256k1_schnorrsig_verify(secp, sig64, msg32, 32, &s->parsed);
 }
 
+int pm_verify_tx_sigs(const secp256k1_context *secp, pm_keycache *cache, const pm_tx *tx,
+                      const uint8_t *keys, const uint8_t msg32[32])
+{
+    for (size_t i = 0; i < tx->n_sigs; i++) {
+        const uint8_t *key = keys + 32 * i, *sig = tx->sigs + 64 * i;
+        int seen = 0;
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = memcmp(keys + 32 * j, key, 32) == 0 && memcmp(tx->sigs + 64 * j, sig, 64) == 0;
+        if (!seen && !pm_verify_sig(secp, cache, key, msg32, sig))
+            return 0;
+    }
+    return 1;
+}
+
 /* Signature i of `info` must verify under keys[i] (n_sigs keys). The
  * parallel verdict is used when it was made under the same keys;
  * otherwise verify here, once per distinct (key, signature). */
@@ -481,15 +495,7 @@ static int signatures_ok(const pm_txinfo *info, const uint8_t (*keys)[32],
         if (same)
             return info->sig.sig_ok;
     }
-    for (size_t i = 0; i < tx->n_sigs; i++) {
-        const uint8_t *sig = tx->sigs + 64 * i;
-        int seen = 0;
-        for (size_t j = 0; j < i && !seen; j++)
-            seen = memcmp(keys[j], keys[i], 32) == 0 && memcmp(tx->sigs + 64 * j, sig, 64) == 0;
-        if (!seen && !pm_verify_sig(secp, cache, keys[i], info->sighash, sig))
-            return 0;
-    }
-    return 1;
+    return pm_verify_tx_sigs(secp, cache, tx, (const uint8_t *)keys, info->sighash);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -664,7 +670,7 @@ static pm_status apply_issue(pm_ledger *l, pm_reason *reason, const pm_txinfo *i
     *reason = PM_REASON_NONE;
     for (size_t i = 0; i < tx->n_out && *reason == PM_REASON_NONE; i++) {
         pm_output out;
-        pm_tx_output(&out, tx, i);
+        pm_tx_output(pm_context_static, &out, tx, i);
         if (out.operator_id != tx->operator_id) {
             *reason = PM_REASON_WRONG_ISSUER;
             break;
@@ -757,7 +763,7 @@ static int conserved(const uint8_t (*spent)[PM_OUTPUT_SIZE], const pm_tx *tx)
     size_t ns_in = 0, ns_out = 0, nc_in = 0, nc_out = 0;
     for (size_t i = 0; i < tx->n_in; i++) {
         pm_output o;
-        pm_output_decode(&o, spent[i]);
+        pm_output_decode(pm_context_static, &o, spent[i]);
         if (o.kind == PM_OUTPUT_STAMP)
             s_in[ns_in++] = (stamp_id){o.operator_id, o.series, o.serial};
         else
@@ -765,7 +771,7 @@ static int conserved(const uint8_t (*spent)[PM_OUTPUT_SIZE], const pm_tx *tx)
     }
     for (size_t i = 0; i < tx->n_out; i++) {
         pm_output o;
-        pm_tx_output(&o, tx, i);
+        pm_tx_output(pm_context_static, &o, tx, i);
         if (o.kind == PM_OUTPUT_STAMP)
             s_out[ns_out++] = (stamp_id){o.operator_id, o.series, o.serial};
         else
@@ -804,7 +810,7 @@ static pm_status apply_transfer(pm_ledger *l, pm_reason *reason, const pm_txinfo
     uint8_t spent[PM_TX_MAX_INPUTS][PM_OUTPUT_SIZE];
     uint8_t found[PM_TX_MAX_INPUTS];
     for (size_t i = 0; i < tx->n_in; i++)
-        pm_tx_input(&in[i], tx, i);
+        pm_tx_input(pm_context_static, &in[i], tx, i);
     pm_utxo_table_lookup_batch(l->utxo, tx->n_in, in, spent, found);
     for (size_t i = 0; i < tx->n_in; i++)
         if (!found[i])

@@ -62,6 +62,13 @@ pm_keycache *pm_keycache_create(void);
 int pm_verify_sig(const secp256k1_context *secp, pm_keycache *cache, const uint8_t key[32],
                   const uint8_t msg32[32], const uint8_t sig64[64]);
 
+/* Verify every signature of tx over msg32, signature i under key i of
+ * `keys` (tx->n_sigs x 32 bytes), once per distinct (key, signature) pair:
+ * a TRANSFER spending several outputs of one owner may repeat both.
+ * Returns 1 when all are valid. */
+int pm_verify_tx_sigs(const secp256k1_context *secp, pm_keycache *cache, const pm_tx *tx,
+                      const uint8_t *keys, const uint8_t msg32[32]);
+
 /* What the parallel stage learned about one transaction's signatures.
  * `keys` holds the key each signature was verified under (n_sigs x 32
  * bytes) when `resolved`; the commit stage trusts `sig_ok` only when the

@@ -1,8 +1,10 @@
 /*
  * verify.h — the verifier pool: N worker threads, each owning its memory
  * (a hasher, a key cache), that run one job at a time over a batch of
- * transactions, splitting it by sequence number (item % N == worker): no
- * dispatcher, no queue, no lock.
+ * transactions. The pool only starts and joins jobs; how a job splits its
+ * items is the job's (the pipeline's workers claim chunks from an atomic
+ * counter: see the note at the top of pipeline.c). No dispatcher, no
+ * queue, no lock.
  *
  * Waiting is on futexes after a short spin, so idle workers use no CPU:
  * the engine must share the cores it is restricted to (taskset) with the

@@ -163,9 +163,12 @@ static int parse_outputs(pm_tx *tx, pm_parse_error *err, const uint8_t *b, size_
             return fail(err, (at), (field), R_MISSING);                             \
     } while (0)
 
-int pm_tx_parse(pm_tx *tx, pm_parse_error *err, const uint8_t *bytes, size_t size)
+int pm_tx_parse(const pm_context *ctx, pm_tx *tx, pm_parse_error *err, const uint8_t *bytes,
+                size_t size)
 {
-    PM_ARG_CHECK(NULL, bytes != NULL || size == 0, 0);
+    PM_ARG_CHECK(ctx, ctx != NULL, 0);
+    PM_ARG_CHECK(ctx, tx != NULL, 0);
+    PM_ARG_CHECK(ctx, bytes != NULL || size == 0, 0);
     const uint8_t *b = bytes;
     const size_t n = size;
     memset(tx, 0, sizeof *tx);
@@ -260,22 +263,31 @@ int pm_tx_parse(pm_tx *tx, pm_parse_error *err, const uint8_t *bytes, size_t siz
     return 1;
 }
 
-void pm_tx_input(pm_outpoint *out, const pm_tx *tx, size_t i)
+void pm_tx_input(const pm_context *ctx, pm_outpoint *out, const pm_tx *tx, size_t i)
 {
-    PM_ARG_CHECK(NULL, i < tx->n_in, );
+    PM_ARG_CHECK(ctx, ctx != NULL, );
+    PM_ARG_CHECK(ctx, out != NULL, );
+    PM_ARG_CHECK(ctx, tx != NULL, );
+    PM_ARG_CHECK(ctx, i < tx->n_in, );
     const uint8_t *raw = pm_tx_input_raw(tx, i);
     memcpy(out->txid, raw, PM_HASH_SIZE);
     out->index = pm_read_u16le(raw + PM_HASH_SIZE);
 }
 
-void pm_tx_output(pm_output *out, const pm_tx *tx, size_t i)
+void pm_tx_output(const pm_context *ctx, pm_output *out, const pm_tx *tx, size_t i)
 {
-    PM_ARG_CHECK(NULL, i < tx->n_out, );
-    pm_output_decode(out, pm_tx_output_raw(tx, i));
+    PM_ARG_CHECK(ctx, ctx != NULL, );
+    PM_ARG_CHECK(ctx, out != NULL, );
+    PM_ARG_CHECK(ctx, tx != NULL, );
+    PM_ARG_CHECK(ctx, i < tx->n_out, );
+    pm_output_decode(pm_context_static, out, pm_tx_output_raw(tx, i));
 }
 
-void pm_output_decode(pm_output *out, const uint8_t raw[PM_OUTPUT_SIZE])
+void pm_output_decode(const pm_context *ctx, pm_output *out, const uint8_t raw[PM_OUTPUT_SIZE])
 {
+    PM_ARG_CHECK(ctx, ctx != NULL, );
+    PM_ARG_CHECK(ctx, out != NULL, );
+    PM_ARG_CHECK(ctx, raw != NULL, );
     out->kind = raw[PM_OUT_KIND];
     memcpy(out->owner, raw + PM_OUT_OWNER, PM_KEY_SIZE);
     out->operator_id = pm_read_u32le(raw + PM_OUT_OPERATOR);
@@ -290,8 +302,11 @@ void pm_output_decode(pm_output *out, const uint8_t raw[PM_OUTPUT_SIZE])
     }
 }
 
-void pm_output_encode(uint8_t raw[PM_OUTPUT_SIZE], const pm_output *out)
+void pm_output_encode(const pm_context *ctx, uint8_t raw[PM_OUTPUT_SIZE], const pm_output *out)
 {
+    PM_ARG_CHECK(ctx, ctx != NULL, );
+    PM_ARG_CHECK(ctx, raw != NULL, );
+    PM_ARG_CHECK(ctx, out != NULL, );
     raw[PM_OUT_KIND] = out->kind;
     memcpy(raw + PM_OUT_OWNER, out->owner, PM_KEY_SIZE);
     pm_write_u32le(raw + PM_OUT_OPERATOR, out->operator_id);
@@ -319,11 +334,14 @@ static uint64_t outpoint_hash(const uint8_t *in)
     return h;
 }
 
-int pm_tx_has_duplicate_input(const pm_tx *tx, size_t *second)
+int pm_tx_has_duplicate_input(const pm_context *ctx, const pm_tx *tx, size_t *second)
 {
+    PM_ARG_CHECK(ctx, ctx != NULL, 0);
+    PM_ARG_CHECK(ctx, tx != NULL, 0);
     if (tx->type != PM_TX_TRANSFER || tx->n_in < 2)
         return 0;
-    PM_ARG_CHECK(NULL, tx->n_in <= PM_TX_MAX_INPUTS && tx->inputs != NULL, 0);
+    PM_ARG_CHECK(ctx, tx->n_in <= PM_TX_MAX_INPUTS, 0);
+    PM_ARG_CHECK(ctx, tx->inputs != NULL, 0);
     const size_t n = tx->n_in;
 
     /* A handful of inputs: pairwise is cheaper than clearing a table. */
@@ -371,34 +389,38 @@ static uint8_t *put(uint8_t *p, const uint8_t *src, size_t len)
     return p + len;
 }
 
-size_t pm_tx_serialize(uint8_t *out, size_t cap, const pm_tx *tx)
+size_t pm_tx_serialize(const pm_context *ctx, uint8_t *out, size_t cap, const pm_tx *tx)
 {
-    PM_ARG_CHECK(NULL, out != NULL || cap == 0, 0);
+    PM_ARG_CHECK(ctx, ctx != NULL, 0);
+    PM_ARG_CHECK(ctx, out != NULL || cap == 0, 0);
+    PM_ARG_CHECK(ctx, tx != NULL, 0);
     size_t body, n_sigs = 1;
     switch (tx->type) {
     case PM_TX_REGISTER:
         if (tx->text_len > 255)
             return 0;
-        PM_ARG_CHECK(NULL, tx->key != NULL && (tx->text != NULL || tx->text_len == 0), 0);
+        PM_ARG_CHECK(ctx, tx->key != NULL, 0);
+        PM_ARG_CHECK(ctx, tx->text != NULL || tx->text_len == 0, 0);
         body = REGISTER_FIXED + tx->text_len;
         break;
     case PM_TX_SERIES:
         if (tx->text_len > 255)
             return 0;
-        PM_ARG_CHECK(NULL, tx->metadata != NULL && (tx->text != NULL || tx->text_len == 0), 0);
+        PM_ARG_CHECK(ctx, tx->metadata != NULL, 0);
+        PM_ARG_CHECK(ctx, tx->text != NULL || tx->text_len == 0, 0);
         body = SERIES_FIXED + tx->text_len;
         break;
     case PM_TX_ISSUE:
         if (tx->n_out > 65535)
             return 0;
-        PM_ARG_CHECK(NULL, tx->outputs != NULL || tx->n_out == 0, 0);
+        PM_ARG_CHECK(ctx, tx->outputs != NULL || tx->n_out == 0, 0);
         body = ISSUE_FIXED + tx->n_out * PM_OUTPUT_SIZE;
         break;
     case PM_TX_TRANSFER:
         if (tx->n_in > 65535 || tx->n_out > 65535)
             return 0;
-        PM_ARG_CHECK(NULL, tx->inputs != NULL || tx->n_in == 0, 0);
-        PM_ARG_CHECK(NULL, tx->outputs != NULL || tx->n_out == 0, 0);
+        PM_ARG_CHECK(ctx, tx->inputs != NULL || tx->n_in == 0, 0);
+        PM_ARG_CHECK(ctx, tx->outputs != NULL || tx->n_out == 0, 0);
         body = 2 + 2 + tx->n_in * PM_INPUT_SIZE + 2 + tx->n_out * PM_OUTPUT_SIZE;
         n_sigs = tx->n_in;
         break;
@@ -452,8 +474,12 @@ size_t pm_tx_serialize(uint8_t *out, size_t cap, const pm_tx *tx)
 /* Blocks (§6)                                                            */
 /* ---------------------------------------------------------------------- */
 
-void pm_block_header_encode(uint8_t out[PM_BLOCK_HEADER_SIZE], const pm_block_header *h)
+void pm_block_header_encode(const pm_context *ctx, uint8_t out[PM_BLOCK_HEADER_SIZE],
+                            const pm_block_header *h)
 {
+    PM_ARG_CHECK(ctx, ctx != NULL, );
+    PM_ARG_CHECK(ctx, out != NULL, );
+    PM_ARG_CHECK(ctx, h != NULL, );
     pm_write_u32le(out, h->version);
     pm_write_u64le(out + 4, h->height);
     memcpy(out + 12, h->prev_hash, PM_HASH_SIZE);
@@ -461,8 +487,12 @@ void pm_block_header_encode(uint8_t out[PM_BLOCK_HEADER_SIZE], const pm_block_he
     pm_write_u32le(out + 76, h->tx_count);
 }
 
-void pm_block_header_decode(pm_block_header *h, const uint8_t in[PM_BLOCK_HEADER_SIZE])
+void pm_block_header_decode(const pm_context *ctx, pm_block_header *h,
+                            const uint8_t in[PM_BLOCK_HEADER_SIZE])
 {
+    PM_ARG_CHECK(ctx, ctx != NULL, );
+    PM_ARG_CHECK(ctx, h != NULL, );
+    PM_ARG_CHECK(ctx, in != NULL, );
     h->version = pm_read_u32le(in);
     h->height = pm_read_u64le(in + 4);
     memcpy(h->prev_hash, in + 12, PM_HASH_SIZE);
@@ -470,13 +500,16 @@ void pm_block_header_decode(pm_block_header *h, const uint8_t in[PM_BLOCK_HEADER
     h->tx_count = pm_read_u32le(in + 76);
 }
 
-int pm_block_parse(pm_block *blk, pm_parse_error *err, const uint8_t *bytes, size_t size)
+int pm_block_parse(const pm_context *ctx, pm_block *blk, pm_parse_error *err, const uint8_t *bytes,
+                   size_t size)
 {
-    PM_ARG_CHECK(NULL, bytes != NULL || size == 0, 0);
+    PM_ARG_CHECK(ctx, ctx != NULL, 0);
+    PM_ARG_CHECK(ctx, blk != NULL, 0);
+    PM_ARG_CHECK(ctx, bytes != NULL || size == 0, 0);
     memset(blk, 0, sizeof *blk);
     if (size < PM_BLOCK_HEADER_SIZE || size > PM_BLOCK_MAX_SIZE)
         return fail(err, 0, "size", "block size out of range 80..4194304");
-    pm_block_header_decode(&blk->header, bytes);
+    pm_block_header_decode(pm_context_static, &blk->header, bytes);
     blk->bytes = bytes;
     blk->size = size;
     if (blk->header.version != 1)
@@ -495,8 +528,14 @@ int pm_block_parse(pm_block *blk, pm_parse_error *err, const uint8_t *bytes, siz
     return 1;
 }
 
-int pm_block_next_tx(const uint8_t **tx, size_t *size, const pm_block *blk, size_t *cursor)
+int pm_block_next_tx(const pm_context *ctx, const uint8_t **tx, size_t *size, const pm_block *blk,
+                     size_t *cursor)
 {
+    PM_ARG_CHECK(ctx, ctx != NULL, 0);
+    PM_ARG_CHECK(ctx, tx != NULL, 0);
+    PM_ARG_CHECK(ctx, size != NULL, 0);
+    PM_ARG_CHECK(ctx, blk != NULL, 0);
+    PM_ARG_CHECK(ctx, cursor != NULL, 0);
     size_t pos = *cursor ? *cursor : PM_BLOCK_HEADER_SIZE;
     if (blk->bytes == NULL || pos < PM_BLOCK_HEADER_SIZE)
         return 0;
@@ -510,10 +549,13 @@ int pm_block_next_tx(const uint8_t **tx, size_t *size, const pm_block *blk, size
 /* File header (§2)                                                       */
 /* ---------------------------------------------------------------------- */
 
-int pm_file_header_parse(pm_file_kind *kind, pm_chain_params *params, pm_parse_error *err,
-                         const uint8_t *bytes, size_t size)
+int pm_file_header_parse(const pm_context *ctx, pm_file_kind *kind, pm_chain_params *params,
+                         pm_parse_error *err, const uint8_t *bytes, size_t size)
 {
-    PM_ARG_CHECK(NULL, bytes != NULL || size == 0, 0);
+    PM_ARG_CHECK(ctx, ctx != NULL, 0);
+    PM_ARG_CHECK(ctx, kind != NULL, 0);
+    PM_ARG_CHECK(ctx, params != NULL, 0);
+    PM_ARG_CHECK(ctx, bytes != NULL || size == 0, 0);
     if (size < PM_FILE_HEADER_SIZE)
         return fail(err, 0, "size", "shorter than 60 bytes");
     if (memcmp(bytes, "POSTMKTX", 8) == 0)
@@ -529,9 +571,13 @@ int pm_file_header_parse(pm_file_kind *kind, pm_chain_params *params, pm_parse_e
     return 1;
 }
 
-void pm_file_header_encode(uint8_t out[PM_FILE_HEADER_SIZE], pm_file_kind kind,
-                           const pm_chain_params *params)
+void pm_file_header_encode(const pm_context *ctx, uint8_t out[PM_FILE_HEADER_SIZE],
+                           pm_file_kind kind, const pm_chain_params *params)
 {
+    PM_ARG_CHECK(ctx, ctx != NULL, );
+    PM_ARG_CHECK(ctx, out != NULL, );
+    PM_ARG_CHECK(ctx, kind == PM_FILE_STREAM || kind == PM_FILE_CHAIN, );
+    PM_ARG_CHECK(ctx, params != NULL, );
     memcpy(out, kind == PM_FILE_CHAIN ? "POSTMKBK" : "POSTMKTX", 8);
     pm_write_u32le(out + 8, 1);
     memcpy(out + 12, params->network, PM_NETWORK_SIZE);

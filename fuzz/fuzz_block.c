@@ -26,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     pm_block blk;
     pm_parse_error err = {(size_t)-1, NULL, NULL};
-    if (!pm_block_parse(&blk, &err, data, size)) {
+    if (!pm_block_parse(pm_context_static, &blk, &err, data, size)) {
         require(err.field != NULL && err.reason != NULL && err.offset <= size);
         return 0;
     }
@@ -34,22 +34,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     require(blk.header.version == 1);
     require(blk.header.tx_count >= 1 && blk.header.tx_count <= PM_BLOCK_MAX_TXS);
     uint8_t hdr[PM_BLOCK_HEADER_SIZE];
-    pm_block_header_encode(hdr, &blk.header);
+    pm_block_header_encode(pm_context_static, hdr, &blk.header);
     require(memcmp(hdr, data, PM_BLOCK_HEADER_SIZE) == 0);
 
     size_t cursor = 0, count = 0, covered = PM_BLOCK_HEADER_SIZE, len;
     const uint8_t *rec;
-    while (pm_block_next_tx(&rec, &len, &blk, &cursor)) {
+    while (pm_block_next_tx(pm_context_static, &rec, &len, &blk, &cursor)) {
         require(rec == data + covered + 4 && cursor == covered + 4 + len);
         covered = cursor;
         count++;
         pm_tx tx;
-        if (pm_tx_parse(&tx, NULL, rec, len)) {
+        if (pm_tx_parse(pm_context_static, &tx, NULL, rec, len)) {
             uint8_t *out = malloc(len);
-            require(out != NULL && pm_tx_serialize(out, len, &tx) == len);
+            require(out != NULL && pm_tx_serialize(pm_context_static, out, len, &tx) == len);
             require(memcmp(out, rec, len) == 0);
             free(out);
-            (void)pm_tx_has_duplicate_input(&tx, NULL);
+            (void)pm_tx_has_duplicate_input(pm_context_static, &tx, NULL);
         }
     }
     require(count == blk.header.tx_count && covered == size);

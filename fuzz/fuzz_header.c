@@ -26,14 +26,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     pm_file_kind kind;
     pm_chain_params params;
     pm_parse_error err = {(size_t)-1, NULL, NULL};
-    if (!pm_file_header_parse(&kind, &params, &err, data, size)) {
+    if (!pm_file_header_parse(pm_context_static, &kind, &params, &err, data, size)) {
         require(err.field != NULL && err.reason != NULL && err.offset <= size);
         return 0;
     }
     require(size >= PM_FILE_HEADER_SIZE);
     require(kind == PM_FILE_STREAM || kind == PM_FILE_CHAIN);
     uint8_t hdr[PM_FILE_HEADER_SIZE];
-    pm_file_header_encode(hdr, kind, &params);
+    pm_file_header_encode(pm_context_static, hdr, kind, &params);
     require(memcmp(hdr, data, PM_FILE_HEADER_SIZE) == 0);
 
     size_t pos = PM_FILE_HEADER_SIZE, len;
@@ -43,10 +43,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         require(rec + len == data + pos);
         if (kind == PM_FILE_STREAM) {
             pm_tx tx;
-            (void)pm_tx_parse(&tx, NULL, rec, len);
+            (void)pm_tx_parse(pm_context_static, &tx, NULL, rec, len);
         } else {
             pm_block blk;
-            (void)pm_block_parse(&blk, NULL, rec, len);
+            (void)pm_block_parse(pm_context_static, &blk, NULL, rec, len);
         }
     }
     require(r == 0 ? pos == size : pos < size);

@@ -51,7 +51,7 @@ static void load_and_use(const pm_context *ctx, const uint8_t *data, size_t size
     char path[64];
     snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
     pm_config cfg;
-    pm_config_default(&cfg);
+    pm_config_default(pm_context_static, &cfg);
     cfg.threads = 1;
     cfg.undo_depth = 8;
     pm_engine *e = (pm_engine *)(uintptr_t)1;

@@ -39,10 +39,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     pm_tx tx;
     pm_parse_error err = {(size_t)-1, NULL, NULL};
-    int ok = pm_tx_parse(&tx, &err, data, size);
+    int ok = pm_tx_parse(pm_context_static, &tx, &err, data, size);
     /* The same verdict without an error record. */
     pm_tx tx2;
-    require(pm_tx_parse(&tx2, NULL, data, size) == ok);
+    require(pm_tx_parse(pm_context_static, &tx2, NULL, data, size) == ok);
     if (!ok) {
         require(err.field != NULL && err.reason != NULL && err.offset <= size);
         return 0;
@@ -66,29 +66,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* Serialize back: same bytes. */
     uint8_t *out = malloc(size);
     require(out != NULL);
-    require(pm_tx_serialize(NULL, 0, &tx) == size);
-    require(pm_tx_serialize(out, size, &tx) == size);
+    require(pm_tx_serialize(pm_context_static, NULL, 0, &tx) == size);
+    require(pm_tx_serialize(pm_context_static, out, size, &tx) == size);
     require(memcmp(out, data, size) == 0);
     free(out);
 
     /* Accessors. */
     for (size_t i = 0; i < tx.n_in; i++) {
         pm_outpoint op;
-        pm_tx_input(&op, &tx, i);
+        pm_tx_input(pm_context_static, &op, &tx, i);
         require(memcmp(op.txid, pm_tx_input_raw(&tx, i), 32) == 0);
     }
     for (size_t i = 0; i < tx.n_out; i++) {
         pm_output o;
         uint8_t raw[PM_OUTPUT_SIZE];
-        pm_tx_output(&o, &tx, i);
+        pm_tx_output(pm_context_static, &o, &tx, i);
         require(o.kind == PM_OUTPUT_STAMP || (o.kind == PM_OUTPUT_CREDIT && o.amount != 0));
-        pm_output_encode(raw, &o);
+        pm_output_encode(pm_context_static, raw, &o);
         require(memcmp(raw, pm_tx_output_raw(&tx, i), PM_OUTPUT_SIZE) == 0);
     }
 
     /* Duplicate inputs: the linear check agrees with the quadratic one. */
     size_t second = 0, want_second = 0;
-    int dup = pm_tx_has_duplicate_input(&tx, &second);
+    int dup = pm_tx_has_duplicate_input(pm_context_static, &tx, &second);
     int want = tx.type == PM_TX_TRANSFER && naive_duplicate(&tx, &want_second);
     require(dup == want && (!dup || second == want_second));
     return 0;

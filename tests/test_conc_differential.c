@@ -94,9 +94,9 @@ static void pack_with_engine(const pm_context *ctx, const uint8_t *stream, size_
 {
     pm_chain_params params;
     pm_file_kind kind;
-    CHECK(pm_file_header_parse(&kind, &params, NULL, stream, size));
+    CHECK(pm_file_header_parse(pm_context_static, &kind, &params, NULL, stream, size));
     pm_config cfg;
-    pm_config_default(&cfg);
+    pm_config_default(pm_context_static, &cfg);
     cfg.threads = threads;
     cfg.block_max_txs = block_txs;
     pm_engine *e = NULL;
@@ -137,13 +137,13 @@ static void replay_with_engine(const pm_context *ctx, const uint8_t *chain, size
     memset(v, 0, sizeof *v);
     pm_chain_params params;
     pm_file_kind kind;
-    CHECK(pm_file_header_parse(&kind, &params, NULL, chain, size));
+    CHECK(pm_file_header_parse(pm_context_static, &kind, &params, NULL, chain, size));
     const uint8_t *blocks[4096];
     size_t sizes[4096], n = 0, pos = PM_FILE_HEADER_SIZE;
     while (n < 4096 && pm_record_next(chain, size, &pos, &blocks[n], &sizes[n]) == 1)
         n++;
     pm_config cfg;
-    pm_config_default(&cfg);
+    pm_config_default(pm_context_static, &cfg);
     cfg.threads = threads;
     pm_engine *e = NULL;
     CHECK(pm_engine_create(&e, ctx, &params, &cfg) == PM_OK);
@@ -176,7 +176,7 @@ int main(void)
             break;
         pm_chain_params params;
         pm_file_kind kind;
-        CHECK(pm_file_header_parse(&kind, &params, NULL, stream, size));
+        CHECK(pm_file_header_parse(pm_context_static, &kind, &params, NULL, stream, size));
         const uint32_t limits[] = {7, 4096};
         for (size_t li = 0; li < 2; li++) {
             refval *rv = refval_create(&params);

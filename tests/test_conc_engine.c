@@ -1,12 +1,14 @@
 /*
- * test_engine.c — the engine API of postmark.h on the vectors: pack mode
- * through callbacks, connecting blocks, atomicity of an invalid block,
- * disconnecting back to genesis, admission checks, the mempool re-check
- * when a peer's block arrives, and the misuse callback.
+ * test_conc_engine.c — the engine API of postmark.h on the vectors: pack
+ * mode through callbacks (record by record and in batches), connecting
+ * blocks, atomicity of an invalid block, disconnecting back to genesis,
+ * admission checks, the mempool re-check when a peer's block arrives,
+ * looking up unspent outputs, and the misuse callback.
  */
 #include "postmark.h"
 #include "testutil.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,7 +55,7 @@ static pm_engine *new_engine(const pm_context *ctx, const pm_chain_params *param
                              uint32_t block_txs, uint32_t undo_depth)
 {
     pm_config cfg;
-    pm_config_default(&cfg);
+    pm_config_default(pm_context_static, &cfg);
     cfg.threads = threads;
     cfg.block_max_txs = block_txs;
     cfg.undo_depth = undo_depth;
@@ -255,6 +257,149 @@ static void test_mempool_recheck(const pm_context *ctx, const pm_vfile *stream, 
     pm_engine_destroy(ref);
 }
 
+/* pm_engine_submit_batch in batches of uneven sizes (an empty one among
+ * them) packs s1.pmtx into exactly s1.b32.pmbk, with the rejects of
+ * s1.b32.rejects.csv. */
+static void test_submit_batch(const pm_context *ctx, const pm_vfile *stream, const pm_vfile *chain)
+{
+    pm_engine *e = new_engine(ctx, &stream->params, 2, 32, 100);
+    sink s = {0};
+    pm_engine_set_callbacks(e, on_block, on_reject, &s);
+    static const size_t batch[] = {1, 0, 7, 64, 3, 100};
+    size_t next = 0;
+    for (size_t k = 0; next < stream->n; k++) {
+        size_t n = batch[k % (sizeof batch / sizeof batch[0])];
+        if (n > stream->n - next)
+            n = stream->n - next;
+        CHECK(pm_engine_submit_batch(e, stream->rec + next, stream->len + next, n) == PM_OK);
+        next += n;
+    }
+    CHECK(pm_engine_flush(e) == PM_OK);
+    CHECK(s.size == chain->size - PM_FILE_HEADER_SIZE &&
+          memcmp(s.chain, chain->data + PM_FILE_HEADER_SIZE, s.size) == 0);
+
+    pm_vreject *want = NULL;
+    size_t n_want = 0;
+    CHECK(pm_vrejects_load(&want, &n_want, "s1.b32.rejects.csv") && n_want == 43);
+    CHECK(s.rejects == n_want);
+    for (size_t k = 0; k < n_want && k < s.rejects; k++)
+        CHECKF(s.reject_index[k] == want[k].index && s.reject_reason[k] == want[k].reason,
+               "reject %zu: index %llu %s, want %llu %s", k, (unsigned long long)s.reject_index[k],
+               pm_reason_name(s.reject_reason[k]), (unsigned long long)want[k].index,
+               pm_reason_name(want[k].reason));
+    free(want);
+    free(s.chain);
+    pm_engine_destroy(e);
+}
+
+/* pm_engine_get_utxo against a model built from the chain's own
+ * transactions: every output created and not spent later is found, with
+ * the fields pm_tx_output decodes; every spent one, and an index past a
+ * transaction's outputs, is not. Disconnecting the tip brings back what
+ * its block spent and removes what it created. */
+typedef struct {
+    pm_outpoint op;
+    pm_output out;
+    size_t block;     /* created in */
+    size_t spent_in;  /* SIZE_MAX while unspent */
+} model_utxo;
+
+static int same_output(const pm_output *a, const pm_output *b)
+{
+    return a->kind == b->kind && memcmp(a->owner, b->owner, PM_KEY_SIZE) == 0 &&
+           a->operator_id == b->operator_id && a->series == b->series &&
+           a->serial == b->serial && a->amount == b->amount;
+}
+
+/* 1 with *out when get_utxo finds op; *out untouched when it does not. */
+static int lookup(const pm_engine *e, const pm_outpoint *op, pm_output *out)
+{
+    pm_output got, canary;
+    memset(&got, 0xA5, sizeof got);
+    canary = got;
+    int found = pm_engine_get_utxo(e, &got, op);
+    if (!found)
+        CHECK(memcmp(&got, &canary, sizeof got) == 0);
+    *out = got;
+    return found;
+}
+
+static void test_get_utxo(const pm_context *ctx, const pm_vfile *chain)
+{
+    size_t cap = 4096, n = 0;
+    model_utxo *m = calloc(cap, sizeof *m);
+    pm_outpoint past_end = {{0}, 0};
+    for (size_t b = 0; b < chain->n && m; b++) {
+        pm_block blk;
+        CHECK(pm_block_parse(ctx, &blk, NULL, chain->rec[b], chain->len[b]));
+        const uint8_t *rec;
+        size_t len, cursor = 0;
+        while (pm_block_next_tx(ctx, &rec, &len, &blk, &cursor)) {
+            pm_tx tx;
+            uint8_t txid[32];
+            CHECK(pm_tx_parse(ctx, &tx, NULL, rec, len) && pm_tx_txid(ctx, txid, &tx));
+            for (size_t i = 0; i < tx.n_in; i++) {
+                pm_outpoint op;
+                pm_tx_input(ctx, &op, &tx, i);
+                size_t k = 0;
+                while (k < n && (m[k].op.index != op.index || memcmp(m[k].op.txid, op.txid, 32)))
+                    k++;
+                CHECK(k < n && m[k].spent_in == SIZE_MAX); /* a valid chain */
+                if (k < n)
+                    m[k].spent_in = b;
+            }
+            for (size_t j = 0; j < tx.n_out && n < cap; j++, n++) {
+                memcpy(m[n].op.txid, txid, 32);
+                m[n].op.index = (uint16_t)j;
+                pm_tx_output(ctx, &m[n].out, &tx, j);
+                m[n].block = b;
+                m[n].spent_in = SIZE_MAX;
+            }
+            if (tx.n_out) {
+                memcpy(past_end.txid, txid, 32);
+                past_end.index = (uint16_t)tx.n_out;
+            }
+        }
+    }
+    CHECK(n < cap);
+
+    pm_engine *e = new_engine(ctx, &chain->params, 2, 4096, 100);
+    pm_verdict v;
+    CHECK(pm_engine_connect_blocks(e, &v, chain->rec, chain->len, chain->n, 0) == PM_OK);
+    size_t unspent = 0, found_right = 0, spent_absent = 0;
+    for (size_t k = 0; k < n; k++) {
+        pm_output got;
+        int found = lookup(e, &m[k].op, &got);
+        if (m[k].spent_in == SIZE_MAX) {
+            unspent++;
+            found_right += found && same_output(&got, &m[k].out);
+        } else {
+            spent_absent += !found;
+        }
+    }
+    CHECK(unspent == 1150 && pm_engine_utxo_count(e) == unspent); /* s1.b32.json */
+    CHECK(found_right == unspent);
+    CHECK(spent_absent == n - unspent && spent_absent > 0);
+    pm_output got;
+    CHECK(lookup(e, &past_end, &got) == 0);
+
+    /* One block back. */
+    const size_t tip = chain->n - 1;
+    CHECK(pm_engine_disconnect_tip(e) == PM_OK);
+    size_t right = 0, restored = 0, removed = 0;
+    for (size_t k = 0; k < n; k++) {
+        int want = m[k].block < tip && (m[k].spent_in == SIZE_MAX || m[k].spent_in == tip);
+        int found = lookup(e, &m[k].op, &got);
+        right += found == want && (!found || same_output(&got, &m[k].out));
+        restored += found && m[k].spent_in == tip;
+        removed += !found && m[k].block == tip;
+    }
+    CHECK(right == n);
+    CHECK(restored > 0 && removed > 0);
+    pm_engine_destroy(e);
+    free(m);
+}
+
 static int illegal_calls;
 static void count_illegal(const char *message, void *data)
 {
@@ -273,10 +418,11 @@ static void test_misuse(pm_context *ctx, const pm_vfile *stream)
     CHECK(pm_engine_check_tx(e, &r, NULL, 3) == PM_ERR_ARG);
     CHECK(illegal_calls == 3);
     pm_config cfg;
-    pm_config_default(&cfg);
+    pm_config_default(ctx, &cfg);
     cfg.block_max_txs = 0;
     pm_engine *bad = NULL;
     CHECK(pm_engine_create(&bad, ctx, &stream->params, &cfg) == PM_ERR_ARG && bad == NULL);
+    CHECK(illegal_calls == 4);
     pm_engine_destroy(e);
     pm_context_set_illegal_callback(ctx, NULL, NULL);
 }
@@ -293,6 +439,8 @@ int main(void)
         test_invalid_block_atomic(ctx, &chain32);
         test_check_tx(ctx, &stream, &chain4096);
         test_mempool_recheck(ctx, &stream, &chain32);
+        test_submit_batch(ctx, &stream, &chain32);
+        test_get_utxo(ctx, &chain32);
         test_misuse(ctx, &stream);
         pm_vfile_free(&stream);
         pm_vfile_free(&chain32);

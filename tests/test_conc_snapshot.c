@@ -25,7 +25,7 @@ static void test_parallel_load(const pm_context *ctx, const pm_chain_params *par
 {
     const size_t n = 40000;
     pm_config cfg;
-    pm_config_default(&cfg);
+    pm_config_default(pm_context_static, &cfg);
     cfg.threads = 2;
     pm_engine *a = NULL;
     CHECK(pm_engine_create(&a, ctx, params, &cfg) == PM_OK);
@@ -43,7 +43,7 @@ static void test_parallel_load(const pm_context *ctx, const pm_chain_params *par
         o.kind = PM_OUTPUT_CREDIT;
         o.operator_id = 1;
         o.amount = 1 + i;
-        pm_output_encode(out, &o);
+        pm_output_encode(pm_context_static, out, &o);
         CHECK(pm_utxo_table_insert(pm_ledger_utxo(a->ledger), txid, 0, out) == PM_OK);
     }
     char path[512];
@@ -53,7 +53,7 @@ static void test_parallel_load(const pm_context *ctx, const pm_chain_params *par
     CHECK(pm_engine_utxo_digest(a, want) == PM_OK);
     for (unsigned threads = 2; threads <= 8; threads *= 2) {
         pm_config lc;
-        pm_config_default(&lc);
+        pm_config_default(pm_context_static, &lc);
         lc.threads = threads;
         pm_engine *b = NULL;
         char err[256];
@@ -99,9 +99,9 @@ static void test_save_while_verifying(const pm_context *ctx)
         return;
     pm_file_kind kind;
     pm_chain_params params;
-    CHECK(pm_file_header_parse(&kind, &params, NULL, data, size));
+    CHECK(pm_file_header_parse(pm_context_static, &kind, &params, NULL, data, size));
     pm_config cfg;
-    pm_config_default(&cfg);
+    pm_config_default(pm_context_static, &cfg);
     cfg.threads = 4;
     cfg.block_max_txs = 16;
     pm_engine *e = NULL;
@@ -128,7 +128,7 @@ static void test_save_while_verifying(const pm_context *ctx)
     pm_engine *b = NULL;
     char err[256];
     pm_config lc;
-    pm_config_default(&lc);
+    pm_config_default(pm_context_static, &lc);
     lc.threads = 3;
     CHECKF(pm_engine_create_from_snapshot(&b, ctx, &params, &lc, s.path, err, sizeof err) == PM_OK,
            "%s", err);

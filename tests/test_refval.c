@@ -66,41 +66,23 @@ static int64_t json_int(const char *json, const char *key)
 /* Compare rejects with a CSV file "index,txid,reason". */
 static void check_rejects(const refval_pack_result *res, const char *csv_name)
 {
-    char *csv = read_text(csv_name);
-    if (!csv)
+    pm_vreject *want = NULL;
+    size_t n = 0;
+    if (!pm_vrejects_load(&want, &n, csv_name))
         return;
-    char *save = NULL;
-    char *line = strtok_r(csv, "\n", &save); /* header */
-    CHECK(line && strcmp(line, "index,txid,reason") == 0);
-    size_t i = 0;
-    while ((line = strtok_r(NULL, "\n", &save)) != NULL) {
-        char txid_hex[65] = "";
-        char reason[32] = "";
-        unsigned long long index = 0;
-        char *c1 = strchr(line, ','), *c2 = c1 ? strchr(c1 + 1, ',') : NULL;
-        CHECK(c1 && c2);
-        if (!c1 || !c2)
-            break;
-        index = strtoull(line, NULL, 10);
-        snprintf(txid_hex, sizeof txid_hex, "%.*s", (int)(c2 - c1 - 1), c1 + 1);
-        snprintf(reason, sizeof reason, "%s", c2 + 1);
-        CHECKF(i < res->n_rejects, "%s: more rejects expected than %zu", csv_name, res->n_rejects);
-        if (i >= res->n_rejects)
-            break;
+    CHECKF(n == res->n_rejects, "%s: %zu rejects expected, got %zu", csv_name, n, res->n_rejects);
+    for (size_t i = 0; i < n && i < res->n_rejects; i++) {
         const refval_reject *r = &res->rejects[i];
-        char got[65] = "";
-        if (r->has_txid)
-            pm_hex(got, r->txid, 32);
-        CHECKF(r->index == index, "%s line %zu: index %llu, got %llu", csv_name, i + 2, index,
-               (unsigned long long)r->index);
-        CHECKF(strcmp(pm_reason_name(r->reason), reason) == 0, "%s index %llu: %s, got %s",
-               csv_name, index, reason, pm_reason_name(r->reason));
-        CHECKF(strcmp(got, txid_hex) == 0, "%s index %llu: txid %s, got %s", csv_name, index,
-               txid_hex, got);
-        i++;
+        CHECKF(r->index == want[i].index, "%s line %zu: index %llu, got %llu", csv_name, i + 2,
+               (unsigned long long)want[i].index, (unsigned long long)r->index);
+        CHECKF(r->reason == want[i].reason, "%s index %llu: %s, got %s", csv_name,
+               (unsigned long long)want[i].index, pm_reason_name(want[i].reason),
+               pm_reason_name(r->reason));
+        CHECKF(r->has_txid == want[i].has_txid &&
+                   (!r->has_txid || memcmp(r->txid, want[i].txid, 32) == 0),
+               "%s index %llu: txid differs", csv_name, (unsigned long long)want[i].index);
     }
-    CHECKF(i == res->n_rejects, "%s: %zu rejects expected, got %zu", csv_name, i, res->n_rejects);
-    free(csv);
+    free(want);
 }
 
 static void check_state_json(const refval *rv, const char *json_name)

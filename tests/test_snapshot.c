@@ -98,7 +98,7 @@ static pm_engine *new_engine(const pm_context *ctx, const pm_chain_params *param
                              unsigned threads, uint32_t block_txs)
 {
     pm_config cfg;
-    pm_config_default(&cfg);
+    pm_config_default(pm_context_static, &cfg);
     cfg.threads = threads;
     cfg.block_max_txs = block_txs;
     pm_engine *e = NULL;
@@ -110,7 +110,7 @@ static pm_engine *load_snapshot(const pm_context *ctx, const char *path, unsigne
                                 pm_status *status, char *err, size_t errlen)
 {
     pm_config cfg;
-    pm_config_default(&cfg);
+    pm_config_default(pm_context_static, &cfg);
     cfg.threads = threads;
     pm_engine *e = (pm_engine *)(uintptr_t)1; /* must be reset to NULL on failure */
     *status = pm_engine_create_from_snapshot(&e, ctx, NULL, &cfg, path, err, errlen);
@@ -340,7 +340,7 @@ static void test_round_trip(const pm_context *ctx, const pm_vfile *chain)
 
     /* A small undo depth keeps the newest blocks only. */
     pm_config cfg;
-    pm_config_default(&cfg);
+    pm_config_default(pm_context_static, &cfg);
     cfg.threads = 1;
     cfg.undo_depth = 3;
     CHECK(pm_engine_create_from_snapshot(&b, ctx, NULL, &cfg, path, err, sizeof err) == PM_OK);
@@ -404,37 +404,17 @@ static void pack_stream(pm_engine *e, sink *s, const pm_vfile *stream)
 /* The rejects of a vector CSV (index,txid,reason) equal the sink's. */
 static int rejects_match_csv(const sink *s, const char *csv_name, uint64_t index_base)
 {
-    size_t size;
-    uint8_t *csv = pm_read_file(pm_vector_path(csv_name), &size);
-    if (!csv)
+    pm_vreject *want = NULL;
+    size_t n = 0;
+    if (!pm_vrejects_load(&want, &n, csv_name))
         return 0;
-    char *text = malloc(size + 1);
-    memcpy(text, csv, size);
-    text[size] = 0;
-    free(csv);
-    size_t k = 0;
-    int ok = 1;
-    char *save = NULL;
-    char *line = strtok_r(text, "\n", &save); /* the header line */
-    while ((line = strtok_r(NULL, "\n", &save)) != NULL) {
-        char hex[65] = "", reason[40] = "";
-        unsigned long long index;
-        if (sscanf(line, "%llu,%64[0-9a-f],%39s", &index, hex, reason) != 3 &&
-            sscanf(line, "%llu,,%39s", &index, reason) != 2) {
-            ok = 0;
-            break;
-        }
-        pm_reason r;
-        uint8_t txid[32] = {0};
-        if (hex[0])
-            pm_unhex(txid, 32, hex);
-        if (k >= s->rejects || !pm_reason_from_name(&r, reason) || s->rej_index[k] != index + index_base ||
-            s->rej_reason[k] != r || memcmp(s->rej_txid[k], txid, 32) != 0)
-            ok = 0;
-        k++;
-    }
-    free(text);
-    return ok && k == s->rejects;
+    int ok = n == s->rejects;
+    static const uint8_t no_txid[32];
+    for (size_t k = 0; ok && k < n; k++)
+        ok = s->rej_index[k] == want[k].index + index_base && s->rej_reason[k] == want[k].reason &&
+             memcmp(s->rej_txid[k], want[k].has_txid ? want[k].txid : no_txid, 32) == 0;
+    free(want);
+    return ok;
 }
 
 static void test_pack_on(const pm_context *ctx)
@@ -569,7 +549,7 @@ static void test_generated_market(const pm_context *ctx)
         return;
     pm_vfile first = {0}, second = {0};
     pm_file_kind kind;
-    CHECK(pm_file_header_parse(&kind, &first.params, NULL, data, size));
+    CHECK(pm_file_header_parse(pm_context_static, &kind, &first.params, NULL, data, size));
     second.params = first.params;
     first.rec = malloc(g.txs * sizeof *first.rec);
     first.len = malloc(g.txs * sizeof *first.len);
@@ -765,7 +745,7 @@ static void fill_synthetic(pm_engine *e, size_t n, uint64_t seed)
             o.series = (uint32_t)(v >> 20) & 0xff;
             o.serial = 1 + (uint32_t)(v >> 8) % 1000;
             o.amount = 1 + (v >> 3);
-            pm_output_encode(out, &o);
+            pm_output_encode(pm_context_static, out, &o);
             CHECK(pm_utxo_table_insert(t, txid, (uint16_t)(j * 300), out) == PM_OK);
         }
     }
@@ -883,7 +863,7 @@ static pm_status load_image(const pm_context *ctx, const uint8_t *img, size_t si
         return PM_ERR_IO;
     pm_engine *e = (pm_engine *)(uintptr_t)1;
     pm_config cfg;
-    pm_config_default(&cfg);
+    pm_config_default(pm_context_static, &cfg);
     cfg.threads = 1;
     pm_status st = pm_engine_create_from_snapshot(&e, ctx, NULL, &cfg, path, err, errlen);
     if (st == PM_OK)
@@ -1249,18 +1229,19 @@ static void test_misuse(pm_context *ctx, const pm_vfile *chain)
     CHECK(pm_engine_save_snapshot(a, NULL) == PM_ERR_ARG);
     CHECK(misuse_count == 4);
     pm_engine_destroy(a);
-    pm_context_set_illegal_callback(ctx, NULL, NULL);
-    /* A bad configuration is PM_ERR_ARG too (as for pm_engine_create). */
+    /* A bad configuration is misuse too (as for pm_engine_create). */
     pm_engine *b = new_engine(ctx, &chain->params, 1, 4096);
     const char *path = tmp_path("cfg.snap");
     CHECK(pm_engine_save_snapshot(b, path) == PM_OK);
     pm_engine_destroy(b);
     pm_config cfg;
-    pm_config_default(&cfg);
+    pm_config_default(ctx, &cfg);
     cfg.block_max_txs = 0;
     CHECK(pm_engine_create_from_snapshot(&e, ctx, NULL, &cfg, path, err, sizeof err) ==
           PM_ERR_ARG);
     CHECK(e == NULL);
+    CHECK(misuse_count == 5);
+    pm_context_set_illegal_callback(ctx, NULL, NULL);
 }
 
 int main(void)

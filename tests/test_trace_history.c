@@ -61,10 +61,10 @@ typedef struct {
 static void build(tx_t *t, pm_tx *desc, const key *const *signers, size_t n_signers)
 {
     desc->sigs = NULL;
-    t->size = pm_tx_serialize(t->bytes, sizeof t->bytes, desc);
+    t->size = pm_tx_serialize(pm_context_static, t->bytes, sizeof t->bytes, desc);
     CHECK(t->size > 0 && t->size <= sizeof t->bytes);
     pm_tx view;
-    CHECK(pm_tx_parse(&view, NULL, t->bytes, t->size));
+    CHECK(pm_tx_parse(pm_context_static, &view, NULL, t->bytes, t->size));
     CHECK(view.n_sigs == n_signers);
     CHECK(pm_tx_txid(ctx, t->txid, &view));
     uint8_t sighash[32];
@@ -80,14 +80,14 @@ static void put_stamp(uint8_t *raw, const key *owner, uint32_t op, uint32_t seri
 {
     pm_output o = {PM_OUTPUT_STAMP, {0}, op, series, serial, 0};
     memcpy(o.owner, owner->pub, 32);
-    pm_output_encode(raw, &o);
+    pm_output_encode(pm_context_static, raw, &o);
 }
 
 static void put_credit(uint8_t *raw, const key *owner, uint32_t issuer, uint64_t amount)
 {
     pm_output o = {PM_OUTPUT_CREDIT, {0}, issuer, 0, 0, amount};
     memcpy(o.owner, owner->pub, 32);
-    pm_output_encode(raw, &o);
+    pm_output_encode(pm_context_static, raw, &o);
 }
 
 static void put_input(uint8_t *raw, const tx_t *from, uint16_t index)
@@ -112,7 +112,7 @@ static void make_block(block_t *b, uint64_t height, const uint8_t prev[32], tx_t
     size_t size = PM_BLOCK_HEADER_SIZE;
     for (size_t i = 0; i < n; i++) {
         pm_tx v;
-        CHECK(pm_tx_parse(&v, NULL, txs[i]->bytes, txs[i]->size));
+        CHECK(pm_tx_parse(pm_context_static, &v, NULL, txs[i]->bytes, txs[i]->size));
         CHECK(pm_tx_leaf(ctx, leaves[i], &v, txs[i]->txid));
         size += 4 + txs[i]->size;
     }
@@ -125,7 +125,7 @@ static void make_block(block_t *b, uint64_t height, const uint8_t prev[32], tx_t
     h.tx_count = (uint32_t)n;
     b->bytes = malloc(size);
     b->size = size;
-    pm_block_header_encode(b->bytes, &h);
+    pm_block_header_encode(pm_context_static, b->bytes, &h);
     size_t pos = PM_BLOCK_HEADER_SIZE;
     for (size_t i = 0; i < n; i++) {
         uint32_t len = (uint32_t)txs[i]->size;
@@ -146,7 +146,7 @@ static uint8_t *chain_file(const block_t *blocks, size_t n, size_t *size, size_t
     for (size_t i = 0; i < n; i++)
         total += 4 + blocks[i].size;
     uint8_t *f = malloc(total);
-    pm_file_header_encode(f, PM_FILE_CHAIN, &params);
+    pm_file_header_encode(pm_context_static, f, PM_FILE_CHAIN, &params);
     size_t pos = PM_FILE_HEADER_SIZE;
     for (size_t i = 0; i < n; i++) {
         uint32_t len = (uint32_t)blocks[i].size;
@@ -319,7 +319,7 @@ int main(void)
     /* The engine agrees the history is valid. */
     {
         pm_config cfg;
-        pm_config_default(&cfg);
+        pm_config_default(pm_context_static, &cfg);
         cfg.threads = 1;
         pm_engine *e = NULL;
         CHECK(pm_engine_create(&e, ctx, &params, &cfg) == PM_OK);
@@ -485,7 +485,7 @@ int main(void)
     /* A stream is not a chain; a missing file is an I/O error. */
     {
         uint8_t hdr[PM_FILE_HEADER_SIZE];
-        pm_file_header_encode(hdr, PM_FILE_STREAM, &params);
+        pm_file_header_encode(pm_context_static, hdr, PM_FILE_STREAM, &params);
         const char *p = write_tmp("stream.pmtx", hdr, sizeof hdr);
         CHECK(pm_trace_stamp(ctx, &t, &err, p, 1, 1, 1) == PM_ERR_INVALID);
         CHECK(err.reason == PM_REASON_BAD_HEADER);

@@ -49,13 +49,13 @@ static void init_parts(void)
     o.operator_id = 7;
     o.series = 3;
     o.serial = 42;
-    pm_output_encode(outputs2, &o);
+    pm_output_encode(pm_context_static, outputs2, &o);
     memset(&o, 0, sizeof o);
     o.kind = PM_OUTPUT_CREDIT;
     memcpy(o.owner, key_b, 32);
     o.operator_id = 7;
     o.amount = 1000;
-    pm_output_encode(outputs2 + PM_OUTPUT_SIZE, &o);
+    pm_output_encode(pm_context_static, outputs2 + PM_OUTPUT_SIZE, &o);
     fill(inputs2, 32, 0x21);
     pm_write_u16le(inputs2 + 32, 0);
     fill(inputs2 + 34, 32, 0x31);
@@ -107,7 +107,7 @@ static pm_tx base_desc(int which)
 
 static void build(txbuf *b, const pm_tx *desc)
 {
-    b->size = pm_tx_serialize(b->bytes, sizeof b->bytes, desc);
+    b->size = pm_tx_serialize(pm_context_static, b->bytes, sizeof b->bytes, desc);
 }
 
 /* Sizes and offsets of the bases, computed by hand from §3. */
@@ -126,8 +126,8 @@ static void test_bases(txbuf *base)
         CHECKF(base[i].size == base_size[i], "base %d size %zu", i, base[i].size);
         pm_tx tx;
         pm_parse_error err = {0, NULL, NULL};
-        CHECKF(pm_tx_parse(&tx, &err, base[i].bytes, base[i].size) == 1, "base %d: %s at %zu",
-               i, err.field ? err.field : "", err.offset);
+        CHECKF(pm_tx_parse(pm_context_static, &tx, &err, base[i].bytes, base[i].size) == 1,
+               "base %d: %s at %zu", i, err.field ? err.field : "", err.offset);
         CHECK(tx.type == d.type && tx.version == 1 && tx.size == base[i].size);
         CHECK(tx.n_sigs == (i == TRF ? 2u : 1u));
         CHECK(tx.unsigned_size == base[i].size - tx.n_sigs * 64);
@@ -149,22 +149,22 @@ static void test_bases(txbuf *base)
 
     /* Parsed views decode back to what was encoded. */
     pm_tx tx;
-    CHECK(pm_tx_parse(&tx, NULL, base[REG].bytes, base[REG].size));
+    CHECK(pm_tx_parse(pm_context_static, &tx, NULL, base[REG].bytes, base[REG].size));
     CHECK(tx.seq == 1 && tx.operator_id == 7 && tx.key == base[REG].bytes + 14);
     CHECK(tx.text_len == 10 && memcmp(tx.text, "Royal Mail", 10) == 0);
     CHECK(tx.n_in == 0 && tx.n_out == 0 && tx.inputs == NULL && tx.outputs == NULL);
-    CHECK(pm_tx_parse(&tx, NULL, base[SER].bytes, base[SER].size));
+    CHECK(pm_tx_parse(pm_context_static, &tx, NULL, base[SER].bytes, base[SER].size));
     CHECK(tx.series == 3 && tx.max_supply == 100 && tx.face_value == 85 && tx.text_len == 5);
     CHECK(tx.metadata == base[SER].bytes + 30 && tx.key == NULL);
-    CHECK(pm_tx_parse(&tx, NULL, base[TRF].bytes, base[TRF].size));
+    CHECK(pm_tx_parse(pm_context_static, &tx, NULL, base[TRF].bytes, base[TRF].size));
     pm_outpoint op;
-    pm_tx_input(&op, &tx, 1);
+    pm_tx_input(pm_context_static, &op, &tx, 1);
     CHECK(op.index == 1 && memcmp(op.txid, inputs2 + 34, 32) == 0);
     pm_output o;
-    pm_tx_output(&o, &tx, 0);
+    pm_tx_output(pm_context_static, &o, &tx, 0);
     CHECK(o.kind == 1 && o.operator_id == 7 && o.series == 3 && o.serial == 42 && o.amount == 0);
     CHECK(memcmp(o.owner, key_a, 32) == 0);
-    pm_tx_output(&o, &tx, 1);
+    pm_tx_output(pm_context_static, &o, &tx, 1);
     CHECK(o.kind == 2 && o.operator_id == 7 && o.amount == 1000 && o.series == 0);
     CHECK(memcmp(o.owner, key_b, 32) == 0);
 }
@@ -290,7 +290,7 @@ static int parse_exact(pm_tx *tx, pm_parse_error *err, const uint8_t *bytes, siz
     *copy = malloc(size ? size : 1);
     if (size)
         memcpy(*copy, bytes, size);
-    return pm_tx_parse(tx, err, *copy, size);
+    return pm_tx_parse(pm_context_static, tx, err, *copy, size);
 }
 
 static void expect(const char *label, const uint8_t *bytes, size_t size, const char *field,
@@ -306,7 +306,8 @@ static void expect(const char *label, const uint8_t *bytes, size_t size, const c
         if (ok) {
             /* It parses: it re-serializes to the same bytes. */
             uint8_t *again = malloc(size);
-            CHECKF(pm_tx_serialize(again, size, &tx) == size && memcmp(again, copy, size) == 0,
+            CHECKF(pm_tx_serialize(pm_context_static, again, size, &tx) == size &&
+                       memcmp(again, copy, size) == 0,
                    "%s: round trip", label);
             free(again);
         }
@@ -317,7 +318,8 @@ static void expect(const char *label, const uint8_t *bytes, size_t size, const c
         CHECKF(err.offset == offset, "%s: offset %zu, expected %zu", label, err.offset, offset);
         CHECKF(err.reason && err.reason[0], "%s: a reason", label);
         /* A NULL err is allowed and gives the same verdict. */
-        CHECKF(pm_tx_parse(&tx, NULL, copy, size) == 0, "%s: verdict without err", label);
+        CHECKF(pm_tx_parse(pm_context_static, &tx, NULL, copy, size) == 0,
+               "%s: verdict without err", label);
     }
     free(copy);
 }
@@ -544,12 +546,12 @@ static int dup_check(const uint8_t *ins, size_t n, size_t *second)
     d.n_out = 1;
     build(&b, &d);
     pm_tx tx;
-    if (!pm_tx_parse(&tx, NULL, b.bytes, b.size)) {
+    if (!pm_tx_parse(pm_context_static, &tx, NULL, b.bytes, b.size)) {
         CHECKF(0, "duplicate-input transfer of %zu inputs does not parse", n);
         return -1;
     }
     *second = 12345;
-    return pm_tx_has_duplicate_input(&tx, second);
+    return pm_tx_has_duplicate_input(pm_context_static, &tx, second);
 }
 
 static void distinct_inputs(uint8_t *ins, size_t n)
@@ -630,8 +632,8 @@ static void test_duplicates(const txbuf *base)
     /* Other types: never a duplicate. */
     for (int b = REG; b <= ISS; b++) {
         pm_tx tx;
-        CHECK(pm_tx_parse(&tx, NULL, base[b].bytes, base[b].size));
-        CHECK(pm_tx_has_duplicate_input(&tx, NULL) == 0);
+        CHECK(pm_tx_parse(pm_context_static, &tx, NULL, base[b].bytes, base[b].size));
+        CHECK(pm_tx_has_duplicate_input(pm_context_static, &tx, NULL) == 0);
     }
 }
 
@@ -641,19 +643,20 @@ static void test_serialize(const txbuf *base)
 {
     uint8_t buf[512];
     pm_tx d = base_desc(TRF);
-    size_t need = pm_tx_serialize(NULL, 0, &d);
+    size_t need = pm_tx_serialize(pm_context_static, NULL, 0, &d);
     CHECK(need == base[TRF].size);
     memset(buf, 0xEE, sizeof buf);
-    CHECK(pm_tx_serialize(buf, need - 1, &d) == need);
+    CHECK(pm_tx_serialize(pm_context_static, buf, need - 1, &d) == need);
     int untouched = 1;
     for (size_t i = 0; i < sizeof buf; i++)
         untouched &= buf[i] == 0xEE;
     CHECKF(untouched, "a short buffer is not written");
-    CHECK(pm_tx_serialize(buf, sizeof buf, &d) == need && memcmp(buf, base[TRF].bytes, need) == 0);
+    CHECK(pm_tx_serialize(pm_context_static, buf, sizeof buf, &d) == need &&
+          memcmp(buf, base[TRF].bytes, need) == 0);
     CHECK(buf[need] == 0xEE);
     /* NULL sigs: zero placeholders, same txid preimage. */
     d.sigs = NULL;
-    CHECK(pm_tx_serialize(buf, sizeof buf, &d) == need);
+    CHECK(pm_tx_serialize(pm_context_static, buf, sizeof buf, &d) == need);
     CHECK(memcmp(buf, base[TRF].bytes, need - 128) == 0);
     int zeros = 1;
     for (size_t i = need - 128; i < need; i++)
@@ -662,18 +665,18 @@ static void test_serialize(const txbuf *base)
     /* What cannot be encoded. */
     pm_tx bad = base_desc(REG);
     bad.text_len = 256;
-    CHECK(pm_tx_serialize(NULL, 0, &bad) == 0);
+    CHECK(pm_tx_serialize(pm_context_static, NULL, 0, &bad) == 0);
     bad = base_desc(TRF);
     bad.n_out = 65536;
-    CHECK(pm_tx_serialize(NULL, 0, &bad) == 0);
+    CHECK(pm_tx_serialize(pm_context_static, NULL, 0, &bad) == 0);
     bad.type = 9;
-    CHECK(pm_tx_serialize(NULL, 0, &bad) == 0);
+    CHECK(pm_tx_serialize(pm_context_static, NULL, 0, &bad) == 0);
     /* A parsed view's `bytes` and `unsigned_size` are ignored. */
     pm_tx tx;
-    CHECK(pm_tx_parse(&tx, NULL, base[SER].bytes, base[SER].size));
+    CHECK(pm_tx_parse(pm_context_static, &tx, NULL, base[SER].bytes, base[SER].size));
     tx.bytes = NULL;
     tx.unsigned_size = 3;
-    CHECK(pm_tx_serialize(buf, sizeof buf, &tx) == base[SER].size);
+    CHECK(pm_tx_serialize(pm_context_static, buf, sizeof buf, &tx) == base[SER].size);
     CHECK(memcmp(buf, base[SER].bytes, base[SER].size) == 0);
 }
 
@@ -688,11 +691,11 @@ static void test_outputs(void)
     s.operator_id = 0x01020304;
     s.series = 0x05060708;
     s.serial = 0x090A0B0C;
-    pm_output_encode(raw, &s);
+    pm_output_encode(pm_context_static, raw, &s);
     CHECK(raw[0] == 1 && memcmp(raw + 1, s.owner, 32) == 0);
     CHECK(raw[33] == 4 && raw[36] == 1 && raw[37] == 8 && raw[40] == 5 && raw[41] == 0x0C &&
           raw[44] == 9);
-    pm_output_decode(&back, raw);
+    pm_output_decode(pm_context_static, &back, raw);
     CHECK(memcmp(&back.owner, s.owner, 32) == 0 && back.kind == 1 &&
           back.operator_id == s.operator_id && back.series == s.series &&
           back.serial == s.serial && back.amount == 0);
@@ -700,9 +703,9 @@ static void test_outputs(void)
     fill(c.owner, 32, 9);
     c.operator_id = 77;
     c.amount = 0x1122334455667788u;
-    pm_output_encode(raw, &c);
+    pm_output_encode(pm_context_static, raw, &c);
     CHECK(raw[0] == 2 && pm_read_u32le(raw + 33) == 77 && raw[37] == 0x88 && raw[44] == 0x11);
-    pm_output_decode(&back, raw);
+    pm_output_decode(pm_context_static, &back, raw);
     CHECK(back.kind == 2 && back.operator_id == 77 && back.amount == c.amount &&
           back.series == 0 && back.serial == 0 && memcmp(back.owner, c.owner, 32) == 0);
 }
@@ -731,7 +734,7 @@ static blockbuf make_block(uint32_t version, uint32_t tx_count, const txbuf *con
     fill(h.prev_hash, 32, 1);
     fill(h.merkle_root, 32, 2);
     h.tx_count = tx_count;
-    pm_block_header_encode(b.bytes, &h);
+    pm_block_header_encode(pm_context_static, b.bytes, &h);
     size_t pos = 80;
     for (size_t i = 0; i < n; i++) {
         pm_write_u32le(b.bytes + pos, (uint32_t)recs[i]->size);
@@ -749,7 +752,7 @@ static void expect_block(const char *label, const uint8_t *bytes, size_t size, c
         memcpy(copy, bytes, size);
     pm_block blk;
     pm_parse_error err = {999999, NULL, NULL};
-    int ok = pm_block_parse(&blk, &err, copy, size);
+    int ok = pm_block_parse(pm_context_static, &blk, &err, copy, size);
     if (!field) {
         CHECKF(ok == 1, "%s: refused: %s at %zu: %s", label, err.field ? err.field : "?",
                err.offset, err.reason ? err.reason : "?");
@@ -758,7 +761,7 @@ static void expect_block(const char *label, const uint8_t *bytes, size_t size, c
         CHECKF(err.field && strcmp(err.field, field) == 0, "%s: field %s, expected %s", label,
                err.field ? err.field : "(null)", field);
         CHECKF(err.offset == offset, "%s: offset %zu, expected %zu", label, err.offset, offset);
-        CHECK(pm_block_parse(&blk, NULL, copy, size) == 0);
+        CHECK(pm_block_parse(pm_context_static, &blk, NULL, copy, size) == 0);
     }
     free(copy);
 }
@@ -772,19 +775,19 @@ static void test_blocks(const txbuf *base)
     /* The valid block and its iteration. */
     pm_block blk;
     pm_parse_error err;
-    CHECK(pm_block_parse(&blk, &err, b.bytes, b.size) == 1);
+    CHECK(pm_block_parse(pm_context_static, &blk, &err, b.bytes, b.size) == 1);
     CHECK(blk.bytes == b.bytes && blk.size == b.size && blk.header.version == 1 &&
           blk.header.height == 3 && blk.header.tx_count == 2);
     size_t cursor = 0, len = 0, count = 0;
     const uint8_t *tx = NULL;
-    CHECK(pm_block_next_tx(&tx, &len, &blk, &cursor) == 1);
+    CHECK(pm_block_next_tx(pm_context_static, &tx, &len, &blk, &cursor) == 1);
     CHECK(tx == b.bytes + r1 + 4 && len == base[REG].size);
-    CHECK(pm_block_next_tx(&tx, &len, &blk, &cursor) == 1);
+    CHECK(pm_block_next_tx(pm_context_static, &tx, &len, &blk, &cursor) == 1);
     CHECK(tx == b.bytes + r2 + 4 && len == base[TRF].size && memcmp(tx, base[TRF].bytes, len) == 0);
-    CHECK(pm_block_next_tx(&tx, &len, &blk, &cursor) == 0);
-    CHECK(pm_block_next_tx(&tx, &len, &blk, &cursor) == 0);
+    CHECK(pm_block_next_tx(pm_context_static, &tx, &len, &blk, &cursor) == 0);
+    CHECK(pm_block_next_tx(pm_context_static, &tx, &len, &blk, &cursor) == 0);
     cursor = 0;
-    while (pm_block_next_tx(&tx, &len, &blk, &cursor))
+    while (pm_block_next_tx(pm_context_static, &tx, &len, &blk, &cursor))
         count++;
     CHECK(count == 2);
 
@@ -799,9 +802,9 @@ static void test_blocks(const txbuf *base)
     fill(h.merkle_root, 32, 80);
     h.tx_count = 65536;
     uint8_t hb[80], hb2[80];
-    pm_block_header_encode(hb, &h);
-    pm_block_header_decode(&h2, hb);
-    pm_block_header_encode(hb2, &h2);
+    pm_block_header_encode(pm_context_static, hb, &h);
+    pm_block_header_decode(pm_context_static, &h2, hb);
+    pm_block_header_encode(pm_context_static, hb2, &h2);
     CHECK(memcmp(hb, hb2, 80) == 0 && h2.version == h.version && h2.height == h.height &&
           h2.tx_count == h.tx_count && memcmp(h2.prev_hash, h.prev_hash, 32) == 0 &&
           memcmp(h2.merkle_root, h.merkle_root, 32) == 0);
@@ -847,11 +850,11 @@ static void test_blocks(const txbuf *base)
     const txbuf *odd[3] = {&empty_rec, &junk_rec, &empty_rec};
     blockbuf o = make_block(1, 3, odd, 3);
     expect_block("empty and junk records frame", o.bytes, o.size, NULL, 0);
-    CHECK(pm_block_parse(&blk, NULL, o.bytes, o.size) == 1);
+    CHECK(pm_block_parse(pm_context_static, &blk, NULL, o.bytes, o.size) == 1);
     cursor = 0;
     count = 0;
     size_t lens[3] = {9, 9, 9};
-    while (pm_block_next_tx(&tx, &len, &blk, &cursor))
+    while (pm_block_next_tx(pm_context_static, &tx, &len, &blk, &cursor))
         lens[count++ % 3] = len;
     CHECK(count == 3 && lens[0] == 0 && lens[1] == 3 && lens[2] == 0);
     free(o.bytes);
@@ -884,34 +887,38 @@ static void test_file_headers(void)
     pm_file_kind kind = 0;
     pm_parse_error err;
 
-    pm_file_header_encode(h, PM_FILE_STREAM, &p);
+    pm_file_header_encode(pm_context_static, h, PM_FILE_STREAM, &p);
     CHECK(memcmp(h, "POSTMKTX", 8) == 0 && pm_read_u32le(h + 8) == 1);
     CHECK(memcmp(h + 12, p.network, 16) == 0 && memcmp(h + 28, p.governance_key, 32) == 0);
-    CHECK(pm_file_header_parse(&kind, &q, &err, h, 60) == 1 && kind == PM_FILE_STREAM);
+    CHECK(pm_file_header_parse(pm_context_static, &kind, &q, &err, h, 60) == 1 &&
+          kind == PM_FILE_STREAM);
     CHECK(memcmp(&q, &p, sizeof p) == 0);
-    pm_file_header_encode(h, PM_FILE_CHAIN, &p);
+    pm_file_header_encode(pm_context_static, h, PM_FILE_CHAIN, &p);
     CHECK(memcmp(h, "POSTMKBK", 8) == 0);
-    CHECK(pm_file_header_parse(&kind, &q, &err, h, 60) == 1 && kind == PM_FILE_CHAIN);
-    CHECK(pm_file_header_parse(&kind, &q, &err, h, 64) == 1); /* a whole file: first 60 */
+    CHECK(pm_file_header_parse(pm_context_static, &kind, &q, &err, h, 60) == 1 &&
+          kind == PM_FILE_CHAIN);
+    CHECK(pm_file_header_parse(pm_context_static, &kind, &q, &err, h, 64) ==
+          1); /* a whole file: first 60 */
 
-    CHECK(pm_file_header_parse(&kind, &q, &err, h, 59) == 0);
+    CHECK(pm_file_header_parse(pm_context_static, &kind, &q, &err, h, 59) == 0);
     CHECK(strcmp(err.field, "size") == 0);
-    CHECK(pm_file_header_parse(&kind, &q, &err, h, 0) == 0);
+    CHECK(pm_file_header_parse(pm_context_static, &kind, &q, &err, h, 0) == 0);
     memcpy(h, "POSTMKXX", 8);
-    CHECK(pm_file_header_parse(&kind, &q, &err, h, 60) == 0);
+    CHECK(pm_file_header_parse(pm_context_static, &kind, &q, &err, h, 60) == 0);
     CHECK(strcmp(err.field, "magic") == 0 && err.offset == 0);
     memcpy(h, "postmktx", 8);
-    CHECK(pm_file_header_parse(&kind, &q, NULL, h, 60) == 0);
+    CHECK(pm_file_header_parse(pm_context_static, &kind, &q, NULL, h, 60) == 0);
     memcpy(h, "POSTMKBK", 8);
     pm_write_u32le(h + 8, 2);
-    CHECK(pm_file_header_parse(&kind, &q, &err, h, 60) == 0);
+    CHECK(pm_file_header_parse(pm_context_static, &kind, &q, &err, h, 60) == 0);
     CHECK(strcmp(err.field, "version") == 0 && err.offset == 8);
     pm_write_u32le(h + 8, 0x00000101);
-    CHECK(pm_file_header_parse(&kind, &q, &err, h, 60) == 0);
+    CHECK(pm_file_header_parse(pm_context_static, &kind, &q, &err, h, 60) == 0);
     /* The network name is not validated. */
     pm_write_u32le(h + 8, 1);
     memset(h + 12, 0xFF, 16);
-    CHECK(pm_file_header_parse(&kind, &q, &err, h, 60) == 1 && q.network[15] == 0xFF);
+    CHECK(pm_file_header_parse(pm_context_static, &kind, &q, &err, h, 60) == 1 &&
+          q.network[15] == 0xFF);
 
     /* Records: u32 length then bytes; a cut anywhere is truncated. */
     uint8_t f[16] = {3, 0, 0, 0, 'a', 'b', 'c', 0, 0, 0, 0, 2, 0, 0, 0, 'x'};

@@ -66,11 +66,11 @@ static int json_field(char *out, size_t cap, const char *json, const char *key)
 /* Re-serialize a parsed transaction and compare with its bytes. */
 static int roundtrip_tx(const pm_tx *tx)
 {
-    size_t need = pm_tx_serialize(NULL, 0, tx);
+    size_t need = pm_tx_serialize(pm_context_static, NULL, 0, tx);
     if (need != tx->size)
         return 0;
     uint8_t *buf = malloc(need);
-    size_t got = pm_tx_serialize(buf, need, tx);
+    size_t got = pm_tx_serialize(pm_context_static, buf, need, tx);
     int ok = got == need && memcmp(buf, tx->bytes, need) == 0;
     free(buf);
     return ok;
@@ -90,11 +90,11 @@ static void test_chain_txt(void)
     pm_file_kind kind;
     pm_chain_params params;
     pm_parse_error err;
-    CHECK(pm_file_header_parse(&kind, &params, &err, s1, tn) == 1);
+    CHECK(pm_file_header_parse(pm_context_static, &kind, &params, &err, s1, tn) == 1);
     CHECK(kind == PM_FILE_STREAM);
     CHECK(memcmp(params.network, "upu-dpg-test\0\0\0\0", 16) == 0);
     uint8_t hdr[60];
-    pm_file_header_encode(hdr, PM_FILE_STREAM, &params);
+    pm_file_header_encode(pm_context_static, hdr, PM_FILE_STREAM, &params);
     CHECK(memcmp(hdr, s1, 60) == 0);
 
     int seen_chain = 0, seen_empty = 0;
@@ -180,7 +180,7 @@ static void test_hashes_txt(void)
             break;
         pm_tx tx;
         pm_parse_error err = {0, NULL, NULL};
-        int ok = pm_tx_parse(&tx, &err, rec, len);
+        int ok = pm_tx_parse(pm_context_static, &tx, &err, rec, len);
         if (strcmp(a, "MALFORMED") == 0) {
             CHECKF(!ok, "record %zu parses but should be MALFORMED", index);
             CHECKF(err.field && err.reason && err.offset <= len, "record %zu error", index);
@@ -220,29 +220,27 @@ static void test_hashes_txt(void)
 static void test_duplicate_inputs(void)
 {
     size_t n = 0, tn = 0;
-    char *csv = (char *)pm_read_file(pm_vector_path("s1.b32.rejects.csv"), &n);
+    pm_vreject *rows = NULL;
     uint8_t *s1 = pm_read_file(pm_vector_path("s1.pmtx"), &tn);
-    if (!csv || !s1)
+    if (!pm_vrejects_load(&rows, &n, "s1.b32.rejects.csv") || !s1) {
+        free(s1);
         return;
-    csv = realloc(csv, n + 1);
-    csv[n] = 0;
-    static char reason_of[300][32];
-    for (char *line = strtok(csv, "\n"); line; line = strtok(NULL, "\n")) {
-        size_t index;
-        char *comma = strrchr(line, ',');
-        if (sscanf(line, "%zu,", &index) == 1 && comma && index < 300)
-            snprintf(reason_of[index], sizeof reason_of[index], "%s", comma + 1);
     }
+    static char reason_of[300][32];
+    for (size_t k = 0; k < n; k++)
+        if (rows[k].index < 300)
+            snprintf(reason_of[rows[k].index], sizeof reason_of[0], "%s",
+                     pm_reason_name(rows[k].reason));
     size_t pos = 60, index = 0, dups = 0;
     const uint8_t *rec;
     size_t len;
     while (pm_record_next(s1, tn, &pos, &rec, &len) == 1 && index < 300) {
         pm_tx tx;
-        int parses = pm_tx_parse(&tx, NULL, rec, len);
+        int parses = pm_tx_parse(pm_context_static, &tx, NULL, rec, len);
         CHECKF(parses == (strcmp(reason_of[index], "MALFORMED") != 0),
                "record %zu parses %d, rejects.csv says %s", index, parses, reason_of[index]);
         size_t second = 0;
-        int dup = parses && pm_tx_has_duplicate_input(&tx, &second);
+        int dup = parses && pm_tx_has_duplicate_input(pm_context_static, &tx, &second);
         CHECKF(dup == (strcmp(reason_of[index], "DUPLICATE_INPUT") == 0),
                "record %zu duplicate %d, rejects.csv says %s", index, dup, reason_of[index]);
         if (dup) {
@@ -252,7 +250,7 @@ static void test_duplicate_inputs(void)
         index++;
     }
     CHECKF(dups == 2, "%zu records with duplicate inputs", dups);
-    free(csv);
+    free(rows);
     free(s1);
 }
 
@@ -266,7 +264,8 @@ static void check_stream_file(const char *name)
         return;
     pm_file_kind kind;
     pm_chain_params params;
-    CHECKF(pm_file_header_parse(&kind, &params, NULL, data, size) == 1, "%s header", name);
+    CHECKF(pm_file_header_parse(pm_context_static, &kind, &params, NULL, data, size) == 1,
+           "%s header", name);
     CHECKF(kind == PM_FILE_STREAM, "%s kind", name);
     size_t pos = 60, count = 0, refused = 0;
     const uint8_t *rec;
@@ -275,10 +274,10 @@ static void check_stream_file(const char *name)
     while ((r = pm_record_next(data, size, &pos, &rec, &len)) == 1) {
         pm_tx tx;
         pm_parse_error err = {0, NULL, NULL};
-        if (pm_tx_parse(&tx, &err, rec, len)) {
+        if (pm_tx_parse(pm_context_static, &tx, &err, rec, len)) {
             CHECKF(roundtrip_tx(&tx), "%s record %zu re-serializes", name, count);
             size_t second;
-            (void)pm_tx_has_duplicate_input(&tx, &second);
+            (void)pm_tx_has_duplicate_input(pm_context_static, &tx, &second);
         } else {
             CHECKF(err.field != NULL && err.reason != NULL && err.offset <= len,
                    "%s record %zu refused with a reason", name, count);
@@ -329,14 +328,14 @@ static pm_reason check_block(long *bad_tx, long *dup_tx, const char *name, size_
 {
     pm_block blk;
     pm_parse_error err = {0, NULL, NULL};
-    if (!pm_block_parse(&blk, &err, rec, len)) {
+    if (!pm_block_parse(pm_context_static, &blk, &err, rec, len)) {
         CHECKF(err.field && err.reason, "%s block %zu error", name, bi);
         printf("%s: block %zu BLOCK_MALFORMED: %s at %zu: %s\n", name, bi, err.field, err.offset,
                err.reason);
         return PM_REASON_BLOCK_MALFORMED;
     }
     uint8_t hdr[80];
-    pm_block_header_encode(hdr, &blk.header);
+    pm_block_header_encode(pm_context_static, hdr, &blk.header);
     CHECKF(memcmp(hdr, rec, 80) == 0, "%s block %zu header re-encodes", name, bi);
     if ((int64_t)blk.header.height != *tip_height + 1 || memcmp(blk.header.prev_hash, tip, 32))
         return PM_REASON_BAD_LINK;
@@ -345,9 +344,9 @@ static pm_reason check_block(long *bad_tx, long *dup_tx, const char *name, size_
     size_t cursor = 0, ti = 0, tsize;
     const uint8_t *tb;
     pm_reason result = PM_REASON_NONE;
-    while (pm_block_next_tx(&tb, &tsize, &blk, &cursor)) {
+    while (pm_block_next_tx(pm_context_static, &tb, &tsize, &blk, &cursor)) {
         pm_tx tx;
-        if (!pm_tx_parse(&tx, &err, tb, tsize)) {
+        if (!pm_tx_parse(pm_context_static, &tx, &err, tb, tsize)) {
             printf("%s: block %zu tx %zu MALFORMED: %s at %zu: %s\n", name, bi, ti, err.field,
                    err.offset, err.reason);
             *bad_tx = (long)ti;
@@ -355,7 +354,7 @@ static pm_reason check_block(long *bad_tx, long *dup_tx, const char *name, size_
             break;
         }
         CHECKF(roundtrip_tx(&tx), "%s block %zu tx %zu re-serializes", name, bi, ti);
-        if (*dup_tx < 0 && pm_tx_has_duplicate_input(&tx, NULL))
+        if (*dup_tx < 0 && pm_tx_has_duplicate_input(pm_context_static, &tx, NULL))
             *dup_tx = (long)ti;
         uint8_t txid[32];
         CHECK(pm_tx_txid(ctx, txid, &tx) && pm_tx_leaf(ctx, leaves[ti], &tx, txid));
@@ -382,7 +381,8 @@ static chain_result scan_chain(const char *name, const uint8_t *data, size_t siz
     chain_result res = {PM_REASON_NONE, 0, -1, 0, -1, -1};
     pm_file_kind kind;
     pm_chain_params params;
-    if (!pm_file_header_parse(&kind, &params, NULL, data, size) || kind != PM_FILE_CHAIN) {
+    if (!pm_file_header_parse(pm_context_static, &kind, &params, NULL, data, size) ||
+        kind != PM_FILE_CHAIN) {
         res.reason = PM_REASON_BAD_HEADER;
         return res;
     }
@@ -452,7 +452,8 @@ static void check_chain_file(const char *name)
         CHECK(json_field(height_s, sizeof height_s, json, "height"));
         json_field(tx_s, sizeof tx_s, json, "tx");
         pm_reason want = PM_REASON_NONE;
-        CHECKF(pm_reason_from_name(&want, reason_s), "%s: reason %s", name, reason_s);
+        CHECKF(pm_reason_from_name(pm_context_static, &want, reason_s), "%s: reason %s", name,
+               reason_s);
         size_t at = strtoul(height_s, NULL, 10);
         int wire_level = want == PM_REASON_BLOCK_MALFORMED || want == PM_REASON_BAD_LINK ||
                          want == PM_REASON_MALFORMED || want == PM_REASON_BAD_MERKLE ||

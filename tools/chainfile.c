@@ -54,8 +54,9 @@ int pm_input_open(pm_input *f, const char *path, pm_input_use use, unsigned idle
         f->in = NULL;
         return -1;
     }
-    f->header_ok = pm_file_header_parse(&f->kind, &f->params, &f->header_error, f->header,
-                                        got == 1 ? PM_FILE_HEADER_SIZE : (size_t)pm_ingest_bytes(f->in));
+    f->header_ok =
+        pm_file_header_parse(pm_context_static, &f->kind, &f->params, &f->header_error, f->header,
+                             got == 1 ? PM_FILE_HEADER_SIZE : (size_t)pm_ingest_bytes(f->in));
     return 0;
 }
 

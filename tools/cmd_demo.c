@@ -192,7 +192,7 @@ static void parse_planned(gen_figures *g, const char *json)
             break;
         uint64_t n = strtoull(p + 1, (char **)&p, 10);
         pm_reason r;
-        if (pm_reason_from_name(&r, buf))
+        if (pm_reason_from_name(pm_context_static, &r, buf))
             g->planned[r] += n;
     }
 }
@@ -215,7 +215,7 @@ static int read_rejects(pack_figures *pf, const char *csv)
         reason++;
         reason[strcspn(reason, "\r\n")] = 0;
         pm_reason r;
-        if (pm_reason_from_name(&r, reason))
+        if (pm_reason_from_name(pm_context_static, &r, reason))
             pf->by_reason[r]++;
     }
     fclose(f);
@@ -248,13 +248,14 @@ static size_t busiest_stamps(const char *chain, stamp_id *best, size_t max)
     pm_recfile_record r;
     while (h.valid && pm_recfile_next(rf, &r, err, sizeof err) == 1 && r.bytes && !r.truncated) {
         pm_block blk;
-        if (!pm_block_parse(&blk, NULL, r.bytes, r.size))
+        if (!pm_block_parse(pm_context_static, &blk, NULL, r.bytes, r.size))
             break;
         const uint8_t *txb;
         size_t txsize, cursor = 0;
-        while (pm_block_next_tx(&txb, &txsize, &blk, &cursor)) {
+        while (pm_block_next_tx(pm_context_static, &txb, &txsize, &blk, &cursor)) {
             pm_tx tx;
-            if (!pm_tx_parse(&tx, NULL, txb, txsize) || tx.type != PM_TX_TRANSFER)
+            if (!pm_tx_parse(pm_context_static, &tx, NULL, txb, txsize) ||
+                tx.type != PM_TX_TRANSFER)
                 continue;
             for (size_t i = 0; i < tx.n_out; i++) {
                 const uint8_t *o = pm_tx_output_raw(&tx, i);

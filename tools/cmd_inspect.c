@@ -253,7 +253,7 @@ static void put_tx_fields(inspector *in, const pm_tx *tx, const char *indent)
             fputs(",\"inputs\":[", f);
             for (size_t i = 0; i < tx->n_in; i++) {
                 pm_outpoint op;
-                pm_tx_input(&op, tx, i);
+                pm_tx_input(pm_context_static, &op, tx, i);
                 fputs(i ? ",{\"txid\":" : "{\"txid\":", f);
                 put_hex(in, op.txid, 32);
                 fprintf(f, ",\"index\":%u}", op.index);
@@ -263,7 +263,7 @@ static void put_tx_fields(inspector *in, const pm_tx *tx, const char *indent)
             fprintf(f, "%sinputs %zu  outputs %zu\n", indent, tx->n_in, tx->n_out);
             for (size_t i = 0; i < tx->n_in; i++) {
                 pm_outpoint op;
-                pm_tx_input(&op, tx, i);
+                pm_tx_input(pm_context_static, &op, tx, i);
                 fprintf(f, "%sinput %zu  %s:%u\n", indent, i, hex(in, op.txid, 32), op.index);
             }
         }
@@ -274,7 +274,7 @@ static void put_tx_fields(inspector *in, const pm_tx *tx, const char *indent)
             fputs(",\"outputs\":[", f);
         for (size_t i = 0; i < tx->n_out; i++) {
             pm_output o;
-            pm_tx_output(&o, tx, i);
+            pm_tx_output(pm_context_static, &o, tx, i);
             if (in->json) {
                 if (i)
                     fputc(',', f);
@@ -310,7 +310,7 @@ static void inspect_tx(inspector *in, const uint8_t *bytes, size_t size, uint64_
     FILE *f = in->out;
     pm_tx tx;
     pm_parse_error perr = {0, NULL, NULL};
-    int ok = pm_tx_parse(&tx, &perr, bytes, size);
+    int ok = pm_tx_parse(pm_context_static, &tx, &perr, bytes, size);
     in->txs++;
     const char *indent = nested ? "    " : "  ";
     if (in->json) {
@@ -393,13 +393,13 @@ static void inspect_block(inspector *in, const pm_recfile_record *r)
 
     pm_block blk;
     pm_parse_error perr = {0, NULL, NULL};
-    int framed = pm_block_parse(&blk, &perr, bytes, size);
+    int framed = pm_block_parse(pm_context_static, &blk, &perr, bytes, size);
     int have_header = size >= PM_BLOCK_HEADER_SIZE;
     uint8_t hash[32];
     pm_block_header h;
     memset(&h, 0, sizeof h);
     if (have_header) {
-        pm_block_header_decode(&h, bytes);
+        pm_block_header_decode(pm_context_static, &h, bytes);
         int have_hash = pm_hash_block(in->hasher, hash, bytes);
         const uint8_t *want_prev = in->have_prev ? in->prev_hash : in->chain_id;
         uint64_t want_height = in->have_prev ? in->prev_height + 1 : 0;
@@ -469,10 +469,10 @@ static void inspect_block(inspector *in, const pm_recfile_record *r)
             fprintf(f, "  merkle_root %s", hex(in, h.merkle_root, 32));
         /* The merkle verdict goes before the transactions in the text, so
          * compute it first. */
-        while (pm_block_next_tx(&txb, &txsize, &blk, &cursor)) {
+        while (pm_block_next_tx(pm_context_static, &txb, &txsize, &blk, &cursor)) {
             pm_tx tx;
             uint8_t txid[32];
-            if (all_parse && pm_tx_parse(&tx, NULL, txb, txsize) &&
+            if (all_parse && pm_tx_parse(pm_context_static, &tx, NULL, txb, txsize) &&
                 pm_hash_txid(in->hasher, txid, &tx) &&
                 pm_hash_leaf(in->hasher, leaves[i], &tx, txid))
                 i++;
@@ -506,7 +506,7 @@ static void inspect_block(inspector *in, const pm_recfile_record *r)
             fputs(",\"txs\":[", f);
         cursor = 0;
         i = 0;
-        while (pm_block_next_tx(&txb, &txsize, &blk, &cursor)) {
+        while (pm_block_next_tx(pm_context_static, &txb, &txsize, &blk, &cursor)) {
             if (json && i)
                 fputc(',', f);
             inspect_tx(in, txb, txsize, i, r->offset + 4 + (uint64_t)(txb - bytes), 1, r->index);
@@ -597,8 +597,6 @@ static void inspect_header(inspector *in, const pm_recfile_header *h)
     if (h->valid) {
         while (nlen && h->params.network[nlen - 1] == 0)
             nlen--;
-        pm_hasher *hs = in->hasher;
-        pm_hash_chain_id(hs, in->chain_id, &h->params);
     }
     const char *kind = h->valid ? (h->kind == PM_FILE_CHAIN ? "chain" : "stream") : NULL;
     const char *magic = h->valid ? (h->kind == PM_FILE_CHAIN ? "POSTMKBK" : "POSTMKTX") : NULL;
@@ -682,6 +680,8 @@ int pm_cmd_inspect(int argc, char **argv)
     pm_recfile_header hdr;
     pm_status st = in.hasher ? pm_recfile_open(&rf, &hdr, err, sizeof err, path, PM_BLOCK_MAX_SIZE)
                              : PM_ERR_NOMEM;
+    if (st == PM_OK && hdr.valid && !pm_hash_chain_id(in.hasher, in.chain_id, &hdr.params))
+        st = PM_ERR_NOMEM;
     if (st != PM_OK) {
         pm_cli_error("inspect", "%s", st == PM_ERR_IO ? err : pm_status_text(st));
         rc = PM_EXIT_INVALID;

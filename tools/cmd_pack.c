@@ -213,7 +213,7 @@ static int create_chain(const char *path, const pm_chain_params *params)
     int rc = -1;
     if (fd >= 0) {
         uint8_t header[PM_FILE_HEADER_SIZE];
-        pm_file_header_encode(header, PM_FILE_CHAIN, params);
+        pm_file_header_encode(pm_context_static, header, PM_FILE_CHAIN, params);
         if (write_all(fd, header, sizeof header) == 0 && fsync(fd) == 0 &&
             (link(tmp, path) == 0 || errno == EEXIST) && pm_sync_parent(path) == 0)
             rc = 0;
@@ -396,7 +396,7 @@ int pm_cmd_pack(int argc, char **argv)
 
     ctx = pm_context_create();
     pm_config cfg;
-    pm_config_default(&cfg);
+    pm_config_default(pm_context_static, &cfg);
     cfg.threads = (unsigned)threads;
     cfg.block_max_txs = (uint32_t)block_txs;
     pm_verify_opts verify = {0};
@@ -461,7 +461,7 @@ int pm_cmd_pack(int argc, char **argv)
             goto out;
         }
         uint8_t header[PM_FILE_HEADER_SIZE];
-        pm_file_header_encode(header, PM_FILE_CHAIN, &stream.params);
+        pm_file_header_encode(ctx, header, PM_FILE_CHAIN, &stream.params);
         if (write_all(sink.chain_fd, header, sizeof header) != 0 || fsync(sink.chain_fd) != 0) {
             pm_cli_error("pack", "%s: cannot write: %s", chain_path, strerror(errno));
             goto out;

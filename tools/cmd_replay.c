@@ -243,7 +243,7 @@ static int run(const char *cmd, int argc, char **argv)
     int rc = PM_EXIT_INVALID;
     pm_context *ctx = pm_context_create();
     pm_config cfg;
-    pm_config_default(&cfg);
+    pm_config_default(pm_context_static, &cfg);
     cfg.threads = (unsigned)threads;
     pm_engine *engine = NULL;
     uint8_t snapshot_tip[32];

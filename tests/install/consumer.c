@@ -6,8 +6,9 @@
  *
  * It checks the chain id of the s1 vectors' chain (network "upu-dpg-test",
  * the governance key of bytes 28..59 of s1.pmtx) against the value that the
- * independent implementation published in vectors/chain.txt, and that the
- * misuse callback can be replaced across the library boundary.
+ * independent implementation published in vectors/chain.txt, that the
+ * misuse callback can be replaced across the library boundary, and that
+ * pm_context_static is exported.
  * Exit status 0 when every check holds.
  */
 #include <postmark.h>
@@ -64,6 +65,24 @@ int main(void)
     uint8_t leaf[1][PM_HASH_SIZE] = {{0}};
     if (pm_merkle_root(ctx, id, (const uint8_t(*)[PM_HASH_SIZE])leaf, 0) != 0 || misuses != 1) {
         fprintf(stderr, "consumer: misuse callback not honoured (%d calls)\n", misuses);
+        failures++;
+    }
+    /* The wire functions report to it too (no bytes but a size of 4). */
+    pm_block blk;
+    const uint8_t *no_bytes = NULL;
+    if (pm_block_parse(ctx, &blk, NULL, no_bytes, 4) != 0 || misuses != 2) {
+        fprintf(stderr, "consumer: pm_block_parse misuse not reported (%d calls)\n", misuses);
+        failures++;
+    }
+
+    /* pm_context_static is exported: a caller without a context parses
+     * with it. One byte is a malformed transaction (data, not misuse). */
+    static const uint8_t one_byte[1] = {1};
+    pm_tx tx;
+    pm_parse_error perr;
+    if (pm_tx_parse(pm_context_static, &tx, &perr, one_byte, 1) != 0 ||
+        strcmp(perr.field, "size") != 0) {
+        fprintf(stderr, "consumer: pm_tx_parse with pm_context_static\n");
         failures++;
     }
 

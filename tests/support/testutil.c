@@ -115,7 +115,7 @@ int pm_vfile_load(pm_vfile *f, const char *name)
     if (!f->data)
         return 0;
     pm_file_kind kind;
-    if (!pm_file_header_parse(&kind, &f->params, NULL, f->data, f->size)) {
+    if (!pm_file_header_parse(pm_context_static, &kind, &f->params, NULL, f->data, f->size)) {
         fprintf(stderr, "%s: bad header\n", name);
         pm_test_failed++;
         return 0;
@@ -135,4 +135,52 @@ void pm_vfile_free(pm_vfile *f)
     free(f->rec);
     free(f->len);
     memset(f, 0, sizeof *f);
+}
+
+int pm_vrejects_load(pm_vreject **rows, size_t *n, const char *name)
+{
+    *rows = NULL;
+    *n = 0;
+    size_t size = 0;
+    uint8_t *data = pm_read_file(pm_vector_path(name), &size);
+    char *text = data ? realloc(data, size + 1) : NULL;
+    if (!text) {
+        free(data);
+        return 0;
+    }
+    text[size] = 0;
+    size_t cap = 0;
+    int ok = strncmp(text, "index,txid,reason\n", 18) == 0;
+    char *save = NULL;
+    strtok_r(text, "\n", &save); /* the column names */
+    for (char *line; ok && (line = strtok_r(NULL, "\n", &save)) != NULL;) {
+        pm_vreject r = {0};
+        unsigned long long index = 0;
+        char hex[65] = "", reason[40] = "";
+        if (sscanf(line, "%llu,%64[0-9a-f],%39s", &index, hex, reason) == 3)
+            r.has_txid = pm_unhex(r.txid, 32, hex);
+        else if (sscanf(line, "%llu,,%39s", &index, reason) != 2)
+            ok = 0;
+        r.index = index;
+        ok = ok && (r.has_txid || hex[0] == 0) &&
+             pm_reason_from_name(pm_context_static, &r.reason, reason);
+        if (ok && *n == cap) {
+            cap = cap ? 2 * cap : 64;
+            pm_vreject *grown = realloc(*rows, cap * sizeof **rows);
+            ok = grown != NULL;
+            if (grown)
+                *rows = grown;
+        }
+        if (ok)
+            (*rows)[(*n)++] = r;
+    }
+    free(text);
+    if (!ok) {
+        fprintf(stderr, "%s: not a rejects file\n", name);
+        pm_test_failed++;
+        free(*rows);
+        *rows = NULL;
+        *n = 0;
+    }
+    return ok;
 }

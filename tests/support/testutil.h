@@ -74,6 +74,20 @@ typedef struct {
 int pm_vfile_load(pm_vfile *f, const char *name);
 void pm_vfile_free(pm_vfile *f);
 
+/* One row of a vectors rejects file (index,txid,reason; no txid for
+ * MALFORMED). */
+typedef struct {
+    uint64_t index;
+    int has_txid;
+    uint8_t txid[32];
+    pm_reason reason;
+} pm_vreject;
+
+/* Load the rows of rejects file `name` (after its column names) into a
+ * malloc'd array (caller frees). Returns 1, or 0 (failure counted, *rows
+ * NULL) when it cannot be read or a row is not index,txid,reason. */
+int pm_vrejects_load(pm_vreject **rows, size_t *n, const char *name);
+
 /* A fresh temporary directory (mkdtemp) for this test; static buffer. */
 const char *pm_test_tmpdir(void);
 
