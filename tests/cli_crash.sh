@@ -12,7 +12,13 @@
 #     then completes to the uninterrupted result;
 #  6. SIGKILL during `pack --save-snapshot --snapshot-every`: the latest
 #     snapshot is always loadable, and restarting from it ends with the
-#     uninterrupted chain.
+#     uninterrupted chain;
+#  7. I/O errors (SQLite's way): for each file pack writes and each call
+#     on it (open, write, a short write then a full disk, fdatasync, fsync,
+#     ftruncate, rename), fail the 1st, 2nd, ... Nth such call until a run
+#     completes; after every failed run the chain is a valid prefix of the
+#     uninterrupted one, the run said it failed, and the same command then
+#     ends with the uninterrupted chain and rejects.
 # Usage: cli_crash.sh POSTMARK VECTORS_DIR
 . "$(dirname "$0")/support/cli_lib.sh" "$@"
 need_vectors
@@ -137,4 +143,51 @@ from=""
 [ -f "$T/n.state" ] && from="--from-snapshot $T/n.state"
 "$PM" pack "$T/long.pmtx" --chain "$T/n.pmbk" --block-txs 50 --threads 2 $from --quiet \
     && cmp -s "$T/n.pmbk" "$T/ref.pmbk" && ok || bad "restart from the latest snapshot: chain differs"
+# 7. Every Nth I/O call failing, until a run completes.
+SHIM=$(cd "$(dirname "$PM")" && pwd)/faultfs.so
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
+"$PM" pack "$V/s1.pmtx" --chain "$T/fref.pmbk" --block-txs 32 --rejects "$T/fref.csv" \
+    --save-snapshot "$T/fref.state" --snapshot-every 4 --quiet || bad "reference pack with snapshots"
+fault_runs=0 fault_bad=0
+fault_loop() { # SUFFIX OP [SHORT]
+    local suffix=$1 op=$2 short=${3:-} n=1 rc size
+    while [ $n -le 200 ]; do
+        rm -f "$T"/f.* "$T/flog"
+        env LD_PRELOAD="$SHIM" PM_FAULT_PATH="$suffix" PM_FAULT_OP="$op" PM_FAULT_N=$n \
+            PM_FAULT_LOG="$T/flog" ${short:+PM_FAULT_SHORT=$short} \
+            "$PM" pack "$V/s1.pmtx" --chain "$T/f.pmbk" --block-txs 32 --rejects "$T/f.csv" \
+            --save-snapshot "$T/f.state" --snapshot-every 4 --quiet 2> "$T/ferr"
+        rc=$?
+        fault_runs=$((fault_runs + 1))
+        if [ ! -s "$T/flog" ]; then
+            # Never reached the Nth call: the run completed untouched.
+            [ $rc -eq 0 ] && cmp -s "$T/f.pmbk" "$T/fref.pmbk" && cmp -s "$T/f.csv" "$T/fref.csv" ||
+                { fault_bad=$((fault_bad + 1)); echo "$suffix $op: clean run (N=$n) wrong"; }
+            return
+        fi
+        [ $rc -ne 0 ] || { fault_bad=$((fault_bad + 1)); echo "$suffix $op N=$n${short:+ short}: the failure was not reported"; }
+        if [ -f "$T/f.pmbk" ]; then
+            size=$(stat -c %s "$T/f.pmbk")
+            cmp -s -n "$size" "$T/f.pmbk" "$T/fref.pmbk" && "$PM" replay "$T/f.pmbk" --quiet 2> /dev/null ||
+                { fault_bad=$((fault_bad + 1)); echo "$suffix $op N=$n: chain is not a valid prefix"; }
+        fi
+        "$PM" pack "$V/s1.pmtx" --chain "$T/f.pmbk" --block-txs 32 --rejects "$T/f.csv" \
+            --save-snapshot "$T/f.state" --snapshot-every 4 --quiet 2> "$T/ferr2" &&
+            cmp -s "$T/f.pmbk" "$T/fref.pmbk" && cmp -s "$T/f.csv" "$T/fref.csv" ||
+            { fault_bad=$((fault_bad + 1)); echo "$suffix $op N=$n${short:+ short}: recovery differs: $(cat "$T/ferr" "$T/ferr2")"; }
+        ls "$T" | grep -q '^f\..*tmp' && { fault_bad=$((fault_bad + 1)); echo "$suffix $op N=$n: temporary file left"; }
+        n=$((n + 1))
+    done
+    fault_bad=$((fault_bad + 1)); echo "$suffix $op: no run completed in 200"
+}
+for op in open write fdatasync fsync ftruncate; do fault_loop f.pmbk $op; done
+fault_loop f.pmbk write 3
+for op in open write fdatasync; do fault_loop f.pmbk.runs $op; done
+fault_loop f.pmbk.runs write 20
+for op in open write fdatasync; do fault_loop f.csv $op; done
+fault_loop f.csv write 7
+for op in open write fsync rename; do fault_loop f.state.tmp $op; done
+fault_loop f.state rename
+[ $fault_bad -eq 0 ] && ok || bad "I/O faults: $fault_bad problems in $fault_runs runs"
+echo "I/O faults: $fault_runs runs"
 finish

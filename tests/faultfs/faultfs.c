@@ -5,7 +5,7 @@
  * and check after each that nothing was lost or half-written).
  *
  * Environment:
- *   PM_FAULT_PATH   substring of the paths concerned (required)
+ *   PM_FAULT_PATH   how the paths concerned end (required)
  *   PM_FAULT_OP     open | write | fdatasync | fsync | rename | ftruncate |
  *                   realloc (of PM_FAULT_MIN bytes or more; no path)
  *   PM_FAULT_N      fail the Nth such call on such a path (1-based)
@@ -51,7 +51,10 @@ static const char *env(const char *name)
 static int path_matches(const char *path)
 {
     const char *want = env("PM_FAULT_PATH");
-    return path && want && strstr(path, want) != NULL;
+    if (!path || !want)
+        return 0;
+    size_t n = strlen(path), w = strlen(want);
+    return n >= w && memcmp(path + n - w, want, w) == 0;
 }
 
 static int op_is(const char *op)
