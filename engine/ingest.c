@@ -40,6 +40,7 @@
 #include "ingest.h"
 
 #include "context.h"
+#include "wire.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -120,11 +121,6 @@ struct pm_ingest {
     int spilling;
     int skipping;      /* spilling an oversized record: count, do not copy */
 };
-
-static uint32_t load_le32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 static size_t round_up(size_t x, size_t a)
 {
@@ -597,7 +593,7 @@ pm_status pm_ingest_next(pm_ingest *in, pm_record *recs, size_t max, size_t *n)
                 size_t avail = (size_t)(lim - p);
                 if (avail < 4)
                     break;
-                uint32_t len = load_le32(p);
+                uint32_t len = pm_read_u32le(p);
                 if (avail - 4 < len)
                     break;
                 recs[got].bytes = len <= in->max_record ? p + 4 : NULL;
@@ -618,7 +614,7 @@ pm_status pm_ingest_next(pm_ingest *in, pm_record *recs, size_t max, size_t *n)
         /* The window holds no whole record: at most part of one. */
         size_t avail = (size_t)(lim - p);
         uint64_t declared = in->spilling  ? in->spill_need
-                            : avail >= 4 ? load_le32(p)
+                            : avail >= 4 ? pm_read_u32le(p)
                                          : PM_INGEST_NO_LENGTH;
         uint64_t rec_off = in->spilling ? in->spill_off : in->pos;
         if (!in->spilling && declared != PM_INGEST_NO_LENGTH && in->end != UINT64_MAX &&

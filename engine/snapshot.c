@@ -421,7 +421,8 @@ static pm_status write_utxos(writer *w, pm_engine *e, uint64_t count, uint8_t di
         rec[33] = (uint8_t)ref->index;
         memcpy(rec + 34, ref->txid + ref->output_delta, PM_OUTPUT_SIZE);
         if (staged == STAGE_RECORDS || i + 1 == r.n) {
-            pm_hash_update(e->hasher, stage, PM_SNAP_UTXO_SIZE * staged);
+            if (!pm_hash_update(e->hasher, stage, PM_SNAP_UTXO_SIZE * staged))
+                st = PM_ERR_NOMEM;
             w_put(w, stage, PM_SNAP_UTXO_SIZE * staged);
             staged = 0;
         }
@@ -1395,8 +1396,10 @@ static pm_status load_utxos(loader *ld)
         const char *why = NULL;
         size_t bad = SIZE_MAX;
         if (insert_error == PM_OK && ld_read(ld, q.buf[c], k * PM_SNAP_UTXO_SIZE, 1) == PM_OK) {
-            pm_hash_update(h, q.buf[c], k * PM_SNAP_UTXO_SIZE);
-            bad = check_records(q.buf[c], k, have_last ? last : NULL, &why);
+            if (!pm_hash_update(h, q.buf[c], k * PM_SNAP_UTXO_SIZE))
+                insert_error = PM_ERR_NOMEM;
+            else
+                bad = check_records(q.buf[c], k, have_last ? last : NULL, &why);
         }
         if (insert_error != PM_OK || ld->status != PM_OK || bad != SIZE_MAX) {
             if (insert_error != PM_OK && insert_error != PM_ERR_NOMEM)
