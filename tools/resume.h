@@ -47,8 +47,9 @@ typedef struct {
     uint8_t *ring;
     size_t ring_cap, ring_head, ring_len;
     uint64_t base;
-    uint8_t *scratch;
-    size_t scratch_cap;
+    struct evp_md_ctx_st *sha;      /* reused for every record */
+    struct evp_md_st *md;
+    uint8_t tag2[64];               /* SHA256(tag) twice: the tagged prefix */
     int keep;           /* keep P(n) in the ring */
 } stream_prefix;
 
