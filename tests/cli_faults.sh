@@ -254,6 +254,17 @@ open(sys.argv[2], 'wb').write(d[:o])
 PY
 "$PM" pack "$head100" --chain "$T/h100.pmbk" --json --quiet > "$T/h100.json" || bad "pack of 100 records"
 accepted100=$(python3 -c "import json; print(json.load(open('$T/h100.json'))['accepted'])")
+# handles_term PID: wait until the process catches SIGTERM (its handler is
+# installed: SigCgt bit 15), so the signal tests never race its start.
+handles_term() {
+    local i mask
+    for i in $(seq 1 200); do
+        mask=$(awk '/^SigCgt:/ {print $2}' "/proc/$1/status" 2> /dev/null)
+        [ -n "$mask" ] && [ $((0x$mask & 0x4000)) -ne 0 ] && return 0
+        sleep 0.05
+    done
+    return 1
+}
 # fed: wait until the feeder says all 100 records are sent (it touches
 # $T/fed), then a moment for pack to take them in.
 fed() {
@@ -263,6 +274,7 @@ fed() {
 term_check() { # NAME PID CHAIN
     local t0 rc dt
     fed
+    handles_term "$2"
     t0=$(date +%s%N)
     kill -TERM "$2"
     wait "$2"
@@ -285,6 +297,7 @@ rm -f "$T/fed"
 (cat "$head100"; touch "$T/fed"; sleep 30) | { "$PM" pack - --chain "$T/t2.pmbk" --quiet 2> /dev/null; echo $? > "$T/t2.rc"; } &
 fed
 pid=$(pgrep -n -f "pack - --chain $T/t2.pmbk" | head -n 1)
+handles_term "$pid"
 t0=$(date +%s%N)
 kill -TERM "$pid" 2> /dev/null
 for _ in $(seq 1 40); do [ -f "$T/t2.rc" ] && break; sleep 0.05; done
@@ -316,7 +329,8 @@ for feed in "$T/nowriter.fifo" "unix:$T/nobody.sock"; do
     rm -f "$T/t4.pmbk"*
     "$PM" pack "$feed" --chain "$T/t4.pmbk" --quiet 2> /dev/null &
     pid=$!
-    sleep 0.5
+    handles_term $pid
+    sleep 0.3
     t0=$(date +%s%N)
     kill -TERM $pid
     wait $pid
