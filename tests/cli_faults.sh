@@ -390,25 +390,25 @@ open(prefix + '.rss', 'w').write('%d\n' % resource.getrusage(resource.RUSAGE_CHI
 sys.exit(rc if rc >= 0 else 128 - rc)
 PY
 }
-rm -f "$T/huge.pmbk"*
-bounded "$T/huge" "$PM" pack "unix:$T/huge.sock" --chain "$T/huge.pmbk" --block-txs 32 \
-    --rejects "$T/huge.csv" --threads 2 --quiet &
-packer=$!
-python3 "$T/huge.py" "$T/huge.sock" "$S1" 4294967295 whole
-wait $packer
-rc=$?
+# huge NAME whole|cut: a client sends 10 records, a 4 GiB length and (whole)
+# its bytes and the rest of s1, or (cut) hangs up. Sets rc.
+huge() {
+    rm -f "$T/$1.pmbk"*
+    bounded "$T/$1" "$PM" pack "unix:$T/$1.sock" --chain "$T/$1.pmbk" --block-txs 32 \
+        --rejects "$T/$1.csv" --threads 2 --quiet &
+    local packer=$!
+    python3 "$T/huge.py" "$T/$1.sock" "$S1" 4294967295 "$2"
+    wait $packer
+    rc=$?
+}
+huge huge whole
 [ $rc -eq 0 ] && cmp -s "$T/huge.pmbk" "$REF" && cmp -s "$T/huge.csv" "$T/huge.expected" && ok ||
     bad "4 GiB record from a socket: rc $rc, $(cat "$T/huge.err")"
 [ "$(cat "$T/huge.rss")" -lt 1000000 ] && ok || bad "4 GiB record: peak RSS $(cat "$T/huge.rss") KiB"
 echo "4 GiB record from a socket: peak RSS $(cat "$T/huge.rss") KiB, address space limit $VLIMIT"
 # The same length, then the client hangs up: a truncated stream.
-rm -f "$T/huge2.pmbk"*
-bounded "$T/huge2" "$PM" pack "unix:$T/huge2.sock" --chain "$T/huge2.pmbk" --block-txs 32 \
-    --rejects "$T/huge2.csv" --threads 2 --quiet &
-packer=$!
-python3 "$T/huge.py" "$T/huge2.sock" "$S1" 4294967295 cut
-wait $packer
-[ $? -eq 0 ] && [ "$(tail -n 1 "$T/huge2.csv")" = "10,,MALFORMED" ] && ok || bad "4 GiB length then hang-up: $(cat "$T/huge2.err")"
+huge huge2 cut
+[ $rc -eq 0 ] && [ "$(tail -n 1 "$T/huge2.csv")" = "10,,MALFORMED" ] && ok || bad "4 GiB length then hang-up: $(cat "$T/huge2.err")"
 
 # ---- 10. out of memory while queueing names the reason -------------------------------
 # The pack's batch arena is the first 1 MiB realloc (the shim fails it).

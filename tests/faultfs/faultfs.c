@@ -131,24 +131,37 @@ static int is_watched(int fd)
     if (!real_##name)                                                              \
     real_##name = (__typeof__(&name))dlsym(RTLD_NEXT, #name)
 
+/* The mode argument, present only when a file may be created. */
+#define MODE_ARG(flags, mode)                                                      \
+    mode_t mode = 0;                                                               \
+    if ((flags) & (O_CREAT | O_TMPFILE)) {                                         \
+        va_list ap;                                                                \
+        va_start(ap, flags);                                                       \
+        mode = (mode_t)va_arg(ap, int);                                            \
+        va_end(ap);                                                                \
+    }
+
+/* Before an open of `path`: 1 when it must fail (errno set); with
+ * PM_FAULT_SWAP, the file is replaced instead and the open goes on. */
+static int open_fails(const char *path)
+{
+    if (!path_matches(path) || !should_fail("open"))
+        return 0;
+    if (!env("PM_FAULT_SWAP")) {
+        errno = fault_errno();
+        return 1;
+    }
+    REAL(rename);
+    (void)real_rename(env("PM_FAULT_SWAP"), path);
+    return 0;
+}
+
 int open(const char *path, int flags, ...)
 {
     REAL(open);
-    mode_t mode = 0;
-    if (flags & (O_CREAT | O_TMPFILE)) {
-        va_list ap;
-        va_start(ap, flags);
-        mode = (mode_t)va_arg(ap, int);
-        va_end(ap);
-    }
-    if (path_matches(path) && should_fail("open")) {
-        if (!env("PM_FAULT_SWAP")) {
-            errno = fault_errno();
-            return -1;
-        }
-        REAL(rename);
-        (void)real_rename(env("PM_FAULT_SWAP"), path);
-    }
+    MODE_ARG(flags, mode);
+    if (open_fails(path))
+        return -1;
     int fd = real_open(path, flags, mode);
     watch(fd, path);
     return fd;
@@ -156,30 +169,16 @@ int open(const char *path, int flags, ...)
 
 int open64(const char *path, int flags, ...)
 {
-    mode_t mode = 0;
-    if (flags & (O_CREAT | O_TMPFILE)) {
-        va_list ap;
-        va_start(ap, flags);
-        mode = (mode_t)va_arg(ap, int);
-        va_end(ap);
-    }
+    MODE_ARG(flags, mode);
     return open(path, flags, mode);
 }
 
 int openat(int dirfd, const char *path, int flags, ...)
 {
     REAL(openat);
-    mode_t mode = 0;
-    if (flags & (O_CREAT | O_TMPFILE)) {
-        va_list ap;
-        va_start(ap, flags);
-        mode = (mode_t)va_arg(ap, int);
-        va_end(ap);
-    }
-    if (path_matches(path) && should_fail("open")) {
-        errno = fault_errno();
+    MODE_ARG(flags, mode);
+    if (open_fails(path))
         return -1;
-    }
     int fd = real_openat(dirfd, path, flags, mode);
     watch(fd, path);
     return fd;
@@ -187,13 +186,7 @@ int openat(int dirfd, const char *path, int flags, ...)
 
 int openat64(int dirfd, const char *path, int flags, ...)
 {
-    mode_t mode = 0;
-    if (flags & (O_CREAT | O_TMPFILE)) {
-        va_list ap;
-        va_start(ap, flags);
-        mode = (mode_t)va_arg(ap, int);
-        va_end(ap);
-    }
+    MODE_ARG(flags, mode);
     return openat(dirfd, path, flags, mode);
 }
 
