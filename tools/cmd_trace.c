@@ -17,6 +17,7 @@
 #include "commands.h"
 
 #include "provenance.h"
+#include "trace_json.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -98,8 +99,8 @@ static int parse_args(const char *cmd, const char *usage, int argc, char **argv,
     return 0;
 }
 
-/* "OPERATOR:SERIES:SERIAL", each a decimal u32. */
-static int parse_stamp(const char *s, uint32_t v[3])
+/* "OPERATOR:SERIES:SERIAL", each a decimal u32 (also serve's route). */
+int pm_trace_parse_stamp(const char *s, uint32_t v[3])
 {
     char buf[64];
     if (strlen(s) >= sizeof buf)
@@ -162,7 +163,8 @@ static const char *event_kind(const pm_stamp_event *ev)
     return ev->n_price ? "trade" : "gift";
 }
 
-static void print_trace_json(FILE *f, const pm_stamp_trace *t, double seconds)
+/* The object of trace --json (also serve's GET /v1/stamp). */
+void pm_trace_print_json(FILE *f, const pm_stamp_trace *t, double seconds)
 {
     char h[65];
     fprintf(f, "{\"stamp\":\"%" PRIu32 ":%" PRIu32 ":%" PRIu32 "\"", t->operator_id, t->series,
@@ -274,7 +276,7 @@ int pm_cmd_trace(int argc, char **argv)
     if (r)
         return r < 0 ? PM_EXIT_OK : r;
     uint32_t id[3];
-    if (!parse_stamp(pos[1], id)) {
+    if (!pm_trace_parse_stamp(pos[1], id)) {
         pm_cli_error("trace", "bad stamp '%s': OPERATOR:SERIES:SERIAL expected, each a decimal "
                               "number up to 4294967295",
                      pos[1]);
@@ -296,7 +298,7 @@ int pm_cmd_trace(int argc, char **argv)
         rc = PM_EXIT_INVALID;
     } else {
         if (json)
-            print_trace_json(stdout, &t, seconds);
+            pm_trace_print_json(stdout, &t, seconds);
         else
             print_trace_text(stdout, &t, seconds);
         if (!t.issued)

@@ -1,0 +1,457 @@
+/*
+ * routes.c — the HTTP routes of `postmark serve`, all in the table below
+ * (serve.md's endpoints), and their handlers. Every JSON read or written
+ * goes through jansson. Handlers see a decoded request (http.c did the
+ * limits, the auth and the body) and fill a reply; submissions end in
+ * serve_admit, the one call into the engine's pack mode.
+ */
+#include "serve.h"
+
+#include "cliutil.h"
+#include "trace_json.h"
+
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void handle_tx(serve *s, const http_request *req, http_reply *out);
+static void handle_txs(serve *s, const http_request *req, http_reply *out);
+static void handle_flush(serve *s, const http_request *req, http_reply *out);
+static void handle_tip(serve *s, const http_request *req, http_reply *out);
+static void handle_tx_status(serve *s, const http_request *req, http_reply *out);
+static void handle_block(serve *s, const http_request *req, http_reply *out);
+static void handle_blocks(serve *s, const http_request *req, http_reply *out);
+static void handle_stamp(serve *s, const http_request *req, http_reply *out);
+static void handle_metrics(serve *s, const http_request *req, http_reply *out);
+
+/* A prefix ending in '/' matches the paths below it; otherwise the path
+ * must be exact. */
+const route serve_routes[] = {
+    {"POST", "/v1/tx", "tx", 1, handle_tx},
+    {"POST", "/v1/txs", "txs", 1, handle_txs},
+    {"POST", "/v1/flush", "flush", 1, handle_flush},
+    {"GET", "/v1/tip", "tip", 0, handle_tip},
+    {"GET", "/v1/tx/", "tx_status", 0, handle_tx_status},
+    {"GET", "/v1/block/", "block", 0, handle_block},
+    {"GET", "/v1/blocks", "blocks", 0, handle_blocks},
+    {"GET", "/v1/stamp/", "stamp", 0, handle_stamp},
+    {"GET", "/metrics", "metrics", 0, handle_metrics},
+};
+const size_t serve_route_count = sizeof serve_routes / sizeof serve_routes[0];
+
+const route *route_find(const char *method, const char *path, int *status)
+{
+    *status = 404;
+    for (size_t i = 0; i < serve_route_count; i++) {
+        const route *r = &serve_routes[i];
+        size_t n = strlen(r->prefix);
+        int match = r->prefix[n - 1] == '/' ? strncmp(path, r->prefix, n) == 0 && path[n]
+                                            : strcmp(path, r->prefix) == 0;
+        if (!match)
+            continue;
+        if (strcmp(method, r->method) == 0)
+            return r;
+        *status = 405;
+    }
+    return NULL;
+}
+
+/* ---- replies ------------------------------------------------------------- */
+
+static void reply_json(http_reply *out, int status, json_t *obj)
+{
+    out->status = status;
+    out->content_type = "application/json";
+    out->body = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+    json_decref(obj);
+    if (!out->body) {
+        out->status = 500;
+        out->body = strdup("{\"error\":\"out of memory\"}");
+    }
+    out->size = out->body ? strlen(out->body) : 0;
+}
+
+void reply_error(http_reply *out, int status, const char *fmt, ...)
+{
+    char text[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    reply_json(out, status, json_pack("{s:s}", "error", text));
+}
+
+static json_t *hex_string(const uint8_t *bytes, size_t n)
+{
+    char *hex = malloc(2 * n + 1);
+    if (!hex)
+        return NULL;
+    json_t *j = json_string(pm_cli_hex(hex, bytes, n));
+    free(hex);
+    return j;
+}
+
+/* ---- submissions ---------------------------------------------------------- */
+
+static json_t *verdict_json(const serve_record *r)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "index", json_integer((json_int_t)r->index));
+    json_object_set_new(o, "txid", r->has_txid ? hex_string(r->txid, 32) : json_string(""));
+    json_object_set_new(o, "verdict", json_string(r->reason ? "rejected" : "accepted"));
+    if (r->reason)
+        json_object_set_new(o, "reason", json_string(pm_reason_name(r->reason)));
+    return o;
+}
+
+static int admit_failed(http_reply *out, pm_status st)
+{
+    if (st == PM_OK)
+        return 0;
+    reply_error(out, 503, "%s", st == PM_ERR_STATE ? "the service is stopping"
+                                                   : "the service cannot write its journal or chain");
+    return 1;
+}
+
+static int is_json(const http_request *req)
+{
+    return req->content_type && strncmp(req->content_type, "application/json", 16) == 0;
+}
+
+/* {"tx": HEX} into *bytes (malloc'ed). Returns NULL or the complaint. */
+static const char *decode_json_tx(const http_request *req, uint8_t **bytes, size_t *size)
+{
+    json_error_t jerr;
+    json_t *doc = json_loadb((const char *)req->body, req->body_size, JSON_REJECT_DUPLICATES, &jerr);
+    if (!doc)
+        return "malformed JSON";
+    const char *why = NULL;
+    json_t *tx = json_object_get(doc, "tx");
+    const char *hex = json_is_string(tx) ? json_string_value(tx) : NULL;
+    size_t len = hex ? json_string_length(tx) : 0;
+    if (!json_is_object(doc))
+        why = "expected a JSON object";
+    else if (!hex)
+        why = "expected {\"tx\": HEX}";
+    else if (len == 0 || len % 2 || strlen(hex) != len)
+        why = "tx: expected an even, non-zero number of hex digits";
+    else if (!(*bytes = malloc(len / 2)))
+        why = "out of memory";
+    else if (!pm_cli_unhex(*bytes, len / 2, hex))
+        why = "tx: not hex";
+    *size = len / 2;
+    json_decref(doc);
+    return why;
+}
+
+static void handle_tx(serve *s, const http_request *req, http_reply *out)
+{
+    uint8_t *decoded = NULL;
+    const uint8_t *bytes = req->body;
+    size_t size = req->body_size;
+    if (is_json(req)) {
+        const char *why = decode_json_tx(req, &decoded, &size);
+        if (why) {
+            free(decoded);
+            reply_error(out, 400, "%s", why);
+            return;
+        }
+        bytes = decoded;
+    } else if (size == 0) {
+        reply_error(out, 400, "empty body: expected one transaction's bytes or {\"tx\": HEX}");
+        return;
+    }
+    serve_record rec;
+    serve_record_prepare(s, &rec, bytes, size);
+    pm_status st = serve_admit(s, &rec, 1, NULL);
+    if (!admit_failed(out, st))
+        reply_json(out, rec.reason ? 422 : 200, verdict_json(&rec));
+    free(decoded);
+}
+
+static void handle_txs(serve *s, const http_request *req, http_reply *out)
+{
+    /* Frame the whole body first: a body cut inside a record is refused
+     * whole, before anything is journaled. */
+    size_t n = 0, at = 0;
+    const uint8_t *b = req->body;
+    while (at < req->body_size) {
+        if (req->body_size - at < 4) {
+            reply_error(out, 400, "record %zu at byte %zu: cut inside its length", n, at);
+            return;
+        }
+        uint32_t len = (uint32_t)b[at] | (uint32_t)b[at + 1] << 8 | (uint32_t)b[at + 2] << 16 |
+                       (uint32_t)b[at + 3] << 24;
+        if (len > req->body_size - at - 4) {
+            reply_error(out, 400, "record %zu at byte %zu: declares %u bytes, %zu follow", n, at,
+                        len, req->body_size - at - 4);
+            return;
+        }
+        at += 4 + (size_t)len;
+        n++;
+    }
+    serve_record *recs = malloc((n ? n : 1) * sizeof *recs);
+    if (!recs) {
+        reply_error(out, 500, "out of memory");
+        return;
+    }
+    at = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t len = (uint32_t)b[at] | (uint32_t)b[at + 1] << 8 | (uint32_t)b[at + 2] << 16 |
+                       (uint32_t)b[at + 3] << 24;
+        serve_record_prepare(s, &recs[i], b + at + 4, len);
+        at += 4 + (size_t)len;
+    }
+    pm_status st = n ? serve_admit(s, recs, n, NULL) : PM_OK;
+    if (!admit_failed(out, st)) {
+        json_t *results = json_array();
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(results, verdict_json(&recs[i]));
+        reply_json(out, 200, json_pack("{s:o}", "results", results));
+    }
+    free(recs);
+}
+
+static void handle_flush(serve *s, const http_request *req, http_reply *out)
+{
+    (void)req;
+    int64_t height = -1;
+    pm_status st = serve_admit(s, NULL, 0, &height);
+    if (!admit_failed(out, st))
+        reply_json(out, 200, json_pack("{s:I}", "height", (json_int_t)height));
+}
+
+/* ---- queries ----------------------------------------------------------------- */
+
+static void handle_tip(serve *s, const http_request *req, http_reply *out)
+{
+    (void)req;
+    uint8_t tip[32], digest[32];
+    int64_t height;
+    pthread_mutex_lock(&s->engine_lock);
+    pm_engine_tip(s->engine, tip, &height);
+    pm_status st = pm_engine_utxo_digest(s->engine, digest);
+    uint64_t utxos = pm_engine_utxo_count(s->engine);
+    int64_t pending = s->pending;
+    uint64_t records = s->journal.records;
+    pthread_mutex_unlock(&s->engine_lock);
+    if (st != PM_OK) {
+        reply_error(out, 500, "%s", pm_status_text(st));
+        return;
+    }
+    json_t *o = json_object();
+    json_object_set_new(o, "height", json_integer(height));
+    json_object_set_new(o, "tip", hex_string(tip, 32));
+    json_object_set_new(o, "blocks", json_integer(height + 1));
+    json_object_set_new(o, "utxo_count", json_integer((json_int_t)utxos));
+    json_object_set_new(o, "utxo_digest", hex_string(digest, 32));
+    json_object_set_new(o, "pending", json_integer(pending));
+    json_object_set_new(o, "journal_records", json_integer((json_int_t)records));
+    reply_json(out, 200, o);
+}
+
+static void handle_tx_status(serve *s, const http_request *req, http_reply *out)
+{
+    uint8_t txid[32];
+    if (!pm_cli_unhex(txid, 32, req->path + strlen("/v1/tx/"))) {
+        reply_error(out, 400, "expected /v1/tx/TXID with 64 hex digits");
+        return;
+    }
+    uint64_t height = 0;
+    pm_reason reason = PM_REASON_NONE;
+    switch (serve_tx_lookup(s, txid, &height, &reason)) {
+    case TX_BLOCK:
+        reply_json(out, 200, json_pack("{s:s,s:I}", "status", "block", "height", (json_int_t)height));
+        break;
+    case TX_PENDING:
+        reply_json(out, 200, json_pack("{s:s}", "status", "pending"));
+        break;
+    case TX_REJECTED:
+        reply_json(out, 200, json_pack("{s:s,s:s}", "status", "rejected", "reason",
+                                       pm_reason_name(reason)));
+        break;
+    default:
+        reply_error(out, 404, "unknown transaction");
+    }
+}
+
+/* A height in a path or a query: decimal, no sign. */
+static int parse_height(const char *text, uint64_t *h)
+{
+    return text && pm_cli_parse_u64(text, 0, UINT64_MAX / 2, h);
+}
+
+static void handle_block(serve *s, const http_request *req, http_reply *out)
+{
+    uint64_t h;
+    if (!parse_height(req->path + strlen("/v1/block/"), &h)) {
+        reply_error(out, 400, "expected /v1/block/HEIGHT (a decimal number)");
+        return;
+    }
+    uint8_t *bytes, hash[32];
+    size_t size;
+    if (!serve_block_get(s, h, &bytes, &size, hash)) {
+        reply_error(out, 404, "no block at height %llu", (unsigned long long)h);
+        return;
+    }
+    if (req->accept && strstr(req->accept, "application/octet-stream")) {
+        out->status = 200;
+        out->content_type = "application/octet-stream";
+        out->body = (char *)bytes;
+        out->size = size;
+        return;
+    }
+    pm_block blk;
+    if (!pm_block_parse(&blk, NULL, bytes, size)) {
+        free(bytes);
+        reply_error(out, 500, "block %llu does not parse", (unsigned long long)h);
+        return;
+    }
+    json_t *txids = json_array();
+    const uint8_t *txb;
+    size_t txs, cursor = 0;
+    while (pm_block_next_tx(&txb, &txs, &blk, &cursor)) {
+        pm_tx tx;
+        uint8_t txid[32];
+        if (pm_tx_parse(&tx, NULL, txb, txs) && pm_tx_txid(s->ctx, txid, &tx))
+            json_array_append_new(txids, hex_string(txid, 32));
+    }
+    json_t *o = json_object();
+    json_object_set_new(o, "height", json_integer((json_int_t)blk.header.height));
+    json_object_set_new(o, "hash", hex_string(hash, 32));
+    json_object_set_new(o, "version", json_integer(blk.header.version));
+    json_object_set_new(o, "prev_hash", hex_string(blk.header.prev_hash, 32));
+    json_object_set_new(o, "merkle_root", hex_string(blk.header.merkle_root, 32));
+    json_object_set_new(o, "tx_count", json_integer(blk.header.tx_count));
+    json_object_set_new(o, "size", json_integer((json_int_t)size));
+    json_object_set_new(o, "txids", txids);
+    free(bytes);
+    reply_json(out, 200, o);
+}
+
+/* ---- SSE: one event per block, from a height on ---------------------------- */
+
+typedef struct {
+    serve *s;
+    uint64_t next;           /* the next block to send */
+    char *pending;           /* an event not yet all sent */
+    size_t size, sent;
+} block_stream;
+
+static size_t stream_next(void *state, char *buf, size_t cap)
+{
+    block_stream *bs = state;
+    while (bs->sent == bs->size) {
+        free(bs->pending);
+        bs->pending = NULL;
+        bs->size = bs->sent = 0;
+        /* A comment line now and then: a consumer that went away is noticed
+         * when it cannot be written. */
+        unsigned keepalive_ms = bs->s->opts.timeout_s * 500; /* within the idle timeout */
+        if (!serve_block_wait(bs->s, bs->next, keepalive_ms < 15000 ? keepalive_ms : 15000)) {
+            if (bs->s->closing)
+                return 0;
+            bs->pending = strdup(": keepalive\n\n");
+        } else {
+            uint8_t *bytes, hash[32];
+            size_t size;
+            if (!serve_block_get(bs->s, bs->next, &bytes, &size, hash))
+                return 0;
+            json_t *o = json_object();
+            json_object_set_new(o, "height", json_integer((json_int_t)bs->next));
+            json_object_set_new(o, "hash", hex_string(hash, 32));
+            json_object_set_new(o, "raw", hex_string(bytes, size));
+            free(bytes);
+            char *data = json_dumps(o, JSON_COMPACT);
+            json_decref(o);
+            if (!data || asprintf(&bs->pending, "id: %llu\ndata: %s\n\n",
+                                  (unsigned long long)bs->next, data) < 0)
+                bs->pending = NULL;
+            free(data);
+            bs->next++;
+        }
+        if (!bs->pending)
+            return 0;
+        bs->size = strlen(bs->pending);
+    }
+    size_t n = bs->size - bs->sent < cap ? bs->size - bs->sent : cap;
+    memcpy(buf, bs->pending + bs->sent, n);
+    bs->sent += n;
+    return n;
+}
+
+static void stream_free(void *state)
+{
+    block_stream *bs = state;
+    free(bs->pending);
+    free(bs);
+}
+
+static void handle_blocks(serve *s, const http_request *req, http_reply *out)
+{
+    uint64_t from = 0, last;
+    if (req->query_from && !parse_height(req->query_from, &from)) {
+        reply_error(out, 400, "from: expected a height (a decimal number)");
+        return;
+    }
+    /* A consumer resuming: the block after the last one it saw. */
+    if (req->last_event_id) {
+        if (!parse_height(req->last_event_id, &last)) {
+            reply_error(out, 400, "Last-Event-ID: expected a height");
+            return;
+        }
+        from = last + 1;
+    }
+    block_stream *bs = calloc(1, sizeof *bs);
+    if (!bs) {
+        reply_error(out, 500, "out of memory");
+        return;
+    }
+    bs->s = s;
+    bs->next = from;
+    out->status = 200;
+    out->content_type = "text/event-stream";
+    out->stream = (http_stream){stream_next, stream_free, bs};
+}
+
+static void handle_stamp(serve *s, const http_request *req, http_reply *out)
+{
+    uint32_t id[3];
+    const char *name = req->path + strlen("/v1/stamp/");
+    if (!pm_trace_parse_stamp(name, id)) {
+        reply_error(out, 400, "expected /v1/stamp/OPERATOR:SERIES:SERIAL (decimal numbers)");
+        return;
+    }
+    pm_stamp_trace t;
+    pm_scan_error e;
+    double t0 = pm_cli_now();
+    /* The scan reads whole blocks: no block is half appended meanwhile. */
+    pthread_rwlock_rdlock(&s->chain_lock);
+    pm_status st = pm_trace_stamp(s->ctx, &t, &e, s->opts.chain_path, id[0], id[1], id[2]);
+    pthread_rwlock_unlock(&s->chain_lock);
+    if (st != PM_OK) {
+        reply_error(out, 500, "%s", st == PM_ERR_NOMEM ? "out of memory" : e.message);
+    } else {
+        char *text = NULL;
+        size_t size = 0;
+        FILE *f = open_memstream(&text, &size);
+        if (f) {
+            pm_trace_print_json(f, &t, pm_cli_now() - t0);
+            fclose(f);
+        }
+        out->status = t.issued ? 200 : 404;
+        out->content_type = "application/json";
+        out->body = text;
+        out->size = size;
+    }
+    pm_stamp_trace_free(&t);
+}
+
+static void handle_metrics(serve *s, const http_request *req, http_reply *out)
+{
+    (void)req;
+    out->body = metrics_render(s, &out->size);
+    out->status = out->body ? 200 : 500;
+    out->content_type = "text/plain; version=0.0.4; charset=utf-8";
+}

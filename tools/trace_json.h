@@ -1,0 +1,22 @@
+/*
+ * trace_json.h — what `trace` shares with `serve` (GET /v1/stamp answers
+ * with the object of `trace --json`): parsing a stamp's name and printing
+ * a trace as JSON. Defined in cmd_trace.c.
+ */
+#ifndef PM_TOOLS_TRACE_JSON_H
+#define PM_TOOLS_TRACE_JSON_H
+
+#include "provenance.h"
+
+#include <stdint.h>
+#include <stdio.h>
+
+/* "OPERATOR:SERIES:SERIAL", each a decimal number up to 2^32-1. Returns 1
+ * and v[0..2], or 0. */
+int pm_trace_parse_stamp(const char *s, uint32_t v[3]);
+
+/* One JSON object and a newline: the stamp, owner, outpoint, events, ...
+ * (cli.md's trace --json); `seconds` is the scan's time. */
+void pm_trace_print_json(FILE *f, const pm_stamp_trace *t, double seconds);
+
+#endif
