@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# `postmark serve` (../shared/spec/serve.md), with a standard-library
+# Python client (tests/support/serve_check.py):
+#  1. every record of s1.pmtx submitted one request at a time with
+#     --block-txs 32: the verdicts are s1.b32.rejects.csv, the chain is
+#     s1.b32.pmbk, GET /v1/tip is s1.b32.json's summary, the queries (tx,
+#     block, SSE blocks, stamp, metrics) agree with the vectors, and pack
+#     of the journal rebuilds the chain; a restart resumes with nothing
+#     admitted twice;
+#  2. the same from 8 concurrent clients: each answered index holds the
+#     submitted record in the journal, and pack of the journal gives the
+#     service's chain;
+#  3. kill -9 during a burst of 8 clients, then restart: every answered
+#     record is in the journal at its index, and the chain and rejects
+#     equal an uninterrupted pack of the journal;
+#  4. a table of bad requests (bodies, hex, JSON, paths, oversize, tokens,
+#     slow clients): each gets its status and the service stays up;
+#  5. SIGTERM closes and syncs the open block and exits 0.
+# Every server started here is stopped on exit (trap).
+# Usage: cli_serve.sh POSTMARK VECTORS_DIR
+. "$(dirname "$0")/support/cli_lib.sh" "$@"
+need_vectors
+CHECK="python3 $HERE/support/serve_check.py"
+SERVERS=()
+cleanup() {
+    local p
+    for p in "${SERVERS[@]}"; do kill -9 "$p" 2>/dev/null; done
+    rm -rf "$T"
+}
+trap cleanup EXIT
+
+# start NAME ARGS...: run `postmark serve ARGS` on a free port; sets PID and
+# PORT once it listens (its stderr is in $T/NAME.err).
+start() {
+    local name=$1
+    shift
+    "$PM" serve --listen 127.0.0.1:0 "$@" 2> "$T/$name.err" &
+    PID=$!
+    SERVERS+=("$PID")
+    PORT=
+    for _ in $(seq 1 300); do
+        PORT=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$T/$name.err")
+        [ -n "$PORT" ] && return 0
+        kill -0 "$PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    echo "server $name did not start:" >&2
+    cat "$T/$name.err" >&2
+    return 1
+}
+# stop: SIGTERM, and the exit status must be 0.
+stop() {
+    kill -TERM "$PID" && wait "$PID"
+}
+post() { python3 -c "
+import http.client, sys
+c = http.client.HTTPConnection('127.0.0.1', int(sys.argv[1])); c.request('POST', sys.argv[2])
+r = c.getresponse(); print(r.status, r.read().decode())" "$PORT" "$1"; }
+
+# 1. One request at a time.
+start one --chain "$T/one.pmbk" --init "$V/s1.pmtx" --block-txs 32 --threads 2 || bad "start"
+$CHECK one "$PORT" "$V/s1.pmtx" "$T/one.csv" && ok || bad "one at a time: answers"
+cmp -s "$T/one.csv" "$V/s1.b32.rejects.csv" && ok || bad "one at a time: verdicts differ from s1.b32.rejects.csv"
+[ "$(post /v1/flush)" = '200 {"height":8}' ] && ok || bad "flush did not close block 8"
+[ "$(post /v1/flush)" = '200 {"height":-1}' ] && ok || bad "second flush closed a block"
+cmp -s "$T/one.pmbk" "$V/s1.b32.pmbk" && ok || bad "one at a time: chain differs from s1.b32.pmbk"
+$CHECK queries "$PORT" "$V" "$T/one.pmbk" && ok || bad "queries"
+stop && ok || bad "SIGTERM: exit status"
+cmp -s "$T/one.pmbk.journal.pmtx.rejects.csv" "$V/s1.b32.rejects.csv" && ok || bad "the service's rejects file"
+"$PM" pack "$T/one.pmbk.journal.pmtx" --chain "$T/one.audit.pmbk" --block-txs 32 --quiet &&
+    cmp -s "$T/one.audit.pmbk" "$V/s1.b32.pmbk" && ok || bad "pack of the journal does not rebuild the chain"
+cmp -s <(tail -c +61 "$T/one.pmbk.journal.pmtx") <(tail -c +61 "$V/s1.pmtx") && ok || bad "journal body differs from s1.pmtx"
+# A restart validates the chain, finds nothing to resume, admits nothing twice.
+start one2 --chain "$T/one.pmbk" --block-txs 32 || bad "restart"
+$CHECK queries "$PORT" "$V" "$T/one.pmbk" restarted && ok || bad "queries after a restart"
+stop && ok || bad "second SIGTERM"
+cmp -s "$T/one.pmbk" "$V/s1.b32.pmbk" && ok || bad "restart changed the chain"
+[ "$(stat -c %s "$T/one.pmbk.journal.pmtx")" = "$(stat -c %s "$V/s1.pmtx")" ] && ok || bad "restart changed the journal"
+# Without --init a chain must exist; an empty one needs --init.
+"$PM" serve --chain "$T/missing.pmbk" --listen 127.0.0.1:0 2>/dev/null; [ $? -eq 1 ] && ok || bad "missing chain without --init"
+"$PM" serve --chain "$T/one.pmbk" --block-txs 0 2>/dev/null; [ $? -eq 2 ] && ok || bad "usage error"
+
+# 2. Eight concurrent clients.
+start many --chain "$T/many.pmbk" --init "$V/s1.pmtx" --block-txs 32 --threads 2 || bad "start many"
+$CHECK many "$PORT" "$V/s1.pmtx" 8 "$T/many.answers" && ok || bad "8 clients"
+[ "$(wc -l < "$T/many.answers")" = 300 ] && ok || bad "8 clients: not 300 answers"
+post /v1/flush > /dev/null
+$CHECK journal "$T/many.pmbk.journal.pmtx" "$T/many.answers" > /dev/null && ok || bad "8 clients: journal order is not the answered order"
+stop && ok || bad "SIGTERM after 8 clients"
+"$PM" pack "$T/many.pmbk.journal.pmtx" --chain "$T/many.audit.pmbk" --block-txs 32 --rejects "$T/many.audit.csv" --quiet &&
+    cmp -s "$T/many.audit.pmbk" "$T/many.pmbk" && ok || bad "8 clients: pack of the journal is not the service's chain"
+cmp -s "$T/many.audit.csv" "$T/many.pmbk.journal.pmtx.rejects.csv" && ok || bad "8 clients: rejects differ from pack's"
+
+# 3. kill -9 during a burst, then restart.
+"$PM" gen --shape market --txs 4000 --seed 11 -o "$T/burst.pmtx" > /dev/null 2>&1 || bad "gen"
+start burst --chain "$T/burst.pmbk" --init "$T/burst.pmtx" --block-txs 32 --threads 2 || bad "start burst"
+$CHECK burst "$PORT" "$T/burst.pmtx" 8 "$T/burst.answers" &
+client=$!
+# Kill once answers flow (a few hundred given), mid-burst.
+for _ in $(seq 1 200); do
+    [ -f "$T/burst.answers" ] && [ "$(wc -l < "$T/burst.answers")" -ge 300 ] && break
+    sleep 0.05
+done
+kill -9 "$PID"
+wait "$PID" 2>/dev/null
+wait "$client"
+answered=$(wc -l < "$T/burst.answers")
+[ "$answered" -gt 0 ] && ok || bad "no answer before the kill"
+$CHECK journal "$T/burst.pmbk.journal.pmtx" "$T/burst.answers" > /dev/null && ok || bad "an answered record is not in the journal"
+start burst2 --chain "$T/burst.pmbk" --block-txs 32 --threads 2 || bad "restart after kill -9"
+stop && ok || bad "SIGTERM after the restart"
+"$PM" pack "$T/burst.pmbk.journal.pmtx" --chain "$T/burst.audit.pmbk" --block-txs 32 --rejects "$T/burst.audit.csv" --quiet &&
+    cmp -s "$T/burst.audit.pmbk" "$T/burst.pmbk" && ok || bad "after kill -9: chain differs from pack of the journal"
+cmp -s "$T/burst.audit.csv" "$T/burst.pmbk.journal.pmtx.rejects.csv" && ok || bad "after kill -9: rejects differ from pack of the journal"
+echo "kill -9 test: $answered answers before the kill, $(python3 -c "
+import sys; sys.path.insert(0, '$HERE/support'); import serve_check
+print(len(serve_check.records('$T/burst.pmbk.journal.pmtx')))") journal records"
+
+# 4. Bad requests, with a token.
+echo "s3cret-token" > "$T/token"
+start bad --chain "$T/bad.pmbk" --init "$V/s1.pmtx" --token-file "$T/token" --max-body 200000 --timeout 2 || bad "start bad"
+$CHECK bad "$PORT" s3cret-token && ok || bad "bad requests"
+kill -0 "$PID" && ok || bad "the service died"
+stop && ok || bad "SIGTERM after bad requests"
+"$PM" serve --chain "$T/bad.pmbk" --listen 0.0.0.0:0 2>/dev/null; [ $? -eq 1 ] && ok || bad "non-loopback without a token"
+
+# 5. SIGTERM with an open block: it is closed and synced.
+start term --chain "$T/term.pmbk" --init "$V/s1.pmtx" --block-txs 4096 || bad "start term"
+$CHECK one "$PORT" "$V/s1.pmtx" "$T/term.csv" || bad "term: answers"
+stop && ok || bad "SIGTERM with an open block"
+cmp -s "$T/term.pmbk" "$V/s1.b4096.pmbk" && ok || bad "SIGTERM: the open block is not s1.b4096.pmbk"
+finish
