@@ -15,7 +15,11 @@
 #     equal an uninterrupted pack of the journal;
 #  4. a table of bad requests (bodies, hex, JSON, paths, oversize, tokens,
 #     slow clients): each gets its status and the service stays up;
-#  5. SIGTERM closes and syncs the open block and exits 0.
+#  5. SIGTERM closes and syncs the open block and exits 0;
+#  6. examples/serve_client.py submits s1.pmtx in batches (POST /v1/txs)
+#     while another of it follows the blocks over SSE, reconnecting with
+#     Last-Event-ID after the service restarts: its rejects are
+#     s1.b32.rejects.csv and the blocks it received are s1.b32.pmbk's.
 # Every server started here is stopped on exit (trap).
 # Usage: cli_serve.sh POSTMARK VECTORS_DIR
 . "$(dirname "$0")/support/cli_lib.sh" "$@"
@@ -129,4 +133,33 @@ start term --chain "$T/term.pmbk" --init "$V/s1.pmtx" --block-txs 4096 || bad "s
 $CHECK one "$PORT" "$V/s1.pmtx" "$T/term.csv" || bad "term: answers"
 stop && ok || bad "SIGTERM with an open block"
 cmp -s "$T/term.pmbk" "$V/s1.b4096.pmbk" && ok || bad "SIGTERM: the open block is not s1.b4096.pmbk"
+# 6. The example client: submit in batches, follow over SSE across a restart.
+CLIENT="python3 $HERE/../examples/serve_client.py"
+start ex --chain "$T/ex.pmbk" --init "$V/s1.pmtx" --block-txs 32 --token-file "$T/token" || bad "start ex"
+$CLIENT "http://127.0.0.1:$PORT" follow --count 9 --raw "$T/ex.blocks" > "$T/ex.follow" 2> "$T/ex.follow.err" &
+follower=$!
+# The first 200 records, a crash and a restart on the same port (the
+# follower reconnects with Last-Event-ID), the rest.
+python3 -c "
+import sys, struct
+d = open(sys.argv[1], 'rb').read(); at = 60
+for i in range(200):
+    at += 4 + struct.unpack_from('<I', d, at)[0]
+open(sys.argv[2], 'wb').write(d[:at]); open(sys.argv[3], 'wb').write(d[:60] + d[at:])" \
+    "$V/s1.pmtx" "$T/ex1.pmtx" "$T/ex2.pmtx"
+$CLIENT "http://127.0.0.1:$PORT" submit "$T/ex1.pmtx" --batch 64 --token s3cret-token --rejects "$T/ex1.csv" > /dev/null && ok || bad "example client: submit"
+kill -9 "$PID"
+wait "$PID" 2>/dev/null
+start ex2 --chain "$T/ex.pmbk" --block-txs 32 --token-file "$T/token" --listen "127.0.0.1:$PORT" || bad "restart ex"
+$CLIENT "http://127.0.0.1:$PORT" submit "$T/ex2.pmtx" --batch 64 --token s3cret-token --rejects "$T/ex2.csv" --flush > /dev/null && ok || bad "example client: submit the rest"
+# The follower ends after its 9 blocks (it is killed if it hangs).
+for _ in $(seq 1 300); do kill -0 "$follower" 2>/dev/null || break; sleep 0.1; done
+kill "$follower" 2>/dev/null
+wait "$follower" && ok || bad "example client: follow"
+stop && ok || bad "SIGTERM ex2"
+cmp -s "$T/ex.pmbk" "$V/s1.b32.pmbk" && ok || bad "example client: chain differs from s1.b32.pmbk"
+cmp -s <(head -c 60 "$V/s1.b32.pmbk"; cat "$T/ex.blocks") "$V/s1.b32.pmbk" && ok || bad "example client: the blocks followed are not s1.b32.pmbk's"
+cmp -s <(cat "$T/ex1.csv"; tail -n +2 "$T/ex2.csv") "$V/s1.b32.rejects.csv" && ok || bad "example client: rejects differ"
+grep -q "resuming after block" "$T/ex.follow.err" && ok || bad "example client: the follower did not reconnect"
+
 finish
