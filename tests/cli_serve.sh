@@ -69,6 +69,15 @@ cmp -s "$T/one.csv" "$V/s1.b32.rejects.csv" && ok || bad "one at a time: verdict
 [ "$(post /v1/flush)" = '200 {"height":-1}' ] && ok || bad "second flush closed a block"
 cmp -s "$T/one.pmbk" "$V/s1.b32.pmbk" && ok || bad "one at a time: chain differs from s1.b32.pmbk"
 $CHECK queries "$PORT" "$V" "$T/one.pmbk" && ok || bad "queries"
+# GET /v1/holdings/KEY is the object of holdings --json.
+key=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[1]['owner'])" "$V/s1.b32.traces.json")
+"$PM" holdings "$T/one.pmbk" "$key" --json > "$T/holdings.json"
+python3 -c "
+import json, sys, urllib.request
+got = json.load(urllib.request.urlopen('http://127.0.0.1:%s/v1/holdings/%s' % (sys.argv[1], sys.argv[2])))
+exp = json.load(open(sys.argv[3]))
+got.pop('seconds'); exp.pop('seconds')
+sys.exit(got != exp)" "$PORT" "$key" "$T/holdings.json" && ok || bad "holdings differ from holdings --json"
 stop && ok || bad "SIGTERM: exit status"
 cmp -s "$T/one.pmbk.journal.pmtx.rejects.csv" "$V/s1.b32.rejects.csv" && ok || bad "the service's rejects file"
 "$PM" pack "$T/one.pmbk.journal.pmtx" --chain "$T/one.audit.pmbk" --block-txs 32 --quiet &&

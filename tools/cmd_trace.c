@@ -359,6 +359,75 @@ static size_t issuer_run(const credit_ref *refs, size_t n, size_t i, const pm_ho
     return j;
 }
 
+/* The credit outputs of h sorted by (issuer, chain order), and the number
+ * of stamps; NULL when out of memory. */
+static credit_ref *sort_credits(const pm_holdings *h, size_t *nrefs, size_t *nstamps)
+{
+    credit_ref *refs = malloc((h->n ? h->n : 1) * sizeof *refs);
+    *nrefs = *nstamps = 0;
+    if (!refs)
+        return NULL;
+    for (size_t i = 0; i < h->n; i++) {
+        if (h->items[i].output.kind == PM_OUTPUT_CREDIT)
+            refs[(*nrefs)++] = (credit_ref){h->items[i].output.operator_id, i};
+        else
+            (*nstamps)++;
+    }
+    qsort(refs, *nrefs, sizeof *refs, cmp_credit);
+    return refs;
+}
+
+static void print_holdings_json(FILE *f, const uint8_t key[32], const pm_holdings *h,
+                                const credit_ref *refs, size_t nrefs, size_t nstamps,
+                                double seconds)
+{
+    char hx[65];
+    fputc('{', f);
+    json_key(f, "key", key, 32);
+    fprintf(f, ",\"stamp_count\":%zu,\"stamps\":[", nstamps);
+    size_t k = 0;
+    for (size_t i = 0; i < h->n; i++) {
+        const pm_holding *it = &h->items[i];
+        if (it->output.kind != PM_OUTPUT_STAMP)
+            continue;
+        fprintf(f, "%s{\"stamp\":\"%" PRIu32 ":%" PRIu32 ":%" PRIu32 "\",\"outpoint\":\"%s:%u\""
+                   ",\"height\":%" PRIu64 "}",
+                k++ ? "," : "", it->output.operator_id, it->output.series, it->output.serial,
+                pm_cli_hex(hx, it->outpoint.txid, 32), it->outpoint.index, it->height);
+    }
+    fputs("],\"credits\":[", f);
+    for (size_t i = 0; i < nrefs;) {
+        u128 sum;
+        size_t end = issuer_run(refs, nrefs, i, h, &sum);
+        fprintf(f, "%s{\"issuer\":%" PRIu32 ",\"amount\":", i ? "," : "", refs[i].issuer);
+        put_u128(f, sum);
+        fputs(",\"outputs\":[", f);
+        for (size_t j = i; j < end; j++) {
+            const pm_holding *it = &h->items[refs[j].item];
+            fprintf(f, "%s{\"outpoint\":\"%s:%u\",\"amount\":%" PRIu64 ",\"height\":%" PRIu64
+                       "}",
+                    j > i ? "," : "", pm_cli_hex(hx, it->outpoint.txid, 32),
+                    it->outpoint.index, it->output.amount, it->height);
+        }
+        fputs("]}", f);
+        i = end;
+    }
+    fprintf(f, "],\"blocks_scanned\":%" PRIu64 ",\"txs_scanned\":%" PRIu64
+               ",\"seconds\":%.6f}\n",
+            h->blocks, h->txs, seconds);
+}
+
+int pm_holdings_print_json(FILE *f, const uint8_t key[32], const pm_holdings *h, double seconds)
+{
+    size_t nrefs, nstamps;
+    credit_ref *refs = sort_credits(h, &nrefs, &nstamps);
+    if (!refs)
+        return -1;
+    print_holdings_json(f, key, h, refs, nrefs, nstamps, seconds);
+    free(refs);
+    return 0;
+}
+
 int pm_cmd_holdings(int argc, char **argv)
 {
     int json = 0;
@@ -389,58 +458,19 @@ int pm_cmd_holdings(int argc, char **argv)
         rc = PM_EXIT_INVALID;
         goto done;
     }
-    refs = malloc((h.n ? h.n : 1) * sizeof *refs);
+    refs = sort_credits(&h, &nrefs, &nstamps);
     if (!refs) {
         pm_cli_error("holdings", "out of memory");
         rc = PM_EXIT_INVALID;
         goto done;
     }
-    for (size_t i = 0; i < h.n; i++) {
-        if (h.items[i].output.kind == PM_OUTPUT_CREDIT)
-            refs[nrefs++] = (credit_ref){h.items[i].output.operator_id, i};
-        else
-            nstamps++;
-    }
-    qsort(refs, nrefs, sizeof *refs, cmp_credit);
     for (size_t i = 0; i < nrefs; i++)
         nissuers += i == 0 || refs[i].issuer != refs[i - 1].issuer;
 
     FILE *f = stdout;
     char hx[65];
     if (json) {
-        fputc('{', f);
-        json_key(f, "key", key, 32);
-        fprintf(f, ",\"stamp_count\":%zu,\"stamps\":[", nstamps);
-        size_t k = 0;
-        for (size_t i = 0; i < h.n; i++) {
-            const pm_holding *it = &h.items[i];
-            if (it->output.kind != PM_OUTPUT_STAMP)
-                continue;
-            fprintf(f, "%s{\"stamp\":\"%" PRIu32 ":%" PRIu32 ":%" PRIu32 "\",\"outpoint\":\"%s:%u\""
-                       ",\"height\":%" PRIu64 "}",
-                    k++ ? "," : "", it->output.operator_id, it->output.series, it->output.serial,
-                    pm_cli_hex(hx, it->outpoint.txid, 32), it->outpoint.index, it->height);
-        }
-        fputs("],\"credits\":[", f);
-        for (size_t i = 0; i < nrefs;) {
-            u128 sum;
-            size_t end = issuer_run(refs, nrefs, i, &h, &sum);
-            fprintf(f, "%s{\"issuer\":%" PRIu32 ",\"amount\":", i ? "," : "", refs[i].issuer);
-            put_u128(f, sum);
-            fputs(",\"outputs\":[", f);
-            for (size_t j = i; j < end; j++) {
-                const pm_holding *it = &h.items[refs[j].item];
-                fprintf(f, "%s{\"outpoint\":\"%s:%u\",\"amount\":%" PRIu64 ",\"height\":%" PRIu64
-                           "}",
-                        j > i ? "," : "", pm_cli_hex(hx, it->outpoint.txid, 32),
-                        it->outpoint.index, it->output.amount, it->height);
-            }
-            fputs("]}", f);
-            i = end;
-        }
-        fprintf(f, "],\"blocks_scanned\":%" PRIu64 ",\"txs_scanned\":%" PRIu64
-                   ",\"seconds\":%.6f}\n",
-                h.blocks, h.txs, seconds);
+        print_holdings_json(f, key, &h, refs, nrefs, nstamps, seconds);
     } else {
         fprintf(f, "key %s\n  %zu stamp%s, credits of %zu issuer%s\n", pm_cli_hex(hx, key, 32),
                 nstamps, nstamps == 1 ? "" : "s", nissuers, nissuers == 1 ? "" : "s");

@@ -1,7 +1,8 @@
 /*
  * trace_json.h — what `trace` shares with `serve` (GET /v1/stamp answers
  * with the object of `trace --json`): parsing a stamp's name and printing
- * a trace as JSON. Defined in cmd_trace.c.
+ * a trace as JSON, and the object of `holdings --json` (GET
+ * /v1/holdings/KEY). Defined in cmd_trace.c.
  */
 #ifndef PM_TOOLS_TRACE_JSON_H
 #define PM_TOOLS_TRACE_JSON_H
@@ -18,5 +19,9 @@ int pm_trace_parse_stamp(const char *s, uint32_t v[3]);
 /* One JSON object and a newline: the stamp, owner, outpoint, events, ...
  * (cli.md's trace --json); `seconds` is the scan's time. */
 void pm_trace_print_json(FILE *f, const pm_stamp_trace *t, double seconds);
+
+/* The object of holdings --json for `key`. Returns 0, or -1 when out of
+ * memory (nothing printed). */
+int pm_holdings_print_json(FILE *f, const uint8_t key[32], const pm_holdings *h, double seconds);
 
 #endif

@@ -188,6 +188,15 @@ def cmd_queries(port, vectors, chain, fresh='fresh'):
         check([(e['height'], e['txid'], e['owner']) for e in got['events']] ==
               [(e['height'], e['txid'], e['owner']) for e in t['events']],
               'stamp %s events' % t['stamp'])
+        # The owner holds it, at that outpoint, and the outpoint is unspent.
+        status, _, body = get(conn, '/v1/holdings/' + t['owner'])
+        check(status == 200 and {'stamp': t['stamp'], 'outpoint': t['outpoint']} in
+              [{k: x[k] for k in ('stamp', 'outpoint')} for x in json.loads(body)['stamps']],
+              'holdings of %s lack %s' % (t['owner'], t['stamp']))
+        status, _, body = get(conn, '/v1/utxo/' + t['outpoint'])
+        check(status == 200 and json.loads(body) == {'kind': 'stamp', 'owner': t['owner'],
+                                                      'stamp': t['stamp']},
+              'utxo %s: %s' % (t['outpoint'], body[:200]))
 
     status, ctype, body = get(conn, '/metrics')
     text = body.decode()
@@ -257,7 +266,16 @@ def cmd_bad(port, token):
         ('GET', '/v1/stamp/1:2', {}, None, 400),
         ('GET', '/v1/stamp/1:2:99999999999', {}, None, 400),
         ('GET', '/v1/stamp/1:2:3', {}, None, 404),
+        ('GET', '/v1/holdings/abc', {}, None, 400),
+        ('GET', '/v1/utxo/' + '0' * 64, {}, None, 400),
+        ('GET', '/v1/utxo/' + '0' * 64 + ':70000', {}, None, 400),
+        ('GET', '/v1/utxo/' + '0' * 64 + ':0', {}, None, 404),
+        ('GET', '/v1/utxo/:0', {}, None, 400),
+        ('GET', '/v1/stats', {}, None, 200),
         ('GET', '/nope', {}, None, 404),
+        ('GET', '/v1/tx/%ff%00', {}, None, 400),
+        ('GET', '/%ff%fe%01', {}, None, 404),
+        ('GET', '/v1/stamp/%ff', {}, None, 400),
         ('GET', '/v1/tx', {}, None, 405),
         ('DELETE', '/v1/tip', {}, None, 405),
         # Rejected by the ledger: 422 with the reason.

@@ -24,6 +24,9 @@ static void handle_block(serve *s, const http_request *req, http_reply *out);
 static void handle_blocks(serve *s, const http_request *req, http_reply *out);
 static void handle_stamp(serve *s, const http_request *req, http_reply *out);
 static void handle_metrics(serve *s, const http_request *req, http_reply *out);
+static void handle_holdings(serve *s, const http_request *req, http_reply *out);
+static void handle_utxo(serve *s, const http_request *req, http_reply *out);
+static void handle_stats(serve *s, const http_request *req, http_reply *out);
 
 /* A prefix ending in '/' matches the paths below it; otherwise the path
  * must be exact. */
@@ -36,6 +39,9 @@ const route serve_routes[] = {
     {"GET", "/v1/block/", "block", 0, handle_block},
     {"GET", "/v1/blocks", "blocks", 0, handle_blocks},
     {"GET", "/v1/stamp/", "stamp", 0, handle_stamp},
+    {"GET", "/v1/holdings/", "holdings", 0, handle_holdings},
+    {"GET", "/v1/utxo/", "utxo", 0, handle_utxo},
+    {"GET", "/v1/stats", "stats", 0, handle_stats},
     {"GET", "/metrics", "metrics", 0, handle_metrics},
 };
 const size_t serve_route_count = sizeof serve_routes / sizeof serve_routes[0];
@@ -79,6 +85,10 @@ void reply_error(http_reply *out, int status, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
+    /* What a client sent (a path) may be any bytes: JSON strings are UTF-8. */
+    for (char *p = text; *p; p++)
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+            *p = '?';
     reply_json(out, status, json_pack("{s:s}", "error", text));
 }
 
@@ -415,6 +425,45 @@ static void handle_blocks(serve *s, const http_request *req, http_reply *out)
     out->stream = (http_stream){stream_next, stream_free, bs};
 }
 
+/* Print a scan's JSON object into the reply's body. */
+static void reply_printed(http_reply *out, int status, void (*print)(FILE *f, const void *arg),
+                          const void *arg)
+{
+    char *text = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&text, &size);
+    if (!f) {
+        reply_error(out, 500, "out of memory");
+        return;
+    }
+    print(f, arg);
+    if (fclose(f) != 0) {
+        free(text);
+        reply_error(out, 500, "out of memory");
+        return;
+    }
+    out->status = status;
+    out->content_type = "application/json";
+    out->body = text;
+    out->size = size;
+}
+
+static void reply_scan_failed(http_reply *out, pm_status st, const pm_scan_error *e)
+{
+    reply_error(out, 500, "%s", st == PM_ERR_NOMEM ? "out of memory" : e->message);
+}
+
+typedef struct {
+    const pm_stamp_trace *trace;
+    double seconds;
+} trace_print;
+
+static void print_trace(FILE *f, const void *arg)
+{
+    const trace_print *p = arg;
+    pm_trace_print_json(f, p->trace, p->seconds);
+}
+
 static void handle_stamp(serve *s, const http_request *req, http_reply *out)
 {
     uint32_t id[3];
@@ -430,22 +479,120 @@ static void handle_stamp(serve *s, const http_request *req, http_reply *out)
     pthread_rwlock_rdlock(&s->chain_lock);
     pm_status st = pm_trace_stamp(s->ctx, &t, &e, s->opts.chain_path, id[0], id[1], id[2]);
     pthread_rwlock_unlock(&s->chain_lock);
-    if (st != PM_OK) {
-        reply_error(out, 500, "%s", st == PM_ERR_NOMEM ? "out of memory" : e.message);
-    } else {
-        char *text = NULL;
-        size_t size = 0;
-        FILE *f = open_memstream(&text, &size);
-        if (f) {
-            pm_trace_print_json(f, &t, pm_cli_now() - t0);
-            fclose(f);
-        }
-        out->status = t.issued ? 200 : 404;
-        out->content_type = "application/json";
-        out->body = text;
-        out->size = size;
-    }
+    if (st != PM_OK)
+        reply_scan_failed(out, st, &e);
+    else
+        reply_printed(out, t.issued ? 200 : 404, print_trace,
+                      &(trace_print){&t, pm_cli_now() - t0});
     pm_stamp_trace_free(&t);
+}
+
+typedef struct {
+    const uint8_t *key;
+    const pm_holdings *holdings;
+    double seconds;
+} holdings_print;
+
+static void print_holdings(FILE *f, const void *arg)
+{
+    const holdings_print *p = arg;
+    if (pm_holdings_print_json(f, p->key, p->holdings, p->seconds) != 0)
+        fputs("{\"error\":\"out of memory\"}", f);
+}
+
+static void handle_holdings(serve *s, const http_request *req, http_reply *out)
+{
+    uint8_t key[32];
+    if (!pm_cli_unhex(key, 32, req->path + strlen("/v1/holdings/"))) {
+        reply_error(out, 400, "expected /v1/holdings/KEY with 64 hex digits");
+        return;
+    }
+    pm_holdings h;
+    pm_scan_error e;
+    double t0 = pm_cli_now();
+    pthread_rwlock_rdlock(&s->chain_lock);
+    pm_status st = pm_holdings_scan(s->ctx, &h, &e, s->opts.chain_path, key);
+    pthread_rwlock_unlock(&s->chain_lock);
+    if (st != PM_OK)
+        reply_scan_failed(out, st, &e);
+    else
+        reply_printed(out, 200, print_holdings, &(holdings_print){key, &h, pm_cli_now() - t0});
+    pm_holdings_free(&h);
+}
+
+/* GET /v1/utxo/TXID:INDEX: the output, when unspent (the open block's
+ * accepted transactions count). */
+static void handle_utxo(serve *s, const http_request *req, http_reply *out)
+{
+    const char *arg = req->path + strlen("/v1/utxo/");
+    const char *colon = strchr(arg, ':');
+    char hex[65];
+    uint64_t index;
+    pm_outpoint op;
+    if (colon && colon - arg == 64) {
+        memcpy(hex, arg, 64);
+        hex[64] = 0;
+    } else {
+        hex[0] = 0;
+    }
+    if (!pm_cli_unhex(op.txid, 32, hex) || !pm_cli_parse_u64(colon + 1, 0, UINT16_MAX, &index)) {
+        reply_error(out, 400, "expected /v1/utxo/TXID:INDEX (64 hex digits, a number)");
+        return;
+    }
+    op.index = (uint16_t)index;
+    pm_output o;
+    pthread_mutex_lock(&s->engine_lock);
+    int found = pm_engine_get_utxo(s->engine, &o, &op);
+    pthread_mutex_unlock(&s->engine_lock);
+    if (!found) {
+        reply_error(out, 404, "no unspent output %s:%u", hex, op.index);
+        return;
+    }
+    json_t *j = json_object();
+    json_object_set_new(j, "kind", json_string(o.kind == PM_OUTPUT_STAMP ? "stamp" : "credit"));
+    json_object_set_new(j, "owner", hex_string(o.owner, 32));
+    if (o.kind == PM_OUTPUT_STAMP) {
+        char stamp[40];
+        snprintf(stamp, sizeof stamp, "%u:%u:%u", o.operator_id, o.series, o.serial);
+        json_object_set_new(j, "stamp", json_string(stamp));
+    } else {
+        json_object_set_new(j, "issuer", json_integer(o.operator_id));
+        /* Amounts are u64: a JSON number may lose them, a string does not. */
+        char amount[24];
+        snprintf(amount, sizeof amount, "%llu", (unsigned long long)o.amount);
+        json_object_set_new(j, "amount", json_string(amount));
+    }
+    reply_json(out, 200, j);
+}
+
+static void handle_stats(serve *s, const http_request *req, http_reply *out)
+{
+    (void)req;
+    pm_stats st;
+    pthread_mutex_lock(&s->engine_lock);
+    pm_engine_stats(s->engine, &st);
+    int64_t pending = s->pending;
+    pthread_mutex_unlock(&s->engine_lock);
+    json_t *rejects = json_object();
+    for (int r = PM_REASON_MALFORMED; r <= PM_REASON_BAD_SIGNATURE; r++)
+        json_object_set_new(rejects, pm_reason_name((pm_reason)r),
+                            json_integer((json_int_t)atomic_load(&s->reasons[r])));
+    uint64_t batches = atomic_load(&s->batches), records = atomic_load(&s->batch_records);
+    json_t *j = json_object();
+    json_object_set_new(j, "accepted", json_integer((json_int_t)atomic_load(&s->accepted)));
+    json_object_set_new(j, "rejected", json_integer((json_int_t)atomic_load(&s->rejected)));
+    json_object_set_new(j, "rejects", rejects);
+    json_object_set_new(j, "pending", json_integer(pending));
+    json_object_set_new(j, "blocks", json_integer((json_int_t)serve_block_count(s)));
+    json_object_set_new(j, "signatures_verified", json_integer((json_int_t)st.signatures_verified));
+    json_object_set_new(j, "batches", json_integer((json_int_t)batches));
+    json_object_set_new(j, "records_per_batch",
+                        json_real(batches ? (double)records / (double)batches : 0.0));
+    json_object_set_new(j, "seconds_hash", json_real(st.seconds_hash));
+    json_object_set_new(j, "seconds_verify", json_real(st.seconds_verify));
+    json_object_set_new(j, "seconds_commit", json_real(st.seconds_commit));
+    json_object_set_new(j, "uptime", json_real(pm_cli_now() - s->started));
+    reply_json(out, 200, j);
 }
 
 static void handle_metrics(serve *s, const http_request *req, http_reply *out)
