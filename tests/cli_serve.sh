@@ -24,38 +24,7 @@
 # Usage: cli_serve.sh POSTMARK VECTORS_DIR
 . "$(dirname "$0")/support/cli_lib.sh" "$@"
 need_vectors
-CHECK="python3 $HERE/support/serve_check.py"
-SERVERS=()
-cleanup() {
-    local p
-    for p in "${SERVERS[@]}"; do kill -9 "$p" 2>/dev/null; done
-    rm -rf "$T"
-}
-trap cleanup EXIT
-
-# start NAME ARGS...: run `postmark serve ARGS` on a free port; sets PID and
-# PORT once it listens (its stderr is in $T/NAME.err).
-start() {
-    local name=$1
-    shift
-    "$PM" serve --listen 127.0.0.1:0 "$@" 2> "$T/$name.err" &
-    PID=$!
-    SERVERS+=("$PID")
-    PORT=
-    for _ in $(seq 1 300); do
-        PORT=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$T/$name.err")
-        [ -n "$PORT" ] && return 0
-        kill -0 "$PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    echo "server $name did not start:" >&2
-    cat "$T/$name.err" >&2
-    return 1
-}
-# stop: SIGTERM, and the exit status must be 0.
-stop() {
-    kill -TERM "$PID" && wait "$PID"
-}
+. "$(dirname "$0")/support/serve_lib.sh"
 post() { python3 -c "
 import http.client, sys
 c = http.client.HTTPConnection('127.0.0.1', int(sys.argv[1])); c.request('POST', sys.argv[2])
@@ -114,8 +83,7 @@ for _ in $(seq 1 200); do
     [ -f "$T/burst.answers" ] && [ "$(wc -l < "$T/burst.answers")" -ge 300 ] && break
     sleep 0.05
 done
-kill -9 "$PID"
-wait "$PID" 2>/dev/null
+{ kill -9 "$PID" && wait "$PID"; } 2>/dev/null
 wait "$client"
 answered=$(wc -l < "$T/burst.answers")
 [ "$answered" -gt 0 ] && ok || bad "no answer before the kill"
@@ -157,8 +125,7 @@ for i in range(200):
 open(sys.argv[2], 'wb').write(d[:at]); open(sys.argv[3], 'wb').write(d[:60] + d[at:])" \
     "$V/s1.pmtx" "$T/ex1.pmtx" "$T/ex2.pmtx"
 $CLIENT "http://127.0.0.1:$PORT" submit "$T/ex1.pmtx" --batch 64 --token s3cret-token --rejects "$T/ex1.csv" > /dev/null && ok || bad "example client: submit"
-kill -9 "$PID"
-wait "$PID" 2>/dev/null
+{ kill -9 "$PID" && wait "$PID"; } 2>/dev/null
 start ex2 --chain "$T/ex.pmbk" --block-txs 32 --token-file "$T/token" --listen "127.0.0.1:$PORT" || bad "restart ex"
 $CLIENT "http://127.0.0.1:$PORT" submit "$T/ex2.pmtx" --batch 64 --token s3cret-token --rejects "$T/ex2.csv" --flush > /dev/null && ok || bad "example client: submit the rest"
 # The follower ends after its 9 blocks (it is killed if it hangs).
