@@ -4,7 +4,9 @@
 #  1. every record of s1.pmtx submitted one request at a time with
 #     --block-txs 32: the verdicts are s1.b32.rejects.csv, the chain is
 #     s1.b32.pmbk, GET /v1/tip is s1.b32.json's summary, the queries (tx,
-#     block, SSE blocks, stamp, metrics) agree with the vectors, and pack
+#     block, SSE blocks, stamp, holdings, utxo, metrics) and the explorer
+#     pages (GET /: no external resource; a stamp's owners in order) agree
+#     with the vectors, and pack
 #     of the journal rebuilds the chain; a restart resumes with nothing
 #     admitted twice;
 #  2. the same from 8 concurrent clients: each answered index holds the
@@ -38,6 +40,7 @@ cmp -s "$T/one.csv" "$V/s1.b32.rejects.csv" && ok || bad "one at a time: verdict
 [ "$(post /v1/flush)" = '200 {"height":-1}' ] && ok || bad "second flush closed a block"
 cmp -s "$T/one.pmbk" "$V/s1.b32.pmbk" && ok || bad "one at a time: chain differs from s1.b32.pmbk"
 $CHECK queries "$PORT" "$V" "$T/one.pmbk" && ok || bad "queries"
+$CHECK explorer "$PORT" "$V" && ok || bad "explorer pages"
 # GET /v1/holdings/KEY is the object of holdings --json.
 key=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[1]['owner'])" "$V/s1.b32.traces.json")
 "$PM" holdings "$T/one.pmbk" "$key" --json > "$T/holdings.json"

@@ -8,11 +8,13 @@
     serve_check.py queries PORT VECTORS CHAIN [fresh|restarted]
                                                      tip, tx, block, blocks (SSE), stamp
     serve_check.py bad PORT TOKEN                    the table of bad requests
+    serve_check.py explorer PORT VECTORS             the HTML pages (GET /, stamp, holdings)
 
 ANSWERS lines: index,hex of the submitted bytes,verdict (written as answers
 arrive, flushed each time: a killed server leaves the answers it gave).
 Exit status 0 when every check holds; failures are printed.
 """
+import html.parser
 import http.client
 import json
 import socket
@@ -212,6 +214,66 @@ def cmd_queries(port, vectors, chain, fresh='fresh'):
         check(want in text, 'metrics lack %r' % want)
 
 
+class Owners(html.parser.HTMLParser):
+    """The text of the elements of class "owner", in document order, and
+    every URL the page would load."""
+    def __init__(self):
+        super().__init__()
+        self.owners, self.loads, self.depth = [], [], 0
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if self.depth:
+            self.depth += 1
+        elif 'owner' in (a.get('class') or '').split():
+            self.depth = 1
+            self.owners.append('')
+        if tag in ('script', 'img', 'link', 'iframe', 'object', 'embed') or 'src' in a:
+            self.loads.append((tag, a))
+
+    def handle_endtag(self, tag):
+        if self.depth:
+            self.depth -= 1
+
+    def handle_data(self, data):
+        if self.depth:
+            self.owners[-1] += data.strip()
+
+
+def cmd_explorer(port, vectors):
+    conn = http.client.HTTPConnection('127.0.0.1', int(port), timeout=60)
+    summary = json.load(open(vectors + '/s1.b32.json'))
+    status, ctype, body = get(conn, '/')
+    page = body.decode()
+    check(status == 200 and ctype.startswith('text/html'), 'GET / status %d %s' % (status, ctype))
+    for want in (summary['tip'], '<svg', 'BAD_SIGNATURE', 'Recent blocks', '<form'):
+        check(want in page, 'GET / lacks %r' % want)
+    p = Owners()
+    p.feed(page)
+    check(not p.loads and 'http://' not in page and 'https://' not in page,
+          'GET / loads external resources: %s' % p.loads)
+    for t in json.load(open(vectors + '/s1.b32.traces.json')):
+        status, ctype, body = get(conn, '/explorer/stamp?id=' + t['stamp'])
+        if t.get('never_issued'):
+            check(status == 404, 'explorer: stamp %s never issued: %d' % (t['stamp'], status))
+            continue
+        p = Owners()
+        p.feed(body.decode())
+        # Its owners in order, from the issue on.
+        check(status == 200 and p.owners == [e['owner'] for e in t['events']],
+              'explorer: stamp %s owners %s' % (t['stamp'], p.owners))
+        check(not p.loads, 'explorer: stamp page loads %s' % p.loads)
+        status, ctype, body = get(conn, '/explorer/holdings?key=' + t['owner'])
+        check(status == 200 and ('id=%s"' % t['stamp']) in body.decode(),
+              'explorer: holdings of %s lack %s' % (t['owner'], t['stamp']))
+    for path, want in (('/explorer/stamp?id=1:2', 400), ('/explorer/stamp', 400),
+                       ('/explorer/stamp?id=%3Cscript%3E', 400),
+                       ('/explorer/holdings?key=zz', 400)):
+        status, ctype, body = get(conn, path)
+        check(status == want and ctype.startswith('text/html'), 'explorer %s: %d' % (path, status))
+        check(b'<script>' not in body, 'explorer %s: echoes markup unescaped' % path)
+
+
 def raw_request(port, data, wait=5.0):
     """Send bytes, return the status of the answer (0: closed without one)."""
     s = socket.create_connection(('127.0.0.1', int(port)), timeout=wait)
@@ -353,6 +415,8 @@ def main():
         cmd_queries(*args)
     elif cmd == 'bad':
         cmd_bad(*args)
+    elif cmd == 'explorer':
+        cmd_explorer(*args)
     else:
         sys.exit('unknown command ' + cmd)
     sys.exit(1 if failures else 0)

@@ -164,13 +164,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         .content_type = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE),
         .accept = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT),
         .last_event_id = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Last-Event-ID"),
-        .query_from = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "from"),
         .body = q->body,
         .body_size = q->size,
+        .conn = c,
     };
     q->route->handle(s, &req, &r);
     free(path);
     return send_reply(c, q, &r);
+}
+
+const char *http_query(const http_request *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,

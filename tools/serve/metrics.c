@@ -31,6 +31,28 @@ void metrics_observe(serve_histogram *h, double seconds)
     atomic_fetch_add(&h->sum_ns, (uint64_t)(seconds * 1e9));
 }
 
+void metrics_note_admitted(serve *s, uint64_t n)
+{
+    /* One writer (the committer): a slot whose time passed starts over. */
+    int64_t when = (int64_t)pm_cli_now() / SERVE_RATE_SLOT;
+    size_t i = (size_t)(when % SERVE_RATE_SLOTS);
+    if (atomic_load(&s->rate_when[i]) != when) {
+        atomic_store(&s->rate[i], 0);
+        atomic_store(&s->rate_when[i], when);
+    }
+    atomic_fetch_add(&s->rate[i], n);
+}
+
+void metrics_rates(serve *s, uint64_t out[SERVE_RATE_SLOTS])
+{
+    int64_t now = (int64_t)pm_cli_now() / SERVE_RATE_SLOT;
+    for (size_t k = 0; k < SERVE_RATE_SLOTS; k++) {
+        int64_t when = now - (int64_t)(SERVE_RATE_SLOTS - 1 - k);
+        size_t i = (size_t)(when % SERVE_RATE_SLOTS);
+        out[k] = atomic_load(&s->rate_when[i]) == when ? atomic_load(&s->rate[i]) : 0;
+    }
+}
+
 void metrics_count_request(size_t route_index, int status)
 {
     size_t slot = SERVE_STATUS_SLOTS - 1;

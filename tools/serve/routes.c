@@ -28,8 +28,8 @@ static void handle_holdings(serve *s, const http_request *req, http_reply *out);
 static void handle_utxo(serve *s, const http_request *req, http_reply *out);
 static void handle_stats(serve *s, const http_request *req, http_reply *out);
 
-/* A prefix ending in '/' matches the paths below it; otherwise the path
- * must be exact. */
+/* A prefix ending in '/' matches the paths below it; otherwise (and for
+ * "/") the path must be exact. */
 const route serve_routes[] = {
     {"POST", "/v1/tx", "tx", 1, handle_tx},
     {"POST", "/v1/txs", "txs", 1, handle_txs},
@@ -43,6 +43,9 @@ const route serve_routes[] = {
     {"GET", "/v1/utxo/", "utxo", 0, handle_utxo},
     {"GET", "/v1/stats", "stats", 0, handle_stats},
     {"GET", "/metrics", "metrics", 0, handle_metrics},
+    {"GET", "/", "explorer", 0, explorer_home},
+    {"GET", "/explorer/stamp", "explorer_stamp", 0, explorer_stamp},
+    {"GET", "/explorer/holdings", "explorer_holdings", 0, explorer_holdings},
 };
 const size_t serve_route_count = sizeof serve_routes / sizeof serve_routes[0];
 
@@ -52,7 +55,7 @@ const route *route_find(const char *method, const char *path, int *status)
     for (size_t i = 0; i < serve_route_count; i++) {
         const route *r = &serve_routes[i];
         size_t n = strlen(r->prefix);
-        int match = r->prefix[n - 1] == '/' ? strncmp(path, r->prefix, n) == 0 && path[n]
+        int match = n > 1 && r->prefix[n - 1] == '/' ? strncmp(path, r->prefix, n) == 0 && path[n]
                                             : strcmp(path, r->prefix) == 0;
         if (!match)
             continue;
@@ -401,7 +404,8 @@ static void stream_free(void *state)
 static void handle_blocks(serve *s, const http_request *req, http_reply *out)
 {
     uint64_t from = 0, last;
-    if (req->query_from && !parse_height(req->query_from, &from)) {
+    const char *from_text = http_query(req, "from");
+    if (from_text && !parse_height(from_text, &from)) {
         reply_error(out, 400, "from: expected a height (a decimal number)");
         return;
     }

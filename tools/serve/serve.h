@@ -10,6 +10,8 @@
  *   routes.c   the route table and the handlers (JSON with jansson)
  *   http.c     libmicrohttpd: limits, auth, bodies, replies, SSE
  *   metrics.c  counters and the Prometheus text format
+ *   explorer.c the HTML page for people: tip, blocks, rejects, throughput,
+ *              a stamp's provenance, a key's holdings
  * tools/cmd_serve.c parses the options and calls serve_run().
  */
 #ifndef PM_TOOLS_SERVE_H
@@ -75,6 +77,8 @@ void journal_each_reject(const serve_journal *j,
 /* ---- metrics.c ---------------------------------------------------------- */
 
 #define SERVE_HIST_BUCKETS 12
+#define SERVE_RATE_SLOTS 60
+#define SERVE_RATE_SLOT 5
 typedef struct {
     _Atomic uint64_t count, buckets[SERVE_HIST_BUCKETS];
     _Atomic uint64_t sum_ns;
@@ -143,6 +147,10 @@ typedef struct serve {
     /* Metrics (metrics.c reads them). */
     _Atomic uint64_t accepted, rejected, reasons[PM_REASON_COUNT], batches, batch_records;
     serve_histogram fsync_hist, admit_hist;
+    /* Records admitted per SERVE_RATE_SLOT seconds, the last few minutes
+     * (the explorer's chart): slot i counts second-range rate_when[i]. */
+    _Atomic uint64_t rate[SERVE_RATE_SLOTS];
+    _Atomic int64_t rate_when[SERVE_RATE_SLOTS];
     double started;
 } serve;
 
@@ -177,6 +185,9 @@ int serve_block_get(serve *s, uint64_t h, uint8_t **bytes, size_t *size, uint8_t
 /* Wait until block h exists or the service is closing, at most ms.
  * Returns 1 when it exists. */
 int serve_block_wait(serve *s, uint64_t h, unsigned ms);
+/* Block h's header, hash and size; 0 when there is no such block. */
+int serve_block_header(serve *s, uint64_t h, pm_block_header *header, uint8_t hash[32],
+                       size_t *size);
 uint64_t serve_block_count(serve *s);
 /* Shutdown: streams waiting for blocks end. */
 void serve_close_streams(serve *s);
@@ -185,10 +196,14 @@ void serve_close_streams(serve *s);
 
 typedef struct {
     const char *method, *path;   /* path without the query */
-    const char *content_type, *accept, *last_event_id, *query_from;
+    const char *content_type, *accept, *last_event_id;
     const uint8_t *body;
     size_t body_size;
+    void *conn;                  /* http.c's: for http_query */
 } http_request;
+
+/* The value of query parameter `name` (decoded), or NULL. */
+const char *http_query(const http_request *req, const char *name);
 
 /* A streamed reply (SSE): next() fills buf with up to cap bytes, blocking
  * until it has some; returns the count, 0 to end the stream. */
@@ -232,5 +247,16 @@ extern const int serve_status_codes[SERVE_STATUS_SLOTS];
 void metrics_count_request(size_t route_index, int status);
 /* The text of GET /metrics (malloc'ed). */
 char *metrics_render(serve *s, size_t *size);
+/* Count n records admitted now (the explorer's throughput chart). */
+void metrics_note_admitted(serve *s, uint64_t n);
+/* Records admitted in each of the last SERVE_RATE_SLOTS slots, oldest
+ * first. */
+void metrics_rates(serve *s, uint64_t out[SERVE_RATE_SLOTS]);
+
+/* ---- explorer.c: the page for people (GET /) ------------------------------ */
+
+void explorer_home(serve *s, const http_request *req, http_reply *out);
+void explorer_stamp(serve *s, const http_request *req, http_reply *out);
+void explorer_holdings(serve *s, const http_request *req, http_reply *out);
 
 #endif

@@ -182,15 +182,22 @@ uint64_t serve_block_count(serve *s)
     return n;
 }
 
-int serve_block_get(serve *s, uint64_t h, uint8_t **bytes, size_t *size, uint8_t hash[32])
+/* Where block h is; 0 when there is no such block. */
+static int block_at(serve *s, uint64_t h, serve_block *b)
 {
     pthread_mutex_lock(&s->blocks_lock);
-    if (h >= s->n_blocks) {
-        pthread_mutex_unlock(&s->blocks_lock);
-        return 0;
-    }
-    serve_block b = s->blocks[h];
+    int there = h < s->n_blocks;
+    if (there)
+        *b = s->blocks[h];
     pthread_mutex_unlock(&s->blocks_lock);
+    return there;
+}
+
+int serve_block_get(serve *s, uint64_t h, uint8_t **bytes, size_t *size, uint8_t hash[32])
+{
+    serve_block b;
+    if (!block_at(s, h, &b))
+        return 0;
     *bytes = malloc(b.size);
     if (!*bytes || pread(s->chain_fd, *bytes, b.size, (off_t)b.offset) != (ssize_t)b.size) {
         free(*bytes);
@@ -199,6 +206,19 @@ int serve_block_get(serve *s, uint64_t h, uint8_t **bytes, size_t *size, uint8_t
     }
     *size = b.size;
     memcpy(hash, b.hash, 32);
+    return 1;
+}
+
+int serve_block_header(serve *s, uint64_t h, pm_block_header *header, uint8_t hash[32],
+                       size_t *size)
+{
+    serve_block b;
+    uint8_t raw[PM_BLOCK_HEADER_SIZE];
+    if (!block_at(s, h, &b) || pread(s->chain_fd, raw, sizeof raw, (off_t)b.offset) != (ssize_t)sizeof raw)
+        return 0;
+    pm_block_header_decode(header, raw);
+    memcpy(hash, b.hash, 32);
+    *size = b.size;
     return 1;
 }
 
@@ -322,6 +342,7 @@ static pm_status admit_batch(serve *s, serve_record **recs, size_t n, int journa
     pthread_mutex_unlock(&s->engine_lock);
     atomic_fetch_add(&s->batches, 1);
     atomic_fetch_add(&s->batch_records, n);
+    metrics_note_admitted(s, n);
     if (st != PM_OK)
         s->io_failed = EIO; /* out of memory in the engine: stop admitting */
     return s->io_failed ? PM_ERR_IO : st;
