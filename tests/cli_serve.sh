@@ -6,12 +6,11 @@
 #     s1.b32.pmbk, GET /v1/tip is s1.b32.json's summary, the queries (tx,
 #     block, SSE blocks, stamp, holdings, utxo, metrics) and the explorer
 #     pages (GET /: no external resource; a stamp's owners in order) agree
-#     with the vectors, and pack
-#     of the journal rebuilds the chain; a restart resumes with nothing
-#     admitted twice;
+#     with the vectors, and pack of the journal rebuilds the chain; a
+#     restart resumes with nothing admitted twice;
 #  2. the same from 8 concurrent clients: each answered index holds the
-#     submitted record in the journal, and pack of the journal gives the
-#     service's chain;
+#     submitted record in the journal, requests shared journal syncs (group
+#     commit), and pack of the journal gives the service's chain;
 #  3. kill -9 during a burst of 8 clients, then restart: every answered
 #     record is in the journal at its index, and the chain and rejects
 #     equal an uninterrupted pack of the journal;
@@ -20,8 +19,9 @@
 #  5. SIGTERM closes and syncs the open block and exits 0;
 #  6. examples/serve_client.py submits s1.pmtx in batches (POST /v1/txs)
 #     while another of it follows the blocks over SSE, reconnecting with
-#     Last-Event-ID after the service restarts: its rejects are
-#     s1.b32.rejects.csv and the blocks it received are s1.b32.pmbk's.
+#     Last-Event-ID after a kill -9 and restart: its rejects are
+#     s1.b32.rejects.csv and the blocks it received are s1.b32.pmbk's;
+#  7. --block-interval closes a block that is old enough with no flush.
 # Every server started here is stopped on exit (trap).
 # Usage: cli_serve.sh POSTMARK VECTORS_DIR
 . "$(dirname "$0")/support/cli_lib.sh" "$@"
@@ -71,6 +71,9 @@ $CHECK many "$PORT" "$V/s1.pmtx" 8 "$T/many.answers" && ok || bad "8 clients"
 [ "$(wc -l < "$T/many.answers")" = 300 ] && ok || bad "8 clients: not 300 answers"
 post /v1/flush > /dev/null
 $CHECK journal "$T/many.pmbk.journal.pmtx" "$T/many.answers" > /dev/null && ok || bad "8 clients: journal order is not the answered order"
+# Group commit: requests waiting together shared a journal sync.
+batches=$(python3 -c "import json, sys, urllib.request; print(json.load(urllib.request.urlopen('http://127.0.0.1:%s/v1/stats' % sys.argv[1]))['batches'])" "$PORT")
+[ "$batches" -lt 300 ] && ok || bad "8 clients: $batches batches for 300 records (no group commit)"
 stop && ok || bad "SIGTERM after 8 clients"
 "$PM" pack "$T/many.pmbk.journal.pmtx" --chain "$T/many.audit.pmbk" --block-txs 32 --rejects "$T/many.audit.csv" --quiet &&
     cmp -s "$T/many.audit.pmbk" "$T/many.pmbk" && ok || bad "8 clients: pack of the journal is not the service's chain"
@@ -141,4 +144,14 @@ cmp -s <(head -c 60 "$V/s1.b32.pmbk"; cat "$T/ex.blocks") "$V/s1.b32.pmbk" && ok
 cmp -s <(cat "$T/ex1.csv"; tail -n +2 "$T/ex2.csv") "$V/s1.b32.rejects.csv" && ok || bad "example client: rejects differ"
 grep -q "resuming after block" "$T/ex.follow.err" && ok || bad "example client: the follower did not reconnect"
 
+# 7. --block-interval: the open block closes by age.
+start iv --chain "$T/iv.pmbk" --init "$V/s1.pmtx" --block-interval 300 || bad "start iv"
+$CLIENT "http://127.0.0.1:$PORT" submit "$T/ex1.pmtx" --batch 64 > /dev/null || bad "iv: submit"
+sleep 1
+python3 -c "
+import json, sys, urllib.request
+tip = json.load(urllib.request.urlopen('http://127.0.0.1:%s/v1/tip' % sys.argv[1]))
+sys.exit(not (tip['pending'] == 0 and tip['blocks'] >= 1))" "$PORT" && ok || bad "--block-interval: the open block did not close"
+stop && ok || bad "SIGTERM iv"
+"$PM" replay "$T/iv.pmbk" --quiet > /dev/null && ok || bad "--block-interval: the chain does not replay"
 finish

@@ -187,7 +187,7 @@ void explorer_home(serve *s, const http_request *req, http_reply *out)
     pm_engine_tip(s->engine, tip, &height);
     uint64_t utxos = pm_engine_utxo_count(s->engine);
     int64_t pending = s->pending;
-    uint64_t records = s->journal.records;
+    uint64_t records = s->batch_base;
     pthread_mutex_unlock(&s->engine_lock);
 
     char *text = NULL;

@@ -93,7 +93,7 @@ char *metrics_render(serve *s, size_t *size)
     pm_engine_tip(s->engine, NULL, &height);
     uint64_t utxos = pm_engine_utxo_count(s->engine);
     int64_t pending = s->pending;
-    uint64_t journal = s->journal.records;
+    uint64_t journal = s->batch_base;
     pthread_mutex_unlock(&s->engine_lock);
 
     help(f, "postmark_tip_height", "gauge", "Height of the tip block (-1: no block).");

@@ -247,7 +247,7 @@ static void handle_tip(serve *s, const http_request *req, http_reply *out)
     pm_status st = pm_engine_utxo_digest(s->engine, digest);
     uint64_t utxos = pm_engine_utxo_count(s->engine);
     int64_t pending = s->pending;
-    uint64_t records = s->journal.records;
+    uint64_t records = s->batch_base;
     pthread_mutex_unlock(&s->engine_lock);
     if (st != PM_OK) {
         reply_error(out, 500, "%s", pm_status_text(st));

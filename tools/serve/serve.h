@@ -117,7 +117,8 @@ typedef struct serve {
     int64_t pending;             /* accepted, not yet in a block */
     double open_since;           /* when the open block got its first tx */
     serve_record **batch;        /* records of the batch being admitted */
-    uint64_t batch_base;
+    uint64_t batch_base;         /* the index of batch[0]; between batches,
+                                    the records admitted (the journal's) */
     size_t batch_n;
     int io_failed;               /* a write or sync failed: no more admission */
 
@@ -135,7 +136,7 @@ typedef struct serve {
     size_t n_blocks, cap_blocks;
     uint64_t chain_end;          /* file size: where the next block goes */
     pthread_rwlock_t chain_lock; /* appends vs. whole-file scans (trace) */
-    int closing;                 /* shutdown: SSE streams end */
+    _Atomic int closing;         /* shutdown: SSE streams end */
 
     /* txid -> state. */
     pthread_mutex_t status_lock;
