@@ -21,7 +21,8 @@
 #     while another of it follows the blocks over SSE, reconnecting with
 #     Last-Event-ID after a kill -9 and restart: its rejects are
 #     s1.b32.rejects.csv and the blocks it received are s1.b32.pmbk's;
-#  7. --block-interval closes a block that is old enough with no flush.
+#  7. --block-interval closes a block that is old enough with no flush;
+#  8. TLS (--tls-cert, --tls-key): HTTPS answers, plain HTTP does not.
 # Every server started here is stopped on exit (trap).
 # Usage: cli_serve.sh POSTMARK VECTORS_DIR
 . "$(dirname "$0")/support/cli_lib.sh" "$@"
@@ -154,4 +155,19 @@ tip = json.load(urllib.request.urlopen('http://127.0.0.1:%s/v1/tip' % sys.argv[1
 sys.exit(not (tip['pending'] == 0 and tip['blocks'] >= 1))" "$PORT" && ok || bad "--block-interval: the open block did not close"
 stop && ok || bad "SIGTERM iv"
 "$PM" replay "$T/iv.pmbk" --quiet > /dev/null && ok || bad "--block-interval: the chain does not replay"
+# 8. TLS with a self-signed certificate for 127.0.0.1.
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/key.pem" -out "$T/cert.pem" -days 1 \
+    -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 > /dev/null 2>&1 || bad "openssl"
+start tls --chain "$T/tls.pmbk" --init "$V/s1.pmtx" --tls-cert "$T/cert.pem" --tls-key "$T/key.pem" || bad "start tls"
+SSL_CERT_FILE="$T/cert.pem" $CLIENT "https://127.0.0.1:$PORT" submit "$T/ex1.pmtx" --batch 64 --flush > "$T/tls.out" &&
+    grep -q "^flush: closed block 0" "$T/tls.out" && ok || bad "TLS: submit over HTTPS"
+python3 -c "
+import http.client, sys
+c = http.client.HTTPConnection('127.0.0.1', int(sys.argv[1]), timeout=10)
+try:
+    c.request('GET', '/v1/tip'); r = c.getresponse(); sys.exit(r.status == 200)
+except (OSError, http.client.HTTPException):
+    sys.exit(0)" "$PORT" && ok || bad "TLS: plain HTTP was answered"
+stop && ok || bad "SIGTERM tls"
+"$PM" serve --chain "$T/tls.pmbk" --tls-cert "$T/cert.pem" 2>/dev/null; [ $? -eq 2 ] && ok || bad "--tls-cert without --tls-key"
 finish

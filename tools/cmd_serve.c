@@ -17,7 +17,8 @@ static const char serve_usage[] =
     "usage: postmark serve --chain CHAIN.pmbk [--init STREAM.pmtx] [--listen HOST:PORT]\n"
     "                      [--journal FILE.pmtx] [--threads N] [--block-txs N]\n"
     "                      [--block-interval MS] [--token-file FILE] [--max-body BYTES]\n"
-    "                      [--max-connections N] [--timeout S] [--quiet]\n"
+    "                      [--max-connections N] [--timeout S] [--tls-cert F --tls-key F]\n"
+    "                      [--quiet]\n"
     "\n"
     "Keep the engine in memory and validate the transactions submitted over HTTP as\n"
     "`pack` validates a stream: each gets the next index of a journal (a stream file,\n"
@@ -40,6 +41,7 @@ static const char serve_usage[] =
     "  --max-body BYTES     request body limit (default 16777216): 413 above it\n"
     "  --max-connections N  simultaneous connections (default 128)\n"
     "  --timeout S          idle connection timeout in seconds (default 30)\n"
+    "  --tls-cert F --tls-key F  serve HTTPS with this certificate and key (PEM)\n"
     "  --quiet              no progress or summary on stderr\n"
     "Endpoints: POST /v1/tx, /v1/txs, /v1/flush; GET /v1/tip, /v1/tx/TXID,\n"
     "/v1/block/H, /v1/blocks?from=H (SSE), /v1/stamp/OP:SERIES:SERIAL, /metrics.\n"
@@ -47,6 +49,27 @@ static const char serve_usage[] =
     "open block, exit 0.\n"
     "Exit status: 0 stopped by a signal, 1 bad chain or journal, I/O failure,\n"
     "2 usage error.\n";
+
+/* A whole file as a string (a PEM certificate or key); NULL with a message. */
+static char *read_text(const char *option, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char *text = NULL;
+    size_t size = 0;
+    FILE *out = f ? open_memstream(&text, &size) : NULL;
+    int c;
+    while (out && (c = fgetc(f)) != EOF)
+        fputc(c, out);
+    int ok = f && out && !ferror(f) && fclose(out) == 0 && size > 0;
+    if (f)
+        fclose(f);
+    if (!ok) {
+        pm_cli_error("serve", "%s %s: %s", option, path, f ? "empty or unreadable" : strerror(errno));
+        free(text);
+        return NULL;
+    }
+    return text;
+}
 
 /* The token: the file's first line, without surrounding blanks. */
 static char *read_token(const char *path)
@@ -88,13 +111,15 @@ int pm_cmd_serve(int argc, char **argv)
         {"max-body", required_argument, NULL, 'm'},
         {"max-connections", required_argument, NULL, 'n'},
         {"timeout", required_argument, NULL, 'o'},
+        {"tls-cert", required_argument, NULL, 'C'},
+        {"tls-key", required_argument, NULL, 'K'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     serve_opts o = {.listen = "127.0.0.1:8750", .block_txs = PM_DEFAULT_BLOCK_TXS,
                     .max_body = 16u << 20, .max_connections = 128, .timeout_s = 30};
-    const char *token_file = NULL;
+    const char *token_file = NULL, *cert_file = NULL, *key_file = NULL;
     uint64_t v;
     int c;
     optind = 1;
@@ -106,6 +131,8 @@ int pm_cmd_serve(int argc, char **argv)
         case 'l': o.listen = optarg; break;
         case 'J': o.journal_path = optarg; break;
         case 'T': token_file = optarg; break;
+        case 'C': cert_file = optarg; break;
+        case 'K': key_file = optarg; break;
         case 'q': o.quiet = 1; break;
         case 't':
         case 'b':
@@ -154,7 +181,11 @@ int pm_cmd_serve(int argc, char **argv)
         fputs(serve_usage, stderr);
         return PM_EXIT_USAGE;
     }
-    char *journal = NULL, *token = NULL;
+    if ((cert_file != NULL) != (key_file != NULL)) {
+        pm_cli_error("serve", "--tls-cert and --tls-key go together");
+        return PM_EXIT_USAGE;
+    }
+    char *journal = NULL, *token = NULL, *cert = NULL, *key = NULL;
     if (!o.journal_path) {
         if (asprintf(&journal, "%s.journal.pmtx", o.chain_path) < 0)
             return PM_EXIT_INVALID;
@@ -165,13 +196,23 @@ int pm_cmd_serve(int argc, char **argv)
         return PM_EXIT_USAGE;
     }
     o.token = token;
-    serve s;
     int rc = PM_EXIT_INVALID;
+    if (cert_file && (!(cert = read_text("--tls-cert", cert_file)) ||
+                      !(key = read_text("--tls-key", key_file)))) {
+        rc = PM_EXIT_USAGE;
+        goto out;
+    }
+    o.tls_cert = cert;
+    o.tls_key = key;
+    serve s;
     if (service_start(&s, &o) == 0 && http_run(&s) == 0)
         rc = PM_EXIT_OK;
     if (service_stop(&s) != 0)
         rc = PM_EXIT_INVALID;
+out:
     free(journal);
     free(token);
+    free(cert);
+    free(key);
     return rc;
 }

@@ -251,13 +251,21 @@ int http_run(serve *s)
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    int tls = s->opts.tls_cert != NULL;
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                     MHD_USE_ITC | MHD_USE_ERROR_LOG |
+                     MHD_USE_ITC | MHD_USE_ERROR_LOG | (tls ? MHD_USE_TLS : 0) |
                      (addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+    /* TLS (GnuTLS, inside libmicrohttpd) when a certificate is given. */
+    struct MHD_OptionItem tls_options[] = {
+        {tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, (void *)s->opts.tls_key},
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)s->opts.tls_cert},
+        {MHD_OPTION_END, 0, NULL},
+    };
     struct MHD_Daemon *d = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_CONNECTION_LIMIT, s->opts.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-        s->opts.timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
+        s->opts.timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_ARRAY,
+        tls_options, MHD_OPTION_END);
     if (!d) {
         pm_cli_error("serve", "cannot listen on %s: %s", s->opts.listen, strerror(errno));
         return -1;

@@ -28,6 +28,7 @@
 typedef struct {
     const char *chain_path, *init_path, *listen, *journal_path;
     const char *token;           /* --token-file's token, or NULL */
+    const char *tls_cert, *tls_key; /* PEM texts (--tls-cert, --tls-key), or NULL */
     unsigned threads;
     uint32_t block_txs;
     uint64_t interval_ms;        /* 0: blocks close only when full or flushed */
