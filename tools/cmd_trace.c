@@ -154,7 +154,8 @@ static void json_key(FILE *f, const char *name, const uint8_t *b, size_t n)
     fprintf(f, "\"%s\":\"%s\"", name, pm_cli_hex(h, b, n));
 }
 
-static const char *event_kind(const pm_stamp_event *ev)
+/* issue, trade, gift or self (also the explorer's). */
+const char *pm_trace_event_kind(const pm_stamp_event *ev)
 {
     if (ev->is_issue)
         return "issue";
@@ -213,7 +214,7 @@ void pm_trace_print_json(FILE *f, const pm_stamp_trace *t, double seconds)
         fputc(',', f);
         json_key(f, "owner", ev->to, 32);
         fprintf(f, ",\"kind\":\"%s\",\"block\":%" PRIu64 ",\"tx\":%" PRIu32 ",\"output\":%u,",
-                event_kind(ev), ev->block, ev->tx, ev->out_index);
+                pm_trace_event_kind(ev), ev->block, ev->tx, ev->out_index);
         if (ev->is_issue && !memcmp(ev->from, (const uint8_t[32]){0}, 32))
             fputs("\"from\":null", f);
         else
@@ -249,7 +250,7 @@ static void print_trace_text(FILE *f, const pm_stamp_trace *t, double seconds)
     } else {
         for (size_t i = 0; i < t->n_events; i++) {
             const pm_stamp_event *ev = &t->events[i];
-            const char *kind = event_kind(ev);
+            const char *kind = pm_trace_event_kind(ev);
             fprintf(f, "  %-8s  height %" PRIu64 "  tx %s\n", kind, ev->height,
                     pm_cli_hex(h1, ev->txid, 32));
             if (ev->is_issue)

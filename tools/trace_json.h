@@ -16,6 +16,10 @@
  * and v[0..2], or 0. */
 int pm_trace_parse_stamp(const char *s, uint32_t v[3]);
 
+/* What an event did to the stamp: "issue", "trade" (credits went back to
+ * the previous owner), "gift" or "self" (to the same owner). */
+const char *pm_trace_event_kind(const pm_stamp_event *ev);
+
 /* One JSON object and a newline: the stamp, owner, outpoint, events, ...
  * (cli.md's trace --json); `seconds` is the scan's time. */
 void pm_trace_print_json(FILE *f, const pm_stamp_trace *t, double seconds);

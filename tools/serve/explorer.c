@@ -243,15 +243,6 @@ void explorer_home(serve *s, const http_request *req, http_reply *out)
     page_end(f, out, 200, &text, &size);
 }
 
-static const char *event_kind(const pm_stamp_event *ev)
-{
-    if (ev->is_issue)
-        return "issued";
-    if (memcmp(ev->from, ev->to, 32) == 0)
-        return "kept (self transfer)";
-    return ev->n_price ? "sold" : "given";
-}
-
 void explorer_stamp(serve *s, const http_request *req, http_reply *out)
 {
     const char *id = http_query(req, "id");
@@ -297,7 +288,7 @@ void explorer_stamp(serve *s, const http_request *req, http_reply *out)
         const pm_stamp_event *ev = &t.events[i];
         fprintf(f, "<li class=\"event\"><span class=\"kind\">%s</span> at height %" PRIu64
                    "<br>",
-                event_kind(ev), ev->height);
+                pm_trace_event_kind(ev), ev->height);
         if (ev->is_issue) {
             fputs("by ", f);
             html_text(f, t.operator_known ? t.operator_name : "its operator");

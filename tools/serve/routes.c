@@ -295,6 +295,11 @@ static int parse_height(const char *text, uint64_t *h)
     return text && pm_cli_parse_u64(text, 0, UINT64_MAX / 2, h);
 }
 
+static void append_txid(void *data, const uint8_t txid[32])
+{
+    json_array_append_new(data, hex_string(txid, 32));
+}
+
 static void handle_block(serve *s, const http_request *req, http_reply *out)
 {
     uint64_t h;
@@ -322,14 +327,7 @@ static void handle_block(serve *s, const http_request *req, http_reply *out)
         return;
     }
     json_t *txids = json_array();
-    const uint8_t *txb;
-    size_t txs, cursor = 0;
-    while (pm_block_next_tx(&txb, &txs, &blk, &cursor)) {
-        pm_tx tx;
-        uint8_t txid[32];
-        if (pm_tx_parse(&tx, NULL, txb, txs) && pm_tx_txid(s->ctx, txid, &tx))
-            json_array_append_new(txids, hex_string(txid, 32));
-    }
+    serve_each_txid(s, bytes, size, append_txid, txids);
     json_t *o = json_object();
     json_object_set_new(o, "height", json_integer((json_int_t)blk.header.height));
     json_object_set_new(o, "hash", hex_string(hash, 32));

@@ -176,6 +176,10 @@ int service_stop(serve *s);
  * Returns PM_OK, or an error (the service cannot write: 503). */
 pm_status serve_admit(serve *s, serve_record *recs, size_t n, int64_t *flush_height);
 
+/* Call fn with the txid of every transaction of a block (in order). */
+void serve_each_txid(const serve *s, const uint8_t *block, size_t size,
+                     void (*fn)(void *data, const uint8_t txid[32]), void *data);
+
 /* Parse a record enough to name it (txid), outside any lock. */
 void serve_record_prepare(const serve *s, serve_record *r, const uint8_t *bytes, size_t size);
 

@@ -150,11 +150,11 @@ static int blocks_push(serve *s, uint64_t offset, uint32_t size, const uint8_t h
     return 0;
 }
 
-/* Every transaction of a block is TX_BLOCK at its height. */
-static void note_block_txs(serve *s, const uint8_t *bytes, size_t size, uint64_t height)
+void serve_each_txid(const serve *s, const uint8_t *block, size_t size,
+                     void (*fn)(void *data, const uint8_t txid[32]), void *data)
 {
     pm_block blk;
-    if (!pm_block_parse(&blk, NULL, bytes, size))
+    if (!pm_block_parse(&blk, NULL, block, size))
         return;
     const uint8_t *txb;
     size_t txs, cursor = 0;
@@ -162,8 +162,25 @@ static void note_block_txs(serve *s, const uint8_t *bytes, size_t size, uint64_t
         pm_tx tx;
         uint8_t txid[32];
         if (pm_tx_parse(&tx, NULL, txb, txs) && pm_tx_txid(s->ctx, txid, &tx))
-            status_set(s, txid, TX_BLOCK, height, PM_REASON_NONE);
+            fn(data, txid);
     }
+}
+
+typedef struct {
+    serve *s;
+    uint64_t height;
+} in_block;
+
+static void set_in_block(void *data, const uint8_t txid[32])
+{
+    in_block *b = data;
+    status_set(b->s, txid, TX_BLOCK, b->height, PM_REASON_NONE);
+}
+
+/* Every transaction of a block is TX_BLOCK at its height. */
+static void note_block_txs(serve *s, const uint8_t *bytes, size_t size, uint64_t height)
+{
+    serve_each_txid(s, bytes, size, set_in_block, &(in_block){s, height});
 }
 
 void serve_close_streams(serve *s)
