@@ -30,15 +30,9 @@ import tempfile
 import threading
 import time
 
-
-def records(path):
-    data = open(path, 'rb').read()
-    out, at = [], 60
-    while at + 4 <= len(data):
-        n = struct.unpack_from('<I', data, at)[0]
-        out.append(data[at + 4:at + 4 + n])
-        at += 4 + n
-    return out
+# The example client's reader of stream files.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'examples'))
+from serve_client import file_records as records  # noqa: E402
 
 
 class Server:

@@ -43,13 +43,14 @@ def connect(url):
     return cls(u.hostname, u.port or (443 if u.scheme == 'https' else 80), timeout=120)
 
 
-def stream_records(path):
-    """The records of a stream file (protocol section 2): a 60-byte header,
-    then u32 little-endian length + bytes each. A cut last record is left out."""
+def file_records(path):
+    """The records of a Postmark file (protocol section 2), a stream's
+    transactions or a chain's blocks: a 60-byte header, then u32
+    little-endian length + bytes each. A cut last record is left out."""
     with open(path, 'rb') as f:
         data = f.read()
-    if data[:8] != b'POSTMKTX':
-        sys.exit('%s: not a transaction stream' % path)
+    if data[:8] not in (b'POSTMKTX', b'POSTMKBK'):
+        sys.exit('%s: not a Postmark stream or chain' % path)
     at, out = 60, []
     while at + 4 <= len(data):
         n = struct.unpack_from('<I', data, at)[0]
@@ -73,7 +74,7 @@ def post(conn, path, body, token):
 
 
 def submit(args):
-    recs = stream_records(args.stream)
+    recs = file_records(args.stream)
     conn = connect(args.url)
     accepted = rejected = 0
     rejects = open(args.rejects, 'w') if args.rejects else None

@@ -17,27 +17,15 @@ Exit status 0 when every check holds; failures are printed.
 import html.parser
 import http.client
 import json
+import os
 import socket
-import struct
 import sys
 import threading
 import time
 
-
-def records(path):
-    data = open(path, 'rb').read()
-    out, at = [], 60
-    while at + 4 <= len(data):
-        n = struct.unpack('<I', data[at:at + 4])[0]
-        if at + 4 + n > len(data):
-            break
-        out.append(data[at + 4:at + 4 + n])
-        at += 4 + n
-    return out
-
-
-def chain_blocks(path):
-    return records(path)
+# The example client's reader of stream and chain files.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'examples'))
+from serve_client import file_records as records  # noqa: E402
 
 
 def submit(conn, rec):
@@ -142,7 +130,7 @@ def cmd_queries(port, vectors, chain, fresh='fresh'):
         # A txid rejected once may be accepted later (its resubmission).
         check(status == 200 and (st == {'status': 'rejected', 'reason': reason}
                                  or st.get('status') == 'block'), 'tx %s: %s' % (txid, st))
-    blocks = chain_blocks(chain)
+    blocks = records(chain)
     for h, raw in enumerate(blocks):
         status, ctype, body = get(conn, '/v1/block/%d' % h, {'Accept': 'application/octet-stream'})
         check(status == 200 and body == raw, 'raw block %d' % h)

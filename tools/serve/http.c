@@ -34,8 +34,6 @@ typedef struct {
 
 static _Atomic long in_flight;
 
-static enum MHD_Result send_reply(struct MHD_Connection *c, const conn_request *q, http_reply *r);
-
 static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
 {
     (void)pos;

@@ -183,6 +183,11 @@ static void handle_tx(serve *s, const http_request *req, http_reply *out)
     free(decoded);
 }
 
+static uint32_t le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
 static void handle_txs(serve *s, const http_request *req, http_reply *out)
 {
     /* Frame the whole body first: a body cut inside a record is refused
@@ -194,8 +199,7 @@ static void handle_txs(serve *s, const http_request *req, http_reply *out)
             reply_error(out, 400, "record %zu at byte %zu: cut inside its length", n, at);
             return;
         }
-        uint32_t len = (uint32_t)b[at] | (uint32_t)b[at + 1] << 8 | (uint32_t)b[at + 2] << 16 |
-                       (uint32_t)b[at + 3] << 24;
+        uint32_t len = le32(b + at);
         if (len > req->body_size - at - 4) {
             reply_error(out, 400, "record %zu at byte %zu: declares %u bytes, %zu follow", n, at,
                         len, req->body_size - at - 4);
@@ -211,8 +215,7 @@ static void handle_txs(serve *s, const http_request *req, http_reply *out)
     }
     at = 0;
     for (size_t i = 0; i < n; i++) {
-        uint32_t len = (uint32_t)b[at] | (uint32_t)b[at + 1] << 8 | (uint32_t)b[at + 2] << 16 |
-                       (uint32_t)b[at + 3] << 24;
+        uint32_t len = le32(b + at);
         serve_record_prepare(s, &recs[i], b + at + 4, len);
         at += 4 + (size_t)len;
     }
