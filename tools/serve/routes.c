@@ -28,8 +28,8 @@ static void handle_holdings(serve *s, const http_request *req, http_reply *out);
 static void handle_utxo(serve *s, const http_request *req, http_reply *out);
 static void handle_stats(serve *s, const http_request *req, http_reply *out);
 
-/* A prefix ending in '/' matches the paths below it; otherwise (and for
- * "/") the path must be exact. */
+/* Matched by route_match (decode.c): a prefix ending in '/' matches the
+ * paths below it; otherwise (and for "/") the path must be exact. */
 const route serve_routes[] = {
     {"POST", "/v1/tx", "tx", 1, handle_tx},
     {"POST", "/v1/txs", "txs", 1, handle_txs},
@@ -51,19 +51,7 @@ const size_t serve_route_count = sizeof serve_routes / sizeof serve_routes[0];
 
 const route *route_find(const char *method, const char *path, int *status)
 {
-    *status = 404;
-    for (size_t i = 0; i < serve_route_count; i++) {
-        const route *r = &serve_routes[i];
-        size_t n = strlen(r->prefix);
-        int match = n > 1 && r->prefix[n - 1] == '/' ? strncmp(path, r->prefix, n) == 0 && path[n]
-                                            : strcmp(path, r->prefix) == 0;
-        if (!match)
-            continue;
-        if (strcmp(method, r->method) == 0)
-            return r;
-        *status = 405;
-    }
-    return NULL;
+    return route_match(serve_routes, serve_route_count, method, path, status);
 }
 
 /* ---- replies ------------------------------------------------------------- */
@@ -132,41 +120,14 @@ static int is_json(const http_request *req)
     return req->content_type && strncmp(req->content_type, "application/json", 16) == 0;
 }
 
-/* {"tx": HEX} into *bytes (malloc'ed). Returns NULL or the complaint. */
-static const char *decode_json_tx(const http_request *req, uint8_t **bytes, size_t *size)
-{
-    json_error_t jerr;
-    json_t *doc = json_loadb((const char *)req->body, req->body_size, JSON_REJECT_DUPLICATES, &jerr);
-    if (!doc)
-        return "malformed JSON";
-    const char *why = NULL;
-    json_t *tx = json_object_get(doc, "tx");
-    const char *hex = json_is_string(tx) ? json_string_value(tx) : NULL;
-    size_t len = hex ? json_string_length(tx) : 0;
-    if (!json_is_object(doc))
-        why = "expected a JSON object";
-    else if (!hex)
-        why = "expected {\"tx\": HEX}";
-    else if (len == 0 || len % 2 || strlen(hex) != len)
-        why = "tx: expected an even, non-zero number of hex digits";
-    else if (!(*bytes = malloc(len / 2)))
-        why = "out of memory";
-    else if (!pm_cli_unhex(*bytes, len / 2, hex))
-        why = "tx: not hex";
-    *size = len / 2;
-    json_decref(doc);
-    return why;
-}
-
 static void handle_tx(serve *s, const http_request *req, http_reply *out)
 {
     uint8_t *decoded = NULL;
     const uint8_t *bytes = req->body;
     size_t size = req->body_size;
     if (is_json(req)) {
-        const char *why = decode_json_tx(req, &decoded, &size);
+        const char *why = decode_json_tx(req->body, req->body_size, &decoded, &size);
         if (why) {
-            free(decoded);
             reply_error(out, 400, "%s", why);
             return;
         }
@@ -183,42 +144,29 @@ static void handle_tx(serve *s, const http_request *req, http_reply *out)
     free(decoded);
 }
 
-static uint32_t le32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 static void handle_txs(serve *s, const http_request *req, http_reply *out)
 {
     /* Frame the whole body first: a body cut inside a record is refused
      * whole, before anything is journaled. */
-    size_t n = 0, at = 0;
-    const uint8_t *b = req->body;
-    while (at < req->body_size) {
-        if (req->body_size - at < 4) {
-            reply_error(out, 400, "record %zu at byte %zu: cut inside its length", n, at);
-            return;
-        }
-        uint32_t len = le32(b + at);
-        if (len > req->body_size - at - 4) {
-            reply_error(out, 400, "record %zu at byte %zu: declares %u bytes, %zu follow", n, at,
-                        len, req->body_size - at - 4);
-            return;
-        }
-        at += 4 + (size_t)len;
-        n++;
+    size_t n;
+    char err[160];
+    if (decode_frames(req->body, req->body_size, NULL, NULL, &n, err, sizeof err) != 0) {
+        reply_error(out, 400, "%s", err);
+        return;
     }
     serve_record *recs = malloc((n ? n : 1) * sizeof *recs);
-    if (!recs) {
+    const uint8_t **bytes = malloc((n ? n : 1) * sizeof *bytes);
+    size_t *sizes = malloc((n ? n : 1) * sizeof *sizes);
+    if (!recs || !bytes || !sizes) {
+        free(recs);
+        free(bytes);
+        free(sizes);
         reply_error(out, 500, "out of memory");
         return;
     }
-    at = 0;
-    for (size_t i = 0; i < n; i++) {
-        uint32_t len = le32(b + at);
-        serve_record_prepare(s, &recs[i], b + at + 4, len);
-        at += 4 + (size_t)len;
-    }
+    decode_frames(req->body, req->body_size, bytes, sizes, &n, err, sizeof err);
+    for (size_t i = 0; i < n; i++)
+        serve_record_prepare(s, &recs[i], bytes[i], sizes[i]);
     pm_status st = n ? serve_admit(s, recs, n, NULL) : PM_OK;
     if (!admit_failed(out, st)) {
         json_t *results = json_array();
@@ -227,6 +175,8 @@ static void handle_txs(serve *s, const http_request *req, http_reply *out)
         reply_json(out, 200, json_pack("{s:o}", "results", results));
     }
     free(recs);
+    free(bytes);
+    free(sizes);
 }
 
 static void handle_flush(serve *s, const http_request *req, http_reply *out)
@@ -292,12 +242,6 @@ static void handle_tx_status(serve *s, const http_request *req, http_reply *out)
     }
 }
 
-/* A height in a path or a query: decimal, no sign. */
-static int parse_height(const char *text, uint64_t *h)
-{
-    return text && pm_cli_parse_u64(text, 0, UINT64_MAX / 2, h);
-}
-
 static void append_txid(void *data, const uint8_t txid[32])
 {
     json_array_append_new(data, hex_string(txid, 32));
@@ -306,7 +250,7 @@ static void append_txid(void *data, const uint8_t txid[32])
 static void handle_block(serve *s, const http_request *req, http_reply *out)
 {
     uint64_t h;
-    if (!parse_height(req->path + strlen("/v1/block/"), &h)) {
+    if (!decode_height(req->path + strlen("/v1/block/"), &h)) {
         reply_error(out, 400, "expected /v1/block/HEIGHT (a decimal number)");
         return;
     }
@@ -406,13 +350,13 @@ static void handle_blocks(serve *s, const http_request *req, http_reply *out)
 {
     uint64_t from = 0, last;
     const char *from_text = http_query(req, "from");
-    if (from_text && !parse_height(from_text, &from)) {
+    if (from_text && !decode_height(from_text, &from)) {
         reply_error(out, 400, "from: expected a height (a decimal number)");
         return;
     }
     /* A consumer resuming: the block after the last one it saw. */
     if (req->last_event_id) {
-        if (!parse_height(req->last_event_id, &last)) {
+        if (!decode_height(req->last_event_id, &last)) {
             reply_error(out, 400, "Last-Event-ID: expected a height");
             return;
         }
@@ -529,28 +473,18 @@ static void handle_holdings(serve *s, const http_request *req, http_reply *out)
  * accepted transactions count). */
 static void handle_utxo(serve *s, const http_request *req, http_reply *out)
 {
-    const char *arg = req->path + strlen("/v1/utxo/");
-    const char *colon = strchr(arg, ':');
-    char hex[65];
-    uint64_t index;
     pm_outpoint op;
-    if (colon && colon - arg == 64) {
-        memcpy(hex, arg, 64);
-        hex[64] = 0;
-    } else {
-        hex[0] = 0;
-    }
-    if (!pm_cli_unhex(op.txid, 32, hex) || !pm_cli_parse_u64(colon + 1, 0, UINT16_MAX, &index)) {
+    if (!decode_outpoint(req->path + strlen("/v1/utxo/"), &op)) {
         reply_error(out, 400, "expected /v1/utxo/TXID:INDEX (64 hex digits, a number)");
         return;
     }
-    op.index = (uint16_t)index;
     pm_output o;
     pthread_mutex_lock(&s->engine_lock);
     int found = pm_engine_get_utxo(s->engine, &o, &op);
     pthread_mutex_unlock(&s->engine_lock);
     if (!found) {
-        reply_error(out, 404, "no unspent output %s:%u", hex, op.index);
+        char hex[65];
+        reply_error(out, 404, "no unspent output %s:%u", pm_cli_hex(hex, op.txid, 32), op.index);
         return;
     }
     json_t *j = json_object();

@@ -240,6 +240,25 @@ extern const size_t serve_route_count;
 /* The route for a method and path: NULL and *status 404 (no such path) or
  * 405 (another method). */
 const route *route_find(const char *method, const char *path, int *status);
+
+/* ---- decode.c: reading requests (pure: fuzz/fuzz_serve_decode.c) ---------- */
+
+/* route_find over any table. A prefix ending in '/' matches the paths
+ * below it; otherwise (and for "/") the path must be exact. */
+const route *route_match(const route *table, size_t n, const char *method, const char *path,
+                         int *status);
+/* A height: decimal, no sign. Returns 1 and *h, or 0 (also for NULL). */
+int decode_height(const char *text, uint64_t *h);
+/* "TXID:INDEX": 64 hex digits (either case), a decimal up to 65535. */
+int decode_outpoint(const char *text, pm_outpoint *op);
+/* A JSON body {"tx": HEX}: *bytes (malloc'ed) and *size. Returns NULL, or
+ * the complaint (then *bytes is NULL). */
+const char *decode_json_tx(const uint8_t *body, size_t size, uint8_t **bytes, size_t *out);
+/* A body of records (u32 little-endian length + bytes each): *n records,
+ * located in recs/sizes when those are not NULL (n entries each). Returns
+ * 0, or -1 with the message in err when a record is cut. */
+int decode_frames(const uint8_t *body, size_t size, const uint8_t **recs, size_t *sizes,
+                  size_t *n, char *err, size_t errlen);
 void reply_error(http_reply *out, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
