@@ -8,6 +8,7 @@
  *   journal.c  the files: the journal (a stream file, protocol §2), the
  *              block index beside it (where a restart resumes), rejects
  *   routes.c   the route table and the handlers (JSON with jansson)
+ *   decode.c   reading requests: routes, path arguments, bodies (fuzzed)
  *   http.c     libmicrohttpd: limits, auth, bodies, replies, SSE
  *   metrics.c  counters and the Prometheus text format
  *   explorer.c the HTML page for people: tip, blocks, rejects, throughput,
