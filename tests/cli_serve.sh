@@ -22,7 +22,11 @@
 #     Last-Event-ID after a kill -9 and restart: its rejects are
 #     s1.b32.rejects.csv and the blocks it received are s1.b32.pmbk's;
 #  7. --block-interval closes a block that is old enough with no flush;
-#  8. TLS (--tls-cert, --tls-key): HTTPS answers, plain HTTP does not.
+#  8. TLS (--tls-cert, --tls-key): HTTPS answers, plain HTTP does not;
+#  9. blocks from a peer (POST /v1/block) and disconnection (POST
+#     /v1/disconnect): s1.b32's blocks connected make s1.b32.pmbk byte for
+#     byte, 409 while a transaction waits, bad blocks refused; a restart
+#     (also after kill -9) resumes on that chain.
 # Every server started here is stopped on exit (trap).
 # Usage: cli_serve.sh POSTMARK VECTORS_DIR
 . "$(dirname "$0")/support/cli_lib.sh" "$@"
@@ -170,4 +174,17 @@ except (OSError, http.client.HTTPException):
     sys.exit(0)" "$PORT" && ok || bad "TLS: plain HTTP was answered"
 stop && ok || bad "SIGTERM tls"
 "$PM" serve --chain "$T/tls.pmbk" --tls-cert "$T/cert.pem" 2>/dev/null; [ $? -eq 2 ] && ok || bad "--tls-cert without --tls-key"
+# 9. Peers' blocks and a disconnection, then restarts.
+start peer --chain "$T/peer.pmbk" --init "$V/s1.pmtx" || bad "start peer"
+$CHECK peers "$PORT" "$V" && ok || bad "peer blocks"
+stop && ok || bad "SIGTERM peer"
+cmp -s "$T/peer.pmbk" "$V/s1.b32.pmbk" && ok || bad "peer blocks: chain differs from s1.b32.pmbk"
+start peer2 --chain "$T/peer.pmbk" || bad "restart after peer blocks"
+# s1's second half again: all of it is in the chain already.
+$CLIENT "http://127.0.0.1:$PORT" submit "$V/s1.half2.pmtx" --batch 16 > "$T/peer2.out" &&
+    grep -q ": 0 accepted" "$T/peer2.out" && ok || bad "peer2: $(cat "$T/peer2.out")"
+{ kill -9 "$PID" && wait "$PID"; } 2>/dev/null
+start peer3 --chain "$T/peer.pmbk" || bad "restart after kill -9 on peer blocks"
+stop && ok || bad "SIGTERM peer3"
+cmp -s "$T/peer.pmbk" "$V/s1.b32.pmbk" && ok || bad "peer3: chain changed"
 finish

@@ -9,6 +9,7 @@
                                                      tip, tx, block, blocks (SSE), stamp
     serve_check.py bad PORT TOKEN                    the table of bad requests
     serve_check.py explorer PORT VECTORS             the HTML pages (GET /, stamp, holdings)
+    serve_check.py peers PORT VECTORS                blocks from a peer, a disconnection
 
 ANSWERS lines: index,hex of the submitted bytes,verdict (written as answers
 arrive, flushed each time: a killed server leaves the answers it gave).
@@ -262,6 +263,49 @@ def cmd_explorer(port, vectors):
         check(b'<script>' not in body, 'explorer %s: echoes markup unescaped' % path)
 
 
+def cmd_peers(port, vectors):
+    """On a service with an empty chain: s1.b32's blocks connected one by
+    one, the tip disconnected and connected again, bad blocks refused, and
+    409 while a transaction waits in the open block."""
+    conn = http.client.HTTPConnection('127.0.0.1', int(port), timeout=60)
+    blocks = records(vectors + '/s1.b32.pmbk')
+    summary = json.load(open(vectors + '/s1.b32.json'))
+
+    def post(path, body=b''):
+        conn.request('POST', path, body=body, headers={'Content-Type': 'application/octet-stream'})
+        resp = conn.getresponse()
+        return resp.status, json.loads(resp.read())
+
+    status, got = post('/v1/disconnect')
+    check(status == 409, 'disconnect with no block: %d %s' % (status, got))
+    # A transaction accepted into the open block: no peer block meanwhile.
+    status, got = post('/v1/tx', records(vectors + '/s1.pmtx')[0])
+    check(status == 200, 'record 0 accepted: %s' % got)
+    status, got = post('/v1/block', blocks[0])
+    check(status == 409, 'peer block while a transaction waits: %d' % status)
+    status, got = post('/v1/flush')
+    check(got == {'height': 0}, 'flush: %s' % got)
+    # Our block 0 is not s1's block 0 (it holds one transaction): take it off.
+    status, got = post('/v1/disconnect')
+    check(status == 200 and got['height'] == -1, 'disconnect: %d %s' % (status, got))
+    for h, raw in enumerate(blocks):
+        status, got = post('/v1/block', raw)
+        check(status == 200 and got['height'] == h, 'peer block %d: %d %s' % (h, status, got))
+    status, got = post('/v1/block', blocks[3])
+    check(status == 422 and got['reason'] == 'BAD_LINK', 'an old block again: %d %s' % (status, got))
+    status, got = post('/v1/block', b'\x01\x02')
+    check(status == 422 and got['reason'] == 'BLOCK_MALFORMED', 'garbage block: %d %s' % (status, got))
+    status, got = post('/v1/disconnect')
+    check(status == 200 and got['height'] == summary['height'] - 1, 'disconnect the tip: %s' % got)
+    status, got = post('/v1/block', blocks[-1])
+    check(status == 200 and got == {'height': summary['height'], 'tip': summary['tip']},
+          'the tip again: %s' % got)
+    status, _, body = get(conn, '/v1/tip')
+    tip = json.loads(body)
+    for k in ('height', 'tip', 'utxo_count', 'utxo_digest'):
+        check(tip[k] == summary[k], 'tip %s after peers: %s' % (k, tip[k]))
+
+
 def raw_request(port, data, wait=5.0):
     """Send bytes, return the status of the answer (0: closed without one)."""
     s = socket.create_connection(('127.0.0.1', int(port)), timeout=wait)
@@ -405,6 +449,8 @@ def main():
         cmd_bad(*args)
     elif cmd == 'explorer':
         cmd_explorer(*args)
+    elif cmd == 'peers':
+        cmd_peers(*args)
     else:
         sys.exit('unknown command ' + cmd)
     sys.exit(1 if failures else 0)

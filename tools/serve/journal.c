@@ -13,6 +13,10 @@
  * of the chain has its line (or is below H): every record after LAST is
  * validated again on the tip's state, exactly as pack resumes, so the
  * verdicts and block boundaries are the ones the crashed run was making.
+ * A peer's block or a disconnection changes the tip while nothing is
+ * pending: "tip H HASH NEXT" (H may be -1, HASH then the chain id) says
+ * that on that tip the next record is NEXT. The last line naming the
+ * validated tip wins.
  * This is the service's own copy of what tools/resume.c does for pack's
  * CHAIN.runs: the journal is one stream forever, so it needs no stream
  * identity.
@@ -117,6 +121,7 @@ static int find_resume(serve_journal *j, int64_t tip_height, const uint8_t tip_h
     uint64_t start = 0;
     int found = 0;
     unsigned long long a, b;
+    long long h;
     uint8_t hash[32];
     *resume_at = 0;
     while (f && fgets(line, sizeof line, f)) {
@@ -129,6 +134,11 @@ static int find_resume(serve_journal *j, int64_t tip_height, const uint8_t tip_h
                  a == (unsigned long long)tip_height && memcmp(hash, tip_hash, 32) == 0) {
             found = 1;
             *resume_at = b + 1;
+        } else if (sscanf(line, "tip %lld %64s %llu", &h, hex, &b) == 3 &&
+                   pm_cli_unhex(hash, 32, hex) && h == tip_height &&
+                   memcmp(hash, tip_hash, 32) == 0) {
+            found = 1;
+            *resume_at = b;
         }
     }
     if (f)
@@ -227,15 +237,28 @@ int journal_append(serve_journal *j, const uint8_t *const *recs, const size_t *s
     return rc;
 }
 
-int journal_note_block(serve_journal *j, uint64_t height, const uint8_t hash[32],
-                       uint64_t last_index)
+/* A line "KIND HEIGHT HASH INDEX" in JOURNAL.blocks, synced after the
+ * rejects reported before it. */
+static int note_line(serve_journal *j, const char *kind, long long height, const uint8_t hash[32],
+                     unsigned long long index)
 {
     char hex[65], line[160];
     if (fflush(j->rejects) != 0 || fdatasync(fileno(j->rejects)) != 0)
         return -1;
-    int n = snprintf(line, sizeof line, "block %llu %s %llu\n", (unsigned long long)height,
-                     pm_cli_hex(hex, hash, 32), (unsigned long long)last_index);
+    int n = snprintf(line, sizeof line, "%s %lld %s %llu\n", kind, height,
+                     pm_cli_hex(hex, hash, 32), index);
     return write_all(j->blocks_fd, line, (size_t)n) == 0 && fdatasync(j->blocks_fd) == 0 ? 0 : -1;
+}
+
+int journal_note_block(serve_journal *j, uint64_t height, const uint8_t hash[32],
+                       uint64_t last_index)
+{
+    return note_line(j, "block", (long long)height, hash, last_index);
+}
+
+int journal_note_tip(serve_journal *j, int64_t height, const uint8_t hash[32], uint64_t next)
+{
+    return note_line(j, "tip", height, hash, next);
 }
 
 void journal_note_reject(serve_journal *j, uint64_t index, const uint8_t *txid, pm_reason reason)

@@ -18,6 +18,8 @@
 static void handle_tx(serve *s, const http_request *req, http_reply *out);
 static void handle_txs(serve *s, const http_request *req, http_reply *out);
 static void handle_flush(serve *s, const http_request *req, http_reply *out);
+static void handle_connect(serve *s, const http_request *req, http_reply *out);
+static void handle_disconnect(serve *s, const http_request *req, http_reply *out);
 static void handle_tip(serve *s, const http_request *req, http_reply *out);
 static void handle_tx_status(serve *s, const http_request *req, http_reply *out);
 static void handle_block(serve *s, const http_request *req, http_reply *out);
@@ -34,6 +36,8 @@ const route serve_routes[] = {
     {"POST", "/v1/tx", "tx", 1, handle_tx},
     {"POST", "/v1/txs", "txs", 1, handle_txs},
     {"POST", "/v1/flush", "flush", 1, handle_flush},
+    {"POST", "/v1/block", "connect", 1, handle_connect},
+    {"POST", "/v1/disconnect", "disconnect", 1, handle_disconnect},
     {"GET", "/v1/tip", "tip", 0, handle_tip},
     {"GET", "/v1/tx/", "tx_status", 0, handle_tx_status},
     {"GET", "/v1/block/", "block", 0, handle_block},
@@ -186,6 +190,59 @@ static void handle_flush(serve *s, const http_request *req, http_reply *out)
     pm_status st = serve_admit(s, NULL, 0, &height);
     if (!admit_failed(out, st))
         reply_json(out, 200, json_pack("{s:I}", "height", (json_int_t)height));
+}
+
+/* ---- blocks from peers, reorganisations --------------------------------------- */
+
+/* 409 while transactions wait in the open block (or the service stops). */
+static int chain_change_failed(http_reply *out, pm_status st)
+{
+    if (st == PM_ERR_STATE) {
+        reply_error(out, 409, "the open block holds accepted transactions (POST /v1/flush first), "
+                              "there is no block to disconnect, or the service is stopping");
+        return 1;
+    }
+    return admit_failed(out, st);
+}
+
+static void reply_tip(serve *s, http_reply *out, int64_t height)
+{
+    uint8_t hash[32];
+    pthread_mutex_lock(&s->engine_lock);
+    pm_engine_tip(s->engine, hash, NULL);
+    pthread_mutex_unlock(&s->engine_lock);
+    json_t *o = json_object();
+    json_object_set_new(o, "height", json_integer(height));
+    json_object_set_new(o, "tip", hex_string(hash, 32));
+    reply_json(out, 200, o);
+}
+
+/* POST /v1/block: a peer's block (its bytes as a chain file record holds
+ * them) connected on top of the tip and appended to the chain. */
+static void handle_connect(serve *s, const http_request *req, http_reply *out)
+{
+    pm_verdict v;
+    int64_t height;
+    pm_status st = serve_connect(s, &v, req->body, req->body_size, &height);
+    if (st == PM_ERR_INVALID) {
+        json_t *o = json_pack("{s:s,s:s}", "verdict", "rejected", "reason",
+                              pm_reason_name(v.reason));
+        json_object_set_new(o, "tx", v.tx >= 0 ? json_integer(v.tx) : json_null());
+        json_object_set_new(o, "txid", v.has_txid ? hex_string(v.txid, 32) : json_string(""));
+        reply_json(out, 422, o);
+    } else if (!chain_change_failed(out, st)) {
+        reply_tip(s, out, height);
+    }
+}
+
+/* POST /v1/disconnect: the tip block taken off (cut from the chain file). */
+static void handle_disconnect(serve *s, const http_request *req, http_reply *out)
+{
+    (void)req;
+    int64_t height;
+    pm_status st = serve_disconnect(s, &height);
+    if (!chain_change_failed(out, st))
+        reply_tip(s, out, height);
 }
 
 /* ---- queries ----------------------------------------------------------------- */

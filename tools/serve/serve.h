@@ -65,6 +65,9 @@ int journal_append(serve_journal *j, const uint8_t *const *recs, const size_t *s
 int journal_note_block(serve_journal *j, uint64_t height, const uint8_t hash[32],
                        uint64_t last_index);
 void journal_note_reject(serve_journal *j, uint64_t index, const uint8_t *txid, pm_reason reason);
+/* The line for a tip set by a peer's block or a disconnection: at tip
+ * (height, hash), the next record is `next` (synced, after the rejects). */
+int journal_note_tip(serve_journal *j, int64_t height, const uint8_t hash[32], uint64_t next);
 void journal_close(serve_journal *j);
 /* Call fn for every record of the journal from index `from` on (the bytes
  * are valid during the call). Returns 0, or -1 with a message in err. */
@@ -90,7 +93,8 @@ void metrics_observe(serve_histogram *h, double seconds);
 
 /* ---- service.c ---------------------------------------------------------- */
 
-typedef enum { TX_UNKNOWN = 0, TX_PENDING, TX_BLOCK, TX_REJECTED } serve_tx_state;
+/* TX_GONE: was in a block that was disconnected (answered as unknown). */
+typedef enum { TX_UNKNOWN = 0, TX_PENDING, TX_BLOCK, TX_REJECTED, TX_GONE } serve_tx_state;
 
 /* One record of a request: in, then the verdict out. */
 typedef struct {
@@ -180,6 +184,15 @@ pm_status serve_admit(serve *s, serve_record *recs, size_t n, int64_t *flush_hei
 /* Call fn with the txid of every transaction of a block (in order). */
 void serve_each_txid(const serve *s, const uint8_t *block, size_t size,
                      void (*fn)(void *data, const uint8_t txid[32]), void *data);
+
+/* A peer's block connected on top of the tip (appended to the chain), or
+ * the tip disconnected (cut from it): both between two batches, and only
+ * while no accepted transaction waits in the open block. Returns PM_OK
+ * (*height: the new tip), PM_ERR_INVALID (*verdict says why), PM_ERR_STATE
+ * (transactions are pending; or nothing to disconnect: 409), PM_ERR_IO. */
+pm_status serve_connect(serve *s, pm_verdict *verdict, const uint8_t *block, size_t size,
+                        int64_t *height);
+pm_status serve_disconnect(serve *s, int64_t *height);
 
 /* Parse a record enough to name it (txid), outside any lock. */
 void serve_record_prepare(const serve *s, serve_record *r, const uint8_t *bytes, size_t size);

@@ -33,11 +33,18 @@
 #include <time.h>
 #include <unistd.h>
 
+/* What a request asks of the committer: records to admit (SERVE_TXS), or
+ * a change of the chain, made between two batches. */
+typedef enum { SERVE_TXS, SERVE_FLUSH, SERVE_CONNECT, SERVE_DISCONNECT } serve_op;
+
 struct serve_queue_item {
+    serve_op op;
     serve_record *recs;
     size_t n;
-    int flush;
-    int64_t flush_height;
+    const uint8_t *block;        /* SERVE_CONNECT */
+    size_t block_size;
+    pm_verdict *verdict;
+    int64_t height;              /* out: the block closed or connected, the tip */
     pm_status status;
     int done;
     serve_queue_item *next;
@@ -95,7 +102,7 @@ static void status_set(serve *s, const uint8_t txid[32], serve_tx_state state, u
         memcpy(e->txid, txid, 32);
         s->status_n++;
     }
-    if (e->state != TX_BLOCK || state == TX_BLOCK) {
+    if (e->state != TX_BLOCK || state == TX_BLOCK || state == TX_GONE) {
         e->state = (uint8_t)state;
         e->height = height;
         e->reason = (uint8_t)reason;
@@ -108,7 +115,7 @@ serve_tx_state serve_tx_lookup(serve *s, const uint8_t txid[32], uint64_t *heigh
 {
     pthread_mutex_lock(&s->status_lock);
     serve_status *e = status_find(s, txid);
-    serve_tx_state st = e ? (serve_tx_state)e->state : TX_UNKNOWN;
+    serve_tx_state st = e && e->state != TX_GONE ? (serve_tx_state)e->state : TX_UNKNOWN;
     if (e) {
         *height = e->height;
         *reason = (pm_reason)e->reason;
@@ -260,19 +267,14 @@ int serve_block_wait(serve *s, uint64_t h, unsigned ms)
 
 /* ---- engine callbacks (on the committer, under engine_lock) ------------ */
 
-static void on_block(void *data, const uint8_t *block, size_t size, uint64_t height,
-                     const uint8_t hash[32])
+/* Append a block to the chain file (synced) and to the blocks known. Its
+ * journal line was written first. Returns 0, or -1 (io_failed set). */
+static int append_block(serve *s, const uint8_t *block, size_t size, uint64_t height,
+                        const uint8_t hash[32])
 {
-    serve *s = data;
-    if (s->io_failed)
-        return;
     uint8_t len[4] = {(uint8_t)size, (uint8_t)(size >> 8), (uint8_t)(size >> 16),
                       (uint8_t)(size >> 24)};
     double t0 = pm_cli_now();
-    if (journal_note_block(&s->journal, height, hash, pm_engine_block_last_index(s->engine)) != 0) {
-        s->io_failed = errno ? errno : EIO;
-        return;
-    }
     pthread_rwlock_wrlock(&s->chain_lock);
     uint64_t at = s->chain_end;
     int ok = pwrite(s->chain_fd, len, 4, (off_t)at) == 4 &&
@@ -283,11 +285,26 @@ static void on_block(void *data, const uint8_t *block, size_t size, uint64_t hei
     pthread_rwlock_unlock(&s->chain_lock);
     if (!ok) {
         s->io_failed = errno ? errno : EIO;
-        return;
+        return -1;
     }
     metrics_observe(&s->fsync_hist, pm_cli_now() - t0);
     blocks_push(s, at + 4, (uint32_t)size, hash);
     note_block_txs(s, block, size, height);
+    return 0;
+}
+
+static void on_block(void *data, const uint8_t *block, size_t size, uint64_t height,
+                     const uint8_t hash[32])
+{
+    serve *s = data;
+    if (s->io_failed)
+        return;
+    if (journal_note_block(&s->journal, height, hash, pm_engine_block_last_index(s->engine)) != 0) {
+        s->io_failed = errno ? errno : EIO;
+        return;
+    }
+    if (append_block(s, block, size, height, hash) != 0)
+        return;
     pm_block_header h;
     pm_block_header_decode(&h, block);
     s->pending -= h.tx_count;
@@ -376,14 +393,92 @@ static pm_status close_block(serve *s, int64_t *height)
     return st != PM_OK ? st : s->io_failed ? PM_ERR_IO : PM_OK;
 }
 
+/* The tip's journal line: a restart resumes at the next record (nothing
+ * is pending when the tip changes under the service: see chain_change). */
+static int note_tip(serve *s)
+{
+    uint8_t tip[32];
+    int64_t height;
+    pm_engine_tip(s->engine, tip, &height);
+    if (journal_note_tip(&s->journal, height, tip, s->batch_base) != 0) {
+        s->io_failed = errno ? errno : EIO;
+        return -1;
+    }
+    return 0;
+}
+
+static void forget_tx(void *data, const uint8_t txid[32])
+{
+    status_set(data, txid, TX_GONE, 0, PM_REASON_NONE);
+}
+
+/* A peer's block on top of the tip, or the tip taken off (a
+ * reorganisation). Only while no accepted transaction waits in the open
+ * block (PM_ERR_STATE otherwise: 409): then every journal record is
+ * settled, and a restart resumes after all of them on the new tip, which
+ * is what the line written before the chain file changes says. */
+static pm_status chain_change(serve *s, serve_queue_item *it)
+{
+    pthread_mutex_lock(&s->engine_lock);
+    pm_status st = PM_ERR_STATE;
+    pm_reason unused;
+    /* Settle what was submitted: pending counts its acceptances. */
+    if (pm_engine_check_tx(s->engine, &unused, NULL, 0) != PM_OK || s->pending > 0)
+        goto out;
+    if (it->op == SERVE_CONNECT) {
+        const uint8_t *blocks[1] = {it->block};
+        st = pm_engine_connect_blocks(s->engine, it->verdict, blocks, &it->block_size, 1, 0);
+        if (st == PM_OK) {
+            uint8_t hash[32];
+            int64_t height;
+            pm_engine_tip(s->engine, hash, &height);
+            if (note_tip(s) != 0 ||
+                append_block(s, it->block, it->block_size, (uint64_t)height, hash) != 0)
+                st = PM_ERR_IO;
+            it->height = height;
+        }
+    } else {
+        uint64_t n = serve_block_count(s);
+        uint8_t *bytes = NULL, hash[32];
+        size_t size = 0;
+        if (n == 0 || !serve_block_get(s, n - 1, &bytes, &size, hash))
+            goto out;
+        st = pm_engine_disconnect_tip(s->engine);
+        if (st == PM_OK && note_tip(s) == 0) {
+            pthread_rwlock_wrlock(&s->chain_lock);
+            pthread_mutex_lock(&s->blocks_lock);
+            uint64_t end = s->blocks[n - 1].offset - 4;
+            int ok = ftruncate(s->chain_fd, (off_t)end) == 0 && fsync(s->chain_fd) == 0;
+            if (ok) {
+                s->chain_end = end;
+                s->n_blocks--;
+            }
+            pthread_mutex_unlock(&s->blocks_lock);
+            pthread_rwlock_unlock(&s->chain_lock);
+            if (!ok)
+                s->io_failed = errno ? errno : EIO;
+            else
+                serve_each_txid(s, bytes, size, forget_tx, s);
+        }
+        if (st == PM_OK && s->io_failed)
+            st = PM_ERR_IO;
+        pm_engine_tip(s->engine, NULL, &it->height);
+        free(bytes);
+    }
+out:
+    pthread_mutex_unlock(&s->engine_lock);
+    return st;
+}
+
 /* Admit everything taken from the queue: consecutive submissions are one
- * batch (one fdatasync); a flush closes the block after what precedes it. */
+ * batch (one fdatasync); a flush or a change of the chain comes after what
+ * precedes it. */
 static void process(serve *s, serve_queue_item *list)
 {
     while (list) {
         size_t n = 0;
         serve_queue_item *it, *end;
-        for (end = list; end && !end->flush; end = end->next)
+        for (end = list; end && end->op == SERVE_TXS; end = end->next)
             n += end->n;
         serve_record **recs = malloc((n ? n : 1) * sizeof *recs);
         pm_status st = recs ? PM_OK : PM_ERR_NOMEM;
@@ -399,7 +494,7 @@ static void process(serve *s, serve_queue_item *list)
         for (it = list; it != end; it = it->next)
             it->status = st;
         if (end) {
-            end->status = close_block(s, &end->flush_height);
+            end->status = end->op == SERVE_FLUSH ? close_block(s, &end->height) : chain_change(s, end);
             end = end->next;
         }
         pthread_mutex_lock(&s->queue_lock);
@@ -453,9 +548,9 @@ static void *committer(void *arg)
     return NULL;
 }
 
-pm_status serve_admit(serve *s, serve_record *recs, size_t n, int64_t *flush_height)
+/* Queue an item for the committer and wait until it is done. */
+static pm_status run_item(serve *s, serve_queue_item *item)
 {
-    serve_queue_item item = {.recs = recs, .n = n, .flush = flush_height != NULL};
     double t0 = pm_cli_now();
     pthread_mutex_lock(&s->queue_lock);
     if (s->stopping) {
@@ -463,18 +558,43 @@ pm_status serve_admit(serve *s, serve_record *recs, size_t n, int64_t *flush_hei
         return PM_ERR_STATE;
     }
     if (s->tail)
-        s->tail->next = &item;
+        s->tail->next = item;
     else
-        s->head = &item;
-    s->tail = &item;
+        s->head = item;
+    s->tail = item;
     pthread_cond_signal(&s->queue_cond);
-    while (!item.done)
+    while (!item->done)
         pthread_cond_wait(&s->done_cond, &s->queue_lock);
     pthread_mutex_unlock(&s->queue_lock);
     metrics_observe(&s->admit_hist, pm_cli_now() - t0);
+    return item->status;
+}
+
+pm_status serve_admit(serve *s, serve_record *recs, size_t n, int64_t *flush_height)
+{
+    serve_queue_item item = {.op = flush_height ? SERVE_FLUSH : SERVE_TXS, .recs = recs, .n = n};
+    pm_status st = run_item(s, &item);
     if (flush_height)
-        *flush_height = item.flush_height;
-    return item.status;
+        *flush_height = item.height;
+    return st;
+}
+
+pm_status serve_connect(serve *s, pm_verdict *verdict, const uint8_t *block, size_t size,
+                        int64_t *height)
+{
+    serve_queue_item item = {.op = SERVE_CONNECT, .block = block, .block_size = size,
+                             .verdict = verdict};
+    pm_status st = run_item(s, &item);
+    *height = item.height;
+    return st;
+}
+
+pm_status serve_disconnect(serve *s, int64_t *height)
+{
+    serve_queue_item item = {.op = SERVE_DISCONNECT};
+    pm_status st = run_item(s, &item);
+    *height = item.height;
+    return st;
 }
 
 /* ---- start and stop ------------------------------------------------------ */
