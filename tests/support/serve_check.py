@@ -375,6 +375,10 @@ def cmd_bad(port, token):
         # Rejected by the ledger: 422 with the reason.
         ('POST', '/v1/tx', raw, b'\x01\x02\x03', 422),
         ('POST', '/v1/tx', js, b'{"tx": "010203"}', 422),
+        # JSON without its content type (curl -d) is still JSON.
+        ('POST', '/v1/tx', dict(auth, **{'Content-Type': 'application/x-www-form-urlencoded'}),
+         b'{"tx": "0102"}', 422),
+        ('POST', '/v1/tx', auth, b'{"tx": "zz"}', 400),
         ('GET', '/v1/tip', {}, None, 200),
     ]
     for method, path, headers, body, want in table:

@@ -119,9 +119,15 @@ static int admit_failed(http_reply *out, pm_status st)
     return 1;
 }
 
+/* {"tx": HEX} when it says so, or when a client sent JSON without saying
+ * (curl -d): a transaction's first byte is its version, 1, never '{'. */
 static int is_json(const http_request *req)
 {
-    return req->content_type && strncmp(req->content_type, "application/json", 16) == 0;
+    const char *type = req->content_type;
+    if (type && strncmp(type, "application/json", 16) == 0)
+        return 1;
+    return (!type || strncmp(type, "application/octet-stream", 24) != 0) && req->body_size &&
+           req->body[0] == '{';
 }
 
 static void handle_tx(serve *s, const http_request *req, http_reply *out)
