@@ -17,10 +17,12 @@ cd "$(dirname "$0")/.."
 # loaded at run time), Google Benchmark and Concurrency Kit for the
 # benchmarks, clang + its runtimes for the clang/fuzz builds, llvm for
 # llvm-symbolizer (readable sanitizer reports), python3 for the fuzz
-# corpus splitter.
+# corpus splitter; libmicrohttpd and jansson for `postmark serve`, and
+# prometheus (promtool and a server that scrapes it) for its tests.
 PACKAGES=(
     build-essential cmake pkg-config
     libsecp256k1-dev libxxhash-dev liburing-dev libssl-dev libjemalloc-dev
+    libmicrohttpd-dev libjansson-dev prometheus
     libbenchmark-dev libck-dev
     clang libclang-rt-14-dev llvm
     python3

@@ -82,7 +82,7 @@ typedef struct {
     uint64_t blocks_added;
     double last_block_time;
     pm_engine *engine;
-    journal journal;
+    runs_journal runs;
     stream_prefix prefix;
     const char *snapshot_path;   /* --save-snapshot */
     uint64_t snapshot_every;
@@ -138,8 +138,8 @@ static void on_block(void *data, const uint8_t *block, size_t size, uint64_t hei
                  (unsigned long long)last);
         return;
     }
-    if (journal_block(&s->journal, height, hash, last, prefix) != 0) {
-        sink_fail(s, s->journal.path, "write", errno);
+    if (runs_block(&s->runs, height, hash, last, prefix) != 0) {
+        sink_fail(s, s->runs.path, "write", errno);
         return;
     }
     struct stat st;
@@ -376,7 +376,7 @@ int pm_cmd_pack(int argc, char **argv)
     pm_context *ctx = NULL;
     pm_engine *engine = NULL;
     pm_input stream = {0}, chain = {0};
-    pack_sink sink = {.chain_fd = -1, .chain_path = chain_path, .journal = {.fd = -1},
+    pack_sink sink = {.chain_fd = -1, .chain_path = chain_path, .runs = {.fd = -1},
                       .snapshot_path = save_snapshot, .snapshot_every = snapshot_every};
     retained kept = {0};
     pm_record *recs = malloc(BATCH * sizeof *recs);
@@ -512,8 +512,8 @@ int pm_cmd_pack(int argc, char **argv)
     int64_t tip_height;
     pm_engine_tip(engine, tip_hash, &tip_height);
     resume_point rp;
-    if (journal_find(chain_path, tip_height, tip_hash, &rp, err, sizeof err) != 0 ||
-        journal_open(&sink.journal, chain_path, err, sizeof err) != 0) {
+    if (runs_find(chain_path, tip_height, tip_hash, &rp, err, sizeof err) != 0 ||
+        runs_open(&sink.runs, chain_path, err, sizeof err) != 0) {
         pm_cli_error("pack", "%s", err);
         goto out;
     }
@@ -681,8 +681,8 @@ int pm_cmd_pack(int argc, char **argv)
     pm_engine_tip(engine, tip_hash, &tip_height);
     int moved = sink.blocks_added > 0 || sink.prefix.count != resume_at;
     if (moved &&
-        journal_end(&sink.journal, tip_height, tip_hash, sink.prefix.count, sink.prefix.cur) != 0) {
-        pm_cli_error("pack", "%s: cannot write: %s", sink.journal.path, strerror(errno));
+        runs_end(&sink.runs, tip_height, tip_hash, sink.prefix.count, sink.prefix.cur) != 0) {
+        pm_cli_error("pack", "%s: cannot write: %s", sink.runs.path, strerror(errno));
         goto out;
     }
     pm_stats after;
@@ -719,7 +719,7 @@ out:
     }
     if (sink.chain_fd >= 0)
         close(sink.chain_fd);
-    journal_close(&sink.journal);
+    runs_close(&sink.runs);
     prefix_free(&sink.prefix);
     free(kept.bytes);
     pm_engine_destroy(engine);

@@ -17,6 +17,7 @@
 #include "commands.h"
 
 #include "provenance.h"
+#include "trace_json.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -98,8 +99,8 @@ static int parse_args(const char *cmd, const char *usage, int argc, char **argv,
     return 0;
 }
 
-/* "OPERATOR:SERIES:SERIAL", each a decimal u32. */
-static int parse_stamp(const char *s, uint32_t v[3])
+/* "OPERATOR:SERIES:SERIAL", each a decimal u32 (also serve's route). */
+int pm_trace_parse_stamp(const char *s, uint32_t v[3])
 {
     char buf[64];
     if (strlen(s) >= sizeof buf)
@@ -163,7 +164,8 @@ static void json_key(FILE *f, const char *name, const uint8_t *b, size_t n)
     fprintf(f, "\"%s\":\"%s\"", name, pm_cli_hex(h, b, n));
 }
 
-static const char *event_kind(const pm_stamp_event *ev)
+/* issue, trade, gift or self (also the explorer's). */
+const char *pm_trace_event_kind(const pm_stamp_event *ev)
 {
     if (ev->is_issue)
         return "issue";
@@ -172,7 +174,8 @@ static const char *event_kind(const pm_stamp_event *ev)
     return ev->n_price ? "trade" : "gift";
 }
 
-static void print_trace_json(FILE *f, const pm_stamp_trace *t, double seconds)
+/* The object of trace --json (also serve's GET /v1/stamp). */
+void pm_trace_print_json(FILE *f, const pm_stamp_trace *t, double seconds)
 {
     char h[65];
     fprintf(f, "{\"stamp\":\"%" PRIu32 ":%" PRIu32 ":%" PRIu32 "\"", t->operator_id, t->series,
@@ -221,7 +224,7 @@ static void print_trace_json(FILE *f, const pm_stamp_trace *t, double seconds)
         fputc(',', f);
         json_key(f, "owner", ev->to, 32);
         fprintf(f, ",\"kind\":\"%s\",\"block\":%" PRIu64 ",\"tx\":%" PRIu32 ",\"output\":%u,",
-                event_kind(ev), ev->block, ev->tx, ev->out_index);
+                pm_trace_event_kind(ev), ev->block, ev->tx, ev->out_index);
         if (ev->is_issue && !memcmp(ev->from, (const uint8_t[32]){0}, 32))
             fputs("\"from\":null", f);
         else
@@ -257,7 +260,7 @@ static void print_trace_text(FILE *f, const pm_stamp_trace *t, double seconds)
     } else {
         for (size_t i = 0; i < t->n_events; i++) {
             const pm_stamp_event *ev = &t->events[i];
-            const char *kind = event_kind(ev);
+            const char *kind = pm_trace_event_kind(ev);
             fprintf(f, "  %-8s  height %" PRIu64 "  tx %s\n", kind, ev->height,
                     pm_cli_hex(h1, ev->txid, 32));
             if (ev->is_issue)
@@ -284,7 +287,7 @@ int pm_cmd_trace(int argc, char **argv)
     if (r)
         return r < 0 ? PM_EXIT_OK : r;
     uint32_t id[3];
-    if (!parse_stamp(pos[1], id)) {
+    if (!pm_trace_parse_stamp(pos[1], id)) {
         pm_cli_error("trace", "bad stamp '%s': OPERATOR:SERIES:SERIAL expected, each a decimal "
                               "number up to 4294967295",
                      pos[1]);
@@ -307,7 +310,7 @@ int pm_cmd_trace(int argc, char **argv)
     } else {
         warn_partial("trace", pos[0], t.partial_tail, t.partial_offset, t.blocks);
         if (json)
-            print_trace_json(stdout, &t, seconds);
+            pm_trace_print_json(stdout, &t, seconds);
         else
             print_trace_text(stdout, &t, seconds);
         if (!t.issued)
@@ -368,6 +371,75 @@ static size_t issuer_run(const credit_ref *refs, size_t n, size_t i, const pm_ho
     return j;
 }
 
+/* The credit outputs of h sorted by (issuer, chain order), and the number
+ * of stamps; NULL when out of memory. */
+static credit_ref *sort_credits(const pm_holdings *h, size_t *nrefs, size_t *nstamps)
+{
+    credit_ref *refs = malloc((h->n ? h->n : 1) * sizeof *refs);
+    *nrefs = *nstamps = 0;
+    if (!refs)
+        return NULL;
+    for (size_t i = 0; i < h->n; i++) {
+        if (h->items[i].output.kind == PM_OUTPUT_CREDIT)
+            refs[(*nrefs)++] = (credit_ref){h->items[i].output.operator_id, i};
+        else
+            (*nstamps)++;
+    }
+    qsort(refs, *nrefs, sizeof *refs, cmp_credit);
+    return refs;
+}
+
+static void print_holdings_json(FILE *f, const uint8_t key[32], const pm_holdings *h,
+                                const credit_ref *refs, size_t nrefs, size_t nstamps,
+                                double seconds)
+{
+    char hx[65];
+    fputc('{', f);
+    json_key(f, "key", key, 32);
+    fprintf(f, ",\"stamp_count\":%zu,\"stamps\":[", nstamps);
+    size_t k = 0;
+    for (size_t i = 0; i < h->n; i++) {
+        const pm_holding *it = &h->items[i];
+        if (it->output.kind != PM_OUTPUT_STAMP)
+            continue;
+        fprintf(f, "%s{\"stamp\":\"%" PRIu32 ":%" PRIu32 ":%" PRIu32 "\",\"outpoint\":\"%s:%u\""
+                   ",\"height\":%" PRIu64 "}",
+                k++ ? "," : "", it->output.operator_id, it->output.series, it->output.serial,
+                pm_cli_hex(hx, it->outpoint.txid, 32), it->outpoint.index, it->height);
+    }
+    fputs("],\"credits\":[", f);
+    for (size_t i = 0; i < nrefs;) {
+        u128 sum;
+        size_t end = issuer_run(refs, nrefs, i, h, &sum);
+        fprintf(f, "%s{\"issuer\":%" PRIu32 ",\"amount\":", i ? "," : "", refs[i].issuer);
+        put_u128(f, sum);
+        fputs(",\"outputs\":[", f);
+        for (size_t j = i; j < end; j++) {
+            const pm_holding *it = &h->items[refs[j].item];
+            fprintf(f, "%s{\"outpoint\":\"%s:%u\",\"amount\":%" PRIu64 ",\"height\":%" PRIu64
+                       "}",
+                    j > i ? "," : "", pm_cli_hex(hx, it->outpoint.txid, 32),
+                    it->outpoint.index, it->output.amount, it->height);
+        }
+        fputs("]}", f);
+        i = end;
+    }
+    fprintf(f, "],\"blocks_scanned\":%" PRIu64 ",\"txs_scanned\":%" PRIu64
+               ",\"seconds\":%.6f}\n",
+            h->blocks, h->txs, seconds);
+}
+
+int pm_holdings_print_json(FILE *f, const uint8_t key[32], const pm_holdings *h, double seconds)
+{
+    size_t nrefs, nstamps;
+    credit_ref *refs = sort_credits(h, &nrefs, &nstamps);
+    if (!refs)
+        return -1;
+    print_holdings_json(f, key, h, refs, nrefs, nstamps, seconds);
+    free(refs);
+    return 0;
+}
+
 int pm_cmd_holdings(int argc, char **argv)
 {
     int json = 0;
@@ -399,58 +471,19 @@ int pm_cmd_holdings(int argc, char **argv)
         goto done;
     }
     warn_partial("holdings", pos[0], h.partial_tail, h.partial_offset, h.blocks);
-    refs = malloc((h.n ? h.n : 1) * sizeof *refs);
+    refs = sort_credits(&h, &nrefs, &nstamps);
     if (!refs) {
         pm_cli_error("holdings", "out of memory");
         rc = PM_EXIT_INVALID;
         goto done;
     }
-    for (size_t i = 0; i < h.n; i++) {
-        if (h.items[i].output.kind == PM_OUTPUT_CREDIT)
-            refs[nrefs++] = (credit_ref){h.items[i].output.operator_id, i};
-        else
-            nstamps++;
-    }
-    qsort(refs, nrefs, sizeof *refs, cmp_credit);
     for (size_t i = 0; i < nrefs; i++)
         nissuers += i == 0 || refs[i].issuer != refs[i - 1].issuer;
 
     FILE *f = stdout;
     char hx[65];
     if (json) {
-        fputc('{', f);
-        json_key(f, "key", key, 32);
-        fprintf(f, ",\"stamp_count\":%zu,\"stamps\":[", nstamps);
-        size_t k = 0;
-        for (size_t i = 0; i < h.n; i++) {
-            const pm_holding *it = &h.items[i];
-            if (it->output.kind != PM_OUTPUT_STAMP)
-                continue;
-            fprintf(f, "%s{\"stamp\":\"%" PRIu32 ":%" PRIu32 ":%" PRIu32 "\",\"outpoint\":\"%s:%u\""
-                       ",\"height\":%" PRIu64 "}",
-                    k++ ? "," : "", it->output.operator_id, it->output.series, it->output.serial,
-                    pm_cli_hex(hx, it->outpoint.txid, 32), it->outpoint.index, it->height);
-        }
-        fputs("],\"credits\":[", f);
-        for (size_t i = 0; i < nrefs;) {
-            u128 sum;
-            size_t end = issuer_run(refs, nrefs, i, &h, &sum);
-            fprintf(f, "%s{\"issuer\":%" PRIu32 ",\"amount\":", i ? "," : "", refs[i].issuer);
-            put_u128(f, sum);
-            fputs(",\"outputs\":[", f);
-            for (size_t j = i; j < end; j++) {
-                const pm_holding *it = &h.items[refs[j].item];
-                fprintf(f, "%s{\"outpoint\":\"%s:%u\",\"amount\":%" PRIu64 ",\"height\":%" PRIu64
-                           "}",
-                        j > i ? "," : "", pm_cli_hex(hx, it->outpoint.txid, 32),
-                        it->outpoint.index, it->output.amount, it->height);
-            }
-            fputs("]}", f);
-            i = end;
-        }
-        fprintf(f, "],\"blocks_scanned\":%" PRIu64 ",\"txs_scanned\":%" PRIu64
-                   ",\"seconds\":%.6f}\n",
-                h.blocks, h.txs, seconds);
+        print_holdings_json(f, key, &h, refs, nrefs, nstamps, seconds);
     } else {
         fprintf(f, "key %s\n  %zu stamp%s, credits of %zu issuer%s\n", pm_cli_hex(hx, key, 32),
                 nstamps, nstamps == 1 ? "" : "s", nissuers, nissuers == 1 ? "" : "s");

@@ -15,5 +15,6 @@ int pm_cmd_holdings(int argc, char **argv);
 int pm_cmd_gen(int argc, char **argv);
 int pm_cmd_demo(int argc, char **argv);
 int pm_cmd_snapshot(int argc, char **argv);
+int pm_cmd_serve(int argc, char **argv);
 
 #endif

@@ -19,6 +19,7 @@ static const struct {
     {"pack", pm_cmd_pack, "validate a transaction stream and append blocks to a chain"},
     {"replay", pm_cmd_replay, "verify a chain file from height 0"},
     {"snapshot", pm_cmd_snapshot, "verify a chain and save its state, to restart from"},
+    {"serve", pm_cmd_serve, "validate transactions submitted over HTTP (a daemon)"},
     {"inspect", pm_cmd_inspect, "decode a stream or chain record by record"},
     {"trace", pm_cmd_trace, "the provenance of one stamp"},
     {"holdings", pm_cmd_holdings, "the stamps and credits one key owns"},

@@ -122,7 +122,7 @@ static size_t line_checks(const char *line)
     return memcmp(want, line + len - 17, 16) == 0 ? len - 18 : 0;
 }
 
-int journal_find(const char *chain_path, int64_t tip_height, const uint8_t tip_hash[32],
+int runs_find(const char *chain_path, int64_t tip_height, const uint8_t tip_hash[32],
                  resume_point *rp, char *err, size_t errlen)
 {
     memset(rp, 0, sizeof *rp);
@@ -175,7 +175,7 @@ int journal_find(const char *chain_path, int64_t tip_height, const uint8_t tip_h
     return bad ? -1 : 0;
 }
 
-int journal_open(journal *j, const char *chain_path, char *err, size_t errlen)
+int runs_open(runs_journal *j, const char *chain_path, char *err, size_t errlen)
 {
     j->fd = -1;
     j->path = journal_path(chain_path);
@@ -221,7 +221,7 @@ int journal_open(journal *j, const char *chain_path, char *err, size_t errlen)
 }
 
 /* Append "TEXT CHECK\n" and sync; on failure cut the file back. */
-static int append_line(journal *j, const char *text)
+static int append_line(runs_journal *j, const char *text)
 {
     char line[512];
     int n = snprintf(line, sizeof line, "%s %016" PRIx64 "\n", text,
@@ -248,7 +248,7 @@ static int append_line(journal *j, const char *text)
     return fdatasync(j->fd);
 }
 
-int journal_block(journal *j, uint64_t height, const uint8_t hash[32], uint64_t last_index,
+int runs_block(runs_journal *j, uint64_t height, const uint8_t hash[32], uint64_t last_index,
                   const uint8_t prefix[32])
 {
     char text[256], h1[65], h2[65];
@@ -257,7 +257,7 @@ int journal_block(journal *j, uint64_t height, const uint8_t hash[32], uint64_t 
     return append_line(j, text);
 }
 
-int journal_end(journal *j, int64_t height, const uint8_t tip[32], uint64_t records,
+int runs_end(runs_journal *j, int64_t height, const uint8_t tip[32], uint64_t records,
                 const uint8_t prefix[32])
 {
     char text[256], h1[65], h2[65];
@@ -266,7 +266,7 @@ int journal_end(journal *j, int64_t height, const uint8_t tip[32], uint64_t reco
     return append_line(j, text);
 }
 
-void journal_close(journal *j)
+void runs_close(runs_journal *j)
 {
     if (j->fd >= 0)
         close(j->fd);

@@ -74,25 +74,25 @@ typedef struct {
 /* Read CHAIN.runs for the tip (height -1: no block). A missing journal is
  * no line; any other failure to open or read it is an error (-1, message
  * in err): a journal that cannot be read must not be taken for none. */
-int journal_find(const char *chain_path, int64_t tip_height, const uint8_t tip_hash[32],
+int runs_find(const char *chain_path, int64_t tip_height, const uint8_t tip_hash[32],
                  resume_point *rp, char *err, size_t errlen);
 
 typedef struct {
     int fd;
     char *path;
-} journal;
+} runs_journal;
 
 /* Open CHAIN.runs for appending (created, and its directory synced, when
  * missing); a cut last line is removed first. Returns 0, or -1 with a
  * message in err. */
-int journal_open(journal *j, const char *chain_path, char *err, size_t errlen);
+int runs_open(runs_journal *j, const char *chain_path, char *err, size_t errlen);
 /* Append a line and fdatasync it. Returns 0, or -1 with errno (the file is
  * cut back to where it was). */
-int journal_block(journal *j, uint64_t height, const uint8_t hash[32], uint64_t last_index,
+int runs_block(runs_journal *j, uint64_t height, const uint8_t hash[32], uint64_t last_index,
                   const uint8_t prefix[32]);
-int journal_end(journal *j, int64_t height, const uint8_t tip[32], uint64_t records,
+int runs_end(runs_journal *j, int64_t height, const uint8_t tip[32], uint64_t records,
                 const uint8_t prefix[32]);
-void journal_close(journal *j);
+void runs_close(runs_journal *j);
 
 /* ---- the rejects file ---------------------------------------------------- */
 

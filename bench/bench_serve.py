@@ -1,0 +1,207 @@
+#!/usr/bin/env python3
+"""bench_serve.py — `postmark serve` beside `postmark pack`, same stream, same cores.
+
+    bench_serve.py --postmark BIN --data DIR [--txs N] [--threads T] [--batch B]
+                   [--clients C] [--rate R] [--seconds S] [--reps K]
+
+1. Throughput: a generated market stream of N records is packed by
+   `postmark pack` (the limit: the library's own ingest and pipeline), then
+   submitted to a fresh `postmark serve` as POST /v1/txs bodies of B records,
+   C requests in flight (each client sends the next body as soon as its
+   answer arrives; the journal keeps the order they arrive in), then a
+   flush. Both with --threads T, wall time from the first record to the last
+   block synced. The ratio serve/pack is the figure; the best of K runs each.
+2. Latency: single POST /v1/tx requests at a fixed offered rate R per second
+   for S seconds (an open loop: each request is timed from the moment it was
+   due, so a slow answer is not hidden by sending the next one later);
+   p50/p99/max. Transfers from the same stream after its setup.
+
+Standard library only. Prints a text report (bench/run.sh keeps it as
+other-serve.txt) and exits 1 when a run fails.
+"""
+import argparse
+import http.client
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+# The example client's reader of stream files.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'examples'))
+from serve_client import file_records as records  # noqa: E402
+
+
+class Server:
+    def __init__(self, postmark, work, stream, threads):
+        self.err = open(os.path.join(work, 'serve.err'), 'w+')
+        self.proc = subprocess.Popen(
+            [postmark, 'serve', '--chain', os.path.join(work, 'serve.pmbk'), '--init', stream,
+             '--listen', '127.0.0.1:0', '--threads', str(threads), '--quiet'],
+            stderr=self.err)
+        for _ in range(600):
+            self.err.seek(0)
+            for line in self.err.read().splitlines():
+                if line.startswith('listening on '):
+                    self.port = int(line.rsplit(':', 1)[1])
+                    return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError('serve did not start')
+
+    def conn(self):
+        return http.client.HTTPConnection('127.0.0.1', self.port, timeout=300)
+
+    def stop(self):
+        self.proc.terminate()
+        rc = self.proc.wait()
+        self.err.close()
+        if rc != 0:
+            raise RuntimeError('serve exited %d' % rc)
+
+
+def post(conn, path, body):
+    conn.request('POST', path, body=body, headers={'Content-Type': 'application/octet-stream'})
+    resp = conn.getresponse()
+    data = resp.read()
+    if resp.status not in (200, 422):
+        raise RuntimeError('POST %s: %d %s' % (path, resp.status, data[:200]))
+    return data
+
+
+def throughput(args, stream, recs, work):
+    server = Server(args.postmark, work, stream, args.threads)
+    bodies = [b''.join(struct.pack('<I', len(r)) + r for r in recs[i:i + args.batch])
+              for i in range(0, len(recs), args.batch)]
+    lock = threading.Lock()
+    nxt = [0]
+    errors = []
+
+    def client():
+        conn = server.conn()
+        while True:
+            with lock:
+                i = nxt[0]
+                nxt[0] += 1
+            if i >= len(bodies):
+                return
+            try:
+                post(conn, '/v1/txs', bodies[i])
+            except Exception as e:  # reported below, the run fails
+                errors.append(e)
+                return
+
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=client) for _ in range(args.clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    post(server.conn(), '/v1/flush', b'')
+    seconds = time.perf_counter() - t0
+    server.stop()
+    if errors:
+        raise errors[0]
+    return seconds
+
+
+def latency(args, stream, recs, work):
+    server = Server(args.postmark, work, stream, args.threads)
+    # Setup first (operators, series, issues), then the offered load.
+    setup = len(recs) // 10
+    conn = server.conn()
+    for i in range(0, setup, args.batch):
+        post(conn, '/v1/txs', b''.join(struct.pack('<I', len(r)) + r
+                                       for r in recs[i:i + args.batch]))
+    load = recs[setup:setup + int(args.rate * args.seconds)]
+    lat = [None] * len(load)
+    start = time.perf_counter() + 0.2
+    lock = threading.Lock()
+    nxt = [0]
+
+    def client():
+        c = server.conn()
+        while True:
+            with lock:
+                i = nxt[0]
+                nxt[0] += 1
+            if i >= len(load):
+                return
+            due = start + i / args.rate
+            wait = due - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)
+            post(c, '/v1/tx', load[i])
+            lat[i] = time.perf_counter() - due
+
+    threads = [threading.Thread(target=client) for _ in range(32)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    server.stop()
+    lat.sort()
+    return len(lat), lat[len(lat) // 2], lat[int(len(lat) * 0.99)], lat[-1]
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument('--postmark', required=True)
+    p.add_argument('--data', default=None)
+    p.add_argument('--txs', type=int, default=100000)
+    p.add_argument('--threads', type=int, default=os.cpu_count())
+    p.add_argument('--batch', type=int, default=2048)
+    p.add_argument('--clients', type=int, default=2)
+    p.add_argument('--rate', type=float, default=200)
+    p.add_argument('--seconds', type=float, default=5)
+    p.add_argument('--reps', type=int, default=1)
+    args = p.parse_args()
+    work = tempfile.mkdtemp(prefix='bench_serve.', dir=args.data)
+    try:
+        stream = os.path.join(work, 'market.pmtx')
+        subprocess.run([args.postmark, 'gen', '--shape', 'market', '--txs', str(args.txs),
+                        '--seed', '3', '-o', stream], check=True, stderr=subprocess.DEVNULL)
+        recs = records(stream)
+        pack_s, serve_s = [], []
+        for _ in range(args.reps):
+            chain = os.path.join(work, 'pack.pmbk')
+            for f in (chain, chain + '.runs'):
+                if os.path.exists(f):
+                    os.remove(f)
+            t0 = time.perf_counter()
+            subprocess.run([args.postmark, 'pack', stream, '--chain', chain, '--threads',
+                            str(args.threads), '--block-txs', '4096', '--quiet'], check=True)
+            pack_s.append(time.perf_counter() - t0)
+            for f in os.listdir(work):
+                if f.startswith('serve.'):
+                    os.remove(os.path.join(work, f))
+            serve_s.append(throughput(args, stream, recs, work))
+        n = len(recs)
+        pack_rate, serve_rate = n / min(pack_s), n / min(serve_s)
+        print('postmark serve, %d-record market stream, --threads %d (best of %d)'
+              % (n, args.threads, args.reps))
+        print('  pack (the limit)          %9.0f tx/s  (%.2f s)' % (pack_rate, min(pack_s)))
+        print('  serve POST /v1/txs        %9.0f tx/s  (%.2f s; %d records a body, %d in flight)'
+              % (serve_rate, min(serve_s), args.batch, args.clients))
+        print('  ratio serve/pack          %9.3f' % (serve_rate / pack_rate))
+        for f in os.listdir(work):
+            if f.startswith('serve.'):
+                os.remove(os.path.join(work, f))
+        count, p50, p99, worst = latency(args, stream, recs, work)
+        print('  POST /v1/tx at %.0f/s for %.0f s (%d requests): p50 %.2f ms, p99 %.2f ms, max %.2f ms'
+              % (args.rate, args.seconds, count, p50 * 1e3, p99 * 1e3, worst * 1e3))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == '__main__':
+    try:
+        main()
+    except (RuntimeError, subprocess.CalledProcessError, OSError) as e:
+        print('bench_serve: %s' % e, file=sys.stderr)
+        sys.exit(1)

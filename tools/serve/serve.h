@@ -1,0 +1,301 @@
+/*
+ * serve.h — `postmark serve`: the engine kept in memory behind HTTP/JSON
+ * (../shared/spec/serve.md). One file per concern:
+ *   service.c  the admission core: the one thread that owns the engine,
+ *              group commit of the journal, verdicts, blocks out, status;
+ *              serve_admit() is the one function that turns a request
+ *              into a call on the engine
+ *   journal.c  the files: the journal (a stream file, protocol §2), the
+ *              block index beside it (where a restart resumes), rejects
+ *   routes.c   the route table and the handlers (JSON with jansson)
+ *   decode.c   reading requests: routes, path arguments, bodies (fuzzed)
+ *   http.c     libmicrohttpd: limits, auth, bodies, replies, SSE
+ *   metrics.c  counters and the Prometheus text format
+ *   explorer.c the HTML page for people: tip, blocks, rejects, throughput,
+ *              a stamp's provenance, a key's holdings
+ * tools/cmd_serve.c parses the options and calls serve_run().
+ */
+#ifndef PM_TOOLS_SERVE_H
+#define PM_TOOLS_SERVE_H
+
+#include "postmark.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef struct {
+    const char *chain_path, *init_path, *listen, *journal_path;
+    const char *token;           /* --token-file's token, or NULL */
+    const char *tls_cert, *tls_key; /* PEM texts (--tls-cert, --tls-key), or NULL */
+    unsigned threads;
+    uint32_t block_txs;
+    uint64_t interval_ms;        /* 0: blocks close only when full or flushed */
+    size_t max_body;             /* bytes of a request body */
+    unsigned max_connections;
+    unsigned timeout_s;          /* idle connection timeout (slowloris) */
+    int quiet;
+} serve_opts;
+
+/* ---- journal.c ---------------------------------------------------------- */
+
+/* The journal: a stream file holding every admitted record, in index order,
+ * plus JOURNAL.blocks ("start H" once, then "block H HASH LAST_INDEX" synced
+ * before each block is appended to the chain) and JOURNAL.rejects.csv (as
+ * `pack --rejects` writes it, synced before each block). */
+typedef struct {
+    int fd, blocks_fd;
+    FILE *rejects;
+    char *path, *blocks_path, *rejects_path;
+    uint64_t records;            /* records in the journal (next index) */
+} serve_journal;
+
+/* Open or create the journal of the chain `params` whose validated tip is
+ * (tip_height, tip_hash); cut a partial last record; find where the chain
+ * ends in it (*resume_at: the first record whose verdict is not in the
+ * chain's blocks). Returns 0, or -1 with a message in err. */
+int journal_open(serve_journal *j, const char *path, const pm_chain_params *params,
+                 int64_t tip_height, const uint8_t tip_hash[32], uint64_t *resume_at, char *err,
+                 size_t errlen);
+/* Append n records (u32 length + bytes each) and fdatasync once. */
+int journal_append(serve_journal *j, const uint8_t *const *recs, const size_t *sizes, size_t n);
+/* The line for a block about to be appended, synced, after the rejects. */
+int journal_note_block(serve_journal *j, uint64_t height, const uint8_t hash[32],
+                       uint64_t last_index);
+void journal_note_reject(serve_journal *j, uint64_t index, const uint8_t *txid, pm_reason reason);
+/* The line for a tip set by a peer's block or a disconnection: at tip
+ * (height, hash), the next record is `next` (synced, after the rejects). */
+int journal_note_tip(serve_journal *j, int64_t height, const uint8_t hash[32], uint64_t next);
+void journal_close(serve_journal *j);
+/* Call fn for every record of the journal from index `from` on (the bytes
+ * are valid during the call). Returns 0, or -1 with a message in err. */
+int journal_each(const serve_journal *j, uint64_t from,
+                 int (*fn)(void *data, uint64_t index, const uint8_t *bytes, size_t size),
+                 void *data, char *err, size_t errlen);
+/* Call fn for every line of JOURNAL.rejects.csv. */
+void journal_each_reject(const serve_journal *j,
+                         void (*fn)(void *data, uint64_t index, const uint8_t *txid, pm_reason r),
+                         void *data);
+
+/* ---- metrics.c ---------------------------------------------------------- */
+
+#define SERVE_HIST_BUCKETS 12
+#define SERVE_RATE_SLOTS 60
+#define SERVE_RATE_SLOT 5
+typedef struct {
+    _Atomic uint64_t count, buckets[SERVE_HIST_BUCKETS];
+    _Atomic uint64_t sum_ns;
+} serve_histogram;
+
+void metrics_observe(serve_histogram *h, double seconds);
+
+/* ---- service.c ---------------------------------------------------------- */
+
+/* TX_GONE: was in a block that was disconnected (answered as unknown). */
+typedef enum { TX_UNKNOWN = 0, TX_PENDING, TX_BLOCK, TX_REJECTED, TX_GONE } serve_tx_state;
+
+/* One record of a request: in, then the verdict out. */
+typedef struct {
+    const uint8_t *bytes;
+    size_t size;
+    int has_txid;                /* it parses (else MALFORMED) */
+    uint8_t txid[32];
+    uint64_t index;              /* out: its journal index */
+    pm_reason reason;            /* out: PM_REASON_NONE when accepted */
+} serve_record;
+
+typedef struct serve_block serve_block;
+typedef struct serve_status serve_status;
+typedef struct serve_queue_item serve_queue_item;
+
+typedef struct serve {
+    serve_opts opts;
+    pm_context *ctx;
+    pm_engine *engine;
+    pm_chain_params params;
+    int chain_fd;
+    serve_journal journal;
+
+    /* The engine and everything the committer changes with it. */
+    pthread_mutex_t engine_lock;
+    int64_t pending;             /* accepted, not yet in a block */
+    double open_since;           /* when the open block got its first tx */
+    serve_record **batch;        /* records of the batch being admitted */
+    uint64_t batch_base;         /* the index of batch[0]; between batches,
+                                    the records admitted (the journal's) */
+    size_t batch_n;
+    int io_failed;               /* a write or sync failed: no more admission */
+
+    /* The queue of requests to the committer. */
+    pthread_mutex_t queue_lock;
+    pthread_cond_t queue_cond, done_cond;
+    serve_queue_item *head, *tail;
+    int stopping;
+    pthread_t committer;
+
+    /* Blocks of the chain file (height = position), for GET and SSE. */
+    pthread_mutex_t blocks_lock;
+    pthread_cond_t blocks_cond;
+    serve_block *blocks;
+    size_t n_blocks, cap_blocks;
+    uint64_t chain_end;          /* file size: where the next block goes */
+    pthread_rwlock_t chain_lock; /* appends vs. whole-file scans (trace) */
+    _Atomic int closing;         /* shutdown: SSE streams end */
+
+    /* txid -> state. */
+    pthread_mutex_t status_lock;
+    serve_status *status;
+    size_t status_cap, status_n;
+
+    const char *token;           /* opts.token */
+
+    /* Metrics (metrics.c reads them). */
+    _Atomic uint64_t accepted, rejected, reasons[PM_REASON_COUNT], batches, batch_records;
+    serve_histogram fsync_hist, admit_hist;
+    /* Records admitted per SERVE_RATE_SLOT seconds, the last few minutes
+     * (the explorer's chart): slot i counts second-range rate_when[i]. */
+    _Atomic uint64_t rate[SERVE_RATE_SLOTS];
+    _Atomic int64_t rate_when[SERVE_RATE_SLOTS];
+    double started;
+} serve;
+
+struct serve_block {
+    uint64_t offset;             /* of the block's bytes (after its length) */
+    uint32_t size;
+    uint8_t hash[32];
+};
+
+/* Open the chain (validated), the journal (resumed) and the engine, and
+ * start the committer. Returns 0, or -1 (message printed). */
+int service_start(serve *s, const serve_opts *opts);
+/* Stop admitting, close and sync the open block, free everything. */
+int service_stop(serve *s);
+
+/* The one function that turns a request into a call on the engine: give
+ * the records the next journal indexes, journal them (synced) and validate
+ * them as pack does, waiting for the verdicts (group commit with whatever
+ * else is queued). flush_height: NULL for a submission; else the records
+ * are none and the open block is closed (*flush_height its height, or -1).
+ * Returns PM_OK, or an error (the service cannot write: 503). */
+pm_status serve_admit(serve *s, serve_record *recs, size_t n, int64_t *flush_height);
+
+/* Call fn with the txid of every transaction of a block (in order). */
+void serve_each_txid(const serve *s, const uint8_t *block, size_t size,
+                     void (*fn)(void *data, const uint8_t txid[32]), void *data);
+
+/* A peer's block connected on top of the tip (appended to the chain), or
+ * the tip disconnected (cut from it): both between two batches, and only
+ * while no accepted transaction waits in the open block. Returns PM_OK
+ * (*height: the new tip), PM_ERR_INVALID (*verdict says why), PM_ERR_STATE
+ * (transactions are pending; or nothing to disconnect: 409), PM_ERR_IO. */
+pm_status serve_connect(serve *s, pm_verdict *verdict, const uint8_t *block, size_t size,
+                        int64_t *height);
+pm_status serve_disconnect(serve *s, int64_t *height);
+
+/* Parse a record enough to name it (txid), outside any lock. */
+void serve_record_prepare(const serve *s, serve_record *r, const uint8_t *bytes, size_t size);
+
+serve_tx_state serve_tx_lookup(serve *s, const uint8_t txid[32], uint64_t *height,
+                               pm_reason *reason);
+/* Copy of block h's bytes (malloc'ed) and hash; 0 when there is no such
+ * block. */
+int serve_block_get(serve *s, uint64_t h, uint8_t **bytes, size_t *size, uint8_t hash[32]);
+/* Wait until block h exists or the service is closing, at most ms.
+ * Returns 1 when it exists. */
+int serve_block_wait(serve *s, uint64_t h, unsigned ms);
+/* Block h's header, hash and size; 0 when there is no such block. */
+int serve_block_header(serve *s, uint64_t h, pm_block_header *header, uint8_t hash[32],
+                       size_t *size);
+uint64_t serve_block_count(serve *s);
+/* Shutdown: streams waiting for blocks end. */
+void serve_close_streams(serve *s);
+
+/* ---- routes.c / http.c ----------------------------------------------------- */
+
+typedef struct {
+    const char *method, *path;   /* path without the query */
+    const char *content_type, *accept, *last_event_id;
+    const uint8_t *body;
+    size_t body_size;
+    void *conn;                  /* http.c's: for http_query */
+} http_request;
+
+/* The value of query parameter `name` (decoded), or NULL. */
+const char *http_query(const http_request *req, const char *name);
+
+/* A streamed reply (SSE): next() fills buf with up to cap bytes, blocking
+ * until it has some; returns the count, 0 to end the stream. */
+typedef struct {
+    size_t (*next)(void *state, char *buf, size_t cap);
+    void (*free_state)(void *state);
+    void *state;
+} http_stream;
+
+typedef struct {
+    int status;
+    const char *content_type;
+    char *body;                  /* malloc'ed, or NULL */
+    size_t size;
+    http_stream stream;          /* when stream.next is set */
+} http_reply;
+
+typedef struct {
+    const char *method;
+    const char *prefix;          /* exact path, or a prefix ending in '/' */
+    const char *name;            /* the route label of the metrics */
+    int write;                   /* needs the bearer token */
+    void (*handle)(serve *s, const http_request *req, http_reply *out);
+} route;
+
+extern const route serve_routes[];
+extern const size_t serve_route_count;
+/* The route for a method and path: NULL and *status 404 (no such path) or
+ * 405 (another method). */
+const route *route_find(const char *method, const char *path, int *status);
+
+/* ---- decode.c: reading requests (pure: fuzz/fuzz_serve_decode.c) ---------- */
+
+/* route_find over any table. A prefix ending in '/' matches the paths
+ * below it; otherwise (and for "/") the path must be exact. */
+const route *route_match(const route *table, size_t n, const char *method, const char *path,
+                         int *status);
+/* A height: decimal, no sign. Returns 1 and *h, or 0 (also for NULL). */
+int decode_height(const char *text, uint64_t *h);
+/* "TXID:INDEX": 64 hex digits (either case), a decimal up to 65535. */
+int decode_outpoint(const char *text, pm_outpoint *op);
+/* A JSON body {"tx": HEX}: *bytes (malloc'ed) and *size. Returns NULL, or
+ * the complaint (then *bytes is NULL). */
+const char *decode_json_tx(const uint8_t *body, size_t size, uint8_t **bytes, size_t *out);
+/* A body of records (u32 little-endian length + bytes each): *n records,
+ * located in recs/sizes when those are not NULL (n entries each). Returns
+ * 0, or -1 with the message in err when a record is cut. */
+int decode_frames(const uint8_t *body, size_t size, const uint8_t **recs, size_t *sizes,
+                  size_t *n, char *err, size_t errlen);
+void reply_error(http_reply *out, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Run the HTTP server until SIGINT/SIGTERM. Returns 0 or -1. */
+int http_run(serve *s);
+
+/* Metrics by route and status (http.c counts, metrics.c prints). */
+#define SERVE_MAX_ROUTES 16
+#define SERVE_STATUS_SLOTS 12
+extern const int serve_status_codes[SERVE_STATUS_SLOTS];
+void metrics_count_request(size_t route_index, int status);
+/* The text of GET /metrics (malloc'ed). */
+char *metrics_render(serve *s, size_t *size);
+/* Count n records admitted now (the explorer's throughput chart). */
+void metrics_note_admitted(serve *s, uint64_t n);
+/* Records admitted in each of the last SERVE_RATE_SLOTS slots, oldest
+ * first. */
+void metrics_rates(serve *s, uint64_t out[SERVE_RATE_SLOTS]);
+
+/* ---- explorer.c: the page for people (GET /) ------------------------------ */
+
+void explorer_home(serve *s, const http_request *req, http_reply *out);
+void explorer_stamp(serve *s, const http_request *req, http_reply *out);
+void explorer_holdings(serve *s, const http_request *req, http_reply *out);
+
+#endif

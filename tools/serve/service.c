@@ -1,0 +1,871 @@
+/*
+ * service.c — the admission core of `postmark serve` (serve.h).
+ *
+ * One thread, the committer, owns the engine's pack mode. HTTP threads
+ * queue their records (serve_admit) and wait; the committer takes
+ * everything queued as one batch: it gives the records the next journal
+ * indexes, appends them to the journal with one fdatasync (group commit),
+ * submits them to the engine in index order and drains the pipeline
+ * without closing the open block (pm_engine_check_tx settles everything
+ * submitted). A record that got no reject callback by then is accepted.
+ * So the journal's order is the order of the indexes answered, and the
+ * engine sees exactly the record sequence `pack JOURNAL` would: the same
+ * verdicts and, while blocks close only when full or at a flush, the same
+ * blocks.
+ *
+ * Blocks are written as pack writes them: the rejects before them and the
+ * journal's block line synced first, then the block appended and synced.
+ * Every engine call (the HTTP threads' queries included) is made under
+ * engine_lock: the engine is driven by one thread at a time.
+ */
+#include "serve.h"
+
+#include "chainfile.h"
+#include "cliutil.h"
+#include "recfile.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* What a request asks of the committer: records to admit (SERVE_TXS), or
+ * a change of the chain, made between two batches. */
+typedef enum { SERVE_TXS, SERVE_FLUSH, SERVE_CONNECT, SERVE_DISCONNECT } serve_op;
+
+struct serve_queue_item {
+    serve_op op;
+    serve_record *recs;
+    size_t n;
+    const uint8_t *block;        /* SERVE_CONNECT */
+    size_t block_size;
+    pm_verdict *verdict;
+    int64_t height;              /* out: the block closed or connected, the tip */
+    pm_status status;
+    int done;
+    serve_queue_item *next;
+};
+
+struct serve_status {
+    uint8_t txid[32];
+    uint8_t state, reason;
+    uint64_t height;
+};
+
+/* ---- txid -> state: open addressing (txids are uniform hashes) -------- */
+
+static size_t slot_of(const uint8_t txid[32], size_t cap)
+{
+    uint64_t h;
+    memcpy(&h, txid, 8);
+    return (size_t)h & (cap - 1);
+}
+
+static serve_status *status_find(serve *s, const uint8_t txid[32])
+{
+    if (!s->status_cap)
+        return NULL;
+    for (size_t i = slot_of(txid, s->status_cap);; i = (i + 1) & (s->status_cap - 1)) {
+        serve_status *e = &s->status[i];
+        if (e->state == TX_UNKNOWN || memcmp(e->txid, txid, 32) == 0)
+            return e;
+    }
+}
+
+/* Record a state. A transaction in a block stays there: the same bytes
+ * submitted again are rejected (spent inputs), which does not move it. */
+static void status_set(serve *s, const uint8_t txid[32], serve_tx_state state, uint64_t height,
+                       pm_reason reason)
+{
+    pthread_mutex_lock(&s->status_lock);
+    if ((s->status_n + 1) * 2 > s->status_cap) {
+        size_t cap = s->status_cap ? s->status_cap * 2 : 1024;
+        serve_status *old = s->status, *grown = calloc(cap, sizeof *grown);
+        if (!grown) {
+            pthread_mutex_unlock(&s->status_lock);
+            return; /* the lookup is a convenience: verdicts are answered anyway */
+        }
+        size_t old_cap = s->status_cap;
+        s->status = grown;
+        s->status_cap = cap;
+        for (size_t i = 0; i < old_cap; i++)
+            if (old[i].state != TX_UNKNOWN)
+                *status_find(s, old[i].txid) = old[i];
+        free(old);
+    }
+    serve_status *e = status_find(s, txid);
+    if (e->state == TX_UNKNOWN) {
+        memcpy(e->txid, txid, 32);
+        s->status_n++;
+    }
+    if (e->state != TX_BLOCK || state == TX_BLOCK || state == TX_GONE) {
+        e->state = (uint8_t)state;
+        e->height = height;
+        e->reason = (uint8_t)reason;
+    }
+    pthread_mutex_unlock(&s->status_lock);
+}
+
+serve_tx_state serve_tx_lookup(serve *s, const uint8_t txid[32], uint64_t *height,
+                               pm_reason *reason)
+{
+    pthread_mutex_lock(&s->status_lock);
+    serve_status *e = status_find(s, txid);
+    serve_tx_state st = e && e->state != TX_GONE ? (serve_tx_state)e->state : TX_UNKNOWN;
+    if (e) {
+        *height = e->height;
+        *reason = (pm_reason)e->reason;
+    }
+    pthread_mutex_unlock(&s->status_lock);
+    return st;
+}
+
+void serve_record_prepare(const serve *s, serve_record *r, const uint8_t *bytes, size_t size)
+{
+    memset(r, 0, sizeof *r);
+    r->bytes = bytes;
+    r->size = size;
+    pm_tx tx;
+    r->has_txid = pm_tx_parse(pm_context_static, &tx, NULL, bytes, size) && pm_tx_txid(s->ctx, r->txid, &tx);
+}
+
+/* ---- blocks ------------------------------------------------------------ */
+
+static int blocks_push(serve *s, uint64_t offset, uint32_t size, const uint8_t hash[32])
+{
+    pthread_mutex_lock(&s->blocks_lock);
+    if (s->n_blocks == s->cap_blocks) {
+        size_t cap = s->cap_blocks ? s->cap_blocks * 2 : 256;
+        serve_block *b = realloc(s->blocks, cap * sizeof *b);
+        if (!b) {
+            pthread_mutex_unlock(&s->blocks_lock);
+            return -1;
+        }
+        s->blocks = b;
+        s->cap_blocks = cap;
+    }
+    serve_block *b = &s->blocks[s->n_blocks++];
+    b->offset = offset;
+    b->size = size;
+    memcpy(b->hash, hash, 32);
+    pthread_cond_broadcast(&s->blocks_cond);
+    pthread_mutex_unlock(&s->blocks_lock);
+    return 0;
+}
+
+void serve_each_txid(const serve *s, const uint8_t *block, size_t size,
+                     void (*fn)(void *data, const uint8_t txid[32]), void *data)
+{
+    pm_block blk;
+    if (!pm_block_parse(pm_context_static, &blk, NULL, block, size))
+        return;
+    const uint8_t *txb;
+    size_t txs, cursor = 0;
+    while (pm_block_next_tx(pm_context_static, &txb, &txs, &blk, &cursor)) {
+        pm_tx tx;
+        uint8_t txid[32];
+        if (pm_tx_parse(pm_context_static, &tx, NULL, txb, txs) && pm_tx_txid(s->ctx, txid, &tx))
+            fn(data, txid);
+    }
+}
+
+typedef struct {
+    serve *s;
+    uint64_t height;
+} in_block;
+
+static void set_in_block(void *data, const uint8_t txid[32])
+{
+    in_block *b = data;
+    status_set(b->s, txid, TX_BLOCK, b->height, PM_REASON_NONE);
+}
+
+/* Every transaction of a block is TX_BLOCK at its height. */
+static void note_block_txs(serve *s, const uint8_t *bytes, size_t size, uint64_t height)
+{
+    serve_each_txid(s, bytes, size, set_in_block, &(in_block){s, height});
+}
+
+void serve_close_streams(serve *s)
+{
+    pthread_mutex_lock(&s->blocks_lock);
+    s->closing = 1;
+    pthread_cond_broadcast(&s->blocks_cond);
+    pthread_mutex_unlock(&s->blocks_lock);
+}
+
+uint64_t serve_block_count(serve *s)
+{
+    pthread_mutex_lock(&s->blocks_lock);
+    uint64_t n = s->n_blocks;
+    pthread_mutex_unlock(&s->blocks_lock);
+    return n;
+}
+
+/* Where block h is; 0 when there is no such block. */
+static int block_at(serve *s, uint64_t h, serve_block *b)
+{
+    pthread_mutex_lock(&s->blocks_lock);
+    int there = h < s->n_blocks;
+    if (there)
+        *b = s->blocks[h];
+    pthread_mutex_unlock(&s->blocks_lock);
+    return there;
+}
+
+int serve_block_get(serve *s, uint64_t h, uint8_t **bytes, size_t *size, uint8_t hash[32])
+{
+    serve_block b;
+    if (!block_at(s, h, &b))
+        return 0;
+    *bytes = malloc(b.size);
+    if (!*bytes || pread(s->chain_fd, *bytes, b.size, (off_t)b.offset) != (ssize_t)b.size) {
+        free(*bytes);
+        *bytes = NULL;
+        return 0;
+    }
+    *size = b.size;
+    memcpy(hash, b.hash, 32);
+    return 1;
+}
+
+int serve_block_header(serve *s, uint64_t h, pm_block_header *header, uint8_t hash[32],
+                       size_t *size)
+{
+    serve_block b;
+    uint8_t raw[PM_BLOCK_HEADER_SIZE];
+    if (!block_at(s, h, &b) || pread(s->chain_fd, raw, sizeof raw, (off_t)b.offset) != (ssize_t)sizeof raw)
+        return 0;
+    pm_block_header_decode(pm_context_static, header, raw);
+    memcpy(hash, b.hash, 32);
+    *size = b.size;
+    return 1;
+}
+
+int serve_block_wait(serve *s, uint64_t h, unsigned ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&s->blocks_lock);
+    int rc = 0;
+    while (s->n_blocks <= h && !s->closing && rc == 0)
+        rc = pthread_cond_timedwait(&s->blocks_cond, &s->blocks_lock, &until);
+    int there = s->n_blocks > h;
+    pthread_mutex_unlock(&s->blocks_lock);
+    return there;
+}
+
+/* ---- engine callbacks (on the committer, under engine_lock) ------------ */
+
+/* Append a block to the chain file (synced) and to the blocks known. Its
+ * journal line was written first. Returns 0, or -1 (io_failed set). */
+static int append_block(serve *s, const uint8_t *block, size_t size, uint64_t height,
+                        const uint8_t hash[32])
+{
+    uint8_t len[4] = {(uint8_t)size, (uint8_t)(size >> 8), (uint8_t)(size >> 16),
+                      (uint8_t)(size >> 24)};
+    double t0 = pm_cli_now();
+    pthread_rwlock_wrlock(&s->chain_lock);
+    uint64_t at = s->chain_end;
+    int ok = pwrite(s->chain_fd, len, 4, (off_t)at) == 4 &&
+             pwrite(s->chain_fd, block, size, (off_t)at + 4) == (ssize_t)size &&
+             fdatasync(s->chain_fd) == 0;
+    if (ok)
+        s->chain_end = at + 4 + size;
+    pthread_rwlock_unlock(&s->chain_lock);
+    if (!ok) {
+        s->io_failed = errno ? errno : EIO;
+        return -1;
+    }
+    metrics_observe(&s->fsync_hist, pm_cli_now() - t0);
+    blocks_push(s, at + 4, (uint32_t)size, hash);
+    note_block_txs(s, block, size, height);
+    return 0;
+}
+
+static void on_block(void *data, const uint8_t *block, size_t size, uint64_t height,
+                     const uint8_t hash[32])
+{
+    serve *s = data;
+    if (s->io_failed)
+        return;
+    if (journal_note_block(&s->journal, height, hash, pm_engine_block_last_index(s->engine)) != 0) {
+        s->io_failed = errno ? errno : EIO;
+        return;
+    }
+    if (append_block(s, block, size, height, hash) != 0)
+        return;
+    pm_block_header h;
+    pm_block_header_decode(pm_context_static, &h, block);
+    s->pending -= h.tx_count;
+    s->open_since = pm_cli_now();
+}
+
+static void on_reject(void *data, uint64_t index, const uint8_t *txid, pm_reason reason)
+{
+    serve *s = data;
+    if (index >= s->batch_base && index - s->batch_base < s->batch_n)
+        s->batch[index - s->batch_base]->reason = reason;
+    journal_note_reject(&s->journal, index, txid, reason);
+    if (txid)
+        status_set(s, txid, TX_REJECTED, 0, reason);
+    atomic_fetch_add(&s->rejected, 1);
+    if ((unsigned)reason < PM_REASON_COUNT)
+        atomic_fetch_add(&s->reasons[reason], 1);
+}
+
+/* ---- admission ----------------------------------------------------------- */
+
+/* Journal (unless the records are already there: a restart), submit in
+ * index order, settle. Runs on the committer (or at start-up, before it). */
+static pm_status admit_batch(serve *s, serve_record **recs, size_t n, int journaled)
+{
+    if (s->io_failed)
+        return PM_ERR_IO;
+    if (!journaled && n) {
+        const uint8_t **bytes = malloc(n * sizeof *bytes);
+        size_t *sizes = malloc(n * sizeof *sizes);
+        int ok = bytes && sizes;
+        for (size_t i = 0; ok && i < n; i++)
+            bytes[i] = recs[i]->bytes, sizes[i] = recs[i]->size;
+        double t0 = pm_cli_now();
+        ok = ok && journal_append(&s->journal, bytes, sizes, n) == 0;
+        metrics_observe(&s->fsync_hist, pm_cli_now() - t0);
+        free(bytes);
+        free(sizes);
+        if (!ok) {
+            s->io_failed = errno ? errno : EIO;
+            return PM_ERR_IO;
+        }
+    }
+    pthread_mutex_lock(&s->engine_lock);
+    s->batch = recs;
+    s->batch_n = n;
+    pm_status st = PM_OK;
+    for (size_t i = 0; i < n; i++) {
+        recs[i]->index = s->batch_base + i;
+        recs[i]->reason = PM_REASON_NONE;
+    }
+    for (size_t i = 0; i < n && st == PM_OK; i++)
+        st = pm_engine_submit(s->engine, recs[i]->bytes, recs[i]->size);
+    pm_reason unused;
+    if (st == PM_OK) /* validates everything submitted; the block stays open */
+        st = pm_engine_check_tx(s->engine, &unused, NULL, 0);
+    for (size_t i = 0; i < n && st == PM_OK; i++) {
+        if (recs[i]->reason != PM_REASON_NONE)
+            continue;
+        if (s->pending++ == 0)
+            s->open_since = pm_cli_now();
+        status_set(s, recs[i]->txid, TX_PENDING, 0, PM_REASON_NONE);
+        atomic_fetch_add(&s->accepted, 1);
+    }
+    fflush(s->journal.rejects);
+    s->batch_base += n;
+    s->batch = NULL;
+    s->batch_n = 0;
+    pthread_mutex_unlock(&s->engine_lock);
+    atomic_fetch_add(&s->batches, 1);
+    atomic_fetch_add(&s->batch_records, n);
+    metrics_note_admitted(s, n);
+    if (st != PM_OK)
+        s->io_failed = EIO; /* out of memory in the engine: stop admitting */
+    return s->io_failed ? PM_ERR_IO : st;
+}
+
+static pm_status close_block(serve *s, int64_t *height)
+{
+    pthread_mutex_lock(&s->engine_lock);
+    uint64_t before = serve_block_count(s);
+    pm_status st = pm_engine_flush(s->engine);
+    *height = serve_block_count(s) > before ? (int64_t)serve_block_count(s) - 1 : -1;
+    s->open_since = pm_cli_now();
+    pthread_mutex_unlock(&s->engine_lock);
+    return st != PM_OK ? st : s->io_failed ? PM_ERR_IO : PM_OK;
+}
+
+/* The tip's journal line: a restart resumes at the next record (nothing
+ * is pending when the tip changes under the service: see chain_change). */
+static int note_tip(serve *s)
+{
+    uint8_t tip[32];
+    int64_t height;
+    pm_engine_tip(s->engine, tip, &height);
+    if (journal_note_tip(&s->journal, height, tip, s->batch_base) != 0) {
+        s->io_failed = errno ? errno : EIO;
+        return -1;
+    }
+    return 0;
+}
+
+static void forget_tx(void *data, const uint8_t txid[32])
+{
+    status_set(data, txid, TX_GONE, 0, PM_REASON_NONE);
+}
+
+/* A peer's block on top of the tip, or the tip taken off (a
+ * reorganisation). Only while no accepted transaction waits in the open
+ * block (PM_ERR_STATE otherwise: 409): then every journal record is
+ * settled, and a restart resumes after all of them on the new tip, which
+ * is what the line written before the chain file changes says. */
+static pm_status chain_change(serve *s, serve_queue_item *it)
+{
+    pthread_mutex_lock(&s->engine_lock);
+    pm_status st = PM_ERR_STATE;
+    pm_reason unused;
+    /* Settle what was submitted: pending counts its acceptances. */
+    if (pm_engine_check_tx(s->engine, &unused, NULL, 0) != PM_OK || s->pending > 0)
+        goto out;
+    if (it->op == SERVE_CONNECT) {
+        const uint8_t *blocks[1] = {it->block};
+        st = pm_engine_connect_blocks(s->engine, it->verdict, blocks, &it->block_size, 1, 0);
+        if (st == PM_OK) {
+            uint8_t hash[32];
+            int64_t height;
+            pm_engine_tip(s->engine, hash, &height);
+            if (note_tip(s) != 0 ||
+                append_block(s, it->block, it->block_size, (uint64_t)height, hash) != 0)
+                st = PM_ERR_IO;
+            it->height = height;
+        }
+    } else {
+        uint64_t n = serve_block_count(s);
+        uint8_t *bytes = NULL, hash[32];
+        size_t size = 0;
+        if (n == 0 || !serve_block_get(s, n - 1, &bytes, &size, hash))
+            goto out;
+        st = pm_engine_disconnect_tip(s->engine);
+        if (st == PM_OK && note_tip(s) == 0) {
+            pthread_rwlock_wrlock(&s->chain_lock);
+            pthread_mutex_lock(&s->blocks_lock);
+            uint64_t end = s->blocks[n - 1].offset - 4;
+            int ok = ftruncate(s->chain_fd, (off_t)end) == 0 && fsync(s->chain_fd) == 0;
+            if (ok) {
+                s->chain_end = end;
+                s->n_blocks--;
+            }
+            pthread_mutex_unlock(&s->blocks_lock);
+            pthread_rwlock_unlock(&s->chain_lock);
+            if (!ok)
+                s->io_failed = errno ? errno : EIO;
+            else
+                serve_each_txid(s, bytes, size, forget_tx, s);
+        }
+        if (st == PM_OK && s->io_failed)
+            st = PM_ERR_IO;
+        pm_engine_tip(s->engine, NULL, &it->height);
+        free(bytes);
+    }
+out:
+    pthread_mutex_unlock(&s->engine_lock);
+    return st;
+}
+
+/* Admit everything taken from the queue: consecutive submissions are one
+ * batch (one fdatasync); a flush or a change of the chain comes after what
+ * precedes it. */
+static void process(serve *s, serve_queue_item *list)
+{
+    while (list) {
+        size_t n = 0;
+        serve_queue_item *it, *end;
+        for (end = list; end && end->op == SERVE_TXS; end = end->next)
+            n += end->n;
+        serve_record **recs = malloc((n ? n : 1) * sizeof *recs);
+        pm_status st = recs ? PM_OK : PM_ERR_NOMEM;
+        if (recs) {
+            size_t k = 0;
+            for (it = list; it != end; it = it->next)
+                for (size_t i = 0; i < it->n; i++)
+                    recs[k++] = &it->recs[i];
+            if (n)
+                st = admit_batch(s, recs, n, 0);
+            free(recs);
+        }
+        for (it = list; it != end; it = it->next)
+            it->status = st;
+        if (end) {
+            end->status = end->op == SERVE_FLUSH ? close_block(s, &end->height) : chain_change(s, end);
+            end = end->next;
+        }
+        pthread_mutex_lock(&s->queue_lock);
+        for (it = list; it != end; it = it->next)
+            it->done = 1;
+        pthread_cond_broadcast(&s->done_cond);
+        pthread_mutex_unlock(&s->queue_lock);
+        list = end;
+    }
+}
+
+static void *committer(void *arg)
+{
+    serve *s = arg;
+    pthread_mutex_lock(&s->queue_lock);
+    for (;;) {
+        while (!s->head && !s->stopping) {
+            if (s->opts.interval_ms && s->pending > 0) {
+                double due = s->open_since + (double)s->opts.interval_ms / 1000.0;
+                if (pm_cli_now() >= due)
+                    break;
+                struct timespec until;
+                clock_gettime(CLOCK_REALTIME, &until);
+                double wait = due - pm_cli_now() + 0.001;
+                until.tv_sec += (time_t)wait;
+                until.tv_nsec += (long)((wait - (double)(time_t)wait) * 1e9);
+                if (until.tv_nsec >= 1000000000L) {
+                    until.tv_sec++;
+                    until.tv_nsec -= 1000000000L;
+                }
+                pthread_cond_timedwait(&s->queue_cond, &s->queue_lock, &until);
+            } else {
+                pthread_cond_wait(&s->queue_cond, &s->queue_lock);
+            }
+        }
+        serve_queue_item *list = s->head;
+        s->head = s->tail = NULL;
+        int stopping = s->stopping;
+        pthread_mutex_unlock(&s->queue_lock);
+        process(s, list);
+        if (s->opts.interval_ms && s->pending > 0 &&
+            (pm_cli_now() - s->open_since) * 1000.0 >= (double)s->opts.interval_ms) {
+            int64_t h;
+            close_block(s, &h);
+        }
+        pthread_mutex_lock(&s->queue_lock);
+        if (stopping && !s->head)
+            break;
+    }
+    pthread_mutex_unlock(&s->queue_lock);
+    return NULL;
+}
+
+/* Queue an item for the committer and wait until it is done. */
+static pm_status run_item(serve *s, serve_queue_item *item)
+{
+    double t0 = pm_cli_now();
+    pthread_mutex_lock(&s->queue_lock);
+    if (s->stopping) {
+        pthread_mutex_unlock(&s->queue_lock);
+        return PM_ERR_STATE;
+    }
+    if (s->tail)
+        s->tail->next = item;
+    else
+        s->head = item;
+    s->tail = item;
+    pthread_cond_signal(&s->queue_cond);
+    while (!item->done)
+        pthread_cond_wait(&s->done_cond, &s->queue_lock);
+    pthread_mutex_unlock(&s->queue_lock);
+    metrics_observe(&s->admit_hist, pm_cli_now() - t0);
+    return item->status;
+}
+
+pm_status serve_admit(serve *s, serve_record *recs, size_t n, int64_t *flush_height)
+{
+    serve_queue_item item = {.op = flush_height ? SERVE_FLUSH : SERVE_TXS, .recs = recs, .n = n};
+    pm_status st = run_item(s, &item);
+    if (flush_height)
+        *flush_height = item.height;
+    return st;
+}
+
+pm_status serve_connect(serve *s, pm_verdict *verdict, const uint8_t *block, size_t size,
+                        int64_t *height)
+{
+    serve_queue_item item = {.op = SERVE_CONNECT, .block = block, .block_size = size,
+                             .verdict = verdict};
+    pm_status st = run_item(s, &item);
+    *height = item.height;
+    return st;
+}
+
+pm_status serve_disconnect(serve *s, int64_t *height)
+{
+    serve_queue_item item = {.op = SERVE_DISCONNECT};
+    pm_status st = run_item(s, &item);
+    *height = item.height;
+    return st;
+}
+
+/* ---- start and stop ------------------------------------------------------ */
+
+/* The chain's header: the file's own, or made from --init's. */
+static int chain_header(serve *s, struct stat *st)
+{
+    const char *chain = s->opts.chain_path, *init = s->opts.init_path;
+    pm_chain_params init_params;
+    if (init) {
+        uint8_t h[PM_FILE_HEADER_SIZE];
+        pm_file_kind kind;
+        int fd = open(init, O_RDONLY | O_CLOEXEC);
+        ssize_t got = fd >= 0 ? read(fd, h, sizeof h) : -1;
+        if (fd >= 0)
+            close(fd);
+        if (got < 0) {
+            pm_cli_error("serve", "%s: %s", init, strerror(errno));
+            return -1;
+        }
+        if (!pm_file_header_parse(pm_context_static, &kind, &init_params, NULL, h, (size_t)got) ||
+            kind != PM_FILE_STREAM) {
+            pm_cli_error("serve", "%s: record 0 at byte 0: BAD_HEADER (not a transaction stream)",
+                         init);
+            return -1;
+        }
+    }
+    if (st->st_size == 0) {
+        if (!init) {
+            pm_cli_error("serve", "%s is empty: give --init STREAM to make its header", chain);
+            return -1;
+        }
+        uint8_t h[PM_FILE_HEADER_SIZE];
+        pm_file_header_encode(pm_context_static, h, PM_FILE_CHAIN, &init_params);
+        if (pwrite(s->chain_fd, h, sizeof h, 0) != (ssize_t)sizeof h || fsync(s->chain_fd) != 0) {
+            pm_cli_error("serve", "%s: %s", chain, strerror(errno));
+            return -1;
+        }
+        s->params = init_params;
+        return 0;
+    }
+    uint8_t h[PM_FILE_HEADER_SIZE];
+    pm_file_kind kind;
+    ssize_t got = pread(s->chain_fd, h, sizeof h, 0);
+    if (got < 0 || !pm_file_header_parse(pm_context_static, &kind, &s->params, NULL, h, (size_t)got) ||
+        kind != PM_FILE_CHAIN) {
+        pm_cli_error("serve", "%s: record 0 at byte 0: BAD_HEADER (not a chain)", chain);
+        return -1;
+    }
+    if (init && memcmp(&init_params, &s->params, sizeof s->params) != 0) {
+        pm_cli_error("serve", "%s and %s belong to different chains (header bytes 8..59 differ)",
+                     init, chain);
+        return -1;
+    }
+    return 0;
+}
+
+/* Validate the chain into the engine, cutting a partial last block. */
+static int chain_validate(serve *s)
+{
+    const char *chain = s->opts.chain_path;
+    pm_input in;
+    char err[512];
+    if (pm_input_open(&in, chain, PM_INPUT_CHAIN, 0, s->opts.quiet, NULL, err, sizeof err) != 0) {
+        pm_cli_error("serve", "%s", err);
+        return -1;
+    }
+    pm_verify_opts vo = {.progress = s->opts.quiet ? NULL : "serve (validating the chain)"};
+    pm_chain_result r;
+    pm_status vs = pm_chain_verify(s->engine, &in, &vo, &r, err, sizeof err);
+    pm_input_close(&in);
+    if (vs != PM_OK) {
+        pm_cli_error("serve", "%s: %s", chain, vs == PM_ERR_IO ? err : pm_status_text(vs));
+        return -1;
+    }
+    if (!r.valid && !r.truncated) {
+        pm_cli_error("serve", "%s: block %llu at byte %llu: invalid chain: %s", chain,
+                     (unsigned long long)r.verdict.block, (unsigned long long)r.offset,
+                     pm_reason_name(r.verdict.reason));
+        return -1;
+    }
+    if (r.truncated) {
+        if (ftruncate(s->chain_fd, (off_t)r.truncated_offset) != 0 || fsync(s->chain_fd) != 0) {
+            pm_cli_error("serve", "%s: cannot cut the partial block: %s", chain, strerror(errno));
+            return -1;
+        }
+        fprintf(stderr, "postmark serve: %s: cut a partial block at byte %llu left by an interrupted run\n",
+                chain, (unsigned long long)r.truncated_offset);
+    }
+    return 0;
+}
+
+/* Where the chain's blocks are, and the state of their transactions. */
+static int chain_index(serve *s)
+{
+    pm_recfile *rf;
+    pm_recfile_header hdr;
+    char err[256];
+    if (pm_recfile_open(&rf, &hdr, err, sizeof err, s->opts.chain_path, PM_BLOCK_MAX_SIZE) != PM_OK) {
+        pm_cli_error("serve", "%s", err);
+        return -1;
+    }
+    pm_recfile_record rec;
+    s->chain_end = PM_FILE_HEADER_SIZE;
+    while (pm_recfile_next(rf, &rec, err, sizeof err) == 1 && !rec.truncated && rec.bytes &&
+           rec.size >= PM_BLOCK_HEADER_SIZE) {
+        uint8_t hash[32];
+        pm_block_hash(s->ctx, hash, rec.bytes);
+        blocks_push(s, rec.offset + 4, (uint32_t)rec.size, hash);
+        note_block_txs(s, rec.bytes, rec.size, rec.index);
+        s->chain_end = rec.offset + 4 + rec.size;
+    }
+    pm_recfile_close(rf);
+    return 0;
+}
+
+static void load_reject(void *data, uint64_t index, const uint8_t *txid, pm_reason reason)
+{
+    serve *s = data;
+    (void)index;
+    if (txid)
+        status_set(s, txid, TX_REJECTED, 0, reason);
+}
+
+/* Re-admission of the journal's records after the chain's tip, in chunks
+ * (the engine copies what it is given). */
+typedef struct {
+    serve *s;
+    serve_record recs[1024];
+    serve_record *ptrs[1024];
+    uint8_t *copies[1024];
+    size_t n;
+} replay_chunk;
+
+static int replay_flush(replay_chunk *c)
+{
+    pm_status st = admit_batch(c->s, c->ptrs, c->n, 1);
+    for (size_t i = 0; i < c->n; i++)
+        free(c->copies[i]);
+    c->n = 0;
+    return st == PM_OK ? 0 : -1;
+}
+
+static int replay_one(void *data, uint64_t index, const uint8_t *bytes, size_t size)
+{
+    replay_chunk *c = data;
+    (void)index;
+    uint8_t *copy = malloc(size ? size : 1);
+    if (!copy)
+        return -1;
+    if (size)
+        memcpy(copy, bytes, size);
+    c->copies[c->n] = copy;
+    serve_record_prepare(c->s, &c->recs[c->n], copy, size);
+    c->ptrs[c->n] = &c->recs[c->n];
+    return ++c->n == 1024 ? replay_flush(c) : 0;
+}
+
+int service_start(serve *s, const serve_opts *opts)
+{
+    memset(s, 0, sizeof *s);
+    s->opts = *opts;
+    s->token = opts->token;
+    s->chain_fd = -1;
+    s->journal.fd = s->journal.blocks_fd = -1;
+    s->started = pm_cli_now();
+    pthread_mutex_init(&s->engine_lock, NULL);
+    pthread_mutex_init(&s->queue_lock, NULL);
+    pthread_mutex_init(&s->blocks_lock, NULL);
+    pthread_mutex_init(&s->status_lock, NULL);
+    pthread_cond_init(&s->queue_cond, NULL);
+    pthread_cond_init(&s->done_cond, NULL);
+    pthread_cond_init(&s->blocks_cond, NULL);
+    pthread_rwlock_init(&s->chain_lock, NULL);
+
+    const char *chain = opts->chain_path;
+    s->ctx = pm_context_create();
+    if (!s->ctx) {
+        pm_cli_error("serve", "out of memory");
+        return -1;
+    }
+    s->chain_fd = open(chain, O_RDWR | O_CLOEXEC | (opts->init_path ? O_CREAT : 0), 0644);
+    struct stat st;
+    if (s->chain_fd < 0 || fstat(s->chain_fd, &st) != 0) {
+        pm_cli_error("serve", "%s: %s", chain, strerror(errno));
+        return -1;
+    }
+    if (flock(s->chain_fd, LOCK_EX | LOCK_NB) != 0) {
+        pm_cli_error("serve", "%s: another process is appending to this chain (locked)", chain);
+        return -1;
+    }
+    if (chain_header(s, &st) != 0)
+        return -1;
+    pm_config cfg;
+    pm_config_default(pm_context_static, &cfg);
+    cfg.threads = opts->threads;
+    cfg.block_max_txs = opts->block_txs;
+    if (pm_engine_create(&s->engine, s->ctx, &s->params, &cfg) != PM_OK) {
+        pm_cli_error("serve", "cannot create the engine (out of memory)");
+        return -1;
+    }
+    if ((st.st_size > 0 && chain_validate(s) != 0) || chain_index(s) != 0)
+        return -1;
+
+    uint8_t tip[32];
+    int64_t height;
+    uint64_t resume_at;
+    char err[512];
+    pm_engine_tip(s->engine, tip, &height);
+    if (journal_open(&s->journal, opts->journal_path, &s->params, height, tip, &resume_at, err,
+                     sizeof err) != 0) {
+        pm_cli_error("serve", "%s", err);
+        return -1;
+    }
+    journal_each_reject(&s->journal, load_reject, s);
+    pm_engine_set_callbacks(s->engine, on_block, on_reject, s);
+    if (pm_engine_skip_records(s->engine, resume_at) != PM_OK)
+        return -1;
+    s->batch_base = resume_at;
+    if (resume_at < s->journal.records) {
+        replay_chunk *c = calloc(1, sizeof *c);
+        int rc = c ? 0 : -1;
+        if (c) {
+            c->s = s;
+            rc = journal_each(&s->journal, resume_at, replay_one, c, err, sizeof err);
+            if (rc == 0 && c->n)
+                rc = replay_flush(c);
+            for (size_t i = 0; i < c->n; i++)
+                free(c->copies[i]);
+            free(c);
+        }
+        if (rc != 0) {
+            pm_cli_error("serve", "%s: cannot resume: %s", opts->journal_path,
+                         s->io_failed ? strerror(s->io_failed) : err);
+            return -1;
+        }
+        if (!opts->quiet)
+            fprintf(stderr, "postmark serve: %s: resumed records %llu..%llu after the chain's tip\n",
+                    opts->journal_path, (unsigned long long)resume_at,
+                    (unsigned long long)s->journal.records - 1);
+    }
+    if (pthread_create(&s->committer, NULL, committer, s) != 0) {
+        pm_cli_error("serve", "cannot start a thread");
+        return -1;
+    }
+    return 0;
+}
+
+int service_stop(serve *s)
+{
+    int rc = 0;
+    if (s->committer) {
+        pthread_mutex_lock(&s->queue_lock);
+        s->stopping = 1;
+        pthread_cond_broadcast(&s->queue_cond);
+        pthread_mutex_unlock(&s->queue_lock);
+        pthread_join(s->committer, NULL);
+        int64_t h;
+        if (close_block(s, &h) != PM_OK || fsync(s->chain_fd) != 0) {
+            pm_cli_error("serve", "%s: cannot close the open block: %s", s->opts.chain_path,
+                         s->io_failed ? strerror(s->io_failed) : pm_engine_last_error(s->engine));
+            rc = -1;
+        }
+    }
+    serve_close_streams(s);
+    pm_engine_destroy(s->engine);
+    pm_context_destroy(s->ctx);
+    journal_close(&s->journal);
+    if (s->chain_fd >= 0)
+        close(s->chain_fd);
+    free(s->blocks);
+    free(s->status);
+    return rc;
+}
