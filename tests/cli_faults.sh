@@ -33,11 +33,15 @@ MNT=""
 cleanup() {
     [ -n "$MNT" ] && umount "$MNT" 2> /dev/null
     jobs -p | xargs -r kill -9 2> /dev/null
+    pkill -f "sleep $STALL" 2> /dev/null
     rm -rf "$T"
 }
 trap cleanup EXIT
 
 S1=$V/s1.pmtx
+# A feed's stall: a sleep of a length no other test uses, so that it can be
+# ended by name without touching anyone else's.
+STALL=30.$$
 REF=$V/s1.b32.pmbk
 REFCSV=$V/s1.b32.rejects.csv
 # faulty ENV... -- COMMAND: the command with the shim preloaded.
@@ -286,7 +290,7 @@ term_check() { # NAME PID CHAIN
 }
 mkfifo "$T/feed.fifo"
 rm -f "$T/fed"
-(cat "$head100"; touch "$T/fed"; sleep 30) > "$T/feed.fifo" &
+(cat "$head100"; touch "$T/fed"; sleep "$STALL") > "$T/feed.fifo" &
 feeder=$!
 rm -f "$T/t1.pmbk"*
 "$PM" pack "$T/feed.fifo" --chain "$T/t1.pmbk" --quiet 2> /dev/null &
@@ -294,7 +298,7 @@ term_check fifo $! "$T/t1.pmbk"
 kill $feeder 2> /dev/null; wait $feeder 2> /dev/null
 rm -f "$T/t2.pmbk"*
 rm -f "$T/fed"
-(cat "$head100"; touch "$T/fed"; sleep 30) | { "$PM" pack - --chain "$T/t2.pmbk" --quiet 2> /dev/null; echo $? > "$T/t2.rc"; } &
+(cat "$head100"; touch "$T/fed"; sleep "$STALL") | { "$PM" pack - --chain "$T/t2.pmbk" --quiet 2> /dev/null; echo $? > "$T/t2.rc"; } &
 fed
 pid=$(pgrep -n -f "pack - --chain $T/t2.pmbk" | head -n 1)
 handles_term "$pid"
@@ -305,7 +309,7 @@ dt=$((($(date +%s%N) - t0) / 1000000))
 "$PM" replay "$T/t2.pmbk" --json --quiet > "$T/term.json" 2> /dev/null
 [ "$(cat "$T/t2.rc" 2> /dev/null)" = 1 ] && [ $dt -lt 1000 ] && grep -q "\"txs\": $accepted100" "$T/term.json" && ok ||
     bad "SIGTERM on a stalled pipe: after ${dt} ms, $(cat "$T/term.json")"
-pkill -f "sleep 30" 2> /dev/null
+pkill -f "sleep $STALL" 2> /dev/null
 # A socket whose node sends 100 records and then nothing.
 rm -f "$T/t3.pmbk"*
 "$PM" pack "unix:$T/feed.sock" --chain "$T/t3.pmbk" --quiet 2> /dev/null &
@@ -435,7 +439,7 @@ rm -f "$T/jf.pmbk"*
 
 # ---- 13. replay of the chain a live pack has just created ---------------------------------
 mkfifo "$T/live.fifo"
-(head -c 60 "$S1"; sleep 30) > "$T/live.fifo" &
+(head -c 60 "$S1"; sleep "$STALL") > "$T/live.fifo" &
 feeder=$!
 rm -f "$T/live.pmbk"*
 "$PM" pack "$T/live.fifo" --chain "$T/live.pmbk" --quiet 2> /dev/null &
