@@ -29,6 +29,9 @@ SHIM=$(cd "$(dirname "$PM")" && pwd)/faultfs.so
 [ -f "$SHIM" ] || { bad "no fault shim at $SHIM"; finish; }
 # Preloading into an ASan build: the sanitizer's runtime need not be first.
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
+# A feed's stall: a sleep of a length no other test uses, so that it can be
+# ended by name without touching anyone else's.
+STALL=30.$$
 MNT=""
 cleanup() {
     [ -n "$MNT" ] && umount "$MNT" 2> /dev/null
@@ -39,9 +42,6 @@ cleanup() {
 trap cleanup EXIT
 
 S1=$V/s1.pmtx
-# A feed's stall: a sleep of a length no other test uses, so that it can be
-# ended by name without touching anyone else's.
-STALL=30.$$
 REF=$V/s1.b32.pmbk
 REFCSV=$V/s1.b32.rejects.csv
 # faulty ENV... -- COMMAND: the command with the shim preloaded.
