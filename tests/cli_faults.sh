@@ -31,7 +31,7 @@ SHIM=$(cd "$(dirname "$PM")" && pwd)/faultfs.so
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
 # A feed's stall: a sleep of a length no other test uses, so that it can be
 # ended by name without touching anyone else's.
-STALL=30.$$
+STALL=47.$$
 MNT=""
 cleanup() {
     [ -n "$MNT" ] && umount "$MNT" 2> /dev/null
