@@ -114,18 +114,6 @@ static void test_no_torn_hit(void)
 
 /* ---------------------------------------------------------------------- */
 
-static size_t block_txs(const uint8_t *block, size_t size, const uint8_t **tx, size_t *len,
-                        size_t cap)
-{
-    pm_block blk;
-    if (!pm_block_parse(pm_context_static, &blk, NULL, block, size))
-        return 0;
-    size_t n = 0, cursor = 0;
-    while (n < cap && pm_block_next_tx(pm_context_static, &tx[n], &len[n], &blk, &cursor))
-        n++;
-    return n;
-}
-
 static pm_engine *new_engine(const pm_context *ctx, const pm_chain_params *params, unsigned threads)
 {
     pm_config cfg;
@@ -186,7 +174,7 @@ static void test_check_then_connect(const pm_context *ctx, const pm_vfile *chain
             CHECK(pm_engine_connect_blocks(e, &v, chain->rec, chain->len, k, 0) == PM_OK);
             const uint8_t *tx[64];
             size_t len[64], ok = 0;
-            size_t n = block_txs(chain->rec[k], chain->len[k], tx, len, 64);
+            size_t n = pm_block_records(chain->rec[k], chain->len[k], tx, len, 64);
             for (size_t i = 0; i < n; i++) {
                 pm_reason r;
                 CHECK(pm_engine_check_tx(e, &r, tx[i], len[i]) == PM_OK);

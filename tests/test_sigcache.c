@@ -183,25 +183,12 @@ static pm_engine *new_engine(const pm_context *ctx, const pm_chain_params *param
     return e;
 }
 
-/* The transaction records of a block. */
-static size_t block_txs(const uint8_t *block, size_t size, const uint8_t **tx, size_t *len,
-                        size_t cap)
-{
-    pm_block blk;
-    if (!pm_block_parse(pm_context_static, &blk, NULL, block, size))
-        return 0;
-    size_t n = 0, cursor = 0;
-    while (n < cap && pm_block_next_tx(pm_context_static, &tx[n], &len[n], &blk, &cursor))
-        n++;
-    return n;
-}
-
 /* check_tx every transaction of block `b`; returns how many passed. */
 static size_t check_all(pm_engine *e, const uint8_t *block, size_t size)
 {
     const uint8_t *tx[4096];
     size_t len[4096], ok = 0;
-    size_t n = block_txs(block, size, tx, len, 4096);
+    size_t n = pm_block_records(block, size, tx, len, 4096);
     for (size_t i = 0; i < n; i++) {
         pm_reason r;
         CHECK(pm_engine_check_tx(e, &r, tx[i], len[i]) == PM_OK);
@@ -263,6 +250,32 @@ static size_t independent_blocks(const pm_context *ctx, const pm_vfile *chain, s
     return n;
 }
 
+/* Block k connected on two engines at the state before it: `cold` as is,
+ * `warm` (a cache of warm_bytes) after check_tx of every one of its
+ * transactions. Returns how many passed check_tx (all, or 0). */
+static size_t cold_and_warm(const pm_context *ctx, const pm_vfile *chain, size_t k,
+                            unsigned threads, size_t warm_bytes, connect_result *c,
+                            connect_result *w)
+{
+    pm_engine *cold = new_engine(ctx, &chain->params, threads, PM_DEFAULT_SIGCACHE_BYTES);
+    pm_engine *warm = new_engine(ctx, &chain->params, threads, warm_bytes);
+    connect_prefix(cold, chain, k);
+    connect_prefix(warm, chain, k);
+    pm_stats s;
+    pm_engine_stats(warm, &s);
+    CHECK(s.sigcache_hits == 0 && s.sigcache_inserts == 0); /* connect never inserts */
+    size_t ntx = check_all(warm, chain->rec[k], chain->len[k]);
+    pm_engine_stats(warm, &s);
+    CHECK(ntx > 0 && s.sigcache_inserts >= ntx);
+    connect_one(cold, chain->rec[k], chain->len[k], c);
+    connect_one(warm, chain->rec[k], chain->len[k], w);
+    CHECK(c->status == PM_OK && same_outcome(c, w));
+    CHECK(c->st.sigcache_hits == 0 && c->st.signatures_verified >= ntx);
+    pm_engine_destroy(cold);
+    pm_engine_destroy(warm);
+    return ntx;
+}
+
 /* The node path: every transaction of the block passed check_tx, then the
  * block connects with a hit per signature check and nothing verified, to
  * exactly the state a cold connect reaches. */
@@ -270,31 +283,15 @@ static void test_node_path_hits(const pm_context *ctx, const pm_vfile *chain, co
                                 size_t nblocks)
 {
     for (size_t i = 0; i < nblocks; i++) {
-        size_t k = blocks[i];
         for (unsigned threads = 1; threads <= 2; threads++) {
-            pm_engine *cold = new_engine(ctx, &chain->params, threads, PM_DEFAULT_SIGCACHE_BYTES);
-            pm_engine *warm = new_engine(ctx, &chain->params, threads, PM_DEFAULT_SIGCACHE_BYTES);
-            connect_prefix(cold, chain, k);
-            connect_prefix(warm, chain, k);
-            pm_stats s;
-            pm_engine_stats(warm, &s);
-            CHECK(s.sigcache_hits == 0 && s.sigcache_inserts == 0); /* connect never inserts */
-            size_t ntx = check_all(warm, chain->rec[k], chain->len[k]);
-            pm_engine_stats(warm, &s);
-            CHECK(ntx > 0 && s.sigcache_inserts >= ntx);
             connect_result c, w;
-            connect_one(cold, chain->rec[k], chain->len[k], &c);
-            connect_one(warm, chain->rec[k], chain->len[k], &w);
-            CHECK(c.status == PM_OK && same_outcome(&c, &w));
-            CHECK(c.st.sigcache_hits == 0 && c.st.signatures_verified >= ntx);
+            cold_and_warm(ctx, chain, blocks[i], threads, PM_DEFAULT_SIGCACHE_BYTES, &c, &w);
             CHECKF(w.st.sigcache_hits == c.st.signatures_verified && w.st.signatures_verified == 0 &&
                        w.st.sigcache_misses == 0 && w.st.sigcache_inserts == 0,
-                   "block %zu, %u threads: %llu hits, %llu verified; cold verified %llu", k,
-                   threads, (unsigned long long)w.st.sigcache_hits,
+                   "block %zu, %u threads: %llu hits, %llu verified; cold verified %llu",
+                   blocks[i], threads, (unsigned long long)w.st.sigcache_hits,
                    (unsigned long long)w.st.signatures_verified,
                    (unsigned long long)c.st.signatures_verified);
-            pm_engine_destroy(cold);
-            pm_engine_destroy(warm);
         }
     }
 }
@@ -313,7 +310,7 @@ static void admit_chain(pm_engine *e, const pm_vfile *chain, size_t *total)
     for (size_t k = 0; k < chain->n; k++) {
         const uint8_t *tx[64];
         size_t len[64];
-        size_t n = block_txs(chain->rec[k], chain->len[k], tx, len, 64);
+        size_t n = pm_block_records(chain->rec[k], chain->len[k], tx, len, 64);
         for (size_t i = 0; i < n; i++) {
             pm_reason r;
             CHECK(pm_engine_check_tx(e, &r, tx[i], len[i]) == PM_OK && r == PM_REASON_NONE);
@@ -369,7 +366,7 @@ static uint8_t *tamper_signature(const pm_context *ctx, const uint8_t *block, si
     memcpy(copy, block, size);
     const uint8_t *tx[4096];
     size_t len[4096];
-    size_t n = block_txs(copy, size, tx, len, 4096);
+    size_t n = pm_block_records(copy, size, tx, len, 4096);
     uint8_t(*leaves)[32] = malloc(n * 32);
     for (size_t i = 0; i < n; i++) {
         pm_tx p;
@@ -393,7 +390,7 @@ static void test_tampered_signature_misses(const pm_context *ctx, const pm_vfile
 {
     const uint8_t *tx[64];
     size_t len[64];
-    size_t n = block_txs(chain->rec[k], chain->len[k], tx, len, 64);
+    size_t n = pm_block_records(chain->rec[k], chain->len[k], tx, len, 64);
     for (size_t t = 0; t < n; t += n / 3 ? n / 3 : 1) {
         uint8_t *bad = tamper_signature(ctx, chain->rec[k], chain->len[k], t);
         pm_engine *cold = new_engine(ctx, &chain->params, 2, PM_DEFAULT_SIGCACHE_BYTES);
@@ -433,7 +430,7 @@ static void test_sealed_bad_signature_vector(const pm_context *ctx, const pm_vfi
     /* The good block 4's transactions, admitted (in order, as a mempool). */
     const uint8_t *tx[64];
     size_t len[64];
-    size_t n = block_txs(good->rec[4], good->len[4], tx, len, 64);
+    size_t n = pm_block_records(good->rec[4], good->len[4], tx, len, 64);
     for (size_t i = 0; i < n; i++) {
         pm_reason r;
         CHECK(pm_engine_check_tx(e, &r, tx[i], len[i]) == PM_OK);
@@ -477,34 +474,21 @@ static void test_other_engine_and_disabled(const pm_context *ctx, const pm_vfile
     pm_engine_destroy(off);
 }
 
-/* A cache of one set (8 entries) under a whole chain's admissions: the
- * memory is the same, every check is a hit or a verification, and the
- * results are the cold ones. */
+/* A cache of one set (8 entries), far fewer than a block's signatures:
+ * every check is a hit or a verification, at most 8 hit, and the results
+ * are the cold ones. */
 static void test_tiny_cache_engine(const pm_context *ctx, const pm_vfile *chain,
                                    const size_t *blocks, size_t nblocks)
 {
     for (size_t i = 0; i < nblocks; i++) {
-        size_t k = blocks[i];
-        pm_engine *cold = new_engine(ctx, &chain->params, 2, 0);
-        pm_engine *tiny = new_engine(ctx, &chain->params, 2, 1);
-        connect_prefix(cold, chain, k);
-        connect_prefix(tiny, chain, k);
-        size_t n = check_all(tiny, chain->rec[k], chain->len[k]);
-        pm_stats s;
-        pm_engine_stats(tiny, &s);
-        CHECK(n > 0 && s.sigcache_inserts >= n);
         connect_result c, t;
-        connect_one(cold, chain->rec[k], chain->len[k], &c);
-        connect_one(tiny, chain->rec[k], chain->len[k], &t);
-        CHECK(c.status == PM_OK && same_outcome(&c, &t));
+        cold_and_warm(ctx, chain, blocks[i], 2, 1, &c, &t);
         CHECKF(t.st.sigcache_hits <= PM_SIGCACHE_WAYS &&
                    t.st.sigcache_hits + t.st.sigcache_misses == c.st.signatures_verified &&
                    t.st.signatures_verified == t.st.sigcache_misses,
-               "block %zu: %llu hits, %llu misses, %llu verified cold", k,
+               "block %zu: %llu hits, %llu misses, %llu verified cold", blocks[i],
                (unsigned long long)t.st.sigcache_hits, (unsigned long long)t.st.sigcache_misses,
                (unsigned long long)c.st.signatures_verified);
-        pm_engine_destroy(cold);
-        pm_engine_destroy(tiny);
     }
 }
 
