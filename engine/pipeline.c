@@ -42,7 +42,11 @@
  *     it verifies inline. So parallelism never changes a verdict.
  * Work is not redone: each record is parsed and hashed once (phase A),
  * x-only keys are parsed once per worker (key cache), identical
- * (key, signature) pairs of one transaction are verified once.
+ * (key, signature) pairs of one transaction are verified once, and a
+ * signature that verified when its transaction was admitted (check_tx,
+ * pack mode: batches with `admit`) is found in the engine's signature
+ * cache when a block holding it is connected (sigcache.h; a hit needs the
+ * same chain, key, message and signature, so it never changes a verdict).
  *
  * Blocks (pack mode, §7) are built by the committer as chain-file bytes;
  * connect mode checks each block in the §6 order (framing, link, tx parse,

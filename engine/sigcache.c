@@ -16,8 +16,9 @@
  * Size. 256 bytes of fingerprints and a 16-byte head per set: 34 bytes per
  * entry. The default (pm_config_default) is 32 MiB, about 987k
  * signatures, as Core's default -maxsigcachesize; 0 disables the cache.
- * The table is an anonymous mapping: its pages cost nothing until used,
- * so an engine that only replays (never inserts) does not pay for it.
+ * The table is an anonymous mapping (transparent huge pages advised): its
+ * pages cost nothing until used, so an engine that only replays (never
+ * inserts) does not pay for it.
  *
  * Eviction. An insert into a full set evicts, in this order: a way a
  * block's lookup marked collectable (that signature is in a connected
@@ -128,6 +129,13 @@ pm_status pm_sigcache_create(pm_sigcache **out, size_t max_bytes, const uint8_t 
     c->map = mmap(NULL, c->map_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (c->map == MAP_FAILED)
         c->map = NULL;
+    else
+        /* Inserts land on random pages: with 4 KiB pages a filling cache
+         * takes a zero-page read fault then a copy-on-write fault (and a
+         * TLB shootdown to the workers) per page, which cost pack mode
+         * 10-20%; 2 MiB pages make that a few faults. Advice only: where
+         * THP is off it changes nothing. */
+        madvise(c->map, c->map_size, MADV_HUGEPAGE);
     if (!c->salt || !c->map) {
         pm_sigcache_destroy(c);
         return PM_ERR_NOMEM;
