@@ -29,13 +29,15 @@
 
 typedef struct pm_sigcache pm_sigcache;
 
+/* Entries per set. */
+#define PM_SIGCACHE_WAYS 8
+
 /* Create a cache of at most max_bytes (rounded down to whole sets of
  * PM_SIGCACHE_WAYS entries, at least one set) for the chain chain_id.
  * salt: 64 secret bytes, or NULL to draw them from getrandom (tests pass
  * one to compare caches that differ in nothing else).
  * Returns PM_OK (*cache NULL when max_bytes is 0: no cache) or
  * PM_ERR_NOMEM. */
-#define PM_SIGCACHE_WAYS 8
 pm_status pm_sigcache_create(pm_sigcache **cache, size_t max_bytes, const uint8_t chain_id[32],
                              const uint8_t *salt);
 void pm_sigcache_destroy(pm_sigcache *c);
