@@ -480,7 +480,8 @@ def markdown(res):
         md.append("")
         md.append("Their own output, each with the limit it measured in the same run "
                   "(bench_ingest: read(2); bench_snapshot: read + SHA-256 and bare table inserts; "
-                  "bench_gen: raw signing; bench_trace: read + parse).")
+                  "bench_gen: raw signing; bench_trace: read + parse; bench_sigcache: the same block "
+                  "connected cold).")
         md.append("")
         for name, text in others.items():
             md.append("```")

@@ -8,8 +8,8 @@
 # Scenarios (bench/bench_scenarios.c): 1 signatures, 2 assume-valid,
 # 3 large-state, 4 conflict; then 5, the Google Benchmark programs
 # (bench_wire, bench_utxo, bench_verify) with JSON output; then the other
-# plain C programs (bench_ingest, bench_snapshot, bench_gen, bench_trace),
-# their text kept as printed. bench/report.py
+# plain C programs (bench_ingest, bench_snapshot, bench_gen, bench_trace,
+# bench_sigcache), their text kept as printed. bench/report.py
 # turns it all into results.json, results.md and plot.svg in the results
 # folder (default results/<date>-<host>/, linked as results/latest).
 #
@@ -65,18 +65,21 @@ if [ "$quick" = 1 ]; then
     txs=20000 conflict_txs=20000 large=400 limit_s=0.5 serve_txs=20000 serve_seconds=2
     gb_min_time=0.05
     others=("bench_ingest --size 16 --runs 1" "bench_snapshot --utxos 100000 --reps 1"
-            "bench_gen transfers 5000" "bench_trace --txs 20000 --reps 1")
+            "bench_gen transfers 5000" "bench_trace --txs 20000 --reps 1"
+            "bench_sigcache --txs 1024 --reps 1")
 else
     mode=full reps=${reps:-3}
     txs=200000 conflict_txs=200000 large=21500 limit_s=2 serve_txs=200000 serve_seconds=10
     gb_min_time=0.5
     others=("bench_ingest --size 256 --runs 3" "bench_snapshot --utxos 2000000 --reps 3"
-            "bench_gen transfers 50000" "bench_trace --txs 200000 --reps 3")
+            "bench_gen transfers 50000" "bench_trace --txs 200000 --reps 3"
+            "bench_sigcache --txs 4096 --reps 3")
 fi
 
 # ---- the build ------------------------------------------------------------
 programs=(postmark bench/bench_scenarios bench/bench_wire bench/bench_utxo bench/bench_verify
-          bench/bench_ingest bench/bench_snapshot bench/bench_gen bench/bench_trace)
+          bench/bench_ingest bench/bench_snapshot bench/bench_gen bench/bench_trace
+          bench/bench_sigcache)
 missing=()
 for p in "${programs[@]}"; do
     [ -x "$BUILD_DIR/$p" ] || missing+=("$(basename "$p")")

@@ -24,6 +24,7 @@ void pm_config_default(const pm_context *ctx, pm_config *cfg)
     cfg->block_max_txs = PM_DEFAULT_BLOCK_TXS;
     cfg->block_max_bytes = PM_BLOCK_MAX_SIZE;
     cfg->undo_depth = 100;
+    cfg->sigcache_bytes = PM_DEFAULT_SIGCACHE_BYTES;
 }
 
 const char *pm_config_invalid(const pm_config *cfg)
@@ -271,5 +272,10 @@ void pm_engine_stats(const pm_engine *e, pm_stats *stats)
     PM_ARG_CHECK(e->ctx, stats != NULL, );
     *stats = e->stats;
     stats->signatures_verified = pm_pool_signatures(e->pool) + e->keys->verified;
+    pm_pool_sigcache_counts(e->pool, &stats->sigcache_hits, &stats->sigcache_misses,
+                            &stats->sigcache_inserts);
+    stats->sigcache_hits += e->keys->sigcache_hits;
+    stats->sigcache_misses += e->keys->sigcache_misses;
+    stats->sigcache_inserts += e->keys->sigcache_inserts;
     pm_pool_seconds(e->pool, &stats->seconds_hash, &stats->seconds_verify);
 }

@@ -140,6 +140,39 @@ int pm_hash_chain_id(pm_hasher *h, uint8_t out[32], const pm_chain_params *param
                            params->governance_key, PM_KEY_SIZE);
 }
 
+struct pm_hash_prefix {
+    EVP_MD_CTX *md;
+};
+
+pm_hash_prefix *pm_hash_prefix_create(const uint8_t prefix[64])
+{
+    pm_hash_prefix *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->md = EVP_MD_CTX_new();
+    if (!p->md || !EVP_DigestInit_ex(p->md, EVP_sha256(), NULL) ||
+        !EVP_DigestUpdate(p->md, prefix, 64)) {
+        pm_hash_prefix_destroy(p);
+        return NULL;
+    }
+    return p;
+}
+
+void pm_hash_prefix_destroy(pm_hash_prefix *p)
+{
+    if (!p)
+        return;
+    EVP_MD_CTX_free(p->md);
+    free(p);
+}
+
+int pm_hash_prefixed(pm_hasher *h, uint8_t out[32], const pm_hash_prefix *p, const uint8_t *a,
+                     size_t alen, const uint8_t *b, size_t blen)
+{
+    return EVP_MD_CTX_copy_ex(h->work, p->md) && pm_hash_update(h, a, alen) &&
+           pm_hash_update(h, b, blen) && pm_hash_final(h, out);
+}
+
 /* MTH(D[0:n]) with k the largest power of two below n; the recursion
  * depth is log2(n) <= 16 for a block, so it stays on the stack. */
 int pm_hash_merkle(pm_hasher *h, uint8_t out[32], const uint8_t (*leaves)[32], size_t n)

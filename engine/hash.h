@@ -67,6 +67,21 @@ int pm_hash_leaf(pm_hasher *h, uint8_t out[32], const pm_tx *tx, const uint8_t t
 int pm_hash_block(pm_hasher *h, uint8_t out[32], const uint8_t header[80]);
 int pm_hash_chain_id(pm_hasher *h, uint8_t out[32], const pm_chain_params *params);
 
+/* Keyed hashes SHA256(prefix || data) with a secret 64-byte prefix (the
+ * signature cache's salt): the midstate after the prefix is prepared once
+ * and only read after, so one serves any number of threads. For inputs of
+ * a fixed length, as the cache's are, a secret prefix makes SHA-256 a
+ * keyed hash whose outputs cannot be predicted or aimed at. */
+typedef struct pm_hash_prefix pm_hash_prefix;
+
+/* Returns NULL on allocation failure. */
+pm_hash_prefix *pm_hash_prefix_create(const uint8_t prefix[64]);
+void pm_hash_prefix_destroy(pm_hash_prefix *p);
+
+/* SHA256(prefix || a || b), in the hasher's working state. */
+int pm_hash_prefixed(pm_hasher *h, uint8_t out[32], const pm_hash_prefix *p, const uint8_t *a,
+                     size_t alen, const uint8_t *b, size_t blen);
+
 /* Merkle root of n >= 1 leaves (§6), O(log n) stack, no allocation. */
 int pm_hash_merkle(pm_hasher *h, uint8_t out[32], const uint8_t (*leaves)[32], size_t n);
 

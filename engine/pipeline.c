@@ -42,7 +42,11 @@
  *     it verifies inline. So parallelism never changes a verdict.
  * Work is not redone: each record is parsed and hashed once (phase A),
  * x-only keys are parsed once per worker (key cache), identical
- * (key, signature) pairs of one transaction are verified once.
+ * (key, signature) pairs of one transaction are verified once, and a
+ * signature that verified when its transaction was admitted (check_tx,
+ * pack mode: batches with `admit`) is found in the engine's signature
+ * cache when a block holding it is connected (sigcache.h; a hit needs the
+ * same chain, key, message and signature, so it never changes a verdict).
  *
  * Blocks (pack mode, §7) are built by the committer as chain-file bytes;
  * connect mode checks each block in the §6 order (framing, link, tx parse,
@@ -329,6 +333,7 @@ static void batch_job(void *job, pm_worker *w, unsigned nw)
 {
     pm_batch *b = job;
     size_t first, end;
+    w->keys->sigcache_store = b->admit;
     double t0 = now_seconds();
     while (claim(&b->claim_hash, b->n, &first, &end))
         for (size_t i = first; i < end; i++)
@@ -355,6 +360,7 @@ static pm_status batch_start(pm_engine *e, pm_batch *next, const pm_batch *prev,
     next->prev = prev;
     next->opkeys = pm_ledger_opkeys(e->ledger);
     next->engine = e;
+    next->admit = (uint8_t)from_arena; /* the arena holds submitted records */
     pm_pool_start(e->pool, batch_job, next);
     return PM_OK;
 }
@@ -432,6 +438,7 @@ static pm_status commit_pack(pm_engine *e, pm_batch *b)
 {
     double started = now_seconds();
     pm_status st = PM_OK;
+    e->keys->sigcache_store = 1;
     for (size_t i = 0; i < b->n && st == PM_OK; i++) {
         const pm_txinfo *in = &b->info[i];
         if (!b->parsed[i]) {
@@ -633,6 +640,7 @@ static pm_status commit_blocks(pm_engine *e, pm_batch *b, pm_verdict *v)
 {
     double started = now_seconds();
     pm_status st = PM_OK;
+    e->keys->sigcache_store = 0;
     for (size_t k = 0; k < b->nblocks && st == PM_OK; k++) {
         const pm_batch_block *bb = &b->blocks[k];
         if (!bb->framed) {
@@ -768,6 +776,7 @@ pm_status pm_pipeline_check_tx(pm_engine *e, pm_reason *reason, const uint8_t *t
         !pm_hash_sighash(e->hasher, in.sighash, e->chain_id, in.txid))
         return PM_ERR_NOMEM;
     in.duplicate_input = (uint8_t)pm_tx_has_duplicate_input(pm_context_static, &in.tx, NULL);
+    e->keys->sigcache_store = 1;
     return pm_ledger_check_tx(e->ledger, reason, &in, e->ctx->secp, e->keys);
 }
 
@@ -782,7 +791,15 @@ pm_status pm_pipeline_init(pm_engine *e)
     e->keys = pm_keycache_create();
     if (!e->hasher || !e->keys)
         return PM_ERR_NOMEM;
-    return pm_pool_create(&e->pool, e->cfg.threads, e->ctx->tags);
+    pm_status st = pm_sigcache_create(&e->sigcache, e->cfg.sigcache_bytes, e->chain_id, NULL);
+    if (st == PM_OK)
+        st = pm_pool_create(&e->pool, e->cfg.threads, e->ctx->tags);
+    if (st != PM_OK)
+        return st;
+    e->keys->sigcache = e->sigcache;
+    e->keys->hasher = e->hasher;
+    pm_pool_set_sigcache(e->pool, e->sigcache);
+    return PM_OK;
 }
 
 void pm_pipeline_free(pm_engine *e)
@@ -794,4 +811,5 @@ void pm_pipeline_free(pm_engine *e)
     free(e->open.index);
     pm_hasher_destroy(e->hasher);
     free(e->keys);
+    pm_sigcache_destroy(e->sigcache);
 }

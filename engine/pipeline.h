@@ -49,6 +49,7 @@ struct pm_batch {
     _Atomic size_t claim_hash;   /* next item for phase A */
     _Atomic size_t claim_verify; /* next item for phase B */
     _Atomic int hash_failed;     /* a worker could not hash an item */
+    uint8_t admit;          /* pack mode: verified signatures enter the sigcache */
     const pm_batch *prev;   /* the batch being committed meanwhile */
     const pm_opkeys *opkeys;
     const pm_engine *engine;
@@ -70,6 +71,7 @@ struct pm_engine {
     pm_pool *pool;
     pm_hasher *hasher;      /* the commit stage's */
     pm_keycache *keys;      /* the commit stage's */
+    pm_sigcache *sigcache;  /* signatures admitted, for connect (or NULL) */
     uint64_t xxh_seed;      /* batch txid index */
     pm_batch batches[2];
     pm_batch *filling;      /* being filled by submit */

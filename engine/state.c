@@ -439,8 +439,8 @@ pm_keycache *pm_keycache_create(void)
     return c;
 }
 
-int pm_verify_sig(const secp256k1_context *secp, pm_keycache *cache, const uint8_t key[32],
-                  const uint8_t msg32[32], const uint8_t sig64[64])
+static int verify_uncached(const secp256k1_context *secp, pm_keycache *cache,
+                           const uint8_t key[32], const uint8_t msg32[32], const uint8_t sig64[64])
 {
     uint64_t h;
     memcpy(&h, key, sizeof h);
@@ -463,6 +463,30 @@ int pm_verify_sig(const secp256k1_context *secp, pm_keycache *cache, const uint8
     if (s->state != 1)
         return 0;
     return secp256k1_schnorrsig_verify(secp, sig64, msg32, 32, &s->parsed);
+}
+
+int pm_verify_sig(const secp256k1_context *secp, pm_keycache *cache, const uint8_t key[32],
+                  const uint8_t msg32[32], const uint8_t sig64[64])
+{
+    pm_sigcache *sc = cache->sigcache;
+    if (!sc)
+        return verify_uncached(secp, cache, key, msg32, sig64);
+    uint8_t fp[32];
+    /* Connecting blocks only looks up: a cache never written cannot hit,
+     * and a replay then pays no hash per signature. */
+    int have_fp = (cache->sigcache_store || !pm_sigcache_is_empty(sc)) &&
+                  pm_sigcache_fingerprint(sc, cache->hasher, fp, pm_sigcache_chain_id(sc), key,
+                                          msg32, sig64);
+    if (have_fp && pm_sigcache_lookup(sc, fp, !cache->sigcache_store)) {
+        cache->sigcache_hits++;
+        return 1;
+    }
+    cache->sigcache_misses++;
+    int ok = verify_uncached(secp, cache, key, msg32, sig64);
+    /* Only a signature that verified goes in. */
+    if (ok && have_fp && cache->sigcache_store && pm_sigcache_insert(sc, fp))
+        cache->sigcache_inserts++;
+    return ok;
 }
 
 int pm_verify_tx_sigs(const secp256k1_context *secp, pm_keycache *cache, const pm_tx *tx,

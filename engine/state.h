@@ -25,6 +25,7 @@
 
 #include "hash.h"
 #include "postmark.h"
+#include "sigcache.h"
 #include "utxo.h"
 
 #include <secp256k1.h>
@@ -49,6 +50,15 @@ typedef struct {
     pm_keycache_slot way[PM_KEYCACHE_SETS][2];
     uint8_t recent[PM_KEYCACHE_SETS]; /* the way used last */
     uint64_t verified;                /* signatures verified through it */
+    /* The engine's signature cache (shared, sigcache.h), or NULL: the
+     * thread that owns this key cache looks signatures up there first.
+     * sigcache_store: 1 while admitting transactions (check_tx, submit:
+     * signatures that verify are inserted), 0 while connecting blocks
+     * (lookups only; a hit marks the entry for eviction). */
+    pm_sigcache *sigcache;
+    pm_hasher *hasher;                /* this thread's, for fingerprints */
+    uint8_t sigcache_store;
+    uint64_t sigcache_hits, sigcache_misses, sigcache_inserts;
 } pm_keycache;
 
 /* A new, empty key cache, or NULL. Its memory is written through once at
@@ -58,7 +68,9 @@ typedef struct {
 pm_keycache *pm_keycache_create(void);
 
 /* Verify one BIP-340 signature over msg32 under the 32-byte x-only key,
- * through the cache. Returns 1 valid, 0 invalid (bad key included). */
+ * through the cache (and the signature cache, when the key cache has one:
+ * a hit is not verified again and not counted in `verified`). Returns 1
+ * valid, 0 invalid (bad key included). */
 int pm_verify_sig(const secp256k1_context *secp, pm_keycache *cache, const uint8_t key[32],
                   const uint8_t msg32[32], const uint8_t sig64[64]);
 

@@ -160,6 +160,25 @@ void pm_pool_seconds(const pm_pool *p, double *hash, double *verify)
     }
 }
 
+void pm_pool_set_sigcache(pm_pool *p, pm_sigcache *cache)
+{
+    for (unsigned i = 0; i < p->n; i++) {
+        p->workers[i].keys->sigcache = cache;
+        p->workers[i].keys->hasher = p->workers[i].hasher;
+    }
+}
+
+void pm_pool_sigcache_counts(const pm_pool *p, uint64_t *hits, uint64_t *misses,
+                             uint64_t *inserts)
+{
+    *hits = *misses = *inserts = 0;
+    for (unsigned i = 0; i < p->n; i++) {
+        *hits += p->workers[i].keys->sigcache_hits;
+        *misses += p->workers[i].keys->sigcache_misses;
+        *inserts += p->workers[i].keys->sigcache_inserts;
+    }
+}
+
 void pm_pool_start(pm_pool *p, pm_job_fn fn, void *job)
 {
     p->fn = fn;

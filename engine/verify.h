@@ -44,6 +44,13 @@ unsigned pm_pool_size(const pm_pool *pool);
  * seconds spent in each phase, summed over workers. */
 uint64_t pm_pool_signatures(const pm_pool *pool);
 void pm_pool_seconds(const pm_pool *pool, double *hash, double *verify);
+/* Give every worker's key cache the engine's signature cache (NULL for
+ * none), fingerprinted with the worker's own hasher. Call between jobs. */
+void pm_pool_set_sigcache(pm_pool *pool, pm_sigcache *cache);
+/* Totals over all workers (call between jobs) of the signature cache's
+ * hits, misses and inserts. */
+void pm_pool_sigcache_counts(const pm_pool *pool, uint64_t *hits, uint64_t *misses,
+                             uint64_t *inserts);
 
 /* Start `fn(job, worker, n)` on every worker; returns at once. */
 void pm_pool_start(pm_pool *pool, pm_job_fn fn, void *job);

@@ -184,3 +184,15 @@ int pm_vrejects_load(pm_vreject **rows, size_t *n, const char *name)
     }
     return ok;
 }
+
+size_t pm_block_records(const uint8_t *block, size_t size, const uint8_t **tx, size_t *len,
+                        size_t cap)
+{
+    pm_block blk;
+    if (!pm_block_parse(pm_context_static, &blk, NULL, block, size))
+        return 0;
+    size_t n = 0, cursor = 0;
+    while (n < cap && pm_block_next_tx(pm_context_static, &tx[n], &len[n], &blk, &cursor))
+        n++;
+    return n;
+}

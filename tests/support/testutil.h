@@ -88,6 +88,12 @@ typedef struct {
  * NULL) when it cannot be read or a row is not index,txid,reason. */
 int pm_vrejects_load(pm_vreject **rows, size_t *n, const char *name);
 
+/* The transaction records of a block (at most cap of them, unparsed):
+ * tx[i] and len[i] point into `block`. Returns how many; 0 when the block
+ * is not framed. */
+size_t pm_block_records(const uint8_t *block, size_t size, const uint8_t **tx, size_t *len,
+                        size_t cap);
+
 /* A fresh temporary directory (mkdtemp) for this test; static buffer. */
 const char *pm_test_tmpdir(void);
 
