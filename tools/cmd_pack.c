@@ -399,6 +399,9 @@ int pm_cmd_pack(int argc, char **argv)
     pm_config_default(pm_context_static, &cfg);
     cfg.threads = (unsigned)threads;
     cfg.block_max_txs = (uint32_t)block_txs;
+    /* pack makes its own blocks: no peer block will carry these
+     * transactions again, so remembering their signatures buys nothing. */
+    cfg.sigcache_bytes = 0;
     pm_verify_opts verify = {0};
     uint8_t snapshot_tip[32];
     int64_t snapshot_height = -1;
