@@ -262,14 +262,6 @@ static void w_end(writer *w)
     w_raw(w, c.digest, sizeof c.digest);
 }
 
-/* The checksum of one section held whole in memory. */
-static void section_checksum(uint8_t out[16], const uint8_t *framed, size_t size)
-{
-    XXH128_canonical_t c;
-    XXH128_canonicalFromHash(&c, XXH3_128bits(framed, size));
-    memcpy(out, c.digest, 16);
-}
-
 typedef struct {
     writer *w;
     uint64_t visited;
@@ -599,7 +591,7 @@ static pm_status save_tip(pm_engine *e, const char *path)
     uint8_t *head = front + PM_SNAP_PREAMBLE_SIZE;
     section_framing(head, SEC_HEAD, 1, PM_SNAP_HEAD_SIZE);
     encode_head(head + PM_SNAP_SECTION_HEADER_SIZE, e, counts, digest);
-    section_checksum(head + PM_SNAP_SECTION_HEADER_SIZE + PM_SNAP_HEAD_SIZE, head,
+    pm_snapshot_section_checksum(head + PM_SNAP_SECTION_HEADER_SIZE + PM_SNAP_HEAD_SIZE, head,
                      PM_SNAP_SECTION_HEADER_SIZE + PM_SNAP_HEAD_SIZE);
     if (pwrite_all(w.fd, front, sizeof front, 0) != 0) {
         w.err = errno ? errno : EIO;
@@ -1781,27 +1773,4 @@ pm_status pm_engine_create_from_snapshot(pm_engine **engine, const pm_context *c
     }
     *engine = ld.e;
     return PM_OK;
-}
-
-/* ---------------------------------------------------------------------- */
-/* Tests and fuzzing                                                       */
-/* ---------------------------------------------------------------------- */
-
-size_t pm_snapshot_reseal(uint8_t *image, size_t size)
-{
-    size_t off = PM_SNAP_PREAMBLE_SIZE, sections = 0;
-    while (off <= size && size - off >= PM_SNAP_SECTION_HEADER_SIZE) {
-        uint64_t len = pm_read_u64le(image + off + 16);
-        size_t left = size - off - PM_SNAP_SECTION_HEADER_SIZE;
-        if (len > left || left - len < PM_SNAP_CHECKSUM_SIZE)
-            break;
-        size_t framed = PM_SNAP_SECTION_HEADER_SIZE + (size_t)len;
-        section_checksum(image + off + framed, image + off, framed);
-        sections++;
-        int end = memcmp(image + off, section_tags[SEC_END], 4) == 0;
-        off += framed + PM_SNAP_CHECKSUM_SIZE;
-        if (end)
-            break;
-    }
-    return sections;
 }

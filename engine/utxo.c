@@ -149,115 +149,9 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
-/* ---------------------------------------------------------------------- */
-/* Entries and chunks.                                                     */
-/* ---------------------------------------------------------------------- */
+#include "utxo_impl.h"
 
-typedef struct {
-    uint8_t txid[32];
-    uint8_t index[2]; /* host order (memcpy of the u16) */
-    uint8_t output[PM_OUTPUT_SIZE];
-    uint8_t pad;
-    _Atomic uint32_t link; /* next ref on a retired / free list */
-} pm_entry;
-
-_Static_assert(sizeof(pm_entry) == 84, "entry layout");
-
-typedef struct {
-    uint32_t slots; /* entries in the chunk, slot 0 (this header) included */
-} chunk_hdr;
-
-#define CHUNK_SHIFT 21
-#define SLOT_MASK ((1u << CHUNK_SHIFT) - 1)
-#define MAX_CHUNKS 2048u
-#define MIN_CHUNK_SLOTS 256u
-#define MAX_CHUNK_BYTES ((size_t)64 << 20)
-
-/* ---------------------------------------------------------------------- */
-/* Cells and arrays.                                                       */
-/* ---------------------------------------------------------------------- */
-
-#define C_TOMB ((uint64_t)1 << 32)
-#define C_FROZEN ((uint64_t)1 << 33)
-#define C_STATE (C_TOMB | C_FROZEN)
-#define C_HASH (~(((uint64_t)1 << 34) - 1))
-#define C_REF ((uint64_t)0xffffffffu)
-#define MOVED_EMPTY C_STATE
-
-#define MIN_CELLS_LOG 8 /* 256 cells */
-#define MAX_CELLS_LOG 30
-#define MIG_CHUNK 256u /* cells migrated per helping operation */
-
-/* counts: used cells (LIVE or TOMB, with reservations) << 32 | live. */
-#define ONE_USED ((uint64_t)1 << 32)
-#define ONE_LIVE ((uint64_t)1)
-#define ONE_CELL (ONE_USED | ONE_LIVE)
-
-typedef struct cells cells;
-struct cells {
-    /* Read-mostly: set before the array is published. */
-    unsigned shift; /* 64 - log2(cells) */
-    uint64_t mask;
-    uint64_t soft; /* start a migration past this many used cells */
-    uint64_t hard; /* never more used cells than this */
-    uint64_t shrink; /* rehash smaller when fewer live entries than this */
-    uint64_t nchunks;
-    _Atomic uint64_t *slot;       /* the cells: a block of exactly 8 << k bytes */
-    _Atomic uint64_t *chunk_done; /* one bit per migrated chunk, after this header */
-    size_t bytes;                 /* of this header block */
-    cells *_Atomic next; /* the array this one migrates into */
-    cells *_Atomic prev; /* the array migrating into this one, until done */
-    cells *retired_next; /* on the table's retired list */
-    /* Written by every insert and spend into this array. */
-    alignas(64) _Atomic uint64_t counts;
-    /* Written by migrators. */
-    alignas(64) _Atomic uint64_t mig_claim;
-    _Atomic uint64_t mig_done;
-    _Atomic int starting;
-};
-
-/* ---------------------------------------------------------------------- */
-/* The table.                                                              */
-/* ---------------------------------------------------------------------- */
-
-#define STRIPES 16u
-#define SECRET_SIZE 192
 _Static_assert(SECRET_SIZE >= XXH3_SECRET_SIZE_MIN, "XXH3 secret size");
-
-typedef struct {
-    alignas(64) _Atomic uint32_t head;
-    _Atomic uint32_t tail;
-} ref_list;
-
-#define FRESH_RUN 64u
-
-typedef struct {
-    alignas(64) _Atomic uint64_t run;
-} fresh_run;
-
-struct pm_utxo_table {
-    pm_arena *arena;
-    size_t hint;
-    uint8_t secret[SECRET_SIZE];
-    cells *_Atomic cur;
-    _Atomic(uint8_t *) dir[MAX_CHUNKS];
-    /* Entry allocation: chunk << 32 | next slot. */
-    alignas(64) _Atomic uint64_t fresh;
-    _Atomic uint32_t nchunks;
-    _Atomic uint64_t chunk_slots;
-    alignas(64) _Atomic uint64_t migrations;
-    _Atomic uint64_t promised; /* n of the last pm_utxo_table_reserve */
-    _Atomic int recycled_any;  /* 0: every free list is known empty */
-    cells *_Atomic retired_arrays;
-    ref_list retired[STRIPES];  /* spent since the last quiescent point */
-    ref_list recycled[STRIPES]; /* free for reuse (pop only) */
-    fresh_run fresh_runs[STRIPES];
-};
-
-static pm_utxo_table *mut(const pm_utxo_table *t)
-{
-    return (pm_utxo_table *)t;
-}
 
 static uint64_t key_hash(const pm_utxo_table *t, const uint8_t txid[32], uint16_t index)
 {
@@ -1118,11 +1012,6 @@ uint64_t pm_utxo_table_count(const pm_utxo_table *t)
     return n;
 }
 
-size_t pm_utxo_table_memory(const pm_utxo_table *t)
-{
-    return pm_arena_held(t->arena);
-}
-
 int pm_utxo_table_foreach(const pm_utxo_table *t, pm_utxo_visit_fn fn, void *data)
 {
     cells *x = atomic_load_explicit(&mut(t)->cur, memory_order_acquire);
@@ -1304,47 +1193,4 @@ done:
     return st;
 }
 
-/* ---------------------------------------------------------------------- */
-/* Introspection.                                                          */
-/* ---------------------------------------------------------------------- */
-
-void pm_utxo_table_stats(const pm_utxo_table *ct, pm_utxo_stats *out)
-{
-    pm_utxo_table *t = mut(ct);
-    memset(out, 0, sizeof *out);
-    out->live = pm_utxo_table_count(t);
-    cells *x = atomic_load_explicit(&t->cur, memory_order_acquire);
-    out->cells = (size_t)x->mask + 1;
-    cells *f = atomic_load_explicit(&x->next, memory_order_acquire);
-    out->cells_next = f ? (size_t)f->mask + 1 : 0;
-    out->migrations = atomic_load_explicit(&t->migrations, memory_order_relaxed);
-    out->chunks = atomic_load_explicit(&t->nchunks, memory_order_acquire);
-    out->entry_slots = atomic_load_explicit(&t->chunk_slots, memory_order_relaxed);
-    out->memory = pm_arena_held(t->arena);
-    out->backend = pm_arena_backend(t->arena);
-}
-
-void pm_utxo_table_set_memory_limit(pm_utxo_table *t, size_t bytes)
-{
-    pm_arena_set_limit(t->arena, bytes);
-}
-
-size_t pm_utxo_table_test_stall(pm_utxo_table *t, size_t n, int lose_chunk)
-{
-    cells *x = atomic_load_explicit(&t->cur, memory_order_acquire);
-    if (atomic_load_explicit(&x->next, memory_order_acquire) == NULL)
-        return 0;
-    if (lose_chunk) /* claimed, never done: a later round of claims does it */
-        atomic_fetch_add_explicit(&x->mig_claim, 1, memory_order_relaxed);
-    /* From the top: chunks are claimed bottom up, so these cells are the
-     * last a helper reaches. */
-    size_t frozen = 0;
-    for (uint64_t i = x->mask + 1; i-- > 0 && frozen < n;) {
-        uint64_t v = atomic_load_explicit(&x->slot[i], memory_order_acquire);
-        if (v != 0 && (v & C_STATE) == 0 &&
-            atomic_compare_exchange_strong_explicit(&x->slot[i], &v, v | C_FROZEN,
-                                                    memory_order_acq_rel, memory_order_acquire))
-            frozen++;
-    }
-    return frozen;
-}
+/* Statistics and the test hooks (utxo.h) are internal/test_hooks.c. */

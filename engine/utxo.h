@@ -69,7 +69,9 @@ void pm_utxo_table_reclaim(pm_utxo_table *t);
 uint64_t pm_utxo_table_count(const pm_utxo_table *t);
 
 /* Bytes of memory the table holds (buckets, entries, interned keys,
- * allocator rounding included). */
+ * allocator rounding included). This, pm_utxo_table_stats and the two
+ * testing functions below are internal/test_hooks.c: tests and
+ * benchmarks link them (postmark_internal); the library never calls them. */
 size_t pm_utxo_table_memory(const pm_utxo_table *t);
 
 /* Visit every entry (any order) at a quiescent point. Stops early and
