@@ -60,6 +60,39 @@ else
     fail "installed postmark.h differs from include/postmark.h"
 fi
 
+# ---- man pages -------------------------------------------------------------
+# Installed, naming every subcommand of tools/postmark.c, and rendered
+# without a warning (groff -ww: every warning; man -l as a user reads it).
+for page in man1/postmark.1 man3/postmark.3; do
+    f=$prefix/share/man/$page
+    if [ ! -f "$f" ]; then
+        fail "missing share/man/$page"
+        continue
+    fi
+    pass "installed share/man/$page"
+    if ! command -v groff >/dev/null; then
+        fail "groff is not installed (apt-get install groff-base): cannot check $page"
+        continue
+    fi
+    warnings=$(groff -man -ww -z "$f" 2>&1)
+    if command -v man >/dev/null; then
+        warnings+=$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l "$f" 2>&1 >/dev/null)
+    fi
+    if [ -z "$warnings" ]; then pass "$page renders without warnings"; else fail "$page: $warnings"; fi
+done
+commands=$(sed -n 's/^ *{"\([a-z]*\)", pm_cmd_.*/\1/p' "$src/tools/postmark.c")
+[ -n "$commands" ] || fail "no subcommands read from tools/postmark.c"
+undocumented=""
+for c in $commands; do
+    grep -q "^\.BI\{0,1\} \"\{0,1\}$c\b" "$prefix/share/man/man1/postmark.1" 2>/dev/null ||
+        undocumented+=" $c"
+done
+if [ -z "$undocumented" ]; then
+    pass "postmark(1) documents every subcommand:" $commands
+else
+    fail "postmark(1) does not document:$undocumented"
+fi
+
 # ---- the shared library itself -----------------------------------------
 so=$libdir/libpostmark.so.1
 soname=$(readelf -d "$so" 2>/dev/null | sed -n 's/.*(SONAME).*\[\(.*\)\].*/\1/p')
