@@ -39,7 +39,7 @@ int main(int argc, char **argv)
         return 2;
     }
     records in;
-    if (records_load(&in, argv[1]) != 0 || in.kind != PM_FILE_STREAM)
+    if (records_load(&in, argv[1], PM_FILE_STREAM) != 0)
         return 1;
 
     /* One context per program: it holds the precomputed hash tags and the

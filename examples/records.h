@@ -22,9 +22,10 @@ typedef struct {
     size_t n;
 } records;
 
-/* Read `path` whole and frame its records. Returns 0, or -1 with a message
- * on stderr (unreadable, bad header, a record cut short). */
-static inline int records_load(records *r, const char *path)
+/* Read `path` whole and frame its records; it must be a file of `kind`.
+ * Returns 0, or -1 with a message on stderr (unreadable, bad header,
+ * another kind, a record cut short). */
+static inline int records_load(records *r, const char *path, pm_file_kind kind)
 {
     *r = (records){0};
     FILE *f = fopen(path, "rb");
@@ -43,6 +44,11 @@ static inline int records_load(records *r, const char *path)
     /* The header names the file's kind and its chain (network and key). */
     if (!pm_file_header_parse(pm_context_static, &r->kind, &r->params, NULL, r->data, size)) {
         fprintf(stderr, "%s: not a Postmark file\n", path);
+        return -1;
+    }
+    if (r->kind != kind) {
+        fprintf(stderr, "%s: a %s, not a %s\n", path, r->kind == PM_FILE_CHAIN ? "chain" : "stream",
+                kind == PM_FILE_CHAIN ? "chain" : "stream");
         return -1;
     }
     size_t cap = 0;

@@ -22,7 +22,7 @@ int main(int argc, char **argv)
         return 2;
     }
     records chain;
-    if (records_load(&chain, argv[1]) != 0 || chain.kind != PM_FILE_CHAIN)
+    if (records_load(&chain, argv[1], PM_FILE_CHAIN) != 0)
         return 1;
 
     pm_context *ctx = pm_context_create();

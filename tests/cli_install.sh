@@ -184,11 +184,13 @@ else
 fi
 
 # ---- consumer via find_package(postmark) ---------------------------------
-if cmake -S "$src/tests/install" -B "$tmp/cmake-consumer" -DCMAKE_PREFIX_PATH="$prefix" \
-         -DCMAKE_C_COMPILER="$cc" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-         -DCMAKE_C_FLAGS="${extra[*]}" -DCMAKE_EXE_LINKER_FLAGS="${extra[*]}" \
-         >"$tmp/cmake.log" 2>&1 \
-   && cmake --build "$tmp/cmake-consumer" >>"$tmp/cmake.log" 2>&1; then
+cmake_project() { # SOURCE BUILD LOG: configure and build a project using the install
+    cmake -S "$1" -B "$2" -DCMAKE_PREFIX_PATH="$prefix" \
+          -DCMAKE_C_COMPILER="$cc" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+          -DCMAKE_C_FLAGS="${extra[*]}" -DCMAKE_EXE_LINKER_FLAGS="${extra[*]}" >"$3" 2>&1 &&
+        cmake --build "$2" >>"$3" 2>&1
+}
+if cmake_project "$src/tests/install" "$tmp/cmake-consumer" "$tmp/cmake.log"; then
     pass "find_package(postmark) project builds"
     run "consumer (find_package, postmark::postmark)" "$tmp/cmake-consumer/consumer_shared" LD_LIBRARY_PATH="$libdir"
     run "consumer (find_package, postmark::postmark_static)" "$tmp/cmake-consumer/consumer_static"
@@ -209,11 +211,7 @@ fi
 json() { # FILE KEY: a scalar of a vectors summary
     sed -n "s/^ *\"$2\": *\"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}\$/\1/p" "$1"
 }
-if cmake -S "$src/examples" -B "$tmp/examples" -DCMAKE_PREFIX_PATH="$prefix" \
-         -DCMAKE_C_COMPILER="$cc" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-         -DCMAKE_C_FLAGS="${extra[*]}" -DCMAKE_EXE_LINKER_FLAGS="${extra[*]}" \
-         >"$tmp/examples.log" 2>&1 \
-   && cmake --build "$tmp/examples" >>"$tmp/examples.log" 2>&1; then
+if cmake_project "$src/examples" "$tmp/examples" "$tmp/examples.log"; then
     pass "examples/ build against the installed library"
     ex=$tmp/examples
     b32=$vectors/s1.b32.json
