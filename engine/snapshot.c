@@ -98,16 +98,6 @@
 static const char *const section_tags[] = {"HEAD", "OPER", "SERI", "MINT", "UTXO", "UNDO", "ENDM"};
 enum { SEC_HEAD, SEC_OPER, SEC_SERI, SEC_MINT, SEC_UTXO, SEC_UNDO, SEC_END };
 
-static inline uint64_t read_be64(const uint8_t *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    v = __builtin_bswap64(v);
-#endif
-    return v;
-}
-
 /* ---------------------------------------------------------------------- */
 /* The undo log records of state.c                                         */
 /* ---------------------------------------------------------------------- */
@@ -281,147 +271,43 @@ static int write_series(void *data, uint32_t op, uint32_t series, uint32_t max_s
 
 /* ---- the UTXO section: the table in §8 order ---------------------------- */
 
-/* A reference to one table entry, for sorting: the txid's first 8 bytes as
- * a big-endian integer (the sort key, ties broken on the rest), and where
- * the entry's bytes are. The table's entries do not move and are not freed
- * until the next insert, spend or reclaim (utxo.h), none of which runs
- * during a save, so the pointers foreach hands out stay valid. */
 typedef struct {
-    uint64_t k0;
-    const uint8_t *txid;
-    int32_t output_delta; /* output - txid */
-    uint16_t index;
-} utxo_ref;
+    writer *w;
+    pm_hasher *hasher;
+    uint64_t written;
+} utxo_writer;
 
-typedef struct {
-    utxo_ref *refs;
-    uint64_t n, cap;
-} utxo_refs;
-
-static int collect_ref(void *data, const uint8_t txid[32], uint16_t index,
-                       const uint8_t output[PM_OUTPUT_SIZE])
+/* A batch of the sorted walk: its records are the section's payload and
+ * the digest's input, byte for byte (PM_SNAP_UTXO_SIZE ==
+ * PM_UTXO_RECORD_SIZE). */
+static pm_status put_utxos(void *data, const uint8_t *records, size_t n)
 {
-    utxo_refs *r = data;
-    if (r->n == r->cap)
-        return 1; /* more entries than counted: the state changed */
-    r->refs[r->n++] = (utxo_ref){read_be64(txid), txid, (int32_t)(output - txid), index};
-    return 0;
+    utxo_writer *u = data;
+    if (!pm_hash_update(u->hasher, records, n * PM_SNAP_UTXO_SIZE))
+        return PM_ERR_NOMEM;
+    w_put(u->w, records, n * PM_SNAP_UTXO_SIZE);
+    u->written += n;
+    return PM_OK;
 }
 
-/* §8 order. Ties on k0 are mostly the outputs of one transaction (an ISSUE
- * has up to 1,024), so the rest of the txid is compared inline, 8 bytes at
- * a time, before the index decides. */
-static int cmp_ref(const void *a, const void *b)
-{
-    const utxo_ref *x = a, *y = b;
-    if (x->k0 != y->k0)
-        return x->k0 < y->k0 ? -1 : 1;
-    for (int i = 8; i < 32; i += 8) {
-        uint64_t p = read_be64(x->txid + i), q = read_be64(y->txid + i);
-        if (p != q)
-            return p < q ? -1 : 1;
-    }
-    return x->index < y->index ? -1 : x->index > y->index;
-}
-
-/* Sort the refs in §8 order: an in-place MSD radix pass on the top bits of
- * k0 (txids are hashes, so the buckets come out nearly even), then each
- * bucket sorted. Needs only the bucket tables. Returns 0 when memory is
- * short. */
-static int sort_refs(utxo_ref *a, uint64_t n)
-{
-    unsigned bits = 0;
-    while (bits < 20 && ((uint64_t)16 << bits) < n)
-        bits++;
-    size_t nb = (size_t)1 << bits;
-    uint64_t *next = malloc(nb * sizeof *next), *end = calloc(nb, sizeof *end);
-    if (!next || !end) {
-        free(next);
-        free(end);
-        return 0;
-    }
-    unsigned shift = 64 - bits;
-#define BUCKET(r) (bits ? (size_t)((r).k0 >> shift) : 0)
-    for (uint64_t i = 0; i < n; i++)
-        end[BUCKET(a[i])]++;
-    uint64_t sum = 0;
-    for (size_t b = 0; b < nb; b++) {
-        next[b] = sum;
-        sum += end[b];
-        end[b] = sum;
-    }
-    /* Cycle each item to its bucket (American flag sort). */
-    for (size_t b = 0; b < nb; b++) {
-        while (next[b] < end[b]) {
-            utxo_ref item = a[next[b]];
-            size_t d = BUCKET(item);
-            while (d != b) {
-                utxo_ref displaced = a[next[d]];
-                a[next[d]++] = item;
-                item = displaced;
-                d = BUCKET(item);
-            }
-            a[next[b]++] = item;
-        }
-    }
-#undef BUCKET
-    uint64_t lo = 0;
-    for (size_t b = 0; b < nb; b++) {
-        if (end[b] - lo > 1)
-            qsort(a + lo, (size_t)(end[b] - lo), sizeof *a, cmp_ref);
-        lo = end[b];
-    }
-    free(next);
-    free(end);
-    return 1;
-}
-
-#define STAGE_RECORDS 1024
-#define PREFETCH_AHEAD 16
-
-/* Write the UTXO section's payload in §8 order and compute the digest:
- * one pass over the table collecting references, a sort, and a pass that
- * reads the entries in that order (prefetched ahead) into the writer.
- * Returns PM_OK, PM_ERR_NOMEM, or PM_ERR_STATE when the table did not hold
- * `count` entries (it changed during the save: a misuse). */
+/* Write the UTXO section's payload in §8 order and compute the digest, in
+ * one sorted walk of the table (pm_utxo_table_walk_sorted). Returns PM_OK,
+ * PM_ERR_NOMEM, or PM_ERR_STATE when the table did not hold `count`
+ * entries (it changed during the save: a misuse). */
 static pm_status write_utxos(writer *w, pm_engine *e, uint64_t count, uint8_t digest[32])
 {
+    _Static_assert(PM_SNAP_UTXO_SIZE == PM_UTXO_RECORD_SIZE, "UTXO record layout");
     pm_utxo_table *t = pm_ledger_utxo(e->ledger);
-    utxo_refs r = {NULL, 0, count};
-    if (count > SIZE_MAX / sizeof *r.refs)
+    if (pm_utxo_table_count(t) != count)
+        return PM_ERR_STATE;
+    utxo_writer u = {w, e->hasher, 0};
+    if (!pm_hash_begin(e->hasher, PM_TAG_UTXO))
         return PM_ERR_NOMEM;
-    r.refs = malloc((size_t)(count ? count : 1) * sizeof *r.refs);
-    uint8_t *stage = malloc(STAGE_RECORDS * PM_SNAP_UTXO_SIZE);
-    pm_status st = PM_OK;
-    if (!r.refs || !stage || !pm_hash_begin(e->hasher, PM_TAG_UTXO))
-        st = PM_ERR_NOMEM;
-    else if (pm_utxo_table_foreach(t, collect_ref, &r) != 0 || r.n != count)
+    pm_status st = pm_utxo_table_walk_sorted(t, put_utxos, &u);
+    if (st == PM_OK && u.written != count)
         st = PM_ERR_STATE;
-    else if (!sort_refs(r.refs, r.n))
-        st = PM_ERR_NOMEM;
-    size_t staged = 0;
-    for (uint64_t i = 0; st == PM_OK && i < r.n; i++) {
-        if (i + PREFETCH_AHEAD < r.n) {
-            const utxo_ref *ahead = &r.refs[i + PREFETCH_AHEAD];
-            __builtin_prefetch(ahead->txid);
-            __builtin_prefetch(ahead->txid + ahead->output_delta + PM_OUTPUT_SIZE - 1);
-        }
-        const utxo_ref *ref = &r.refs[i];
-        uint8_t *rec = stage + PM_SNAP_UTXO_SIZE * staged++;
-        memcpy(rec, ref->txid, 32);
-        rec[32] = (uint8_t)(ref->index >> 8);
-        rec[33] = (uint8_t)ref->index;
-        memcpy(rec + 34, ref->txid + ref->output_delta, PM_OUTPUT_SIZE);
-        if (staged == STAGE_RECORDS || i + 1 == r.n) {
-            pm_hash_update(e->hasher, stage, PM_SNAP_UTXO_SIZE * staged);
-            w_put(w, stage, PM_SNAP_UTXO_SIZE * staged);
-            staged = 0;
-        }
-    }
     if (st == PM_OK && !pm_hash_final(e->hasher, digest))
         st = PM_ERR_NOMEM;
-    free(r.refs);
-    free(stage);
     return st;
 }
 

@@ -162,13 +162,6 @@ static uint64_t key_hash(const pm_utxo_table *t, const uint8_t txid[32], uint16_
     return XXH3_64bits_withSecret(key, sizeof key, t->secret, sizeof t->secret);
 }
 
-static pm_entry *entry_of(const pm_utxo_table *t, uint64_t cell)
-{
-    uint32_t ref = (uint32_t)cell;
-    uint8_t *chunk = atomic_load_explicit(&mut(t)->dir[ref >> CHUNK_SHIFT], memory_order_acquire);
-    return (pm_entry *)chunk + (ref & SLOT_MASK);
-}
-
 static int key_eq(const pm_entry *e, const uint8_t txid[32], uint16_t index)
 {
     uint16_t i;
@@ -1012,27 +1005,8 @@ uint64_t pm_utxo_table_count(const pm_utxo_table *t)
     return n;
 }
 
-int pm_utxo_table_foreach(const pm_utxo_table *t, pm_utxo_visit_fn fn, void *data)
-{
-    cells *x = atomic_load_explicit(&mut(t)->cur, memory_order_acquire);
-    for (; x; x = atomic_load_explicit(&x->next, memory_order_acquire)) {
-        for (uint64_t i = 0; i <= x->mask; i++) {
-            uint64_t v = atomic_load_explicit(&x->slot[i], memory_order_relaxed);
-            if (v == 0 || (v & C_TOMB))
-                continue;
-            const pm_entry *e = entry_of(t, v);
-            uint16_t index;
-            memcpy(&index, e->index, 2);
-            int r = fn(data, e->txid, index, e->output);
-            if (r)
-                return r;
-        }
-    }
-    return 0;
-}
-
 /* ---------------------------------------------------------------------- */
-/* Digest (§8).                                                            */
+/* The §8 order: the one sorted walk (digest and snapshot both use it).    */
 /* ---------------------------------------------------------------------- */
 
 typedef struct {
@@ -1066,74 +1040,68 @@ static int item_cmp(const void *a, const void *b, void *arg)
     return ix < iy ? -1 : ix > iy;
 }
 
-static void insertion_sort(sort_item *a, size_t n, const pm_utxo_table *t)
+/* Sort in §8 order, in place: an MSD radix pass on the top bits of k0
+ * (txids are hashes, so the buckets come out nearly even: ~16 items each),
+ * cycling each item to its bucket (American flag sort), then each bucket
+ * sorted on the full key. Needs only the bucket tables, never a second
+ * array: a snapshot of 20M UTXOs must not double its sort memory. Only
+ * outpoints whose txids share their top bits reach the comparison sort.
+ * Returns 0 when memory is short. */
+static int sort_items(sort_item *a, size_t n, const pm_utxo_table *t)
 {
-    for (size_t i = 1; i < n; i++) {
-        sort_item v = a[i];
-        size_t j = i;
-        while (j > 0 && item_cmp(&v, &a[j - 1], (void *)t) < 0) {
-            a[j] = a[j - 1];
-            j--;
-        }
-        a[j] = v;
+    unsigned bits = 0;
+    while (bits < 20 && ((uint64_t)16 << bits) < n)
+        bits++;
+    size_t nb = (size_t)1 << bits;
+    size_t *next = malloc(nb * sizeof *next), *end = calloc(nb, sizeof *end);
+    if (!next || !end) {
+        free(next);
+        free(end);
+        return 0;
     }
+    unsigned shift = 64 - bits;
+#define BUCKET(r) (bits ? (size_t)((r).k0 >> shift) : 0)
+    for (size_t i = 0; i < n; i++)
+        end[BUCKET(a[i])]++;
+    size_t sum = 0;
+    for (size_t b = 0; b < nb; b++) {
+        next[b] = sum;
+        sum += end[b];
+        end[b] = sum;
+    }
+    for (size_t b = 0; b < nb; b++) {
+        while (next[b] < end[b]) {
+            sort_item item = a[next[b]];
+            size_t d = BUCKET(item);
+            while (d != b) {
+                sort_item displaced = a[next[d]];
+                a[next[d]++] = item;
+                item = displaced;
+                d = BUCKET(item);
+            }
+            a[next[b]++] = item;
+        }
+    }
+#undef BUCKET
+    size_t lo = 0;
+    for (size_t b = 0; b < nb; b++) {
+        if (end[b] - lo > 1)
+            qsort_r(a + lo, end[b] - lo, sizeof *a, item_cmp, (void *)t);
+        lo = end[b];
+    }
+    free(next);
+    free(end);
+    return 1;
 }
 
-/* MSD radix sort on the bytes of k0 (most significant first), through the
- * scratch array tmp (same size), insertion sort for small buckets. txids
- * are hashes, so each level divides a bucket by ~256: three levels for
- * tens of millions of entries, each a sequential pass. Only outpoints
- * whose txids share all 8 bytes of k0 (ground txids, or one txid's
- * outputs) reach the comparison sort on the full key. Buckets are
- * independent, so this parallelises trivially if it ever needs to. */
-static void msd_sort(sort_item *a, sort_item *tmp, size_t n, unsigned byte,
-                     const pm_utxo_table *t)
-{
-    while (n > 32 && byte < 8) {
-        unsigned shift = 56 - 8 * byte;
-        size_t count[256] = {0};
-        for (size_t i = 0; i < n; i++)
-            count[(a[i].k0 >> shift) & 0xff]++;
-        if (count[(a[0].k0 >> shift) & 0xff] == n) { /* one bucket: next byte */
-            byte++;
-            continue;
-        }
-        size_t pos[256], sum = 0;
-        for (unsigned b = 0; b < 256; b++) {
-            pos[b] = sum;
-            sum += count[b];
-        }
-        for (size_t i = 0; i < n; i++)
-            tmp[pos[(a[i].k0 >> shift) & 0xff]++] = a[i];
-        memcpy(a, tmp, n * sizeof *a);
-        size_t off = 0;
-        for (unsigned b = 0; b < 256; b++) {
-            if (count[b] > 1)
-                msd_sort(a + off, tmp + off, count[b], byte + 1, t);
-            off += count[b];
-        }
-        return;
-    }
-    if (n <= 32)
-        insertion_sort(a, n, t);
-    else
-        qsort_r(a, n, sizeof *a, item_cmp, (void *)t);
-}
-
-pm_status pm_utxo_table_digest(const pm_utxo_table *ct, pm_hasher *h, uint8_t out[32])
+pm_status pm_utxo_table_walk_sorted(const pm_utxo_table *ct, pm_utxo_records_fn fn, void *data)
 {
     pm_utxo_table *t = mut(ct);
     uint64_t n = pm_utxo_table_count(t);
-    sort_item *items = NULL, *tmp = NULL;
-    size_t bytes = (size_t)n * sizeof *items;
-    if (n) {
-        items = pm_arena_alloc(t->arena, bytes, 64, 0);
-        tmp = items ? pm_arena_alloc(t->arena, bytes, 64, 0) : NULL;
-        if (!tmp) {
-            pm_arena_free(t->arena, items, bytes);
-            return PM_ERR_NOMEM;
-        }
-    }
+    size_t bytes = (size_t)n * sizeof(sort_item);
+    sort_item *items = n ? pm_arena_alloc(t->arena, bytes, 64, 0) : NULL;
+    if (n && !items)
+        return PM_ERR_NOMEM;
     /* Collect (k0, ref) of every live cell. The entries are read a block
      * of cells at a time, all of a block's entries prefetched first. */
     size_t m = 0;
@@ -1154,42 +1122,45 @@ pm_status pm_utxo_table_digest(const pm_utxo_table *ct, pm_hasher *h, uint8_t ou
                 items[j].k0 = load_be64(entry_of(t, items[j].ref)->txid);
         }
     }
-    pm_status st = PM_OK;
-    msd_sort(items, tmp, m, 0, t);
-    enum { REC = 32 + 2 + PM_OUTPUT_SIZE, PER_BUF = 256 };
-    uint8_t buf[REC * PER_BUF];
+    pm_status st = sort_items(items, m, t) ? PM_OK : PM_ERR_NOMEM;
+    enum { PER_BUF = 256 };
+    uint8_t buf[PM_UTXO_RECORD_SIZE * PER_BUF];
     size_t fill = 0;
-    if (!pm_hash_begin(h, PM_TAG_UTXO)) {
-        st = PM_ERR_NOMEM;
-        goto done;
-    }
-    for (size_t i = 0; i < m; i++) {
+    for (size_t i = 0; st == PM_OK && i < m; i++) {
         if (i + 32 < m) { /* entries in key order are scattered: fetch ahead */
             const uint8_t *p = (const uint8_t *)entry_of(t, items[i + 32].ref);
             __builtin_prefetch(p);
             __builtin_prefetch(p + sizeof(pm_entry) - 1);
         }
         const pm_entry *e = entry_of(t, items[i].ref);
-        uint8_t *r = buf + fill * REC;
+        uint8_t *r = buf + fill * PM_UTXO_RECORD_SIZE;
         uint16_t index;
         memcpy(&index, e->index, 2);
         memcpy(r, e->txid, 32);
         r[32] = (uint8_t)(index >> 8);
         r[33] = (uint8_t)index;
         memcpy(r + 34, e->output, PM_OUTPUT_SIZE);
-        if (++fill == PER_BUF) {
-            if (!pm_hash_update(h, buf, fill * REC)) {
-                st = PM_ERR_NOMEM;
-                goto done;
-            }
+        if (++fill == PER_BUF || i + 1 == m) {
+            st = fn(data, buf, fill);
             fill = 0;
         }
     }
-    if (!pm_hash_update(h, buf, fill * REC) || !pm_hash_final(h, out))
-        st = PM_ERR_NOMEM;
-done:
     pm_arena_free(t->arena, items, bytes);
-    pm_arena_free(t->arena, tmp, bytes);
+    return st;
+}
+
+static pm_status hash_records(void *h, const uint8_t *records, size_t n)
+{
+    return pm_hash_update(h, records, n * PM_UTXO_RECORD_SIZE) ? PM_OK : PM_ERR_NOMEM;
+}
+
+pm_status pm_utxo_table_digest(const pm_utxo_table *t, pm_hasher *h, uint8_t out[32])
+{
+    if (!pm_hash_begin(h, PM_TAG_UTXO))
+        return PM_ERR_NOMEM;
+    pm_status st = pm_utxo_table_walk_sorted(t, hash_records, h);
+    if (st == PM_OK && !pm_hash_final(h, out))
+        st = PM_ERR_NOMEM;
     return st;
 }
 

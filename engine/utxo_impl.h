@@ -124,4 +124,11 @@ static inline pm_utxo_table *mut(const pm_utxo_table *t)
     return (pm_utxo_table *)t;
 }
 
+static inline pm_entry *entry_of(const pm_utxo_table *t, uint64_t cell)
+{
+    uint32_t ref = (uint32_t)cell;
+    uint8_t *chunk = atomic_load_explicit(&mut(t)->dir[ref >> CHUNK_SHIFT], memory_order_acquire);
+    return (pm_entry *)chunk + (ref & SLOT_MASK);
+}
+
 #endif

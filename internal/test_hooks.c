@@ -78,6 +78,25 @@ size_t pm_utxo_table_test_stall(pm_utxo_table *t, size_t n, int lose_chunk)
     return frozen;
 }
 
+int pm_utxo_table_foreach(const pm_utxo_table *t, pm_utxo_visit_fn fn, void *data)
+{
+    cells *x = atomic_load_explicit(&mut(t)->cur, memory_order_acquire);
+    for (; x; x = atomic_load_explicit(&x->next, memory_order_acquire)) {
+        for (uint64_t i = 0; i <= x->mask; i++) {
+            uint64_t v = atomic_load_explicit(&x->slot[i], memory_order_relaxed);
+            if (v == 0 || (v & C_TOMB))
+                continue;
+            const pm_entry *e = entry_of(t, v);
+            uint16_t index;
+            memcpy(&index, e->index, 2);
+            int r = fn(data, e->txid, index, e->output);
+            if (r)
+                return r;
+        }
+    }
+    return 0;
+}
+
 /* ---- snapshot.h --------------------------------------------------------- */
 
 size_t pm_snapshot_reseal(uint8_t *image, size_t size)
