@@ -73,6 +73,7 @@
 #include "fsutil.h"
 
 #include "pipeline.h"
+#include "undo.h"
 #include "wire.h"
 
 #include <errno.h>
@@ -102,64 +103,9 @@ enum { SEC_HEAD, SEC_OPER, SEC_SERI, SEC_MINT, SEC_UTXO, SEC_UNDO, SEC_END };
 /* The undo log records of state.c                                         */
 /* ---------------------------------------------------------------------- */
 
-/* The undo logs are state.c's bytes: a record is a kind byte, the payload
- * (a struct of state.c, in memory layout), and the record's total size as
- * u16. These mirrors of its payload structs let a load check the logs
- * before they are trusted: a disconnect applies them without checks. The
- * header's undo_format carries their sizes, so a build whose layout
- * differs refuses the snapshot instead of misreading it; the round-trip
- * disconnect tests catch a mirror that drifts from state.c. */
-enum {
-    UNDO_SPENT = 1,
-    UNDO_CREATED,
-    UNDO_GOV_SEQ,
-    UNDO_OPERATOR,
-    UNDO_OP_SEQ,
-    UNDO_SERIES,
-    UNDO_MINTED,
-    UNDO_KINDS = UNDO_MINTED
-};
-
-typedef struct {
-    uint8_t txid[32];
-    uint16_t index;
-    uint8_t output[PM_OUTPUT_SIZE];
-} mirror_spent;
-
-typedef struct {
-    uint8_t txid[32];
-    uint16_t n_out;
-} mirror_created;
-
-typedef struct {
-    uint32_t id;
-    uint8_t existed;
-    pm_operator_info prev;
-} mirror_operator;
-
-typedef struct {
-    size_t index;
-    uint64_t prev;
-} mirror_op_seq;
-
-typedef struct {
-    uint64_t k0, k1;
-} mirror_regkey;
-
-static size_t undo_payload_size(unsigned kind)
-{
-    switch (kind) {
-    case UNDO_SPENT: return sizeof(mirror_spent);
-    case UNDO_CREATED: return sizeof(mirror_created);
-    case UNDO_GOV_SEQ: return sizeof(uint64_t);
-    case UNDO_OPERATOR: return sizeof(mirror_operator);
-    case UNDO_OP_SEQ: return sizeof(mirror_op_seq);
-    case UNDO_SERIES: return sizeof(mirror_regkey);
-    case UNDO_MINTED: return sizeof(mirror_regkey);
-    }
-    return 0;
-}
-
+/* The undo logs are state.c's bytes, in the layout of undo.h; a load
+ * checks every record before it is trusted (a disconnect applies them
+ * without checks). */
 static void undo_format(uint8_t out[8])
 {
     const uint16_t one = 1;
@@ -1417,7 +1363,7 @@ static pm_status check_undo(loader *ld, const undo_block *blocks, size_t n)
             if (kind == UNDO_SPENT) {
                 spent++;
             } else if (kind == UNDO_OPERATOR) {
-                mirror_operator r;
+                undo_operator r;
                 memcpy(&r, payload, sizeof r);
                 size_t s = id_map_find(&m, r.id);
                 int ok;
@@ -1437,7 +1383,7 @@ static pm_status check_undo(loader *ld, const undo_block *blocks, size_t n)
                     n_ops--;
                 }
             } else if (kind == UNDO_OP_SEQ) {
-                mirror_op_seq r;
+                undo_op_seq r;
                 memcpy(&r, payload, sizeof r);
                 if (r.index >= n_ops) {
                     st = ld_fail(ld, PM_ERR_INVALID, base + start,
