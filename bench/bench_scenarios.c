@@ -47,11 +47,8 @@
  *          [--txs N] [--conflict-txs N] [--large-records N]
  *          [--limit-seconds S] [--max-cores N] [SCENARIO...]
  */
-#include "pipeline.h"
+#include "postmark_internal.h"
 #include "postmark.h"
-#include "state.h"
-#include "utxo.h"
-#include "wire.h"
 
 #include <errno.h>
 #include <fcntl.h>

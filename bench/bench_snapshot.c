@@ -28,8 +28,7 @@
  *   --keep leaves the snapshot in FILE (for profiling a load alone).
  */
 #include "gen.h"
-#include "pipeline.h"
-#include "snapshot.h"
+#include "postmark_internal.h"
 #include "postmark.h"
 
 #include <fcntl.h>

@@ -18,12 +18,10 @@
  * Prints one line per figure: median seconds of R runs, and the ratio to
  * the read+parse limit.
  */
-#include "hash.h"
-#include "context.h"
+#include "postmark_internal.h"
 #include "postmark.h"
 #include "provenance.h"
 #include "recfile.h"
-#include "wire.h"
 
 #include <fcntl.h>
 #include <stdio.h>

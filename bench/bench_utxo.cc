@@ -46,7 +46,7 @@
 extern "C" {
 #include <ck_hs.h>
 
-#include "utxo.h"
+#include "postmark_internal.h"
 }
 
 #define XXH_INLINE_ALL

@@ -33,9 +33,8 @@
 #include <vector>
 
 extern "C" {
-#include "hash.h"
+#include "postmark_internal.h"
 #include "postmark.h"
-#include "wire.h"
 }
 
 namespace {

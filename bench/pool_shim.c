@@ -1,9 +1,7 @@
 /* pool_shim.c — see pool_shim.h. */
 #include "pool_shim.h"
 
-#include "hash.h"
-#include "state.h"
-#include "verify.h"
+#include "postmark_internal.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>

@@ -8,6 +8,7 @@
  * also with many threads allocating at once.
  */
 #include "arena.h"
+#include "arena_impl.h"
 
 #include <malloc.h>
 #include <stdatomic.h>
@@ -24,23 +25,6 @@
 #include <jemalloc/jemalloc.h>
 #endif
 
-typedef void *(*mallocx_fn)(size_t, int);
-typedef void (*dallocx_fn)(void *, int);
-typedef size_t (*sallocx_fn)(const void *, int);
-typedef size_t (*nallocx_fn)(size_t, int);
-typedef int (*mallctl_fn)(const char *, void *, size_t *, void *, size_t);
-
-struct pm_arena {
-    _Atomic size_t held;
-    _Atomic size_t limit;
-    int jemalloc;      /* 1 when the je_* pointers below are usable */
-    unsigned arena_ix; /* jemalloc arena index */
-    mallocx_fn je_mallocx;
-    dallocx_fn je_dallocx;
-    sallocx_fn je_sallocx;
-    nallocx_fn je_nallocx;
-    mallctl_fn je_mallctl;
-};
 
 /* The large blocks worth backing with 2 MiB pages. */
 #define HUGE_MIN ((size_t)4 << 20)
@@ -210,19 +194,4 @@ void pm_arena_free(pm_arena *a, void *p, size_t size)
     size_t usable = malloc_usable_size(raw);
     free(raw);
     atomic_fetch_sub_explicit(&a->held, usable, memory_order_relaxed);
-}
-
-size_t pm_arena_held(const pm_arena *a)
-{
-    return atomic_load_explicit(&((pm_arena *)a)->held, memory_order_relaxed);
-}
-
-void pm_arena_set_limit(pm_arena *a, size_t limit)
-{
-    atomic_store_explicit(&a->limit, limit, memory_order_relaxed);
-}
-
-const char *pm_arena_backend(const pm_arena *a)
-{
-    return a->jemalloc ? "jemalloc" : "malloc";
 }

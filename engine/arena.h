@@ -49,7 +49,9 @@ void pm_arena_free(pm_arena *a, void *p, size_t size);
  * pm_arena_good_size(n) wastes nothing to rounding. */
 size_t pm_arena_good_size(const pm_arena *a, size_t size);
 
-/* Bytes held: the blocks' usable sizes plus the arena object itself. */
+/* Bytes held: the blocks' usable sizes plus the arena object itself.
+ * (This and the two below are internal/test_hooks.c, for the UTXO table's
+ * statistics and tests; the library never calls them.) */
 size_t pm_arena_held(const pm_arena *a);
 
 /* Allocations that would take pm_arena_held above `limit` fail; 0 means

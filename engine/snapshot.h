@@ -16,6 +16,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+#include <xxhash.h>
 
 /* Sizes of the format (see snapshot.c). */
 #define PM_SNAP_PREAMBLE_SIZE 16
@@ -31,9 +33,21 @@
 /* pm_engine_save_snapshot without the argument checks. */
 pm_status pm_snapshot_save(pm_engine *engine, const char *path);
 
-/* Recompute the checksum of every section of a snapshot image in memory,
- * walking the section framing from the preamble until END or until a
- * section does not fit. Returns the number of sections resealed. */
+/* The checksum that follows a framed section (header + payload): the
+ * canonical XXH3-128 of those bytes. (Inline: the writer and the test
+ * hooks share it, and the library keeps no out-of-line copy.) */
+static inline void pm_snapshot_section_checksum(uint8_t out[16], const uint8_t *framed,
+                                                size_t size)
+{
+    XXH128_canonical_t c;
+    XXH128_canonicalFromHash(&c, XXH3_128bits(framed, size));
+    memcpy(out, c.digest, 16);
+}
+
+/* Tests and fuzzing (internal/test_hooks.c, not in the library): recompute
+ * the checksum of every section of a snapshot image in memory, walking the
+ * section framing from the preamble until END or until a section does not
+ * fit. Returns the number of sections resealed. */
 size_t pm_snapshot_reseal(uint8_t *image, size_t size);
 
 #endif

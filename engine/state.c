@@ -19,6 +19,7 @@
  * apply for all the re-inserts a rollback of the whole current log needs.
  */
 #include "state.h"
+#include "undo.h"
 
 #include <secp256k1_schnorrsig.h>
 #include <stdlib.h>
@@ -33,6 +34,8 @@
 typedef struct {
     uint64_t k0, k1;
 } regkey;
+
+_Static_assert(sizeof(regkey) == sizeof(undo_key), "SERIES and MINTED undo payloads are regkeys");
 
 typedef struct {
     regkey *keys;
@@ -209,16 +212,6 @@ struct pm_ledger {
     int opkeys_dirty;
 };
 
-enum {
-    UNDO_SPENT = 1,   /* txid, index, output: re-insert */
-    UNDO_CREATED,     /* txid, n_out: remove outputs 0..n_out-1 */
-    UNDO_GOV_SEQ,     /* previous gov_seq */
-    UNDO_OPERATOR,    /* id, existed, previous record */
-    UNDO_OP_SEQ,      /* op index, previous op_seq */
-    UNDO_SERIES,      /* (op, series) added */
-    UNDO_MINTED,      /* (op, series, serial) added */
-};
-
 static int log_reserve(undo_log *log, size_t extra)
 {
     if (log->len + extra <= log->cap)
@@ -251,28 +244,6 @@ static int log_push(undo_log *log, uint8_t kind, const void *payload, size_t siz
         log->spent++;
     return 1;
 }
-
-typedef struct {
-    uint8_t txid[32];
-    uint16_t index;
-    uint8_t output[PM_OUTPUT_SIZE];
-} undo_spent;
-
-typedef struct {
-    uint8_t txid[32];
-    uint16_t n_out;
-} undo_created;
-
-typedef struct {
-    uint32_t id;
-    uint8_t existed;
-    operator_rec prev;
-} undo_operator;
-
-typedef struct {
-    size_t index;
-    uint64_t prev;
-} undo_op_seq;
 
 static void undo_one(pm_ledger *l, undo_log *log, uint8_t kind, const uint8_t *payload)
 {

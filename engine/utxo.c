@@ -149,115 +149,9 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
-/* ---------------------------------------------------------------------- */
-/* Entries and chunks.                                                     */
-/* ---------------------------------------------------------------------- */
+#include "utxo_impl.h"
 
-typedef struct {
-    uint8_t txid[32];
-    uint8_t index[2]; /* host order (memcpy of the u16) */
-    uint8_t output[PM_OUTPUT_SIZE];
-    uint8_t pad;
-    _Atomic uint32_t link; /* next ref on a retired / free list */
-} pm_entry;
-
-_Static_assert(sizeof(pm_entry) == 84, "entry layout");
-
-typedef struct {
-    uint32_t slots; /* entries in the chunk, slot 0 (this header) included */
-} chunk_hdr;
-
-#define CHUNK_SHIFT 21
-#define SLOT_MASK ((1u << CHUNK_SHIFT) - 1)
-#define MAX_CHUNKS 2048u
-#define MIN_CHUNK_SLOTS 256u
-#define MAX_CHUNK_BYTES ((size_t)64 << 20)
-
-/* ---------------------------------------------------------------------- */
-/* Cells and arrays.                                                       */
-/* ---------------------------------------------------------------------- */
-
-#define C_TOMB ((uint64_t)1 << 32)
-#define C_FROZEN ((uint64_t)1 << 33)
-#define C_STATE (C_TOMB | C_FROZEN)
-#define C_HASH (~(((uint64_t)1 << 34) - 1))
-#define C_REF ((uint64_t)0xffffffffu)
-#define MOVED_EMPTY C_STATE
-
-#define MIN_CELLS_LOG 8 /* 256 cells */
-#define MAX_CELLS_LOG 30
-#define MIG_CHUNK 256u /* cells migrated per helping operation */
-
-/* counts: used cells (LIVE or TOMB, with reservations) << 32 | live. */
-#define ONE_USED ((uint64_t)1 << 32)
-#define ONE_LIVE ((uint64_t)1)
-#define ONE_CELL (ONE_USED | ONE_LIVE)
-
-typedef struct cells cells;
-struct cells {
-    /* Read-mostly: set before the array is published. */
-    unsigned shift; /* 64 - log2(cells) */
-    uint64_t mask;
-    uint64_t soft; /* start a migration past this many used cells */
-    uint64_t hard; /* never more used cells than this */
-    uint64_t shrink; /* rehash smaller when fewer live entries than this */
-    uint64_t nchunks;
-    _Atomic uint64_t *slot;       /* the cells: a block of exactly 8 << k bytes */
-    _Atomic uint64_t *chunk_done; /* one bit per migrated chunk, after this header */
-    size_t bytes;                 /* of this header block */
-    cells *_Atomic next; /* the array this one migrates into */
-    cells *_Atomic prev; /* the array migrating into this one, until done */
-    cells *retired_next; /* on the table's retired list */
-    /* Written by every insert and spend into this array. */
-    alignas(64) _Atomic uint64_t counts;
-    /* Written by migrators. */
-    alignas(64) _Atomic uint64_t mig_claim;
-    _Atomic uint64_t mig_done;
-    _Atomic int starting;
-};
-
-/* ---------------------------------------------------------------------- */
-/* The table.                                                              */
-/* ---------------------------------------------------------------------- */
-
-#define STRIPES 16u
-#define SECRET_SIZE 192
 _Static_assert(SECRET_SIZE >= XXH3_SECRET_SIZE_MIN, "XXH3 secret size");
-
-typedef struct {
-    alignas(64) _Atomic uint32_t head;
-    _Atomic uint32_t tail;
-} ref_list;
-
-#define FRESH_RUN 64u
-
-typedef struct {
-    alignas(64) _Atomic uint64_t run;
-} fresh_run;
-
-struct pm_utxo_table {
-    pm_arena *arena;
-    size_t hint;
-    uint8_t secret[SECRET_SIZE];
-    cells *_Atomic cur;
-    _Atomic(uint8_t *) dir[MAX_CHUNKS];
-    /* Entry allocation: chunk << 32 | next slot. */
-    alignas(64) _Atomic uint64_t fresh;
-    _Atomic uint32_t nchunks;
-    _Atomic uint64_t chunk_slots;
-    alignas(64) _Atomic uint64_t migrations;
-    _Atomic uint64_t promised; /* n of the last pm_utxo_table_reserve */
-    _Atomic int recycled_any;  /* 0: every free list is known empty */
-    cells *_Atomic retired_arrays;
-    ref_list retired[STRIPES];  /* spent since the last quiescent point */
-    ref_list recycled[STRIPES]; /* free for reuse (pop only) */
-    fresh_run fresh_runs[STRIPES];
-};
-
-static pm_utxo_table *mut(const pm_utxo_table *t)
-{
-    return (pm_utxo_table *)t;
-}
 
 static uint64_t key_hash(const pm_utxo_table *t, const uint8_t txid[32], uint16_t index)
 {
@@ -266,13 +160,6 @@ static uint64_t key_hash(const pm_utxo_table *t, const uint8_t txid[32], uint16_
     key[32] = (uint8_t)index;
     key[33] = (uint8_t)(index >> 8);
     return XXH3_64bits_withSecret(key, sizeof key, t->secret, sizeof t->secret);
-}
-
-static pm_entry *entry_of(const pm_utxo_table *t, uint64_t cell)
-{
-    uint32_t ref = (uint32_t)cell;
-    uint8_t *chunk = atomic_load_explicit(&mut(t)->dir[ref >> CHUNK_SHIFT], memory_order_acquire);
-    return (pm_entry *)chunk + (ref & SLOT_MASK);
 }
 
 static int key_eq(const pm_entry *e, const uint8_t txid[32], uint16_t index)
@@ -1118,32 +1005,8 @@ uint64_t pm_utxo_table_count(const pm_utxo_table *t)
     return n;
 }
 
-size_t pm_utxo_table_memory(const pm_utxo_table *t)
-{
-    return pm_arena_held(t->arena);
-}
-
-int pm_utxo_table_foreach(const pm_utxo_table *t, pm_utxo_visit_fn fn, void *data)
-{
-    cells *x = atomic_load_explicit(&mut(t)->cur, memory_order_acquire);
-    for (; x; x = atomic_load_explicit(&x->next, memory_order_acquire)) {
-        for (uint64_t i = 0; i <= x->mask; i++) {
-            uint64_t v = atomic_load_explicit(&x->slot[i], memory_order_relaxed);
-            if (v == 0 || (v & C_TOMB))
-                continue;
-            const pm_entry *e = entry_of(t, v);
-            uint16_t index;
-            memcpy(&index, e->index, 2);
-            int r = fn(data, e->txid, index, e->output);
-            if (r)
-                return r;
-        }
-    }
-    return 0;
-}
-
 /* ---------------------------------------------------------------------- */
-/* Digest (§8).                                                            */
+/* The §8 order: the one sorted walk (digest and snapshot both use it).    */
 /* ---------------------------------------------------------------------- */
 
 typedef struct {
@@ -1177,74 +1040,68 @@ static int item_cmp(const void *a, const void *b, void *arg)
     return ix < iy ? -1 : ix > iy;
 }
 
-static void insertion_sort(sort_item *a, size_t n, const pm_utxo_table *t)
+/* Sort in §8 order, in place: an MSD radix pass on the top bits of k0
+ * (txids are hashes, so the buckets come out nearly even: ~16 items each),
+ * cycling each item to its bucket (American flag sort), then each bucket
+ * sorted on the full key. Needs only the bucket tables, never a second
+ * array: a snapshot of 20M UTXOs must not double its sort memory. Only
+ * outpoints whose txids share their top bits reach the comparison sort.
+ * Returns 0 when memory is short. */
+static int sort_items(sort_item *a, size_t n, const pm_utxo_table *t)
 {
-    for (size_t i = 1; i < n; i++) {
-        sort_item v = a[i];
-        size_t j = i;
-        while (j > 0 && item_cmp(&v, &a[j - 1], (void *)t) < 0) {
-            a[j] = a[j - 1];
-            j--;
-        }
-        a[j] = v;
+    unsigned bits = 0;
+    while (bits < 20 && ((uint64_t)16 << bits) < n)
+        bits++;
+    size_t nb = (size_t)1 << bits;
+    size_t *next = malloc(nb * sizeof *next), *end = calloc(nb, sizeof *end);
+    if (!next || !end) {
+        free(next);
+        free(end);
+        return 0;
     }
+    unsigned shift = 64 - bits;
+#define BUCKET(r) (bits ? (size_t)((r).k0 >> shift) : 0)
+    for (size_t i = 0; i < n; i++)
+        end[BUCKET(a[i])]++;
+    size_t sum = 0;
+    for (size_t b = 0; b < nb; b++) {
+        next[b] = sum;
+        sum += end[b];
+        end[b] = sum;
+    }
+    for (size_t b = 0; b < nb; b++) {
+        while (next[b] < end[b]) {
+            sort_item item = a[next[b]];
+            size_t d = BUCKET(item);
+            while (d != b) {
+                sort_item displaced = a[next[d]];
+                a[next[d]++] = item;
+                item = displaced;
+                d = BUCKET(item);
+            }
+            a[next[b]++] = item;
+        }
+    }
+#undef BUCKET
+    size_t lo = 0;
+    for (size_t b = 0; b < nb; b++) {
+        if (end[b] - lo > 1)
+            qsort_r(a + lo, end[b] - lo, sizeof *a, item_cmp, (void *)t);
+        lo = end[b];
+    }
+    free(next);
+    free(end);
+    return 1;
 }
 
-/* MSD radix sort on the bytes of k0 (most significant first), through the
- * scratch array tmp (same size), insertion sort for small buckets. txids
- * are hashes, so each level divides a bucket by ~256: three levels for
- * tens of millions of entries, each a sequential pass. Only outpoints
- * whose txids share all 8 bytes of k0 (ground txids, or one txid's
- * outputs) reach the comparison sort on the full key. Buckets are
- * independent, so this parallelises trivially if it ever needs to. */
-static void msd_sort(sort_item *a, sort_item *tmp, size_t n, unsigned byte,
-                     const pm_utxo_table *t)
-{
-    while (n > 32 && byte < 8) {
-        unsigned shift = 56 - 8 * byte;
-        size_t count[256] = {0};
-        for (size_t i = 0; i < n; i++)
-            count[(a[i].k0 >> shift) & 0xff]++;
-        if (count[(a[0].k0 >> shift) & 0xff] == n) { /* one bucket: next byte */
-            byte++;
-            continue;
-        }
-        size_t pos[256], sum = 0;
-        for (unsigned b = 0; b < 256; b++) {
-            pos[b] = sum;
-            sum += count[b];
-        }
-        for (size_t i = 0; i < n; i++)
-            tmp[pos[(a[i].k0 >> shift) & 0xff]++] = a[i];
-        memcpy(a, tmp, n * sizeof *a);
-        size_t off = 0;
-        for (unsigned b = 0; b < 256; b++) {
-            if (count[b] > 1)
-                msd_sort(a + off, tmp + off, count[b], byte + 1, t);
-            off += count[b];
-        }
-        return;
-    }
-    if (n <= 32)
-        insertion_sort(a, n, t);
-    else
-        qsort_r(a, n, sizeof *a, item_cmp, (void *)t);
-}
-
-pm_status pm_utxo_table_digest(const pm_utxo_table *ct, pm_hasher *h, uint8_t out[32])
+pm_status pm_utxo_table_walk_sorted(const pm_utxo_table *ct, pm_utxo_records_fn fn, void *data)
 {
     pm_utxo_table *t = mut(ct);
     uint64_t n = pm_utxo_table_count(t);
-    sort_item *items = NULL, *tmp = NULL;
-    size_t bytes = (size_t)n * sizeof *items;
-    if (n) {
-        items = pm_arena_alloc(t->arena, bytes, 64, 0);
-        tmp = items ? pm_arena_alloc(t->arena, bytes, 64, 0) : NULL;
-        if (!tmp) {
-            pm_arena_free(t->arena, items, bytes);
-            return PM_ERR_NOMEM;
-        }
-    }
+    size_t bytes = (size_t)n * sizeof(sort_item);
+    sort_item *items = n ? pm_arena_alloc(t->arena, bytes, 64, 0) : NULL;
+    if (n && !items)
+        return PM_ERR_NOMEM;
     /* Collect (k0, ref) of every live cell. The entries are read a block
      * of cells at a time, all of a block's entries prefetched first. */
     size_t m = 0;
@@ -1265,86 +1122,46 @@ pm_status pm_utxo_table_digest(const pm_utxo_table *ct, pm_hasher *h, uint8_t ou
                 items[j].k0 = load_be64(entry_of(t, items[j].ref)->txid);
         }
     }
-    pm_status st = PM_OK;
-    msd_sort(items, tmp, m, 0, t);
-    enum { REC = 32 + 2 + PM_OUTPUT_SIZE, PER_BUF = 256 };
-    uint8_t buf[REC * PER_BUF];
+    pm_status st = sort_items(items, m, t) ? PM_OK : PM_ERR_NOMEM;
+    enum { PER_BUF = 256 };
+    uint8_t buf[PM_UTXO_RECORD_SIZE * PER_BUF];
     size_t fill = 0;
-    if (!pm_hash_begin(h, PM_TAG_UTXO)) {
-        st = PM_ERR_NOMEM;
-        goto done;
-    }
-    for (size_t i = 0; i < m; i++) {
+    for (size_t i = 0; st == PM_OK && i < m; i++) {
         if (i + 32 < m) { /* entries in key order are scattered: fetch ahead */
             const uint8_t *p = (const uint8_t *)entry_of(t, items[i + 32].ref);
             __builtin_prefetch(p);
             __builtin_prefetch(p + sizeof(pm_entry) - 1);
         }
         const pm_entry *e = entry_of(t, items[i].ref);
-        uint8_t *r = buf + fill * REC;
+        uint8_t *r = buf + fill * PM_UTXO_RECORD_SIZE;
         uint16_t index;
         memcpy(&index, e->index, 2);
         memcpy(r, e->txid, 32);
         r[32] = (uint8_t)(index >> 8);
         r[33] = (uint8_t)index;
         memcpy(r + 34, e->output, PM_OUTPUT_SIZE);
-        if (++fill == PER_BUF) {
-            if (!pm_hash_update(h, buf, fill * REC)) {
-                st = PM_ERR_NOMEM;
-                goto done;
-            }
+        if (++fill == PER_BUF || i + 1 == m) {
+            st = fn(data, buf, fill);
             fill = 0;
         }
     }
-    if (!pm_hash_update(h, buf, fill * REC) || !pm_hash_final(h, out))
-        st = PM_ERR_NOMEM;
-done:
     pm_arena_free(t->arena, items, bytes);
-    pm_arena_free(t->arena, tmp, bytes);
     return st;
 }
 
-/* ---------------------------------------------------------------------- */
-/* Introspection.                                                          */
-/* ---------------------------------------------------------------------- */
-
-void pm_utxo_table_stats(const pm_utxo_table *ct, pm_utxo_stats *out)
+static pm_status hash_records(void *h, const uint8_t *records, size_t n)
 {
-    pm_utxo_table *t = mut(ct);
-    memset(out, 0, sizeof *out);
-    out->live = pm_utxo_table_count(t);
-    cells *x = atomic_load_explicit(&t->cur, memory_order_acquire);
-    out->cells = (size_t)x->mask + 1;
-    cells *f = atomic_load_explicit(&x->next, memory_order_acquire);
-    out->cells_next = f ? (size_t)f->mask + 1 : 0;
-    out->migrations = atomic_load_explicit(&t->migrations, memory_order_relaxed);
-    out->chunks = atomic_load_explicit(&t->nchunks, memory_order_acquire);
-    out->entry_slots = atomic_load_explicit(&t->chunk_slots, memory_order_relaxed);
-    out->memory = pm_arena_held(t->arena);
-    out->backend = pm_arena_backend(t->arena);
+    return pm_hash_update(h, records, n * PM_UTXO_RECORD_SIZE) ? PM_OK : PM_ERR_NOMEM;
 }
 
-void pm_utxo_table_set_memory_limit(pm_utxo_table *t, size_t bytes)
+pm_status pm_utxo_table_digest(const pm_utxo_table *t, pm_hasher *h, uint8_t out[32])
 {
-    pm_arena_set_limit(t->arena, bytes);
+    if (!pm_hash_begin(h, PM_TAG_UTXO))
+        return PM_ERR_NOMEM;
+    pm_status st = pm_utxo_table_walk_sorted(t, hash_records, h);
+    if (st == PM_OK && !pm_hash_final(h, out))
+        st = PM_ERR_NOMEM;
+    return st;
 }
 
-size_t pm_utxo_table_test_stall(pm_utxo_table *t, size_t n, int lose_chunk)
-{
-    cells *x = atomic_load_explicit(&t->cur, memory_order_acquire);
-    if (atomic_load_explicit(&x->next, memory_order_acquire) == NULL)
-        return 0;
-    if (lose_chunk) /* claimed, never done: a later round of claims does it */
-        atomic_fetch_add_explicit(&x->mig_claim, 1, memory_order_relaxed);
-    /* From the top: chunks are claimed bottom up, so these cells are the
-     * last a helper reaches. */
-    size_t frozen = 0;
-    for (uint64_t i = x->mask + 1; i-- > 0 && frozen < n;) {
-        uint64_t v = atomic_load_explicit(&x->slot[i], memory_order_acquire);
-        if (v != 0 && (v & C_STATE) == 0 &&
-            atomic_compare_exchange_strong_explicit(&x->slot[i], &v, v | C_FROZEN,
-                                                    memory_order_acq_rel, memory_order_acquire))
-            frozen++;
-    }
-    return frozen;
-}
+/* Statistics and the test hooks (utxo.h) are internal/test_hooks.c. */

@@ -69,17 +69,34 @@ void pm_utxo_table_reclaim(pm_utxo_table *t);
 uint64_t pm_utxo_table_count(const pm_utxo_table *t);
 
 /* Bytes of memory the table holds (buckets, entries, interned keys,
- * allocator rounding included). */
+ * allocator rounding included). This, pm_utxo_table_stats and the two
+ * testing functions below are internal/test_hooks.c: tests and
+ * benchmarks link them (postmark_internal); the library never calls them. */
 size_t pm_utxo_table_memory(const pm_utxo_table *t);
 
 /* Visit every entry (any order) at a quiescent point. Stops early and
- * returns the callback's value when it returns non-zero; 0 otherwise. */
+ * returns the callback's value when it returns non-zero; 0 otherwise.
+ * (Tests only: internal/test_hooks.c. The library walks the table in §8
+ * order, pm_utxo_table_walk_sorted.) */
 typedef int (*pm_utxo_visit_fn)(void *data, const uint8_t txid[32], uint16_t index,
                                 const uint8_t output[PM_OUTPUT_SIZE]);
 int pm_utxo_table_foreach(const pm_utxo_table *t, pm_utxo_visit_fn fn, void *data);
 
-/* The UTXO digest of protocol §8 at a quiescent point. Returns PM_OK or
- * PM_ERR_NOMEM (it sorts the keys). */
+/* One entry in the §8 record form: txid || index (big-endian) || output. */
+#define PM_UTXO_RECORD_SIZE (32 + 2 + PM_OUTPUT_SIZE)
+
+/* Called with n consecutive records (n * PM_UTXO_RECORD_SIZE bytes, valid
+ * during the call); anything but PM_OK stops the walk and is returned. */
+typedef pm_status (*pm_utxo_records_fn)(void *data, const uint8_t *records, size_t n);
+
+/* Visit every entry in protocol §8 order (txid, then index), at a
+ * quiescent point, in batches of records. The order both the UTXO digest
+ * and a snapshot's UTXO section follow. Returns PM_OK, PM_ERR_NOMEM (it
+ * sorts references to the entries), or what fn returned. */
+pm_status pm_utxo_table_walk_sorted(const pm_utxo_table *t, pm_utxo_records_fn fn, void *data);
+
+/* The UTXO digest of protocol §8 at a quiescent point: the tagged hash of
+ * the sorted walk's records. Returns PM_OK or PM_ERR_NOMEM. */
 pm_status pm_utxo_table_digest(const pm_utxo_table *t, pm_hasher *h, uint8_t out[32]);
 
 /* ---- additions (introspection and testing) ---------------------------- */

@@ -26,12 +26,12 @@ struct pm_pool {
     int started;
 };
 
-void pm_futex_wait(_Atomic uint32_t *word, uint32_t expected)
+static void futex_wait(_Atomic uint32_t *word, uint32_t expected)
 {
     syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
 }
 
-void pm_futex_wake_all(_Atomic uint32_t *word)
+static void futex_wake_all(_Atomic uint32_t *word)
 {
     syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0);
 }
@@ -52,7 +52,7 @@ static void wait_while_equal(_Atomic uint32_t *word, uint32_t value)
         cpu_relax();
     }
     while (atomic_load_explicit(word, memory_order_acquire) == value)
-        pm_futex_wait(word, value);
+        futex_wait(word, value);
 }
 
 typedef struct {
@@ -73,7 +73,7 @@ static void *worker_main(void *arg)
             return NULL;
         pool->fn(pool->job, w, pool->n);
         if (atomic_fetch_sub_explicit(&pool->remaining, 1, memory_order_acq_rel) == 1)
-            pm_futex_wake_all(&pool->remaining);
+            futex_wake_all(&pool->remaining);
     }
 }
 
@@ -125,7 +125,7 @@ void pm_pool_destroy(pm_pool *p)
         return;
     atomic_store_explicit(&p->stop, 1, memory_order_release);
     atomic_fetch_add_explicit(&p->generation, 1, memory_order_release);
-    pm_futex_wake_all(&p->generation);
+    futex_wake_all(&p->generation);
     for (int i = 0; i < p->started; i++)
         pthread_join(p->threads[i], NULL);
     if (p->workers)
@@ -185,7 +185,7 @@ void pm_pool_start(pm_pool *p, pm_job_fn fn, void *job)
     p->job = job;
     atomic_store_explicit(&p->remaining, p->n, memory_order_relaxed);
     atomic_fetch_add_explicit(&p->generation, 1, memory_order_release);
-    pm_futex_wake_all(&p->generation);
+    futex_wake_all(&p->generation);
 }
 
 void pm_pool_wait(pm_pool *p)
@@ -210,7 +210,7 @@ void pm_barrier_wait(pm_barrier *b, unsigned n)
     if (atomic_fetch_add_explicit(&b->arrived, 1, memory_order_acq_rel) + 1 == n) {
         atomic_store_explicit(&b->arrived, 0, memory_order_relaxed);
         atomic_fetch_add_explicit(&b->phase, 1, memory_order_release);
-        pm_futex_wake_all(&b->phase);
+        futex_wake_all(&b->phase);
         return;
     }
     wait_while_equal(&b->phase, phase);

@@ -66,8 +66,4 @@ typedef struct {
 void pm_barrier_init(pm_barrier *b);
 void pm_barrier_wait(pm_barrier *b, unsigned n);
 
-/* Futex helpers (private to the process). */
-void pm_futex_wait(_Atomic uint32_t *word, uint32_t expected);
-void pm_futex_wake_all(_Atomic uint32_t *word);
-
 #endif

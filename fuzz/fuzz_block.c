@@ -11,7 +11,7 @@
  * Seeds: fuzz/corpus/fuzz_block/ (small blocks of the vector chains).
  */
 #include "postmark.h"
-#include "wire.h"
+#include "postmark_internal.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -10,7 +10,7 @@
  * Seeds: fuzz/corpus/fuzz_header/ (small files cut from the vectors).
  */
 #include "postmark.h"
-#include "wire.h"
+#include "postmark_internal.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -15,8 +15,7 @@
  *
  * Seeds: fuzz/corpus/fuzz_snapshot/ (snapshots of short s1 chains).
  */
-#include "pipeline.h"
-#include "snapshot.h"
+#include "postmark_internal.h"
 #include "postmark.h"
 
 #include <stdio.h>

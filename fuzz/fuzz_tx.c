@@ -13,7 +13,7 @@
  * the vectors is a good seed (tools: fuzz/seed_from_vectors.sh).
  */
 #include "postmark.h"
-#include "wire.h"
+#include "postmark_internal.h"
 
 #include <stdlib.h>
 #include <string.h>

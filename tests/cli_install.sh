@@ -7,15 +7,19 @@
 # postmark::postmark_static). Also checks the shared library's SONAME, that
 # it exports only pm_ functions declared PM_API in postmark.h, and that it
 # does not link jemalloc (which must never replace the host's malloc).
+# Then builds examples/ against the installed copy (find_package) and runs
+# each on the protocol vectors, checking what it prints against them.
 #
-# Usage: bash cli_install.sh BUILD_DIR SOURCE_DIR [CC] [EXTRA_FLAGS]
+# Usage: bash cli_install.sh BUILD_DIR SOURCE_DIR [CC] [EXTRA_FLAGS] [VECTORS_DIR]
 # (registered by CMakeLists.txt; EXTRA_FLAGS are the build's sanitizer
 # flags, so an instrumented library goes into an instrumented program).
 set -u
-build=${1:?usage: cli_install.sh BUILD_DIR SOURCE_DIR [CC] [EXTRA_FLAGS]}
-src=${2:?usage: cli_install.sh BUILD_DIR SOURCE_DIR [CC] [EXTRA_FLAGS]}
+usage="usage: cli_install.sh BUILD_DIR SOURCE_DIR [CC] [EXTRA_FLAGS] [VECTORS_DIR]"
+build=${1:?$usage}
+src=${2:?$usage}
 cc=${3:-cc}
 read -r -a extra <<<"${4:-}"
+vectors=${5:-$src/../shared/vectors}
 
 passed=0
 failed=0
@@ -54,6 +58,39 @@ if cmp -s "$prefix/include/postmark.h" "$src/include/postmark.h"; then
     pass "installed postmark.h is the source's"
 else
     fail "installed postmark.h differs from include/postmark.h"
+fi
+
+# ---- man pages -------------------------------------------------------------
+# Installed, naming every subcommand of tools/postmark.c, and rendered
+# without a warning (groff -ww: every warning; man -l as a user reads it).
+for page in man1/postmark.1 man3/postmark.3; do
+    f=$prefix/share/man/$page
+    if [ ! -f "$f" ]; then
+        fail "missing share/man/$page"
+        continue
+    fi
+    pass "installed share/man/$page"
+    if ! command -v groff >/dev/null; then
+        fail "groff is not installed (apt-get install groff-base): cannot check $page"
+        continue
+    fi
+    warnings=$(groff -man -ww -z "$f" 2>&1)
+    if command -v man >/dev/null; then
+        warnings+=$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l "$f" 2>&1 >/dev/null)
+    fi
+    if [ -z "$warnings" ]; then pass "$page renders without warnings"; else fail "$page: $warnings"; fi
+done
+commands=$(sed -n 's/^ *{"\([a-z]*\)", pm_cmd_.*/\1/p' "$src/tools/postmark.c")
+[ -n "$commands" ] || fail "no subcommands read from tools/postmark.c"
+undocumented=""
+for c in $commands; do
+    grep -q "^\.BI\{0,1\} \"\{0,1\}$c\b" "$prefix/share/man/man1/postmark.1" 2>/dev/null ||
+        undocumented+=" $c"
+done
+if [ -z "$undocumented" ]; then
+    pass "postmark(1) documents every subcommand:" $commands
+else
+    fail "postmark(1) does not document:$undocumented"
 fi
 
 # ---- the shared library itself -----------------------------------------
@@ -147,11 +184,13 @@ else
 fi
 
 # ---- consumer via find_package(postmark) ---------------------------------
-if cmake -S "$src/tests/install" -B "$tmp/cmake-consumer" -DCMAKE_PREFIX_PATH="$prefix" \
-         -DCMAKE_C_COMPILER="$cc" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-         -DCMAKE_C_FLAGS="${extra[*]}" -DCMAKE_EXE_LINKER_FLAGS="${extra[*]}" \
-         >"$tmp/cmake.log" 2>&1 \
-   && cmake --build "$tmp/cmake-consumer" >>"$tmp/cmake.log" 2>&1; then
+cmake_project() { # SOURCE BUILD LOG: configure and build a project using the install
+    cmake -S "$1" -B "$2" -DCMAKE_PREFIX_PATH="$prefix" \
+          -DCMAKE_C_COMPILER="$cc" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+          -DCMAKE_C_FLAGS="${extra[*]}" -DCMAKE_EXE_LINKER_FLAGS="${extra[*]}" >"$3" 2>&1 &&
+        cmake --build "$2" >>"$3" 2>&1
+}
+if cmake_project "$src/tests/install" "$tmp/cmake-consumer" "$tmp/cmake.log"; then
     pass "find_package(postmark) project builds"
     run "consumer (find_package, postmark::postmark)" "$tmp/cmake-consumer/consumer_shared" LD_LIBRARY_PATH="$libdir"
     run "consumer (find_package, postmark::postmark_static)" "$tmp/cmake-consumer/consumer_static"
@@ -163,6 +202,52 @@ if cmake -S "$src/tests/install" -B "$tmp/cmake-consumer" -DCMAKE_PREFIX_PATH="$
 else
     cat "$tmp/cmake.log" >&2
     fail "find_package(postmark) project"
+fi
+
+# ---- examples/, built against the installed copy and run -----------------
+# Each example's output is checked against the vectors: the pack summary
+# and tip of s1.b32.json, the replayed tip, UTXO count and digest, the
+# rejects of s1.b32.rejects.csv (index and reason), a snapshot round trip.
+json() { # FILE KEY: a scalar of a vectors summary
+    sed -n "s/^ *\"$2\": *\"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}\$/\1/p" "$1"
+}
+if cmake_project "$src/examples" "$tmp/examples" "$tmp/examples.log"; then
+    pass "examples/ build against the installed library"
+    ex=$tmp/examples
+    b32=$vectors/s1.b32.json
+    tip=$(json "$b32" tip)
+    digest=$(json "$b32" utxo_digest)
+    [ -n "$tip" ] && [ -n "$digest" ] || fail "cannot read the tip and digest of $b32"
+    expect() { # NAME WANTED COMMAND...: run an example, compare its last line
+        local name=$1 want=$2
+        shift 2
+        local out
+        out=$(LD_LIBRARY_PATH="$libdir" "$@" 2>&1 | tail -n 1)
+        if [ "$out" = "$want" ]; then pass "$name: $out"; else fail "$name: '$out', expected '$want'"; fi
+    }
+    expect "embed_pack s1.pmtx 32" \
+        "accepted $(json "$b32" accepted) rejected $(json "$b32" rejected) blocks $(json "$b32" blocks) tip $tip" \
+        "$ex/embed_pack" "$vectors/s1.pmtx" 32
+    expect "replay_dump s1.b32.pmbk" \
+        "height $(json "$b32" height) tip $tip utxos $(json "$b32" utxo_count) digest $digest" \
+        "$ex/replay_dump" "$vectors/s1.b32.pmbk"
+    bad=$vectors/s1.bad.duplicate_input.json
+    expect "replay_dump s1.bad.duplicate_input.pmbk" \
+        "block $(json "$bad" height) invalid: $(json "$bad" reason) (tx $(json "$bad" tx))" \
+        "$ex/replay_dump" "$vectors/s1.bad.duplicate_input.pmbk"
+    LD_LIBRARY_PATH="$libdir" "$ex/check_admission" "$vectors/s1.pmtx" >"$tmp/admission" 2>&1
+    tail -n +2 "$vectors/s1.b32.rejects.csv" | awk -F, '{print $1, $3}' >"$tmp/rejects"
+    if [ -s "$tmp/rejects" ] && head -n -1 "$tmp/admission" | cmp -s - "$tmp/rejects"; then
+        pass "check_admission refuses exactly the rejects of s1.b32.rejects.csv: $(tail -n 1 "$tmp/admission")"
+    else
+        fail "check_admission: $(head -n -1 "$tmp/admission" | diff - "$tmp/rejects" | head -n 5)"
+    fi
+    expect "snapshot_roundtrip s1.b32.pmbk" \
+        "loaded height $(json "$b32" height) tip $tip digest $digest same" \
+        "$ex/snapshot_roundtrip" "$vectors/s1.b32.pmbk" "$tmp/s1.snapshot"
+else
+    cat "$tmp/examples.log" >&2
+    fail "examples/ build"
 fi
 
 # A version the package does not satisfy must be refused.

@@ -13,7 +13,7 @@
 #include "postmark.h"
 #include "refval.h"
 #include "testutil.h"
-#include "wire.h"
+#include "postmark_internal.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -11,7 +11,7 @@
  *    1, 2 and 4 threads, to the cold state.
  */
 #include "postmark.h"
-#include "sigcache.h"
+#include "postmark_internal.h"
 #include "testutil.h"
 
 #include <pthread.h>

@@ -5,7 +5,7 @@
  * table, and saves from the on_block callback while the workers verify the
  * next batch (they read the UTXO table as the save scans it).
  */
-#include "pipeline.h"
+#include "postmark_internal.h"
 #include "postmark.h"
 #include "testutil.h"
 

@@ -28,7 +28,7 @@
  * two cores).
  */
 #include "testutil.h"
-#include "utxo.h"
+#include "postmark_internal.h"
 
 #include <pthread.h>
 #include <stdatomic.h>

@@ -11,9 +11,8 @@
  *    engine, a disabled or tiny cache change nothing in the results.
  * The concurrent side is test_conc_sigcache.c.
  */
-#include "context.h"
 #include "postmark.h"
-#include "sigcache.h"
+#include "postmark_internal.h"
 #include "testutil.h"
 
 #include <stdlib.h>

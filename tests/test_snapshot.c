@@ -8,8 +8,7 @@
  * refusal of every damaged, truncated, foreign or garbage file.
  */
 #include "gen.h"
-#include "pipeline.h"
-#include "snapshot.h"
+#include "postmark_internal.h"
 #include "postmark.h"
 #include "testutil.h"
 

@@ -26,7 +26,7 @@
  * exercised across the build configurations.
  */
 #include "testutil.h"
-#include "utxo.h"
+#include "postmark_internal.h"
 
 #include <openssl/evp.h>
 #include <stdlib.h>

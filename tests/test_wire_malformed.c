@@ -11,7 +11,7 @@
  */
 #include "postmark.h"
 #include "testutil.h"
-#include "wire.h"
+#include "postmark_internal.h"
 
 #include <stdlib.h>
 #include <string.h>

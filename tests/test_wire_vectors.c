@@ -19,7 +19,7 @@
  */
 #include "postmark.h"
 #include "testutil.h"
-#include "wire.h"
+#include "postmark_internal.h"
 
 #include <dirent.h>
 #include <stdlib.h>

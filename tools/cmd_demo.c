@@ -24,7 +24,6 @@
 
 #include "provenance.h"
 #include "recfile.h"
-#include "wire.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -258,8 +257,9 @@ static size_t busiest_stamps(const char *chain, stamp_id *best, size_t max)
                 tx.type != PM_TX_TRANSFER)
                 continue;
             for (size_t i = 0; i < tx.n_out; i++) {
-                const uint8_t *o = pm_tx_output_raw(&tx, i);
-                if (o[PM_OUT_KIND] != PM_OUTPUT_STAMP)
+                pm_output o;
+                pm_tx_output(pm_context_static, &o, &tx, i);
+                if (o.kind != PM_OUTPUT_STAMP)
                     continue;
                 if (n == cap) {
                     cap = cap ? 2 * cap : 1024;
@@ -270,9 +270,9 @@ static size_t busiest_stamps(const char *chain, stamp_id *best, size_t max)
                 }
                 /* Compared with memcmp: the order does not matter, only
                  * that equal stamps sort together. */
-                all[n].v[0] = pm_read_u32le(o + PM_OUT_OPERATOR);
-                all[n].v[1] = pm_read_u32le(o + PM_OUT_SERIES);
-                all[n].v[2] = pm_read_u32le(o + PM_OUT_SERIAL);
+                all[n].v[0] = o.operator_id;
+                all[n].v[1] = o.series;
+                all[n].v[2] = o.serial;
                 n++;
             }
         }

@@ -24,10 +24,8 @@
 #include "cliutil.h"
 #include "commands.h"
 
-#include "context.h"
-#include "hash.h"
+#include "bytes.h"
 #include "recfile.h"
-#include "wire.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -62,7 +60,7 @@ typedef struct {
     const char *path;
     int json;
     FILE *out;
-    pm_hasher *hasher;
+    const pm_context *ctx;
     uint8_t chain_id[32];
     char *hexbuf;       /* scratch for hex of up to a whole block */
     size_t hexcap;
@@ -198,7 +196,7 @@ static void put_tx_fields(inspector *in, const pm_tx *tx, const char *indent)
 {
     FILE *f = in->out;
     uint8_t txid[32];
-    int have_txid = pm_hash_txid(in->hasher, txid, tx);
+    int have_txid = pm_tx_txid(in->ctx, txid, tx);
     if (in->json) {
         if (have_txid)
             put_key(in, "txid", txid, 32);
@@ -366,9 +364,11 @@ static size_t inspect_framed_prefix(inspector *in, const uint8_t *bytes, size_t 
                                     uint64_t offset, uint64_t block_index)
 {
     size_t pos = PM_BLOCK_HEADER_SIZE, n = 0;
-    const uint8_t *rec;
-    size_t len;
-    while (pos < size && pm_record_next(bytes, size, &pos, &rec, &len) == 1) {
+    /* Each record: a 4-byte length, then that many bytes, all inside. */
+    while (pos < size && size - pos >= 4 && tool_le32(bytes + pos) <= size - pos - 4) {
+        const uint8_t *rec = bytes + pos + 4;
+        size_t len = tool_le32(bytes + pos);
+        pos += 4 + len;
         if (in->json && n)
             fputc(',', in->out);
         inspect_tx(in, rec, len, n, offset + 4 + (uint64_t)(rec - bytes), 1, block_index);
@@ -400,7 +400,7 @@ static void inspect_block(inspector *in, const pm_recfile_record *r)
     memset(&h, 0, sizeof h);
     if (have_header) {
         pm_block_header_decode(pm_context_static, &h, bytes);
-        int have_hash = pm_hash_block(in->hasher, hash, bytes);
+        int have_hash = pm_block_hash(in->ctx, hash, bytes);
         const uint8_t *want_prev = in->have_prev ? in->prev_hash : in->chain_id;
         uint64_t want_height = in->have_prev ? in->prev_height + 1 : 0;
         int link_ok = memcmp(h.prev_hash, want_prev, 32) == 0 && h.height == want_height;
@@ -473,14 +473,13 @@ static void inspect_block(inspector *in, const pm_recfile_record *r)
             pm_tx tx;
             uint8_t txid[32];
             if (all_parse && pm_tx_parse(pm_context_static, &tx, NULL, txb, txsize) &&
-                pm_hash_txid(in->hasher, txid, &tx) &&
-                pm_hash_leaf(in->hasher, leaves[i], &tx, txid))
+                pm_tx_txid(in->ctx, txid, &tx) && pm_tx_leaf(in->ctx, leaves[i], &tx, txid))
                 i++;
             else
                 all_parse = 0;
         }
         uint8_t root[32];
-        int have_root = all_parse && pm_hash_merkle(in->hasher, root, (const uint8_t(*)[32])leaves,
+        int have_root = all_parse && pm_merkle_root(in->ctx, root, (const uint8_t(*)[32])leaves,
                                                     blk.header.tx_count);
         free(leaves);
         int merkle_ok = have_root && memcmp(root, h.merkle_root, 32) == 0;
@@ -604,7 +603,7 @@ static void inspect_header(inspector *in, const pm_recfile_header *h)
         fprintf(f, "{\"record\":\"header\",\"offset\":0,\"length\":%zu", h->raw_size);
         if (h->valid) {
             fprintf(f, ",\"magic\":\"%s\",\"kind\":\"%s\",\"version\":%" PRIu32 ",\"network\":",
-                    magic, kind, pm_read_u32le(h->raw + 8));
+                    magic, kind, tool_le32(h->raw + 8));
             put_ascii(f, h->params.network, nlen, 1);
             put_key(in, "network_raw", h->params.network, PM_NETWORK_SIZE);
             put_key(in, "governance_key", h->params.governance_key, 32);
@@ -622,7 +621,7 @@ static void inspect_header(inspector *in, const pm_recfile_header *h)
     } else if (h->valid) {
         fprintf(f, "%s: %s (%s), version %" PRIu32 "\n", in->path, magic,
                 h->kind == PM_FILE_CHAIN ? "block chain" : "transaction stream",
-                pm_read_u32le(h->raw + 8));
+                tool_le32(h->raw + 8));
         fputs("  network         ", f);
         put_ascii(f, h->params.network, nlen, 0);
         fprintf(f, "\n  governance_key  %s\n", hex(in, h->params.governance_key, 32));
@@ -672,15 +671,14 @@ int pm_cmd_inspect(int argc, char **argv)
     in.path = path;
     in.json = json;
     in.out = stdout;
-    in.hasher = pm_hasher_create(ctx->tags);
+    in.ctx = ctx;
 
     int rc = PM_EXIT_OK;
     char err[256] = "";
     pm_recfile *rf = NULL;
     pm_recfile_header hdr;
-    pm_status st = in.hasher ? pm_recfile_open(&rf, &hdr, err, sizeof err, path, PM_BLOCK_MAX_SIZE)
-                             : PM_ERR_NOMEM;
-    if (st == PM_OK && hdr.valid && !pm_hash_chain_id(in.hasher, in.chain_id, &hdr.params))
+    pm_status st = pm_recfile_open(&rf, &hdr, err, sizeof err, path, PM_BLOCK_MAX_SIZE);
+    if (st == PM_OK && hdr.valid && !pm_chain_id(ctx, in.chain_id, &hdr.params))
         st = PM_ERR_NOMEM;
     if (st != PM_OK) {
         pm_cli_error("inspect", "%s", st == PM_ERR_IO ? err : pm_status_text(st));
@@ -728,7 +726,6 @@ done:
         rc = PM_EXIT_INVALID;
     }
     pm_recfile_close(rf);
-    pm_hasher_destroy(in.hasher);
     free(in.hexbuf);
     pm_context_destroy(ctx);
     return rc;

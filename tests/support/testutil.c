@@ -1,6 +1,6 @@
 /* testutil.c — see testutil.h. */
 #include "testutil.h"
-#include "wire.h"
+#include "postmark_internal.h"
 
 #include <errno.h>
 #include <stdlib.h>

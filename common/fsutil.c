@@ -1,4 +1,5 @@
-/* fsutil.c — see fsutil.h. */
+/* fsutil.c — see fsutil.h: the part the library uses too (the snapshot
+ * writer); the rest is tools/lib/fsutil_tools.c. */
 #include "fsutil.h"
 
 #include <errno.h>
@@ -63,19 +64,6 @@ int pm_path_is_special(const char *path)
     return stat(path, &st) == 0 && !S_ISREG(st.st_mode);
 }
 
-int pm_same_file(const char *a, const char *b)
-{
-    struct stat sa, sb;
-    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
-           sa.st_ino == sb.st_ino;
-}
-
-int pm_fd_is_regular(int fd)
-{
-    struct stat st;
-    return fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
-}
-
 int pm_sync_parent(const char *path)
 {
     char *dir = dir_of(path);
@@ -92,13 +80,4 @@ int pm_sync_parent(const char *path)
     close(fd);
     errno = saved;
     return rc;
-}
-
-char *pm_temp_path(const char *resolved)
-{
-    size_t len = strlen(resolved) + 32;
-    char *tmp = malloc(len);
-    if (tmp)
-        snprintf(tmp, len, "%s.tmp.%ld", resolved, (long)getpid());
-    return tmp;
 }

@@ -33,9 +33,8 @@
  */
 #include "gen.h"
 
-#include "context.h"
-#include "hash.h"
-#include "wire.h"
+#include "bytes.h"
+#include "check.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -257,7 +256,7 @@ typedef struct {
     pm_gen_config cfg;
     pm_chain_params params;
     uint8_t chain_id[PM_HASH_SIZE];
-    pm_hasher *hasher;
+    secp256k1_context *secp; /* signing; the library's context only verifies */
     gen_rng rng;
     int oom;
 
@@ -333,21 +332,21 @@ static uint32_t add_key(gen *g, uint8_t role, uint32_t index)
     }
     gen_key *k = &g->keys[g->n_keys];
     uint8_t in[17], secret[32];
-    pm_write_u64le(in, g->cfg.seed);
+    tool_put_le64(in, g->cfg.seed);
     in[8] = role;
-    pm_write_u32le(in + 9, index);
+    tool_put_le32(in + 9, index);
     for (uint32_t attempt = 0;; attempt++) {
-        pm_write_u32le(in + 13, attempt);
-        if (!pm_hash_tagged_any(g->hasher, secret, "postmark-gen/key", in, sizeof in)) {
+        tool_put_le32(in + 13, attempt);
+        if (!pm_tagged_hash(g->ctx, secret, "postmark-gen/key", in, sizeof in)) {
             g->oom = 1;
             return NONE;
         }
-        if (secp256k1_keypair_create(g->ctx->secp, &k->kp, secret))
+        if (secp256k1_keypair_create(g->secp, &k->kp, secret))
             break;
     }
     secp256k1_xonly_pubkey pub;
-    if (!secp256k1_keypair_xonly_pub(g->ctx->secp, &pub, NULL, &k->kp) ||
-        !secp256k1_xonly_pubkey_serialize(g->ctx->secp, k->xonly, &pub)) {
+    if (!secp256k1_keypair_xonly_pub(g->secp, &pub, NULL, &k->kp) ||
+        !secp256k1_xonly_pubkey_serialize(g->secp, k->xonly, &pub)) {
         g->oom = 1; /* cannot happen with a valid keypair */
         return NONE;
     }
@@ -432,17 +431,19 @@ static uint32_t adopt(gen *g, const uint8_t txid[32], uint16_t index, const uint
     ent *e = &g->pool[i];
     memcpy(e->txid, txid, 32);
     e->index = index;
-    e->kind = raw[PM_OUT_KIND];
+    pm_output o;
+    pm_output_decode(pm_context_static, &o, raw);
+    e->kind = o.kind;
     e->owner = owner;
-    e->op = pm_read_u32le(raw + PM_OUT_OPERATOR);
+    e->op = o.operator_id;
     e->series = e->serial = 0;
     e->amount = 0;
     e->prev = e->next = NONE;
     if (e->kind == PM_OUTPUT_STAMP) {
-        e->series = pm_read_u32le(raw + PM_OUT_SERIES);
-        e->serial = pm_read_u32le(raw + PM_OUT_SERIAL);
+        e->series = o.series;
+        e->serial = o.serial;
     } else {
-        e->amount = pm_read_u64le(raw + PM_OUT_AMOUNT);
+        e->amount = o.amount;
         e->next = g->credit_head[owner];
         if (e->next != NONE)
             g->pool[e->next].prev = i;
@@ -530,7 +531,7 @@ static void d_input(gen *g, const ent *e)
     draft *d = &g->d;
     uint8_t *p = d->inputs + d->tx.n_in * PM_INPUT_SIZE;
     memcpy(p, e->txid, 32);
-    pm_write_u16le(p + 32, e->index);
+    tool_put_le16(p + 32, e->index);
     d->tx.n_in++;
     d_signer(d, KEY_COLLECTOR + e->owner);
 }
@@ -615,9 +616,11 @@ static rec *emit(gen *g, pm_reason planned)
     r->signers = (uint32_t)g->n_signers;
     r->copy_of = -1;
     uint8_t *p = g->arena + g->arena_used;
-    pm_write_u32le(p, (uint32_t)size);
+    tool_put_le32(p, (uint32_t)size);
     pm_tx_serialize(pm_context_static, p + 4, size, &d->tx);
-    if (!pm_hash_tagged2(g->hasher, r->txid, PM_TAG_TXID, p + 4, r->sig_off, NULL, 0)) {
+    /* The txid (§4): the tagged hash of the bytes before the signatures,
+     * which do not exist yet, so pm_tx_parse cannot give a pm_tx here. */
+    if (!pm_tagged_hash(g->ctx, r->txid, "postmark/txid", p + 4, r->sig_off)) {
         g->oom = 1;
         return NULL;
     }
@@ -652,10 +655,11 @@ static void apply(gen *g, const rec *r)
     case PM_TX_ISSUE:
         op->op_seq++;
         for (size_t i = 0; i < d->tx.n_out; i++) {
-            const uint8_t *o = d->outputs + i * PM_OUTPUT_SIZE;
-            if (o[PM_OUT_KIND] == PM_OUTPUT_STAMP) {
+            pm_output o;
+            pm_output_decode(pm_context_static, &o, d->outputs + i * PM_OUTPUT_SIZE);
+            if (o.kind == PM_OUTPUT_STAMP) {
                 series_m *s = &op->series[d->series_idx];
-                uint32_t serial = pm_read_u32le(o + PM_OUT_SERIAL);
+                uint32_t serial = o.serial;
                 if (serial >= s->next_serial)
                     s->next_serial = serial + 1;
             }
@@ -755,8 +759,8 @@ static void build_series(gen *g, uint32_t k, uint32_t max_supply)
     d->tx.face_value = face_values[rng_below(&g->rng, N_FACE_VALUES)];
     series_title(g, d, j + op->id, year);
     /* stands for the SHA-256 of the artwork and description */
-    if (!pm_hash_tagged_any(g->hasher, d->metadata, "postmark-gen/artwork", d->text,
-                            d->tx.text_len))
+    if (!pm_tagged_hash(g->ctx, d->metadata, "postmark-gen/artwork", d->text,
+                        d->tx.text_len))
         g->oom = 1;
     d->new_series = (series_m){(uint32_t)d->tx.series, max_supply, 1};
     d->op = k;
@@ -1152,7 +1156,7 @@ static int market_replay(gen *g)
     }
     r->off = (uint32_t)g->arena_used;
     r->n_sigs = 0;
-    pm_write_u32le(g->arena + r->off, r->len);
+    tool_put_le32(g->arena + r->off, r->len);
     g->arena_used += 4 + r->len;
     g->n_recs++;
     g->record_no++;
@@ -1206,17 +1210,21 @@ static int market_malformed(gen *g)
         for (uint32_t i = 0, n = 1 + (uint32_t)rng_below(&g->rng, 8); i < n; i++)
             p[len++] = (uint8_t)rng_next(&g->rng);
         break;
-    case 4: /* a credit of 0 */
-        memset(p + out0 + PM_OUT_AMOUNT, 0, 8);
+    case 4: { /* a credit of 0 */
+        pm_output o;
+        pm_output_decode(pm_context_static, &o, p + out0);
+        o.amount = 0;
+        pm_output_encode(pm_context_static, p + out0, &o);
         break;
+    }
     case 5: /* an unknown output kind */
         p[out0] = rng_below(&g->rng, 2) ? 0 : 3;
         break;
     case 6: /* a count out of range: n_in or n_out 0 */
         if (d->tx.type == PM_TX_TRANSFER)
-            pm_write_u16le(p + 2, 0);
+            tool_put_le16(p + 2, 0);
         else
-            pm_write_u16le(p + 14, 0);
+            tool_put_le16(p + 14, 0);
         break;
     case 7: /* a record too short to be a transaction */
         len = (uint32_t)rng_below(&g->rng, 2);
@@ -1226,7 +1234,7 @@ static int market_malformed(gen *g)
     }
     g->arena_used += (size_t)len - r->len;
     r->len = len;
-    pm_write_u32le(g->arena + r->off, len);
+    tool_put_le32(g->arena + r->off, len);
     return 1;
 }
 
@@ -1290,7 +1298,10 @@ static int market_other(gen *g)
             return -1;
         uint32_t other = (k + 1 + (uint32_t)rng_below(&g->rng, g->n_ops - 1)) % g->n_ops;
         build_issue(g, k, 0, 1, 1, 1000, 100000);
-        pm_write_u32le(d->outputs + PM_OUT_OPERATOR, g->ops[other].id);
+        pm_output o;
+        pm_output_decode(pm_context_static, &o, d->outputs);
+        o.operator_id = g->ops[other].id;
+        pm_output_encode(pm_context_static, d->outputs, &o);
         reason = PM_REASON_WRONG_ISSUER;
         break;
     }
@@ -1457,14 +1468,13 @@ static void *sign_worker(void *arg)
 {
     sign_job *job = arg;
     gen *g = job->g;
-    pm_hasher *h = pm_hasher_create(g->ctx->tags);
-    job->ok = h != NULL;
+    job->ok = 1;
     for (uint32_t i = job->worker; job->ok && i < g->n_recs; i += job->n_workers) {
         const rec *r = &g->recs[i];
         if (r->n_sigs == 0 || r->copy_of >= 0)
             continue;
         uint8_t sighash[32];
-        if (!pm_hash_sighash(h, sighash, g->chain_id, r->txid)) {
+        if (!pm_tx_sighash(g->ctx, sighash, g->chain_id, r->txid)) {
             job->ok = 0;
             break;
         }
@@ -1479,12 +1489,11 @@ static void *sign_worker(void *arg)
                 }
             if (same != s) /* one key, one message: the same signature */
                 memcpy(sigs + s * PM_SIG_SIZE, sigs + same * PM_SIG_SIZE, PM_SIG_SIZE);
-            else if (!secp256k1_schnorrsig_sign32(g->ctx->secp, sigs + s * PM_SIG_SIZE, sighash,
+            else if (!secp256k1_schnorrsig_sign32(g->secp, sigs + s * PM_SIG_SIZE, sighash,
                                                   &g->keys[keys[s]].kp, NULL))
                 job->ok = 0;
         }
     }
-    pm_hasher_destroy(h);
     return NULL;
 }
 
@@ -1557,7 +1566,7 @@ static void save_for_replay(gen *g)
 
 void pm_gen_config_default(pm_gen_config *cfg, pm_gen_shape shape)
 {
-    PM_ARG_CHECK(NULL, cfg != NULL, );
+    TOOL_CHECK(cfg != NULL);
     memset(cfg, 0, sizeof *cfg);
     cfg->shape = shape;
     cfg->seed = 1;
@@ -1602,7 +1611,8 @@ static pm_status fail(char *err, size_t errlen, pm_status st, const char *fmt, .
 
 static void gen_free(gen *g)
 {
-    pm_hasher_destroy(g->hasher);
+    if (g->secp)
+        secp256k1_context_destroy(g->secp);
     free(g->keys);
     for (uint32_t i = 0; i < g->n_ops; i++)
         free(g->ops[i].series);
@@ -1627,7 +1637,7 @@ static int gen_init(gen *g, const pm_context *ctx, const pm_gen_config *cfg)
     memset(g->params.network, 0, PM_NETWORK_SIZE);
     memcpy(g->params.network, cfg->network, nl);
     rng_seed(&g->rng, cfg->seed);
-    g->hasher = pm_hasher_create(ctx->tags);
+    g->secp = secp256k1_context_create(SECP256K1_CONTEXT_NONE);
     g->ops = calloc(cfg->operators, sizeof *g->ops);
     g->zipf_cdf = malloc((size_t)cfg->collectors * sizeof *g->zipf_cdf);
     g->credit_head = malloc((size_t)cfg->collectors * sizeof *g->credit_head);
@@ -1638,7 +1648,7 @@ static int gen_init(gen *g, const pm_context *ctx, const pm_gen_config *cfg)
     g->recs = malloc(g->chunk_records * sizeof *g->recs);
     g->accepted = malloc(g->chunk_records * sizeof *g->accepted);
     g->accepted_type = malloc(g->chunk_records);
-    if (!g->hasher || !g->ops || !g->zipf_cdf || !g->credit_head || !g->arena || !g->recs ||
+    if (!g->secp || !g->ops || !g->zipf_cdf || !g->credit_head || !g->arena || !g->recs ||
         !g->accepted || !g->accepted_type)
         return 0;
     g->n_ops = cfg->operators;
@@ -1656,7 +1666,7 @@ static int gen_init(gen *g, const pm_context *ctx, const pm_gen_config *cfg)
             return 0;
     memcpy(g->params.governance_key, g->keys[KEY_GOV].xonly, PM_KEY_SIZE);
     memcpy(g->report.governance_key, g->keys[KEY_GOV].xonly, PM_KEY_SIZE);
-    if (!pm_hash_chain_id(g->hasher, g->chain_id, &g->params))
+    if (!pm_chain_id(g->ctx, g->chain_id, &g->params))
         return 0;
 
     uint64_t total = 0;
@@ -1691,8 +1701,8 @@ static int gen_init(gen *g, const pm_context *ctx, const pm_gen_config *cfg)
 pm_status pm_gen_write(const pm_context *ctx, const pm_gen_config *cfg, int fd,
                        pm_gen_report *report, char *err, size_t errlen)
 {
-    PM_ARG_CHECK(ctx, ctx != NULL, PM_ERR_ARG);
-    PM_ARG_CHECK(ctx, cfg != NULL, PM_ERR_ARG);
+    TOOL_CHECK(ctx != NULL);
+    TOOL_CHECK(cfg != NULL);
     if (err && errlen)
         err[0] = 0;
     if (cfg->shape != PM_GEN_MARKET && cfg->shape != PM_GEN_TRANSFERS &&

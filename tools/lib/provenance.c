@@ -10,10 +10,9 @@
  */
 #include "provenance.h"
 
-#include "context.h"
-#include "hash.h"
+#include "bytes.h"
+#include "check.h"
 #include "recfile.h"
-#include "wire.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -30,7 +29,6 @@ typedef pm_status (*visit_fn)(walk *w, const pm_tx *tx);
 
 struct walk {
     const pm_context *ctx;
-    pm_hasher *hasher;
     pm_scan_error *err;
     void *state;
     visit_fn visit;
@@ -163,8 +161,8 @@ static pm_status walk_chain(walk *w, const char *path)
     return st;
 }
 
-static int walk_init(walk *w, const pm_context *ctx, pm_scan_error *err, visit_fn visit,
-                     void *state)
+static void walk_init(walk *w, const pm_context *ctx, pm_scan_error *err, visit_fn visit,
+                      void *state)
 {
     memset(w, 0, sizeof *w);
     w->ctx = ctx;
@@ -172,13 +170,11 @@ static int walk_init(walk *w, const pm_context *ctx, pm_scan_error *err, visit_f
     w->visit = visit;
     w->state = state;
     w->stop_after = UINT64_MAX;
-    w->hasher = pm_hasher_create(ctx->tags);
-    return w->hasher != NULL;
 }
 
 static pm_status txid_of(walk *w, uint8_t out[32], const pm_tx *tx)
 {
-    return pm_hash_txid(w->hasher, out, tx) ? PM_OK : PM_ERR_NOMEM;
+    return pm_tx_txid(w->ctx, out, tx) ? PM_OK : PM_ERR_NOMEM;
 }
 
 static void copy_text(char *dst, size_t cap, const uint8_t *src, size_t len)
@@ -286,7 +282,7 @@ static pm_status trace_visit(walk *w, const pm_tx *tx)
         for (size_t i = 0; i < tx->n_in; i++) {
             const uint8_t *in = tx->inputs + i * PM_INPUT_SIZE;
             if (memcmp(in, t->outpoint.txid, 32) == 0 &&
-                pm_read_u16le(in + 32) == t->outpoint.index) {
+                tool_le16(in + 32) == t->outpoint.index) {
                 spent_by = i;
                 break;
             }
@@ -484,8 +480,8 @@ pm_status pm_trace_stamp(const pm_context *ctx, pm_stamp_trace *out, pm_scan_err
                          uint32_t serial)
 {
     memset(out, 0, sizeof *out);
-    PM_ARG_CHECK(ctx, ctx != NULL, PM_ERR_ARG);
-    PM_ARG_CHECK(ctx, err != NULL && path != NULL, PM_ERR_ARG);
+    TOOL_CHECK(ctx != NULL);
+    TOOL_CHECK(err != NULL && path != NULL);
     memset(err, 0, sizeof *err);
     out->operator_id = operator_id;
     out->series = series;
@@ -494,13 +490,12 @@ pm_status pm_trace_stamp(const pm_context *ctx, pm_stamp_trace *out, pm_scan_err
     trace_state s;
     memset(&s, 0, sizeof s);
     s.t = out;
-    pm_write_u32le(s.pattern, operator_id);
-    pm_write_u32le(s.pattern + 4, series);
-    pm_write_u32le(s.pattern + 8, serial);
+    tool_put_le32(s.pattern, operator_id);
+    tool_put_le32(s.pattern + 4, series);
+    tool_put_le32(s.pattern + 8, serial);
 
     walk w;
-    if (!walk_init(&w, ctx, err, trace_visit, &s))
-        return PM_ERR_NOMEM;
+    walk_init(&w, ctx, err, trace_visit, &s);
     pm_status st = walk_chain(&w, path);
     out->blocks = w.blocks;
     out->txs = w.txs;
@@ -541,13 +536,9 @@ pm_status pm_trace_stamp(const pm_context *ctx, pm_stamp_trace *out, pm_scan_err
                 if (u == 0 || cmp_needed(&s.needed[u - 1], &s.needed[i]) != 0)
                     s.needed[u++] = s.needed[i];
             s.n_needed = u;
-            pm_hasher_destroy(w.hasher);
-            if (!walk_init(&w, ctx, err, resolve_visit, &s))
-                st = PM_ERR_NOMEM;
-            else {
-                w.stop_after = out->events[out->n_events - 1].block;
-                st = walk_chain(&w, path);
-            }
+            walk_init(&w, ctx, err, resolve_visit, &s);
+            w.stop_after = out->events[out->n_events - 1].block;
+            st = walk_chain(&w, path);
             if (st == PM_OK && s.n_resolved < s.n_needed) {
                 for (size_t i = 0; i < s.n_needed; i++)
                     if (!s.needed[i].resolved) {
@@ -576,7 +567,6 @@ pm_status pm_trace_stamp(const pm_context *ctx, pm_stamp_trace *out, pm_scan_err
         free(s.kept[e].bytes);
     free(s.kept);
     free(s.needed);
-    pm_hasher_destroy(w.hasher);
     return st;
 }
 
@@ -726,7 +716,7 @@ static pm_status holdings_visit(walk *w, const pm_tx *tx)
     if (tx->type == PM_TX_TRANSFER && s->h->n) {
         for (size_t i = 0; i < tx->n_in; i++) {
             const uint8_t *in = tx->inputs + i * PM_INPUT_SIZE;
-            size_t slot = find_slot(s, in, pm_read_u16le(in + 32));
+            size_t slot = find_slot(s, in, tool_le16(in + 32));
             if (slot != SIZE_MAX)
                 holdings_remove(s, slot);
         }
@@ -762,8 +752,8 @@ pm_status pm_holdings_scan(const pm_context *ctx, pm_holdings *out, pm_scan_erro
                            const char *path, const uint8_t key[PM_KEY_SIZE])
 {
     memset(out, 0, sizeof *out);
-    PM_ARG_CHECK(ctx, ctx != NULL, PM_ERR_ARG);
-    PM_ARG_CHECK(ctx, err != NULL && path != NULL && key != NULL, PM_ERR_ARG);
+    TOOL_CHECK(ctx != NULL);
+    TOOL_CHECK(err != NULL && path != NULL && key != NULL);
     memset(err, 0, sizeof *err);
 
     holdings_state s;
@@ -775,14 +765,12 @@ pm_status pm_holdings_scan(const pm_context *ctx, pm_holdings *out, pm_scan_erro
     if (!s.slots)
         return PM_ERR_NOMEM;
     walk w;
-    pm_status st = walk_init(&w, ctx, err, holdings_visit, &s) ? PM_OK : PM_ERR_NOMEM;
-    if (st == PM_OK)
-        st = walk_chain(&w, path);
+    walk_init(&w, ctx, err, holdings_visit, &s);
+    pm_status st = walk_chain(&w, path);
     out->blocks = w.blocks;
     out->txs = w.txs;
     out->partial_tail = w.partial_tail;
     out->partial_offset = w.partial_offset;
-    pm_hasher_destroy(w.hasher);
     free(s.slots);
 
     /* Chain order: sort (creation sequence, item) pairs, then permute. */

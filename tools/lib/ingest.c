@@ -39,8 +39,8 @@
  */
 #include "ingest.h"
 
-#include "context.h"
-#include "wire.h"
+#include "bytes.h"
+#include "check.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -529,8 +529,8 @@ static size_t copy_out(pm_ingest *in, uint8_t *dst, size_t n)
 
 int pm_ingest_header(pm_ingest *in, uint8_t header[PM_FILE_HEADER_SIZE])
 {
-    PM_ARG_CHECK(NULL, in != NULL && header != NULL, -1);
-    PM_ARG_CHECK(NULL, !in->header_done, -1);
+    TOOL_CHECK(in != NULL && header != NULL);
+    TOOL_CHECK(!in->header_done);
     in->header_done = 1;
     memset(header, 0, PM_FILE_HEADER_SIZE);
     size_t got = copy_out(in, header, PM_FILE_HEADER_SIZE);
@@ -545,9 +545,9 @@ int pm_ingest_header(pm_ingest *in, uint8_t header[PM_FILE_HEADER_SIZE])
 
 pm_status pm_ingest_next(pm_ingest *in, pm_record *recs, size_t max, size_t *n)
 {
-    PM_ARG_CHECK(NULL, in != NULL && recs != NULL && n != NULL, PM_ERR_ARG);
-    PM_ARG_CHECK(NULL, max > 0, PM_ERR_ARG);
-    PM_ARG_CHECK(NULL, in->header_done, PM_ERR_ARG);
+    TOOL_CHECK(in != NULL && recs != NULL && n != NULL);
+    TOOL_CHECK(max > 0);
+    TOOL_CHECK(in->header_done);
     size_t got = 0;
     *n = 0;
     in->idle = 0;
@@ -593,7 +593,7 @@ pm_status pm_ingest_next(pm_ingest *in, pm_record *recs, size_t max, size_t *n)
                 size_t avail = (size_t)(lim - p);
                 if (avail < 4)
                     break;
-                uint32_t len = pm_read_u32le(p);
+                uint32_t len = tool_le32(p);
                 if (avail - 4 < len)
                     break;
                 recs[got].bytes = len <= in->max_record ? p + 4 : NULL;
@@ -614,7 +614,7 @@ pm_status pm_ingest_next(pm_ingest *in, pm_record *recs, size_t max, size_t *n)
         /* The window holds no whole record: at most part of one. */
         size_t avail = (size_t)(lim - p);
         uint64_t declared = in->spilling  ? in->spill_need
-                            : avail >= 4 ? pm_read_u32le(p)
+                            : avail >= 4 ? tool_le32(p)
                                          : PM_INGEST_NO_LENGTH;
         uint64_t rec_off = in->spilling ? in->spill_off : in->pos;
         if (!in->spilling && declared != PM_INGEST_NO_LENGTH && in->end != UINT64_MAX &&
@@ -660,19 +660,19 @@ pm_status pm_ingest_next(pm_ingest *in, pm_record *recs, size_t max, size_t *n)
 
 int pm_ingest_cancelled(const pm_ingest *in)
 {
-    PM_ARG_CHECK(NULL, in != NULL, 0);
+    TOOL_CHECK(in != NULL);
     return in->cancelled;
 }
 
 int pm_ingest_idle(const pm_ingest *in)
 {
-    PM_ARG_CHECK(NULL, in != NULL, 0);
+    TOOL_CHECK(in != NULL);
     return in->idle;
 }
 
 int pm_ingest_truncated(const pm_ingest *in, uint64_t *offset, uint64_t *declared)
 {
-    PM_ARG_CHECK(NULL, in != NULL, 0);
+    TOOL_CHECK(in != NULL);
     if (!in->done || !in->truncated)
         return 0;
     if (offset)
@@ -684,37 +684,37 @@ int pm_ingest_truncated(const pm_ingest *in, uint64_t *offset, uint64_t *declare
 
 uint64_t pm_ingest_bytes(const pm_ingest *in)
 {
-    PM_ARG_CHECK(NULL, in != NULL, 0);
+    TOOL_CHECK(in != NULL);
     return in->pos;
 }
 
 uint64_t pm_ingest_size(const pm_ingest *in)
 {
-    PM_ARG_CHECK(NULL, in != NULL, 0);
+    TOOL_CHECK(in != NULL);
     return in->stream ? 0 : in->end;
 }
 
 const char *pm_ingest_backend(const pm_ingest *in)
 {
-    PM_ARG_CHECK(NULL, in != NULL, "");
+    TOOL_CHECK(in != NULL);
     return in->uring ? "io_uring" : "read";
 }
 
 const char *pm_ingest_fallback_reason(const pm_ingest *in)
 {
-    PM_ARG_CHECK(NULL, in != NULL, NULL);
+    TOOL_CHECK(in != NULL);
     return in->uring ? NULL : in->fallback;
 }
 
 int pm_ingest_is_direct(const pm_ingest *in)
 {
-    PM_ARG_CHECK(NULL, in != NULL, 0);
+    TOOL_CHECK(in != NULL);
     return in->direct;
 }
 
 const char *pm_ingest_error(const pm_ingest *in)
 {
-    PM_ARG_CHECK(NULL, in != NULL, "");
+    TOOL_CHECK(in != NULL);
     return in->error;
 }
 
@@ -724,7 +724,7 @@ const char *pm_ingest_error(const pm_ingest *in)
 
 void pm_ingest_config_default(pm_ingest_config *cfg)
 {
-    PM_ARG_CHECK(NULL, cfg != NULL, );
+    TOOL_CHECK(cfg != NULL);
     cfg->flags = 0;
     cfg->buffer_size = (size_t)128 << 10;
     cfg->buffers = 8;
@@ -937,7 +937,7 @@ static int config_ok(const pm_ingest_config *cfg, const char *name, char *errbuf
 pm_status pm_ingest_open_ex(pm_ingest **in, const char *path, const pm_ingest_config *cfg,
                             char *errbuf, size_t errlen)
 {
-    PM_ARG_CHECK(NULL, in != NULL && path != NULL && cfg != NULL, PM_ERR_ARG);
+    TOOL_CHECK(in != NULL && path != NULL && cfg != NULL);
     *in = NULL;
     format(errbuf, errlen, "%s", "");
     if (!config_ok(cfg, path, errbuf, errlen))
@@ -973,7 +973,7 @@ pm_status pm_ingest_open(pm_ingest **in, const char *path, unsigned flags, char 
 pm_status pm_ingest_open_fd_ex(pm_ingest **in, int fd, const pm_ingest_config *cfg, char *errbuf,
                                size_t errlen)
 {
-    PM_ARG_CHECK(NULL, in != NULL && cfg != NULL, PM_ERR_ARG);
+    TOOL_CHECK(in != NULL && cfg != NULL);
     *in = NULL;
     format(errbuf, errlen, "%s", "");
     char name[32];

@@ -9,9 +9,15 @@
  * an output that is one of the inputs destroys it. Writers resolve the
  * path first, write through a temporary file only when the target is (or
  * will be) a regular file, and write in place otherwise.
+ *
+ * Which half is where: pm_path_resolve, pm_path_is_special and
+ * pm_sync_parent are common/fsutil.c, compiled into libpostmark (its
+ * snapshot writer uses them; the program reaches them through
+ * libpostmark.a); the others only the program uses, and they are
+ * tools/lib/fsutil_tools.c in postmark_tools.
  */
-#ifndef PM_ENGINE_FSUTIL_H
-#define PM_ENGINE_FSUTIL_H
+#ifndef PM_COMMON_FSUTIL_H
+#define PM_COMMON_FSUTIL_H
 
 #include <stddef.h>
 #include <sys/stat.h>

@@ -10,7 +10,7 @@
  */
 #include "recfile.h"
 
-#include "wire.h"
+#include "bytes.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -141,7 +141,7 @@ int pm_recfile_next(pm_recfile *rf, pm_recfile_record *rec, char *err, size_t er
         return 1;
     }
     const uint8_t *p = rf->buf + rf->start;
-    uint32_t len = pm_read_u32le(p);
+    uint32_t len = tool_le32(p);
     rec->has_length = 1;
     rec->length = len;
     consume(rf, 4);
