@@ -44,7 +44,7 @@
  * block's hit sets (an atomic OR; racing an insert it can only mark the
  * new entry early, which costs a verification later, never correctness).
  */
-#include "sigcache.h"
+#include "sigcache_impl.h"
 
 #include <errno.h>
 #include <stdatomic.h>
@@ -54,32 +54,6 @@
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
-
-#define WAYS PM_SIGCACHE_WAYS
-
-typedef struct {
-    _Atomic uint64_t word[4][WAYS]; /* word k of the fingerprint in each way */
-} set_fps;
-
-typedef struct {
-    _Atomic uint32_t seq;     /* even: stable; odd: an insert is writing */
-    _Atomic uint32_t collect; /* bit w: way w is evicted first */
-    _Atomic uint32_t hand;    /* the oldest way, evicted when none is free */
-    uint32_t unused;
-} set_head;
-
-#define SET_BYTES (sizeof(set_fps) + sizeof(set_head))
-
-struct pm_sigcache {
-    size_t nsets;
-    set_fps *fps;     /* nsets, then the heads, in one mapping */
-    set_head *heads;
-    void *map;
-    size_t map_size;
-    pm_hash_prefix *salt;
-    uint8_t chain_id[32];
-    _Atomic int used; /* something was inserted once */
-};
 
 /* 64 secret bytes; without getrandom (a very old kernel), the clock and
  * addresses: weaker, but the salt only spreads entries over sets (a
@@ -223,14 +197,6 @@ int pm_sigcache_lookup(pm_sigcache *c, const uint8_t fp[32], int collect)
     return 1;
 }
 
-static int way_empty(const set_fps *f, int way)
-{
-    for (int k = 0; k < 4; k++)
-        if (atomic_load_explicit(&f->word[k][way], memory_order_relaxed) != 0)
-            return 0;
-    return 1;
-}
-
 int pm_sigcache_insert(pm_sigcache *c, const uint8_t fp[32])
 {
     uint64_t w[4];
@@ -276,23 +242,4 @@ int pm_sigcache_insert(pm_sigcache *c, const uint8_t fp[32])
 int pm_sigcache_is_empty(const pm_sigcache *c)
 {
     return !atomic_load_explicit(&c->used, memory_order_relaxed);
-}
-
-size_t pm_sigcache_capacity(const pm_sigcache *c)
-{
-    return c->nsets * WAYS;
-}
-
-size_t pm_sigcache_bytes(const pm_sigcache *c)
-{
-    return c->map_size;
-}
-
-size_t pm_sigcache_count(const pm_sigcache *c)
-{
-    size_t n = 0;
-    for (size_t s = 0; s < c->nsets; s++)
-        for (int way = 0; way < WAYS; way++)
-            n += !way_empty(&c->fps[s], way);
-    return n;
 }

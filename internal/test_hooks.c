@@ -7,6 +7,7 @@
  * (tests/boundary.sh links it with --gc-sections to check).
  */
 #include "arena_impl.h"
+#include "sigcache_impl.h"
 #include "snapshot.h"
 #include "utxo_impl.h"
 #include "wire.h"
@@ -116,4 +117,25 @@ size_t pm_snapshot_reseal(uint8_t *image, size_t size)
             break;
     }
     return sections;
+}
+
+/* ---- sigcache.h ---------------------------------------------------------- */
+
+size_t pm_sigcache_capacity(const pm_sigcache *c)
+{
+    return c->nsets * WAYS;
+}
+
+size_t pm_sigcache_bytes(const pm_sigcache *c)
+{
+    return c->map_size;
+}
+
+size_t pm_sigcache_count(const pm_sigcache *c)
+{
+    size_t n = 0;
+    for (size_t s = 0; s < c->nsets; s++)
+        for (int way = 0; way < WAYS; way++)
+            n += !way_empty(&c->fps[s], way);
+    return n;
 }
