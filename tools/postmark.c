@@ -34,25 +34,12 @@ static void usage(FILE *f)
         fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
 }
 
-/* The UTXO table takes its memory from a jemalloc arena of its own, with
- * jemalloc loaded by dlopen so that Postmark never replaces anyone's
- * malloc. Debian's glibc reserves too little static TLS for that dlopen to
- * succeed (jemalloc needs ~2.6 KB); the reserve is a tunable read at
- * process start. So the program starts itself once more with a larger
- * reserve. If that is not possible the table falls back to malloc, which
- * works the same (only the memory layout differs). */
-static void ensure_static_tls(char **argv)
-{
-    const char *tunables = getenv("GLIBC_TUNABLES");
-    if (getenv("PM_NO_REEXEC") || (tunables && strstr(tunables, "optional_static_tls")))
-        return;
-    char value[1024];
-    snprintf(value, sizeof value, "%s%sglibc.rtld.optional_static_tls=16384",
-             tunables ? tunables : "", tunables ? ":" : "");
-    if (setenv("GLIBC_TUNABLES", value, 1) == 0)
-        execv("/proc/self/exe", argv);
-    /* Still here: run on the default reserve. */
-}
+/* No restart with a larger static TLS reserve for jemalloc's dlopen (as
+ * version 1 did): the UTXO table falls back to malloc when jemalloc cannot
+ * be loaded, and the full-size benchmark measured no difference worth a
+ * process-wide re-exec (20.6M UTXOs: 1.25k tx/s and 2979 MiB peak with
+ * the jemalloc arena, 1.23k tx/s and 2966 MiB with malloc;
+ * docs/bench/results.md). */
 
 /* Data went to stdout: a full disk or a closed descriptor there is a
  * failed run, not a success with the output lost. */
@@ -67,7 +54,6 @@ static int finish_output(int rc)
 
 int main(int argc, char **argv)
 {
-    ensure_static_tls(argv);
     if (argc < 2) {
         usage(stderr);
         return PM_EXIT_USAGE;
