@@ -22,6 +22,7 @@ static const char page_style[] =
     "body{font:16px/1.45 system-ui,sans-serif;margin:0;color:#1d2330;background:#f6f4ef}"
     "header{background:#7a1f2b;color:#fff;padding:.8em 1em}"
     "header a{color:#fff;text-decoration:none}h1{font-size:1.3em;margin:0 0 .4em}"
+    "header>*{max-width:58em;margin-inline:auto}"
     "form{display:flex;gap:.4em;margin:.3em 0;flex-wrap:wrap}"
     "input{flex:1;min-width:12em;padding:.4em;border:0;border-radius:4px;font:inherit}"
     "button{padding:.4em .9em;border:0;border-radius:4px;background:#f3c74f;font:inherit}"
@@ -36,7 +37,9 @@ static const char page_style[] =
     "ol.timeline li:before{content:'';position:absolute;left:-.5em;top:.4em;width:.7em;"
     "height:.7em;border-radius:50%;background:#7a1f2b}"
     ".kind{font-weight:600;text-transform:capitalize}.muted{color:#667}"
-    "svg{width:100%;height:auto}.bar{fill:#7a1f2b}";
+    "svg{width:100%;height:auto}.bar{fill:#7a1f2b}"
+    /* A phone shows the 600-unit chart at half size: its labels stay readable. */
+    "@media(max-width:40em){svg text{font-size:24px}main{padding:.6em}}";
 
 /* Length of the valid UTF-8 sequence at s (1..4), or 0 when invalid. */
 static size_t utf8_length(const unsigned char *s)
@@ -171,7 +174,7 @@ static void throughput_chart(FILE *f, serve *s)
     }
     fprintf(f, "<text x=\"4\" y=\"%d\" font-size=\"12\">-%d min</text>"
                "<text x=\"%d\" y=\"%d\" font-size=\"12\" text-anchor=\"end\">now</text>"
-               "<text x=\"4\" y=\"14\" font-size=\"12\">peak %.0f tx/s</text></svg>"
+               "<text x=\"4\" y=\"30\" font-size=\"12\">peak %.0f tx/s</text></svg>"
                "<p class=\"muted\">%" PRIu64 " transactions admitted in these minutes.</p>"
                "</section>",
             h + 16, SERVE_RATE_SLOTS * SERVE_RATE_SLOT / 60, w - 4, h + 16,
