@@ -205,7 +205,7 @@ int pm_cmd_serve(int argc, char **argv)
     o.tls_cert = cert;
     o.tls_key = key;
     serve s;
-    if (service_start(&s, &o) == 0 && http_run(&s) == 0)
+    if (service_open(&s, &o) == 0 && http_run(&s) == 0)
         rc = PM_EXIT_OK;
     if (service_stop(&s) != 0)
         rc = PM_EXIT_INVALID;

@@ -76,6 +76,11 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, const conn_request *
         return MHD_NO;
     if (r->content_type)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
+    if (r->retry_after) {
+        char secs[16];
+        snprintf(secs, sizeof secs, "%u", r->retry_after);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, secs);
+    }
     enum MHD_Result ok = MHD_queue_response(c, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
     metrics_count_request(q->route_index, r->status);
@@ -120,7 +125,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                         status == 404 ? url : method);
         else if (q->route->write && s->token && (status = authorize(s, c)) != 0)
             reply_error(&r, status, status == 401 ? "missing bearer token" : "wrong bearer token");
-        else if (length && strtoull(length, NULL, 10) > s->opts.max_body)
+        else if (!atomic_load(&s->ready)) {
+            /* The chain and journal are still being validated: the engine
+             * is not ours to read yet. */
+            reply_error(&r, 503, "starting");
+            r.retry_after = 1;
+        } else if (length && strtoull(length, NULL, 10) > s->opts.max_body)
             reply_error(&r, 413, "body over the limit of %zu bytes", s->opts.max_body);
         /* Refused before the body is read: the connection is closed after
          * the answer. */
@@ -275,6 +285,18 @@ int http_run(serve *s)
     inet_ntop(addr.ss_family, a, host, sizeof host);
     fprintf(stderr, addr.ss_family == AF_INET6 ? "listening on [%s]:%u\n" : "listening on %s:%u\n",
             host, info ? (unsigned)info->port : 0u);
+    fflush(stderr);
+
+    /* SIGINT/SIGTERM during the load stay pending (blocked above): they
+     * stop the service as soon as it is loaded. */
+    if (service_load(s) != 0) {
+        MHD_stop_daemon(d);
+        return -1;
+    }
+    uint8_t tip[32];
+    int64_t height;
+    pm_engine_tip(s->engine, tip, &height);
+    fprintf(stderr, "ready at height %lld\n", (long long)height);
     fflush(stderr);
 
     int sig = 0;

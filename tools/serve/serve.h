@@ -159,6 +159,8 @@ typedef struct serve {
     _Atomic uint64_t rate[SERVE_RATE_SLOTS];
     _Atomic int64_t rate_when[SERVE_RATE_SLOTS];
     double started;
+    int chain_had_blocks;        /* service_open found a non-empty chain */
+    _Atomic int ready;           /* service_load is done: requests are served */
 } serve;
 
 struct serve_block {
@@ -167,9 +169,14 @@ struct serve_block {
     uint8_t hash[32];
 };
 
-/* Open the chain (validated), the journal (resumed) and the engine, and
- * start the committer. Returns 0, or -1 (message printed). */
-int service_start(serve *s, const serve_opts *opts);
+/* Open the chain (its header checked or made) and create the engine: the
+ * quick part of a start, done before listening. Returns 0, or -1 (message
+ * printed). */
+int service_open(serve *s, const serve_opts *opts);
+/* The slow part, done while already listening (requests get 503
+ * "starting" until s->ready): validate the chain, open and resume the
+ * journal, start the committer, then set s->ready. Returns 0, or -1. */
+int service_load(serve *s);
 /* Stop admitting, close and sync the open block, free everything. */
 int service_stop(serve *s);
 
@@ -239,6 +246,7 @@ typedef struct {
     char *body;                  /* malloc'ed, or NULL */
     size_t size;
     http_stream stream;          /* when stream.next is set */
+    unsigned retry_after;        /* seconds: a Retry-After header when not 0 */
 } http_reply;
 
 typedef struct {
@@ -276,7 +284,8 @@ int decode_frames(const uint8_t *body, size_t size, const uint8_t **recs, size_t
 void reply_error(http_reply *out, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Run the HTTP server until SIGINT/SIGTERM. Returns 0 or -1. */
+/* Listen, load the service (service_load: requests get 503 until it is
+ * ready), then serve until SIGINT/SIGTERM. Returns 0 or -1. */
 int http_run(serve *s);
 
 /* Metrics by route and status (http.c counts, metrics.c prints). */

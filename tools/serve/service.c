@@ -753,7 +753,7 @@ static int replay_one(void *data, uint64_t index, const uint8_t *bytes, size_t s
     return ++c->n == 1024 ? replay_flush(c) : 0;
 }
 
-int service_start(serve *s, const serve_opts *opts)
+int service_open(serve *s, const serve_opts *opts)
 {
     memset(s, 0, sizeof *s);
     s->opts = *opts;
@@ -796,7 +796,14 @@ int service_start(serve *s, const serve_opts *opts)
         pm_cli_error("serve", "cannot create the engine (out of memory)");
         return -1;
     }
-    if ((st.st_size > 0 && chain_validate(s) != 0) || chain_index(s) != 0)
+    s->chain_had_blocks = st.st_size > 0;
+    return 0;
+}
+
+int service_load(serve *s)
+{
+    const serve_opts *opts = &s->opts;
+    if ((s->chain_had_blocks && chain_validate(s) != 0) || chain_index(s) != 0)
         return -1;
 
     uint8_t tip[32];
@@ -840,6 +847,7 @@ int service_start(serve *s, const serve_opts *opts)
         pm_cli_error("serve", "cannot start a thread");
         return -1;
     }
+    atomic_store(&s->ready, 1);
     return 0;
 }
 
