@@ -17,7 +17,8 @@ static const char serve_usage[] =
     "usage: postmark serve --chain CHAIN.pmbk [--init STREAM.pmtx] [--listen HOST:PORT]\n"
     "                      [--journal FILE.pmtx] [--threads N] [--block-txs N]\n"
     "                      [--block-interval MS] [--token-file FILE] [--max-body BYTES]\n"
-    "                      [--max-connections N] [--timeout S] [--tls-cert F --tls-key F]\n"
+    "                      [--max-connections N] [--timeout S] [--request-timeout S]\n"
+    "                      [--tls-cert F --tls-key F]\n"
     "                      [--quiet]\n"
     "\n"
     "Keep the engine in memory and validate the transactions submitted over HTTP as\n"
@@ -41,6 +42,9 @@ static const char serve_usage[] =
     "  --max-body BYTES     request body limit (default 16777216): 413 above it\n"
     "  --max-connections N  simultaneous connections (default 128)\n"
     "  --timeout S          idle connection timeout in seconds (default 30)\n"
+    "  --request-timeout S  a request's whole time, from its first line to its last\n"
+    "                       body byte, in seconds (default 60): a client trickling\n"
+    "                       bytes is answered 408 and dropped\n"
     "  --tls-cert F --tls-key F  serve HTTPS with this certificate and key (PEM)\n"
     "  --quiet              no progress or summary on stderr\n"
     "Endpoints: POST /v1/tx, /v1/txs, /v1/flush; GET /v1/tip, /v1/tx/TXID,\n"
@@ -111,6 +115,7 @@ int pm_cmd_serve(int argc, char **argv)
         {"max-body", required_argument, NULL, 'm'},
         {"max-connections", required_argument, NULL, 'n'},
         {"timeout", required_argument, NULL, 'o'},
+        {"request-timeout", required_argument, NULL, 'r'},
         {"tls-cert", required_argument, NULL, 'C'},
         {"tls-key", required_argument, NULL, 'K'},
         {"quiet", no_argument, NULL, 'q'},
@@ -118,7 +123,8 @@ int pm_cmd_serve(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     serve_opts o = {.listen = "127.0.0.1:8750", .block_txs = PM_DEFAULT_BLOCK_TXS,
-                    .max_body = 16u << 20, .max_connections = 128, .timeout_s = 30};
+                    .max_body = 16u << 20, .max_connections = 128, .timeout_s = 30,
+                    .request_timeout_s = 60};
     const char *token_file = NULL, *cert_file = NULL, *key_file = NULL;
     uint64_t v;
     int c;
@@ -139,7 +145,8 @@ int pm_cmd_serve(int argc, char **argv)
         case 'i':
         case 'm':
         case 'n':
-        case 'o': {
+        case 'o':
+        case 'r': {
             static const struct {
                 int opt;
                 const char *name;
@@ -151,6 +158,7 @@ int pm_cmd_serve(int argc, char **argv)
                 {'m', "--max-body", 1024, 1u << 30},
                 {'n', "--max-connections", 1, 65536},
                 {'o', "--timeout", 1, 86400},
+                {'r', "--request-timeout", 1, 86400},
             };
             size_t k = 0;
             while (ranges[k].opt != c)
@@ -167,6 +175,7 @@ int pm_cmd_serve(int argc, char **argv)
             if (c == 'm') o.max_body = (size_t)v;
             if (c == 'n') o.max_connections = (unsigned)v;
             if (c == 'o') o.timeout_s = (unsigned)v;
+            if (c == 'r') o.request_timeout_s = (unsigned)v;
             break;
         }
         case 'h': fputs(serve_usage, stdout); return PM_EXIT_OK;

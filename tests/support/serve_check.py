@@ -432,6 +432,48 @@ def cmd_bad(port, token):
         closed = time.time() - t0
         check(closed < 15, 'a slow client was kept %.1f s' % closed)
         s.close()
+    # Trickling clients: a byte every second is never idle for the 2 s idle
+    # timeout, but the whole request has 3 s (--request-timeout 3): headers
+    # get 408 once they end; a body is cut off (closed, no answer: the
+    # HTTP library cannot answer mid-body) well before the trickle ends.
+    for head, trickle in ((b'POST /v1/tx HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ' +
+                           token.encode() + b'\r\nContent-Length: 30\r\n\r\n', b'a' * 30),
+                          (b'GET /v1/tip HTTP/1.1\r\n', b'X-Slow: ' + b'b' * 22)):
+        s = socket.create_connection(('127.0.0.1', int(port)), timeout=20)
+        t0 = time.time()
+        s.sendall(head)
+        got = b''
+        for byte in trickle:
+            try:
+                s.sendall(bytes([byte]))
+            except OSError:
+                break
+            time.sleep(1)
+            s.setblocking(False)
+            try:
+                got += s.recv(4096)
+            except BlockingIOError:
+                pass
+            except OSError:
+                break
+            finally:
+                s.setblocking(True)
+            if got:
+                break
+        if not got and b'X-Slow' in trickle:
+            # The headers end: only now can the server see the request.
+            try:
+                s.sendall(b'\r\n\r\n')
+                got = s.recv(4096)
+            except OSError:
+                pass
+        took = time.time() - t0
+        status = int(got.split(b' ')[1]) if got.startswith(b'HTTP/') else 0
+        want = 408 if b'X-Slow' in trickle else 0
+        check(status == want, 'a trickling client (%r...): status %d, expected %d' % (head[:20], status, want))
+        if b'X-Slow' not in trickle:
+            check(3 <= took < 8, 'a trickling body was cut off after %.1f s, expected 3..8' % took)
+        s.close()
     conn = http.client.HTTPConnection('127.0.0.1', int(port), timeout=30)
     status, _, _ = get(conn, '/v1/tip')
     check(status == 200, 'service up after the bad requests')

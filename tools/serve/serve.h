@@ -36,6 +36,7 @@ typedef struct {
     size_t max_body;             /* bytes of a request body */
     unsigned max_connections;
     unsigned timeout_s;          /* idle connection timeout (slowloris) */
+    unsigned request_timeout_s;  /* a whole request, first line to last byte */
     int quiet;
 } serve_opts;
 
