@@ -211,7 +211,8 @@ static int chain_change_failed(http_reply *out, pm_status st)
     return admit_failed(out, st);
 }
 
-static void reply_tip(serve *s, http_reply *out, int64_t height)
+/* {"height", "tip"}, plus "dropped" (taken, when not NULL). */
+static void reply_tip(serve *s, http_reply *out, int64_t height, json_t *dropped)
 {
     uint8_t hash[32];
     pthread_mutex_lock(&s->engine_lock);
@@ -220,6 +221,8 @@ static void reply_tip(serve *s, http_reply *out, int64_t height)
     json_t *o = json_object();
     json_object_set_new(o, "height", json_integer(height));
     json_object_set_new(o, "tip", hex_string(hash, 32));
+    if (dropped)
+        json_object_set_new(o, "dropped", dropped);
     reply_json(out, 200, o);
 }
 
@@ -229,15 +232,28 @@ static void handle_connect(serve *s, const http_request *req, http_reply *out)
 {
     pm_verdict v;
     int64_t height;
-    pm_status st = serve_connect(s, &v, req->body, req->body_size, &height);
+    serve_dropped *dropped;
+    size_t n;
+    pm_status st = serve_connect(s, &v, req->body, req->body_size, &height, &dropped, &n);
+    /* The waiting transactions the re-check rejected on the new tip. */
+    json_t *gone = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(gone, json_pack("{s:I,s:o,s:s}", "index", (json_int_t)dropped[i].index,
+                                              "txid", dropped[i].has_txid ? hex_string(dropped[i].txid, 32)
+                                                                          : json_string(""),
+                                              "reason", pm_reason_name(dropped[i].reason)));
+    free(dropped);
     if (st == PM_ERR_INVALID) {
         json_t *o = json_pack("{s:s,s:s}", "verdict", "rejected", "reason",
                               pm_reason_name(v.reason));
         json_object_set_new(o, "tx", v.tx >= 0 ? json_integer(v.tx) : json_null());
         json_object_set_new(o, "txid", v.has_txid ? hex_string(v.txid, 32) : json_string(""));
+        json_object_set_new(o, "dropped", gone);
         reply_json(out, 422, o);
     } else if (!chain_change_failed(out, st)) {
-        reply_tip(s, out, height);
+        reply_tip(s, out, height, gone);
+    } else {
+        json_decref(gone);
     }
 }
 
@@ -248,7 +264,7 @@ static void handle_disconnect(serve *s, const http_request *req, http_reply *out
     int64_t height;
     pm_status st = serve_disconnect(s, &height);
     if (!chain_change_failed(out, st))
-        reply_tip(s, out, height);
+        reply_tip(s, out, height, NULL);
 }
 
 /* ---- queries ----------------------------------------------------------------- */

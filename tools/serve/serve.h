@@ -107,6 +107,14 @@ typedef struct {
     pm_reason reason;            /* out: PM_REASON_NONE when accepted */
 } serve_record;
 
+/* An accepted transaction dropped from the open block by a peer's block. */
+typedef struct {
+    uint64_t index;
+    int has_txid;
+    uint8_t txid[32];
+    pm_reason reason;
+} serve_dropped;
+
 typedef struct serve_block serve_block;
 typedef struct serve_status serve_status;
 typedef struct serve_queue_item serve_queue_item;
@@ -128,6 +136,13 @@ typedef struct serve {
                                     the records admitted (the journal's) */
     size_t batch_n;
     int io_failed;               /* a write or sync failed: no more admission */
+    uint64_t open_first;         /* no later than the open block's first
+                                    record (valid while pending > 0) */
+    /* A peer's block being connected: the waiting transactions the
+     * re-check drops (on_reject adds them), for its answer. */
+    serve_dropped *dropped;
+    size_t n_dropped, cap_dropped;
+    int collecting;
 
     /* The queue of requests to the committer. */
     pthread_mutex_t queue_lock;
@@ -194,12 +209,15 @@ void serve_each_txid(const serve *s, const uint8_t *block, size_t size,
                      void (*fn)(void *data, const uint8_t txid[32]), void *data);
 
 /* A peer's block connected on top of the tip (appended to the chain), or
- * the tip disconnected (cut from it): both between two batches, and only
- * while no accepted transaction waits in the open block. Returns PM_OK
- * (*height: the new tip), PM_ERR_INVALID (*verdict says why), PM_ERR_STATE
- * (transactions are pending; or nothing to disconnect: 409), PM_ERR_IO. */
+ * the tip disconnected (cut from it): both between two batches. A connect
+ * takes the open block's transactions out and checks them again on the
+ * new tip (as pm_engine_connect_blocks does): *dropped (malloc'ed, *n of
+ * them) are those it rejected, the others still wait. A disconnection
+ * needs an empty open block. Returns PM_OK (*height: the new tip),
+ * PM_ERR_INVALID (*verdict says why), PM_ERR_STATE (a disconnection while
+ * transactions are pending, or nothing to disconnect: 409), PM_ERR_IO. */
 pm_status serve_connect(serve *s, pm_verdict *verdict, const uint8_t *block, size_t size,
-                        int64_t *height);
+                        int64_t *height, serve_dropped **dropped, size_t *n);
 pm_status serve_disconnect(serve *s, int64_t *height);
 
 /* Parse a record enough to name it (txid), outside any lock. */
