@@ -18,6 +18,7 @@ static const char serve_usage[] =
     "                      [--journal FILE.pmtx] [--threads N] [--block-txs N]\n"
     "                      [--block-interval MS] [--token-file FILE] [--max-body BYTES]\n"
     "                      [--max-connections N] [--timeout S] [--request-timeout S]\n"
+    "                      [--from-snapshot STATE] [--save-snapshot STATE --snapshot-every N]\n"
     "                      [--tls-cert F --tls-key F]\n"
     "                      [--quiet]\n"
     "\n"
@@ -42,6 +43,10 @@ static const char serve_usage[] =
     "  --max-body BYTES     request body limit (default 16777216): 413 above it\n"
     "  --max-connections N  simultaneous connections (default 128)\n"
     "  --timeout S          idle connection timeout in seconds (default 30)\n"
+    "  --from-snapshot STATE  start from a snapshot's state (`postmark snapshot`, or\n"
+    "                       --save-snapshot); CHAIN must hold its tip\n"
+    "  --save-snapshot STATE --snapshot-every N\n"
+    "                       save the state every N blocks (durably), to restart from\n"
     "  --request-timeout S  a request's whole time, from its first line to its last\n"
     "                       body byte, in seconds (default 60): a client trickling\n"
     "                       bytes is answered 408 and dropped\n"
@@ -116,6 +121,9 @@ int pm_cmd_serve(int argc, char **argv)
         {"max-connections", required_argument, NULL, 'n'},
         {"timeout", required_argument, NULL, 'o'},
         {"request-timeout", required_argument, NULL, 'r'},
+        {"from-snapshot", required_argument, NULL, 'f'},
+        {"save-snapshot", required_argument, NULL, 's'},
+        {"snapshot-every", required_argument, NULL, 'e'},
         {"tls-cert", required_argument, NULL, 'C'},
         {"tls-key", required_argument, NULL, 'K'},
         {"quiet", no_argument, NULL, 'q'},
@@ -140,13 +148,16 @@ int pm_cmd_serve(int argc, char **argv)
         case 'C': cert_file = optarg; break;
         case 'K': key_file = optarg; break;
         case 'q': o.quiet = 1; break;
+        case 'f': o.from_snapshot = optarg; break;
+        case 's': o.save_snapshot = optarg; break;
         case 't':
         case 'b':
         case 'i':
         case 'm':
         case 'n':
         case 'o':
-        case 'r': {
+        case 'r':
+        case 'e': {
             static const struct {
                 int opt;
                 const char *name;
@@ -159,6 +170,7 @@ int pm_cmd_serve(int argc, char **argv)
                 {'n', "--max-connections", 1, 65536},
                 {'o', "--timeout", 1, 86400},
                 {'r', "--request-timeout", 1, 86400},
+                {'e', "--snapshot-every", 1, UINT32_MAX},
             };
             size_t k = 0;
             while (ranges[k].opt != c)
@@ -176,6 +188,7 @@ int pm_cmd_serve(int argc, char **argv)
             if (c == 'n') o.max_connections = (unsigned)v;
             if (c == 'o') o.timeout_s = (unsigned)v;
             if (c == 'r') o.request_timeout_s = (unsigned)v;
+            if (c == 'e') o.snapshot_every = v;
             break;
         }
         case 'h': fputs(serve_usage, stdout); return PM_EXIT_OK;
@@ -188,6 +201,10 @@ int pm_cmd_serve(int argc, char **argv)
     if (optind != argc || !o.chain_path) {
         pm_cli_error("serve", "expected --chain CHAIN and no other argument");
         fputs(serve_usage, stderr);
+        return PM_EXIT_USAGE;
+    }
+    if ((o.save_snapshot != NULL) != (o.snapshot_every != 0)) {
+        pm_cli_error("serve", "--save-snapshot and --snapshot-every go together");
         return PM_EXIT_USAGE;
     }
     if ((cert_file != NULL) != (key_file != NULL)) {

@@ -37,6 +37,9 @@ typedef struct {
     unsigned max_connections;
     unsigned timeout_s;          /* idle connection timeout (slowloris) */
     unsigned request_timeout_s;  /* a whole request, first line to last byte */
+    const char *from_snapshot;   /* start from this state (the chain holds its tip) */
+    const char *save_snapshot;   /* with snapshot_every: saved every N blocks */
+    uint64_t snapshot_every;
     int quiet;
 } serve_opts;
 
@@ -176,6 +179,8 @@ typedef struct serve {
     _Atomic int64_t rate_when[SERVE_RATE_SLOTS];
     double started;
     int chain_had_blocks;        /* service_open found a non-empty chain */
+    uint64_t blocks_added;       /* since the start (--snapshot-every) */
+    int snapshot_failed;         /* said once */
     _Atomic int ready;           /* service_load is done: requests are served */
 } serve;
 

@@ -295,6 +295,20 @@ static int append_block(serve *s, const uint8_t *block, size_t size, uint64_t he
     return 0;
 }
 
+/* Every --snapshot-every blocks, the state as of the block just appended
+ * (nothing may wait in the open block: the snapshot is the chain's
+ * state): a restart with --from-snapshot begins there. */
+static void maybe_snapshot(serve *s)
+{
+    s->blocks_added++;
+    if (!s->opts.save_snapshot || s->blocks_added % s->opts.snapshot_every != 0)
+        return;
+    if (pm_engine_save_snapshot(s->engine, s->opts.save_snapshot) != PM_OK && !s->snapshot_failed) {
+        s->snapshot_failed = 1;
+        pm_cli_error("serve", "%s: %s", s->opts.save_snapshot, pm_engine_last_error(s->engine));
+    }
+}
+
 static void on_block(void *data, const uint8_t *block, size_t size, uint64_t height,
                      const uint8_t hash[32])
 {
@@ -313,6 +327,7 @@ static void on_block(void *data, const uint8_t *block, size_t size, uint64_t hei
     s->open_since = pm_cli_now();
     /* What still waits comes after this block's last record. */
     s->open_first = pm_engine_block_last_index(s->engine) + 1;
+    maybe_snapshot(s);
 }
 
 static void on_reject(void *data, uint64_t index, const uint8_t *txid, pm_reason reason)
@@ -471,6 +486,8 @@ static pm_status chain_change(serve *s, serve_queue_item *it)
             if (note_tip(s) != 0 ||
                 append_block(s, it->block, it->block_size, (uint64_t)height, hash) != 0)
                 st = PM_ERR_IO;
+            else if (s->pending == 0)
+                maybe_snapshot(s);
             it->height = height;
         }
     } else {
@@ -701,6 +718,14 @@ static int chain_validate(serve *s)
         return -1;
     }
     pm_verify_opts vo = {.progress = s->opts.quiet ? NULL : "serve (validating the chain)"};
+    /* From a snapshot: the blocks up to its tip are read, not validated. */
+    uint8_t snap_tip[32];
+    int64_t snap_height;
+    pm_engine_tip(s->engine, snap_tip, &snap_height);
+    if (s->opts.from_snapshot && snap_height >= 0) {
+        vo.start = (uint64_t)snap_height + 1;
+        vo.start_parent = snap_tip;
+    }
     pm_chain_result r;
     pm_status vs = pm_chain_verify(s->engine, &in, &vo, &r, err, sizeof err);
     pm_input_close(&in);
@@ -830,17 +855,40 @@ int service_open(serve *s, const serve_opts *opts)
     pm_config_default(pm_context_static, &cfg);
     cfg.threads = opts->threads;
     cfg.block_max_txs = opts->block_txs;
-    if (pm_engine_create(&s->engine, s->ctx, &s->params, &cfg) != PM_OK) {
+    s->chain_had_blocks = st.st_size > 0;
+    /* A snapshot is loaded by service_load, while requests get 503. */
+    if (!opts->from_snapshot && pm_engine_create(&s->engine, s->ctx, &s->params, &cfg) != PM_OK) {
         pm_cli_error("serve", "cannot create the engine (out of memory)");
         return -1;
     }
-    s->chain_had_blocks = st.st_size > 0;
     return 0;
 }
 
 int service_load(serve *s)
 {
     const serve_opts *opts = &s->opts;
+    if (opts->from_snapshot) {
+        pm_config cfg;
+        pm_config_default(pm_context_static, &cfg);
+        cfg.threads = opts->threads;
+        cfg.block_max_txs = opts->block_txs;
+        char why[400];
+        pm_status cs = pm_engine_create_from_snapshot(&s->engine, s->ctx, &s->params, &cfg,
+                                                      opts->from_snapshot, why, sizeof why);
+        if (cs != PM_OK) {
+            pm_cli_error("serve", "%s: %s", opts->from_snapshot,
+                         cs == PM_ERR_MISMATCH ? "a snapshot of another chain (network or "
+                                                 "governance key differs)" : why);
+            return -1;
+        }
+        int64_t h;
+        pm_engine_tip(s->engine, NULL, &h);
+        if (h >= 0 && !s->chain_had_blocks) {
+            pm_cli_error("serve", "%s: %s: snapshot tip is not in this chain (it is empty)",
+                         opts->from_snapshot, opts->chain_path);
+            return -1;
+        }
+    }
     if ((s->chain_had_blocks && chain_validate(s) != 0) || chain_index(s) != 0)
         return -1;
 
