@@ -41,19 +41,6 @@ static const char page_style[] =
     /* A phone shows the 600-unit chart at half size: its labels stay readable. */
     "@media(max-width:40em){svg text{font-size:24px}main{padding:.6em}}";
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 when invalid. */
-static size_t utf8_length(const unsigned char *s)
-{
-    unsigned char c = s[0];
-    size_t n = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
-    unsigned char lo = c == 0xe0 ? 0xa0 : c == 0xf0 ? 0x90 : 0x80; /* no overlong forms */
-    unsigned char hi = c == 0xed ? 0x9f : c == 0xf4 ? 0x8f : 0xbf; /* no surrogates, <= U+10FFFF */
-    for (size_t i = 1; i < n; i++)
-        if (s[i] < (i == 1 ? lo : 0x80) || s[i] > (i == 1 ? hi : 0xbf))
-            return 0;
-    return n;
-}
-
 /* Text for HTML: markup escaped; the chain's names are any bytes, the page
  * is UTF-8: an invalid sequence shows as U+FFFD, a control character as ?. */
 static void html_text(FILE *f, const char *text)
@@ -61,7 +48,7 @@ static void html_text(FILE *f, const char *text)
     const unsigned char *s = (const unsigned char *)text;
     while (*s) {
         if (*s >= 0x80) {
-            size_t n = utf8_length(s);
+            size_t n = pm_cli_utf8_length(s, 4); /* the NUL ends a cut sequence */
             fwrite(n ? (const void *)s : "\xef\xbf\xbd", 1, n ? n : 3, f);
             s += n ? n : 1;
             continue;
