@@ -21,22 +21,15 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tally import check, summary  # noqa: E402
+
 url, traces_path, artifacts = sys.argv[1:4]
 os.makedirs(artifacts, exist_ok=True)
 traces = [t for t in json.load(open(traces_path)) if "events" in t]
 # The stamp with the longest history first: it shows the order best.
 traces.sort(key=lambda t: -len(t["events"]))
 
-passes = fails = 0
-
-
-def check(cond, what):
-    global passes, fails
-    if cond:
-        passes += 1
-    else:
-        fails += 1
-        print("FAIL:", what, file=sys.stderr)
 
 
 opts = webdriver.ChromeOptions()
@@ -108,5 +101,4 @@ try:
 finally:
     driver.quit()
 
-print("%d passed, %d failed" % (passes, fails))
-sys.exit(1 if fails else 0)
+sys.exit(summary())

@@ -17,17 +17,10 @@ import re
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tally import check, summary  # noqa: E402
+
 err_file, pid, want_height = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-passes = fails = 0
-
-
-def check(cond, what):
-    global passes, fails
-    if cond:
-        passes += 1
-    else:
-        fails += 1
-        print("FAIL:", what, file=sys.stderr)
 
 
 port = None
@@ -69,5 +62,4 @@ check(tip is not None and tip["height"] == want_height,
       "the tip once ready: %r, expected height %d" % (tip, want_height))
 check(re.search(r"^ready at height %d$" % want_height, open(err_file).read(), re.M) is not None,
       "no 'ready at height %d' line" % want_height)
-print("%d passed, %d failed (%d answers 503 while starting)" % (passes, fails, starting))
-sys.exit(1 if fails else 0)
+sys.exit(summary(" (%d answers 503 while starting)" % starting))
