@@ -11,9 +11,7 @@
 . "$(dirname "$0")/support/cli_lib.sh" "$@"
 need_vectors
 . "$(dirname "$0")/support/serve_lib.sh"
-for tool in chromium chromedriver; do
-    command -v "$tool" > /dev/null || { bad "$tool is not installed (scripts/setup.sh installs it)"; finish; }
-done
+need_tools chromium chromedriver
 # Debian's python3-selenium is in the system's Python, which may not be the
 # first python3 on PATH.
 PY=

@@ -35,3 +35,10 @@ start() {
 stop() {
     kill -TERM "$PID" && wait "$PID"
 }
+# need_tools TOOL...: every one is on PATH, or the test fails (never skips).
+need_tools() {
+    local tool
+    for tool in "$@"; do
+        command -v "$tool" > /dev/null || { bad "$tool is not installed (scripts/setup.sh installs it)"; finish; }
+    done
+}
