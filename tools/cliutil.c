@@ -155,10 +155,11 @@ json_t *pm_cli_json_hex(const uint8_t *bytes, size_t n)
     return j;
 }
 
-int pm_cli_json_print(FILE *f, json_t *obj)
+int pm_cli_json_print(FILE *f, json_t *obj, int compact)
 {
-    /* Reals as %.6f did: enough digits for seconds and rates. */
-    int rc = obj && json_dumpf(obj, f, JSON_REAL_PRECISION(10)) == 0 && fputc('\n', f) != EOF ? 0 : -1;
+    /* Reals to 10 digits: enough for seconds and rates. */
+    size_t flags = JSON_REAL_PRECISION(10) | (compact ? JSON_COMPACT : 0);
+    int rc = obj && json_dumpf(obj, f, flags) == 0 && fputc('\n', f) != EOF ? 0 : -1;
     json_decref(obj);
     return rc;
 }

@@ -44,10 +44,11 @@ size_t pm_cli_utf8_length(const unsigned char *s, size_t avail);
 json_t *pm_cli_json_text(const char *s, size_t len);
 /* Lowercase hex of n bytes, as a JSON string. */
 json_t *pm_cli_json_hex(const uint8_t *bytes, size_t n);
-/* Print one object and a newline ("key": value, ", " between members, in
- * insertion order), then release it. Returns 0, or -1 (out of memory or a
- * write error). */
-int pm_cli_json_print(FILE *f, json_t *obj);
+/* Print one object and a newline (members in insertion order; compact:
+ * no spaces, as trace, gen and demo always printed; else ", " and ": ", as
+ * pack and replay did), then release it. Returns 0, or -1 (out of memory
+ * or a write error). */
+int pm_cli_json_print(FILE *f, json_t *obj, int compact);
 
 /* Find the number of a top-level-looking member "key": N in a JSON text
  * (first occurrence of the quoted key followed by a colon; spaces allowed

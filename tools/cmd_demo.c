@@ -650,7 +650,7 @@ int pm_cmd_demo(int argc, char **argv)
                                                        (json_int_t)trace.n_events, "owner",
                                                        pm_cli_json_hex(trace.owner, 32)));
         }
-        if (pm_cli_json_print(stdout, o) != 0)
+        if (pm_cli_json_print(stdout, o, 1) != 0)
             goto out;
     }
     rc = PM_EXIT_OK;

@@ -311,7 +311,7 @@ int pm_cmd_gen(int argc, char **argv)
                               "planned_accepted", (json_int_t)rep.planned_accepted,
                               "planned_rejected", (json_int_t)rejected, "planned_rejects", planned,
                               "seconds", seconds);
-        if (pm_cli_json_print(stdout, o) != 0)
+        if (pm_cli_json_print(stdout, o, 1) != 0)
             rc = PM_EXIT_INVALID;
         if (fflush(stdout) != 0) {
             pm_cli_error("gen", "cannot write the output");

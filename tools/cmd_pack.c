@@ -700,7 +700,7 @@ int pm_cmd_pack(int argc, char **argv)
         }
         json_object_set_new(o, "resumed_at", json_integer((json_int_t)resume_at));
         json_object_set_new(o, "seconds", json_real(seconds));
-        if (pm_cli_json_print(stdout, o) != 0)
+        if (pm_cli_json_print(stdout, o, 0) != 0)
             goto out;
     }
     if (!quiet)

@@ -70,7 +70,7 @@ static void print_invalid_json(const pm_chain_result *r, int bad_header)
                                        : json_string(""));
     json_object_set_new(o, "reason", json_string(pm_reason_name(
                                          bad_header ? PM_REASON_BAD_HEADER : r->verdict.reason)));
-    pm_cli_json_print(stdout, o);
+    pm_cli_json_print(stdout, o, 0);
 }
 
 /* {"valid": true, "blocks", "txs", and the state's members}, or NULL. */
@@ -125,7 +125,7 @@ static int save_snapshot(pm_engine *engine, const char *chain, const char *state
             json_object_set_new(o, "seconds_replay", json_real(r->seconds));
             json_object_set_new(o, "seconds_save", json_real(seconds));
         }
-        if (pm_cli_json_print(stdout, o) != 0)
+        if (pm_cli_json_print(stdout, o, 0) != 0)
             rc = PM_EXIT_INVALID;
     }
     if (!quiet) {
@@ -315,7 +315,7 @@ static int run(const char *cmd, int argc, char **argv)
                 json_object_set_new(o, "tx_per_s",
                                     json_real(r.seconds > 0 ? (double)r.txs / r.seconds : 0.0));
             }
-            if (pm_cli_json_print(stdout, o) != 0)
+            if (pm_cli_json_print(stdout, o, 0) != 0)
                 rc = PM_EXIT_INVALID;
         }
         if (!quiet)

@@ -241,7 +241,7 @@ void pm_trace_print_json(FILE *f, const pm_stamp_trace *t, double seconds)
     json_object_set_new(o, "blocks_scanned", json_integer((json_int_t)t->blocks));
     json_object_set_new(o, "txs_scanned", json_integer((json_int_t)t->txs));
     json_object_set_new(o, "seconds", json_real(seconds));
-    pm_cli_json_print(f, o);
+    pm_cli_json_print(f, o, 1);
 }
 
 static void print_trace_text(FILE *f, const pm_stamp_trace *t, double seconds)
