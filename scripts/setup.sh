@@ -18,11 +18,14 @@ cd "$(dirname "$0")/.."
 # benchmarks, clang + its runtimes for the clang/fuzz builds, llvm for
 # llvm-symbolizer (readable sanitizer reports), python3 for the fuzz
 # corpus splitter; libmicrohttpd and jansson for `postmark serve`, and
-# prometheus (promtool and a server that scrapes it) for its tests.
+# prometheus (promtool and a server that scrapes it), chromium with
+# chromium-driver and python3-selenium (the explorer page in a real
+# browser) for its tests.
 PACKAGES=(
     build-essential cmake pkg-config
     libsecp256k1-dev libxxhash-dev liburing-dev libssl-dev libjemalloc-dev
     libmicrohttpd-dev libjansson-dev prometheus
+    chromium chromium-driver python3-selenium
     libbenchmark-dev libck-dev
     clang libclang-rt-14-dev llvm
     python3

@@ -110,7 +110,7 @@ print(len(serve_check.records('$T/burst.pmbk.journal.pmtx')))") journal records"
 
 # 4. Bad requests, with a token.
 echo "s3cret-token" > "$T/token"
-start bad --chain "$T/bad.pmbk" --init "$V/s1.pmtx" --token-file "$T/token" --max-body 200000 --timeout 2 || bad "start bad"
+start bad --chain "$T/bad.pmbk" --init "$V/s1.pmtx" --token-file "$T/token" --max-body 200000 --timeout 2 --request-timeout 3 || bad "start bad"
 $CHECK bad "$PORT" s3cret-token && ok || bad "bad requests"
 kill -0 "$PID" && ok || bad "the service died"
 stop && ok || bad "SIGTERM after bad requests"

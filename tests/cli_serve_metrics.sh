@@ -10,9 +10,7 @@
 . "$(dirname "$0")/support/cli_lib.sh" "$@"
 need_vectors
 . "$(dirname "$0")/support/serve_lib.sh"
-for tool in promtool prometheus; do
-    command -v "$tool" > /dev/null || { bad "$tool is not installed (scripts/setup.sh installs it)"; finish; }
-done
+need_tools promtool prometheus
 
 start m --chain "$T/m.pmbk" --init "$V/s1.pmtx" --block-txs 32 || bad "start"
 python3 "$HERE/../examples/serve_client.py" "http://127.0.0.1:$PORT" submit "$V/s1.pmtx" --batch 50 --flush > /dev/null || bad "submit"

@@ -255,18 +255,18 @@ int64_t pm_chain_find_block(const char *path, const uint8_t hash[32], char *err,
     return found;
 }
 
-pm_status pm_print_state_json(pm_engine *engine, FILE *out)
+pm_status pm_state_json(pm_engine *engine, json_t *obj)
 {
     uint8_t tip[32], digest[32];
     int64_t height;
-    char hex[65];
     pm_engine_tip(engine, tip, &height);
     pm_status st = pm_engine_utxo_digest(engine, digest);
     if (st != PM_OK)
         return st;
-    fprintf(out, "\"height\": %lld, \"tip\": \"%s\", ", (long long)height, pm_cli_hex(hex, tip, 32));
-    fprintf(out, "\"utxo_count\": %llu, ", (unsigned long long)pm_engine_utxo_count(engine));
-    fprintf(out, "\"utxo_digest\": \"%s\"", pm_cli_hex(hex, digest, 32));
+    json_object_set_new(obj, "height", json_integer(height));
+    json_object_set_new(obj, "tip", pm_cli_json_hex(tip, 32));
+    json_object_set_new(obj, "utxo_count", json_integer((json_int_t)pm_engine_utxo_count(engine)));
+    json_object_set_new(obj, "utxo_digest", pm_cli_json_hex(digest, 32));
     return PM_OK;
 }
 

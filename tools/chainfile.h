@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <signal.h>
+#include <jansson.h>
 #include <stdio.h>
 
 typedef struct {
@@ -100,10 +101,9 @@ pm_status pm_chain_verify(pm_engine *engine, pm_input *f, const pm_verify_opts *
  * `hash`, 0 when none has (or -1 on a read error, message in err). */
 int64_t pm_chain_find_block(const char *path, const uint8_t hash[32], char *err, size_t errlen);
 
-/* Print the JSON fields common to pack and replay: height, tip,
- * utxo_count, utxo_digest (no braces). Returns PM_OK or the digest's
- * error. */
-pm_status pm_print_state_json(pm_engine *engine, FILE *out);
+/* Add the JSON members common to pack and replay to obj: height, tip,
+ * utxo_count, utxo_digest. Returns PM_OK or the digest's error. */
+pm_status pm_state_json(pm_engine *engine, json_t *obj);
 
 /* A progress line on stderr (only when it is a terminal), at most twice a
  * second: records/s, blocks, and the ETA from the input's size. */

@@ -108,6 +108,62 @@ void pm_cli_json_string(FILE *f, const char *s, size_t len)
     fputc('"', f);
 }
 
+size_t pm_cli_utf8_length(const unsigned char *s, size_t avail)
+{
+    unsigned char c = s[0];
+    size_t n = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+    unsigned char lo = c == 0xe0 ? 0xa0 : c == 0xf0 ? 0x90 : 0x80; /* no overlong forms */
+    unsigned char hi = c == 0xed ? 0x9f : c == 0xf4 ? 0x8f : 0xbf; /* no surrogates, <= U+10FFFF */
+    if (n > avail)
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if (s[i] < (i == 1 ? lo : 0x80) || s[i] > (i == 1 ? hi : 0xbf))
+            return 0;
+    return n;
+}
+
+json_t *pm_cli_json_text(const char *s, size_t len)
+{
+    /* At most 3 bytes (U+FFFD) for each byte in. */
+    char *clean = malloc(3 * len + 1);
+    if (!clean)
+        return NULL;
+    const unsigned char *p = (const unsigned char *)s;
+    size_t o = 0;
+    for (size_t i = 0; i < len;) {
+        size_t n = p[i] < 0x80 ? 1 : pm_cli_utf8_length(p + i, len - i);
+        if (n) {
+            memcpy(clean + o, p + i, n);
+            o += n, i += n;
+        } else {
+            memcpy(clean + o, "\xef\xbf\xbd", 3);
+            o += 3, i++;
+        }
+    }
+    json_t *j = json_stringn(clean, o);
+    free(clean);
+    return j;
+}
+
+json_t *pm_cli_json_hex(const uint8_t *bytes, size_t n)
+{
+    char *hex = malloc(2 * n + 1);
+    if (!hex)
+        return NULL;
+    json_t *j = json_string(pm_cli_hex(hex, bytes, n));
+    free(hex);
+    return j;
+}
+
+int pm_cli_json_print(FILE *f, json_t *obj, int compact)
+{
+    /* Reals to 10 digits: enough for seconds and rates. */
+    size_t flags = JSON_REAL_PRECISION(10) | (compact ? JSON_COMPACT : 0);
+    int rc = obj && json_dumpf(obj, f, flags) == 0 && fputc('\n', f) != EOF ? 0 : -1;
+    json_decref(obj);
+    return rc;
+}
+
 int pm_cli_progress_enabled(void)
 {
     return isatty(STDERR_FILENO);

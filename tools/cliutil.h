@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <jansson.h>
 #include <stdio.h>
 
 #define PM_EXIT_OK 0
@@ -31,6 +32,23 @@ int pm_cli_unhex(uint8_t *out, size_t n, const char *hex);
 
 /* Write s as a JSON string literal (quotes and escapes included). */
 void pm_cli_json_string(FILE *f, const char *s, size_t len);
+
+/* Length of the valid UTF-8 sequence at s (1..4; s[0] >= 0x80), or 0
+ * when it is not one (overlong, surrogate, past U+10FFFF, cut). */
+size_t pm_cli_utf8_length(const unsigned char *s, size_t avail);
+
+/* ---- JSON output, with jansson ------------------------------------------ */
+/* The chain's names are any bytes; JSON strings are UTF-8: these keep the
+ * valid sequences and put U+FFFD for each byte that is not one. NULL only
+ * when out of memory (and jansson's setters then ignore the member). */
+json_t *pm_cli_json_text(const char *s, size_t len);
+/* Lowercase hex of n bytes, as a JSON string. */
+json_t *pm_cli_json_hex(const uint8_t *bytes, size_t n);
+/* Print one object and a newline (members in insertion order; compact:
+ * no spaces, as trace, gen and demo always printed; else ", " and ": ", as
+ * pack and replay did), then release it. Returns 0, or -1 (out of memory
+ * or a write error). */
+int pm_cli_json_print(FILE *f, json_t *obj, int compact);
 
 /* Find the number of a top-level-looking member "key": N in a JSON text
  * (first occurrence of the quoted key followed by a colon; spaces allowed

@@ -628,32 +628,30 @@ int pm_cmd_demo(int argc, char **argv)
     }
 
     if (json) {
-        printf("{\"dir\":");
-        pm_cli_json_string(stdout, p.dir, strlen(p.dir));
-        printf(",\"kept\":%s,\"generated\":%" PRIu64 ",\"planned_rejected\":%" PRIu64
-               ",\"accepted\":%" PRIu64 ",\"rejected\":%" PRIu64 ",\"rejects\":{",
-               p.temporary ? "false" : "true", txs, g.planned_rejects, pf.accepted, pf.rejected);
-        int first = 1;
+        json_t *rejects = json_object();
         for (int r2 = 1; r2 < PM_REASON_COUNT; r2++)
-            if (pf.by_reason[r2]) {
-                printf("%s\"%s\":%" PRIu64, first ? "" : ",", pm_reason_name((pm_reason)r2),
-                       pf.by_reason[r2]);
-                first = 0;
-            }
-        printf("},\"blocks\":%" PRIu64 ",\"pack_seconds\":%.6f,\"pack_tx_per_s\":%.1f"
-               ",\"replay_valid\":true,\"replay_seconds\":%.6f,\"replay_tx_per_s\":%.1f"
-               ",\"utxo_count\":%" PRIu64,
-               pf.blocks, pf.seconds,
-               pf.seconds > 0 ? (double)(pf.accepted + pf.rejected) / pf.seconds : 0.0,
-               rp.seconds, rp.tx_per_s, rp.utxo_count);
-        if (trace.issued) {
-            char hex[65];
-            printf(",\"traced\":{\"stamp\":\"%" PRIu32 ":%" PRIu32 ":%" PRIu32
-                   "\",\"events\":%zu,\"owner\":\"%s\"}",
-                   trace.operator_id, trace.series, trace.serial, trace.n_events,
-                   pm_cli_hex(hex, trace.owner, 32));
+            if (pf.by_reason[r2])
+                json_object_set_new(rejects, pm_reason_name((pm_reason)r2),
+                                    json_integer((json_int_t)pf.by_reason[r2]));
+        json_t *o = json_pack(
+            "{s:o,s:b,s:I,s:I,s:I,s:I,s:o,s:I,s:f,s:f,s:b,s:f,s:f,s:I}", "dir",
+            pm_cli_json_text(p.dir, strlen(p.dir)), "kept", !p.temporary, "generated",
+            (json_int_t)txs, "planned_rejected", (json_int_t)g.planned_rejects, "accepted",
+            (json_int_t)pf.accepted, "rejected", (json_int_t)pf.rejected, "rejects", rejects,
+            "blocks", (json_int_t)pf.blocks, "pack_seconds", pf.seconds, "pack_tx_per_s",
+            pf.seconds > 0 ? (double)(pf.accepted + pf.rejected) / pf.seconds : 0.0,
+            "replay_valid", 1, "replay_seconds", rp.seconds, "replay_tx_per_s", rp.tx_per_s,
+            "utxo_count", (json_int_t)rp.utxo_count);
+        if (o && trace.issued) {
+            char stamp[48];
+            snprintf(stamp, sizeof stamp, "%" PRIu32 ":%" PRIu32 ":%" PRIu32, trace.operator_id,
+                     trace.series, trace.serial);
+            json_object_set_new(o, "traced", json_pack("{s:s,s:I,s:o}", "stamp", stamp, "events",
+                                                       (json_int_t)trace.n_events, "owner",
+                                                       pm_cli_json_hex(trace.owner, 32)));
         }
-        printf("}\n");
+        if (pm_cli_json_print(stdout, o, 1) != 0)
+            goto out;
     }
     rc = PM_EXIT_OK;
     if (p.temporary)

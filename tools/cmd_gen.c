@@ -286,7 +286,6 @@ int pm_cmd_gen(int argc, char **argv)
     uint64_t rejected = 0;
     for (int r = 1; r < PM_REASON_COUNT; r++)
         rejected += rep.planned[r];
-    char hex[65];
     size_t nlen = strnlen(cfg.network, PM_NETWORK_SIZE);
 
     pm_cli_note("gen", "%s: %" PRIu64 " records (%s, seed %" PRIu64 "), %.1f MB in %.2f s"
@@ -298,24 +297,22 @@ int pm_cmd_gen(int argc, char **argv)
             fprintf(stderr, "  %-20s %" PRIu64 "\n", pm_reason_name((pm_reason)r), rep.planned[r]);
 
     if (json) {
-        printf("{\"shape\":\"%s\",\"seed\":%" PRIu64 ",\"txs\":%" PRIu64 ",\"file\":",
-               shape_name(shape), cfg.seed, cfg.txs);
-        pm_cli_json_string(stdout, out_path, strlen(out_path));
-        printf(",\"network\":");
-        pm_cli_json_string(stdout, cfg.network, nlen);
-        printf(",\"governance_key\":\"%s\",\"records\":%" PRIu64 ",\"bytes\":%" PRIu64
-               ",\"planned_accepted\":%" PRIu64 ",\"planned_rejected\":%" PRIu64
-               ",\"planned_rejects\":{",
-               pm_cli_hex(hex, rep.governance_key, 32), rep.records, bytes, rep.planned_accepted,
-               rejected);
-        int first = 1;
+        json_t *planned = json_object();
         for (int r = 1; r < PM_REASON_COUNT; r++)
-            if (rep.planned[r]) {
-                printf("%s\"%s\":%" PRIu64, first ? "" : ",", pm_reason_name((pm_reason)r),
-                       rep.planned[r]);
-                first = 0;
-            }
-        printf("},\"seconds\":%.6f}\n", seconds);
+            if (rep.planned[r])
+                json_object_set_new(planned, pm_reason_name((pm_reason)r),
+                                    json_integer((json_int_t)rep.planned[r]));
+        json_t *o = json_pack("{s:s,s:I,s:I,s:o,s:o,s:o,s:I,s:I,s:I,s:I,s:o,s:f}", "shape",
+                              shape_name(shape), "seed", (json_int_t)cfg.seed, "txs", (json_int_t)cfg.txs,
+                              "file", pm_cli_json_text(out_path, strlen(out_path)), "network",
+                              pm_cli_json_text(cfg.network, nlen), "governance_key",
+                              pm_cli_json_hex(rep.governance_key, 32), "records",
+                              (json_int_t)rep.records, "bytes", (json_int_t)bytes,
+                              "planned_accepted", (json_int_t)rep.planned_accepted,
+                              "planned_rejected", (json_int_t)rejected, "planned_rejects", planned,
+                              "seconds", seconds);
+        if (pm_cli_json_print(stdout, o, 1) != 0)
+            rc = PM_EXIT_INVALID;
         if (fflush(stdout) != 0) {
             pm_cli_error("gen", "cannot write the output");
             rc = PM_EXIT_INVALID;

@@ -693,15 +693,18 @@ int pm_cmd_pack(int argc, char **argv)
     uint64_t accepted = after.txs_accepted - before.txs_accepted;
     uint64_t rejected = after.txs_rejected - before.txs_rejected;
     if (json) {
-        printf("{\"block_txs\": %llu, \"accepted\": %llu, \"rejected\": %llu, "
-               "\"blocks_added\": %llu, \"blocks\": %lld, ",
-               (unsigned long long)block_txs, (unsigned long long)accepted,
-               (unsigned long long)rejected, (unsigned long long)sink.blocks_added,
-               (long long)(tip_height + 1));
-        if (pm_print_state_json(engine, stdout) != PM_OK)
+        json_t *o = json_pack("{s:I,s:I,s:I,s:I,s:I}", "block_txs", (json_int_t)block_txs,
+                              "accepted", (json_int_t)accepted, "rejected", (json_int_t)rejected,
+                              "blocks_added", (json_int_t)sink.blocks_added, "blocks",
+                              (json_int_t)(tip_height + 1));
+        if (!o || pm_state_json(engine, o) != PM_OK) {
+            json_decref(o);
             goto out;
-        printf(", \"resumed_at\": %llu, \"seconds\": %.6f}\n", (unsigned long long)resume_at,
-               seconds);
+        }
+        json_object_set_new(o, "resumed_at", json_integer((json_int_t)resume_at));
+        json_object_set_new(o, "seconds", json_real(seconds));
+        if (pm_cli_json_print(stdout, o, 0) != 0)
+            goto out;
     }
     if (!quiet)
         pm_cli_note("pack", "%s: %llu accepted, %llu rejected, %llu blocks added (%.0f tx/s, %s)",

@@ -59,17 +59,30 @@ static const char snapshot_usage[] =
 
 static void print_invalid_json(const pm_chain_result *r, int bad_header)
 {
-    char hex[65];
-    printf("{\"valid\": false, \"height\": %llu, ",
-           bad_header ? 0ULL : (unsigned long long)r->verdict.block);
-    if (!bad_header && r->verdict.tx >= 0)
-        printf("\"tx\": %lld, ", (long long)r->verdict.tx);
-    else
-        printf("\"tx\": null, ");
-    printf("\"txid\": \"%s\", ",
-           !bad_header && r->verdict.has_txid ? pm_cli_hex(hex, r->verdict.txid, 32) : "");
-    printf("\"reason\": \"%s\"}\n",
-           pm_reason_name(bad_header ? PM_REASON_BAD_HEADER : r->verdict.reason));
+    json_t *o = json_pack("{s:b,s:I}", "valid", 0, "height",
+                          bad_header ? (json_int_t)0 : (json_int_t)r->verdict.block);
+    if (!o)
+        return;
+    json_object_set_new(o, "tx", !bad_header && r->verdict.tx >= 0 ? json_integer(r->verdict.tx)
+                                                                  : json_null());
+    json_object_set_new(o, "txid", !bad_header && r->verdict.has_txid
+                                       ? pm_cli_json_hex(r->verdict.txid, 32)
+                                       : json_string(""));
+    json_object_set_new(o, "reason", json_string(pm_reason_name(
+                                         bad_header ? PM_REASON_BAD_HEADER : r->verdict.reason)));
+    pm_cli_json_print(stdout, o, 0);
+}
+
+/* {"valid": true, "blocks", "txs", and the state's members}, or NULL. */
+static json_t *valid_json(pm_engine *engine, const pm_chain_result *r)
+{
+    json_t *o = json_pack("{s:b,s:I,s:I}", "valid", 1, "blocks", (json_int_t)r->blocks, "txs",
+                          (json_int_t)r->txs);
+    if (o && pm_state_json(engine, o) != PM_OK) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
 }
 
 static void print_invalid_line(const char *cmd, const char *path, const pm_chain_result *r)
@@ -105,14 +118,15 @@ static int save_snapshot(pm_engine *engine, const char *chain, const char *state
     }
     int rc = PM_EXIT_OK;
     if (json) {
-        printf("{\"valid\": true, \"blocks\": %llu, \"txs\": %llu, ", (unsigned long long)r->blocks,
-               (unsigned long long)r->txs);
-        if (pm_print_state_json(engine, stdout) != PM_OK)
+        json_t *o = valid_json(engine, r);
+        if (o) {
+            json_object_set_new(o, "snapshot", pm_cli_json_text(state, strlen(state)));
+            json_object_set_new(o, "bytes", json_integer((json_int_t)sb.st_size));
+            json_object_set_new(o, "seconds_replay", json_real(r->seconds));
+            json_object_set_new(o, "seconds_save", json_real(seconds));
+        }
+        if (pm_cli_json_print(stdout, o, 0) != 0)
             rc = PM_EXIT_INVALID;
-        printf(", \"snapshot\": ");
-        pm_cli_json_string(stdout, state, strlen(state));
-        printf(", \"bytes\": %llu, \"seconds_replay\": %.6f, \"seconds_save\": %.6f}\n",
-               (unsigned long long)sb.st_size, r->seconds, seconds);
     }
     if (!quiet) {
         int64_t height;
@@ -295,12 +309,14 @@ static int run(const char *cmd, int argc, char **argv)
     } else {
         rc = PM_EXIT_OK;
         if (json) {
-            printf("{\"valid\": true, \"blocks\": %llu, \"txs\": %llu, ", (unsigned long long)r.blocks,
-                   (unsigned long long)r.txs);
-            if (pm_print_state_json(engine, stdout) != PM_OK)
+            json_t *o = valid_json(engine, &r);
+            if (o) {
+                json_object_set_new(o, "seconds", json_real(r.seconds));
+                json_object_set_new(o, "tx_per_s",
+                                    json_real(r.seconds > 0 ? (double)r.txs / r.seconds : 0.0));
+            }
+            if (pm_cli_json_print(stdout, o, 0) != 0)
                 rc = PM_EXIT_INVALID;
-            printf(", \"seconds\": %.6f, \"tx_per_s\": %.1f}\n", r.seconds,
-                   r.seconds > 0 ? (double)r.txs / r.seconds : 0.0);
         }
         if (!quiet)
             pm_cli_note("replay", "%s: valid, %llu blocks, %llu transactions, %.3f s (%.0f tx/s, %s)",

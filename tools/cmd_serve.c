@@ -17,7 +17,9 @@ static const char serve_usage[] =
     "usage: postmark serve --chain CHAIN.pmbk [--init STREAM.pmtx] [--listen HOST:PORT]\n"
     "                      [--journal FILE.pmtx] [--threads N] [--block-txs N]\n"
     "                      [--block-interval MS] [--token-file FILE] [--max-body BYTES]\n"
-    "                      [--max-connections N] [--timeout S] [--tls-cert F --tls-key F]\n"
+    "                      [--max-connections N] [--timeout S] [--request-timeout S]\n"
+    "                      [--from-snapshot STATE] [--save-snapshot STATE --snapshot-every N]\n"
+    "                      [--tls-cert F --tls-key F]\n"
     "                      [--quiet]\n"
     "\n"
     "Keep the engine in memory and validate the transactions submitted over HTTP as\n"
@@ -41,6 +43,13 @@ static const char serve_usage[] =
     "  --max-body BYTES     request body limit (default 16777216): 413 above it\n"
     "  --max-connections N  simultaneous connections (default 128)\n"
     "  --timeout S          idle connection timeout in seconds (default 30)\n"
+    "  --from-snapshot STATE  start from a snapshot's state (`postmark snapshot`, or\n"
+    "                       --save-snapshot); CHAIN must hold its tip\n"
+    "  --save-snapshot STATE --snapshot-every N\n"
+    "                       save the state every N blocks (durably), to restart from\n"
+    "  --request-timeout S  a request's whole time, from its first line to its last\n"
+    "                       body byte, in seconds (default 60): a client trickling\n"
+    "                       bytes is answered 408 and dropped\n"
     "  --tls-cert F --tls-key F  serve HTTPS with this certificate and key (PEM)\n"
     "  --quiet              no progress or summary on stderr\n"
     "Endpoints: POST /v1/tx, /v1/txs, /v1/flush; GET /v1/tip, /v1/tx/TXID,\n"
@@ -111,6 +120,10 @@ int pm_cmd_serve(int argc, char **argv)
         {"max-body", required_argument, NULL, 'm'},
         {"max-connections", required_argument, NULL, 'n'},
         {"timeout", required_argument, NULL, 'o'},
+        {"request-timeout", required_argument, NULL, 'r'},
+        {"from-snapshot", required_argument, NULL, 'f'},
+        {"save-snapshot", required_argument, NULL, 's'},
+        {"snapshot-every", required_argument, NULL, 'e'},
         {"tls-cert", required_argument, NULL, 'C'},
         {"tls-key", required_argument, NULL, 'K'},
         {"quiet", no_argument, NULL, 'q'},
@@ -118,7 +131,8 @@ int pm_cmd_serve(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     serve_opts o = {.listen = "127.0.0.1:8750", .block_txs = PM_DEFAULT_BLOCK_TXS,
-                    .max_body = 16u << 20, .max_connections = 128, .timeout_s = 30};
+                    .max_body = 16u << 20, .max_connections = 128, .timeout_s = 30,
+                    .request_timeout_s = 60};
     const char *token_file = NULL, *cert_file = NULL, *key_file = NULL;
     uint64_t v;
     int c;
@@ -134,12 +148,16 @@ int pm_cmd_serve(int argc, char **argv)
         case 'C': cert_file = optarg; break;
         case 'K': key_file = optarg; break;
         case 'q': o.quiet = 1; break;
+        case 'f': o.from_snapshot = optarg; break;
+        case 's': o.save_snapshot = optarg; break;
         case 't':
         case 'b':
         case 'i':
         case 'm':
         case 'n':
-        case 'o': {
+        case 'o':
+        case 'r':
+        case 'e': {
             static const struct {
                 int opt;
                 const char *name;
@@ -151,6 +169,8 @@ int pm_cmd_serve(int argc, char **argv)
                 {'m', "--max-body", 1024, 1u << 30},
                 {'n', "--max-connections", 1, 65536},
                 {'o', "--timeout", 1, 86400},
+                {'r', "--request-timeout", 1, 86400},
+                {'e', "--snapshot-every", 1, UINT32_MAX},
             };
             size_t k = 0;
             while (ranges[k].opt != c)
@@ -167,6 +187,8 @@ int pm_cmd_serve(int argc, char **argv)
             if (c == 'm') o.max_body = (size_t)v;
             if (c == 'n') o.max_connections = (unsigned)v;
             if (c == 'o') o.timeout_s = (unsigned)v;
+            if (c == 'r') o.request_timeout_s = (unsigned)v;
+            if (c == 'e') o.snapshot_every = v;
             break;
         }
         case 'h': fputs(serve_usage, stdout); return PM_EXIT_OK;
@@ -179,6 +201,10 @@ int pm_cmd_serve(int argc, char **argv)
     if (optind != argc || !o.chain_path) {
         pm_cli_error("serve", "expected --chain CHAIN and no other argument");
         fputs(serve_usage, stderr);
+        return PM_EXIT_USAGE;
+    }
+    if ((o.save_snapshot != NULL) != (o.snapshot_every != 0)) {
+        pm_cli_error("serve", "--save-snapshot and --snapshot-every go together");
         return PM_EXIT_USAGE;
     }
     if ((cert_file != NULL) != (key_file != NULL)) {
@@ -205,7 +231,7 @@ int pm_cmd_serve(int argc, char **argv)
     o.tls_cert = cert;
     o.tls_key = key;
     serve s;
-    if (service_start(&s, &o) == 0 && http_run(&s) == 0)
+    if (service_open(&s, &o) == 0 && http_run(&s) == 0)
         rc = PM_EXIT_OK;
     if (service_stop(&s) != 0)
         rc = PM_EXIT_INVALID;

@@ -175,70 +175,73 @@ const char *pm_trace_event_kind(const pm_stamp_event *ev)
 }
 
 /* The object of trace --json (also serve's GET /v1/stamp). */
+/* A stamp's event: who had it, who has it, what was paid. */
+static json_t *event_json(const pm_stamp_event *ev)
+{
+    json_t *price = json_array();
+    for (size_t k = 0; k < ev->n_price; k++)
+        json_array_append_new(price, json_pack("{s:I,s:I}", "issuer", (json_int_t)ev->price[k].issuer,
+                                               "amount", (json_int_t)ev->price[k].amount));
+    int no_from = ev->is_issue && !memcmp(ev->from, (const uint8_t[32]){0}, 32);
+    return json_pack("{s:I,s:o,s:o,s:s,s:I,s:I,s:I,s:o,s:o,s:o}", "height", (json_int_t)ev->height,
+                     "txid", pm_cli_json_hex(ev->txid, 32), "owner", pm_cli_json_hex(ev->to, 32),
+                     "kind", pm_trace_event_kind(ev), "block", (json_int_t)ev->block, "tx",
+                     (json_int_t)ev->tx, "output", (json_int_t)ev->out_index, "from",
+                     no_from ? json_null() : pm_cli_json_hex(ev->from, 32), "to",
+                     pm_cli_json_hex(ev->to, 32), "price", price);
+}
+
 void pm_trace_print_json(FILE *f, const pm_stamp_trace *t, double seconds)
 {
-    char h[65];
-    fprintf(f, "{\"stamp\":\"%" PRIu32 ":%" PRIu32 ":%" PRIu32 "\"", t->operator_id, t->series,
-            t->serial);
+    char name[48];
+    snprintf(name, sizeof name, "%" PRIu32 ":%" PRIu32 ":%" PRIu32, t->operator_id, t->series,
+             t->serial);
+    json_t *o = json_pack("{s:s}", "stamp", name);
     if (!t->issued)
-        fputs(",\"never_issued\":true", f);
-    fprintf(f, ",\"operator\":%" PRIu32 ",\"series\":%" PRIu32 ",\"serial\":%" PRIu32,
-            t->operator_id, t->series, t->serial);
-    fputs(",\"operator_name\":", f);
-    if (t->operator_known)
-        pm_cli_json_string(f, t->operator_name, strlen(t->operator_name));
-    else
-        fputs("null", f);
-    fputs(",\"series_title\":", f);
+        json_object_set_new(o, "never_issued", json_true());
+    json_object_set_new(o, "operator", json_integer(t->operator_id));
+    json_object_set_new(o, "series", json_integer(t->series));
+    json_object_set_new(o, "serial", json_integer(t->serial));
+    /* Names are any bytes on the chain: invalid UTF-8 shows as U+FFFD. */
+    json_object_set_new(o, "operator_name",
+                        t->operator_known ? pm_cli_json_text(t->operator_name, strlen(t->operator_name))
+                                          : json_null());
     if (t->series_known) {
-        pm_cli_json_string(f, t->series_title, strlen(t->series_title));
-        fprintf(f, ",\"max_supply\":%" PRIu32 ",\"face_value\":%" PRIu64 ",", t->max_supply,
-                t->face_value);
-        json_key(f, "series_metadata", t->series_metadata, 32);
+        json_object_set_new(o, "series_title", pm_cli_json_text(t->series_title, strlen(t->series_title)));
+        json_object_set_new(o, "max_supply", json_integer(t->max_supply));
+        json_object_set_new(o, "face_value", json_integer((json_int_t)t->face_value));
+        json_object_set_new(o, "series_metadata", pm_cli_json_hex(t->series_metadata, 32));
     } else {
-        fputs("null,\"max_supply\":null,\"face_value\":null", f);
+        json_object_set_new(o, "series_title", json_null());
+        json_object_set_new(o, "max_supply", json_null());
+        json_object_set_new(o, "face_value", json_null());
     }
     if (t->issued) {
-        fputc(',', f);
-        json_key(f, "owner", t->owner, 32);
-        fprintf(f, ",\"outpoint\":\"%s:%u\"", pm_cli_hex(h, t->outpoint.txid, 32),
-                t->outpoint.index);
+        char h[65], outpoint[72];
+        snprintf(outpoint, sizeof outpoint, "%s:%u", pm_cli_hex(h, t->outpoint.txid, 32),
+                 t->outpoint.index);
+        json_object_set_new(o, "owner", pm_cli_json_hex(t->owner, 32));
+        json_object_set_new(o, "outpoint", json_string(outpoint));
         const pm_stamp_event *is = &t->events[0];
-        fprintf(f, ",\"issue\":{\"height\":%" PRIu64 ",", is->height);
-        json_key(f, "txid", is->txid, 32);
-        fputc(',', f);
-        json_key(f, "owner", is->to, 32);
-        fputc('}', f);
+        json_object_set_new(o, "issue", json_pack("{s:I,s:o,s:o}", "height", (json_int_t)is->height,
+                                                  "txid", pm_cli_json_hex(is->txid, 32), "owner",
+                                                  pm_cli_json_hex(is->to, 32)));
         size_t transfers = 0, trades = 0;
         for (size_t i = 1; i < t->n_events; i++) {
             transfers++;
             trades += t->events[i].n_price != 0;
         }
-        fprintf(f, ",\"transfers\":%zu,\"trades\":%zu", transfers, trades);
+        json_object_set_new(o, "transfers", json_integer((json_int_t)transfers));
+        json_object_set_new(o, "trades", json_integer((json_int_t)trades));
     }
-    fputs(",\"events\":[", f);
-    for (size_t i = 0; i < t->n_events; i++) {
-        const pm_stamp_event *ev = &t->events[i];
-        fprintf(f, "%s{\"height\":%" PRIu64 ",", i ? "," : "", ev->height);
-        json_key(f, "txid", ev->txid, 32);
-        fputc(',', f);
-        json_key(f, "owner", ev->to, 32);
-        fprintf(f, ",\"kind\":\"%s\",\"block\":%" PRIu64 ",\"tx\":%" PRIu32 ",\"output\":%u,",
-                pm_trace_event_kind(ev), ev->block, ev->tx, ev->out_index);
-        if (ev->is_issue && !memcmp(ev->from, (const uint8_t[32]){0}, 32))
-            fputs("\"from\":null", f);
-        else
-            json_key(f, "from", ev->from, 32);
-        fputc(',', f);
-        json_key(f, "to", ev->to, 32);
-        fputs(",\"price\":[", f);
-        for (size_t k = 0; k < ev->n_price; k++)
-            fprintf(f, "%s{\"issuer\":%" PRIu32 ",\"amount\":%" PRIu64 "}", k ? "," : "",
-                    ev->price[k].issuer, ev->price[k].amount);
-        fputs("]}", f);
-    }
-    fprintf(f, "],\"blocks_scanned\":%" PRIu64 ",\"txs_scanned\":%" PRIu64 ",\"seconds\":%.6f}\n",
-            t->blocks, t->txs, seconds);
+    json_t *events = json_array();
+    for (size_t i = 0; i < t->n_events; i++)
+        json_array_append_new(events, event_json(&t->events[i]));
+    json_object_set_new(o, "events", events);
+    json_object_set_new(o, "blocks_scanned", json_integer((json_int_t)t->blocks));
+    json_object_set_new(o, "txs_scanned", json_integer((json_int_t)t->txs));
+    json_object_set_new(o, "seconds", json_real(seconds));
+    pm_cli_json_print(f, o, 1);
 }
 
 static void print_trace_text(FILE *f, const pm_stamp_trace *t, double seconds)

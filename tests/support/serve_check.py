@@ -265,8 +265,10 @@ def cmd_explorer(port, vectors):
 
 def cmd_peers(port, vectors):
     """On a service with an empty chain: s1.b32's blocks connected one by
-    one, the tip disconnected and connected again, bad blocks refused, and
-    409 while a transaction waits in the open block."""
+    one over transactions waiting in the open block (the re-check drops
+    those a block conflicts with, and only those), the tip disconnected and
+    connected again, bad blocks refused, 409 for a disconnection while a
+    transaction waits."""
     conn = http.client.HTTPConnection('127.0.0.1', int(port), timeout=60)
     blocks = records(vectors + '/s1.b32.pmbk')
     summary = json.load(open(vectors + '/s1.b32.json'))
@@ -278,17 +280,50 @@ def cmd_peers(port, vectors):
 
     status, got = post('/v1/disconnect')
     check(status == 409, 'disconnect with no block: %d %s' % (status, got))
-    # A transaction accepted into the open block: no peer block meanwhile.
-    status, got = post('/v1/tx', records(vectors + '/s1.pmtx')[0])
-    check(status == 200, 'record 0 accepted: %s' % got)
+    # The records of each of s1.b32's blocks: the accepted ones, 32 a block.
+    stream = records(vectors + '/s1.pmtx')
+    with open(vectors + '/s1.b32.rejects.csv') as f:
+        rejected = {int(line.split(',')[0]) for line in f.readlines()[1:]}
+    accepted = [r for i, r in enumerate(stream) if i not in rejected]
+    in_block = [accepted[32 * h:32 * h + 32] for h in range(len(blocks))]
+    # A transaction waits in the open block; a peer's block that holds it
+    # too is connected, and the re-check drops it.
+    status, got = post('/v1/tx', in_block[0][0])
+    check(status == 200, 'block 0 tx 0 accepted: %s' % got)
+    first = got
     status, got = post('/v1/block', blocks[0])
-    check(status == 409, 'peer block while a transaction waits: %d' % status)
-    status, got = post('/v1/flush')
-    check(got == {'height': 0}, 'flush: %s' % got)
-    # Our block 0 is not s1's block 0 (it holds one transaction): take it off.
+    check(status == 200 and got['height'] == 0, 'peer block 0 over a waiting tx: %d %s' % (status, got))
+    check([(d['index'], d['txid']) for d in got.get('dropped', [])] == [(first['index'], first['txid'])],
+          'peer block 0 drops the waiting tx: %s' % got)
+    status, _, body = get(conn, '/v1/tx/' + first['txid'])
+    check(json.loads(body) == {'status': 'block', 'height': 0}, 'the dropped tx is in block 0: %s' % body)
+    # Block 2's transactions submitted on block 0: those valid there wait.
+    waiting = {}
+    for raw in in_block[2]:
+        status, got = post('/v1/tx', raw)
+        if status == 200:
+            waiting[got['index']] = got['txid']
+    check(waiting, 'none of block 2 is valid on block 0')
     status, got = post('/v1/disconnect')
-    check(status == 200 and got['height'] == -1, 'disconnect: %d %s' % (status, got))
-    for h, raw in enumerate(blocks):
+    check(status == 409, 'disconnect while transactions wait: %d %s' % (status, got))
+    # Block 1 connected: what it conflicts with is dropped, the rest waits;
+    # block 2 then drops exactly those (they are in it).
+    status, got = post('/v1/block', blocks[1])
+    check(status == 200 and got['height'] == 1, 'peer block 1: %d %s' % (status, got))
+    dropped1 = {d['index']: d['txid'] for d in got.get('dropped', [])}
+    check(all(waiting.get(i) == t for i, t in dropped1.items()), 'block 1 dropped others: %s' % dropped1)
+    kept = {i: t for i, t in waiting.items() if i not in dropped1}
+    status, _, body = get(conn, '/v1/tip')
+    check(json.loads(body)['pending'] == len(kept), 'pending after block 1: %s, expected %d' % (body, len(kept)))
+    status, got = post('/v1/block', blocks[2])
+    check(status == 200 and got['height'] == 2, 'peer block 2: %d %s' % (status, got))
+    check({d['index']: d['txid'] for d in got.get('dropped', [])} == kept,
+          'block 2 drops what still waited: %s, expected %s' % (got.get('dropped'), kept))
+    status, _, body = get(conn, '/v1/tip')
+    check(json.loads(body)['pending'] == 0, 'pending after block 2: %s' % body)
+    print('peers: %d of block 2 waited on block 0, block 1 dropped %d, block 2 dropped %d'
+          % (len(waiting), len(dropped1), len(kept)))
+    for h, raw in enumerate(blocks[3:], 3):
         status, got = post('/v1/block', raw)
         check(status == 200 and got['height'] == h, 'peer block %d: %d %s' % (h, status, got))
     status, got = post('/v1/block', blocks[3])
@@ -298,7 +333,7 @@ def cmd_peers(port, vectors):
     status, got = post('/v1/disconnect')
     check(status == 200 and got['height'] == summary['height'] - 1, 'disconnect the tip: %s' % got)
     status, got = post('/v1/block', blocks[-1])
-    check(status == 200 and got == {'height': summary['height'], 'tip': summary['tip']},
+    check(status == 200 and got == {'height': summary['height'], 'tip': summary['tip'], 'dropped': []},
           'the tip again: %s' % got)
     status, _, body = get(conn, '/v1/tip')
     tip = json.loads(body)
@@ -431,6 +466,48 @@ def cmd_bad(port, token):
             got = b''
         closed = time.time() - t0
         check(closed < 15, 'a slow client was kept %.1f s' % closed)
+        s.close()
+    # Trickling clients: a byte every second is never idle for the 2 s idle
+    # timeout, but the whole request has 3 s (--request-timeout 3): headers
+    # get 408 once they end; a body is cut off (closed, no answer: the
+    # HTTP library cannot answer mid-body) well before the trickle ends.
+    for head, trickle in ((b'POST /v1/tx HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ' +
+                           token.encode() + b'\r\nContent-Length: 30\r\n\r\n', b'a' * 30),
+                          (b'GET /v1/tip HTTP/1.1\r\n', b'X-Slow: ' + b'b' * 22)):
+        s = socket.create_connection(('127.0.0.1', int(port)), timeout=20)
+        t0 = time.time()
+        s.sendall(head)
+        got = b''
+        for byte in trickle:
+            try:
+                s.sendall(bytes([byte]))
+            except OSError:
+                break
+            time.sleep(1)
+            s.setblocking(False)
+            try:
+                got += s.recv(4096)
+            except BlockingIOError:
+                pass
+            except OSError:
+                break
+            finally:
+                s.setblocking(True)
+            if got:
+                break
+        if not got and b'X-Slow' in trickle:
+            # The headers end: only now can the server see the request.
+            try:
+                s.sendall(b'\r\n\r\n')
+                got = s.recv(4096)
+            except OSError:
+                pass
+        took = time.time() - t0
+        status = int(got.split(b' ')[1]) if got.startswith(b'HTTP/') else 0
+        want = 408 if b'X-Slow' in trickle else 0
+        check(status == want, 'a trickling client (%r...): status %d, expected %d' % (head[:20], status, want))
+        if b'X-Slow' not in trickle:
+            check(3 <= took < 8, 'a trickling body was cut off after %.1f s, expected 3..8' % took)
         s.close()
     conn = http.client.HTTPConnection('127.0.0.1', int(port), timeout=30)
     status, _, _ = get(conn, '/v1/tip')

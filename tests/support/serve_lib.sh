@@ -11,7 +11,9 @@ cleanup() {
 trap cleanup EXIT
 
 # start NAME ARGS...: run `postmark serve ARGS` on a free port; sets PID and
-# PORT once it listens (its stderr is in $T/NAME.err).
+# PORT once it listens and has loaded its chain and journal (the line
+# "ready at height H"; before it, requests get 503). Its stderr is in
+# $T/NAME.err.
 start() {
     local name=$1
     shift
@@ -19,9 +21,9 @@ start() {
     PID=$!
     SERVERS+=("$PID")
     PORT=
-    for _ in $(seq 1 300); do
+    for _ in $(seq 1 600); do
         PORT=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$T/$name.err")
-        [ -n "$PORT" ] && return 0
+        [ -n "$PORT" ] && grep -q '^ready at height' "$T/$name.err" && return 0
         kill -0 "$PID" 2>/dev/null || break
         sleep 0.1
     done
@@ -32,4 +34,11 @@ start() {
 # stop: SIGTERM, and the exit status must be 0.
 stop() {
     kill -TERM "$PID" && wait "$PID"
+}
+# need_tools TOOL...: every one is on PATH, or the test fails (never skips).
+need_tools() {
+    local tool
+    for tool in "$@"; do
+        command -v "$tool" > /dev/null || { bad "$tool is not installed (scripts/setup.sh installs it)"; finish; }
+    done
 }

@@ -22,6 +22,7 @@ static const char page_style[] =
     "body{font:16px/1.45 system-ui,sans-serif;margin:0;color:#1d2330;background:#f6f4ef}"
     "header{background:#7a1f2b;color:#fff;padding:.8em 1em}"
     "header a{color:#fff;text-decoration:none}h1{font-size:1.3em;margin:0 0 .4em}"
+    "header>*{max-width:58em;margin-inline:auto}"
     "form{display:flex;gap:.4em;margin:.3em 0;flex-wrap:wrap}"
     "input{flex:1;min-width:12em;padding:.4em;border:0;border-radius:4px;font:inherit}"
     "button{padding:.4em .9em;border:0;border-radius:4px;background:#f3c74f;font:inherit}"
@@ -36,20 +37,9 @@ static const char page_style[] =
     "ol.timeline li:before{content:'';position:absolute;left:-.5em;top:.4em;width:.7em;"
     "height:.7em;border-radius:50%;background:#7a1f2b}"
     ".kind{font-weight:600;text-transform:capitalize}.muted{color:#667}"
-    "svg{width:100%;height:auto}.bar{fill:#7a1f2b}";
-
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 when invalid. */
-static size_t utf8_length(const unsigned char *s)
-{
-    unsigned char c = s[0];
-    size_t n = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
-    unsigned char lo = c == 0xe0 ? 0xa0 : c == 0xf0 ? 0x90 : 0x80; /* no overlong forms */
-    unsigned char hi = c == 0xed ? 0x9f : c == 0xf4 ? 0x8f : 0xbf; /* no surrogates, <= U+10FFFF */
-    for (size_t i = 1; i < n; i++)
-        if (s[i] < (i == 1 ? lo : 0x80) || s[i] > (i == 1 ? hi : 0xbf))
-            return 0;
-    return n;
-}
+    "svg{width:100%;height:auto}.bar{fill:#7a1f2b}"
+    /* A phone shows the 600-unit chart at half size: its labels stay readable. */
+    "@media(max-width:40em){svg text{font-size:24px}main{padding:.6em}}";
 
 /* Text for HTML: markup escaped; the chain's names are any bytes, the page
  * is UTF-8: an invalid sequence shows as U+FFFD, a control character as ?. */
@@ -58,7 +48,7 @@ static void html_text(FILE *f, const char *text)
     const unsigned char *s = (const unsigned char *)text;
     while (*s) {
         if (*s >= 0x80) {
-            size_t n = utf8_length(s);
+            size_t n = pm_cli_utf8_length(s, 4); /* the NUL ends a cut sequence */
             fwrite(n ? (const void *)s : "\xef\xbf\xbd", 1, n ? n : 3, f);
             s += n ? n : 1;
             continue;
@@ -171,7 +161,7 @@ static void throughput_chart(FILE *f, serve *s)
     }
     fprintf(f, "<text x=\"4\" y=\"%d\" font-size=\"12\">-%d min</text>"
                "<text x=\"%d\" y=\"%d\" font-size=\"12\" text-anchor=\"end\">now</text>"
-               "<text x=\"4\" y=\"14\" font-size=\"12\">peak %.0f tx/s</text></svg>"
+               "<text x=\"4\" y=\"30\" font-size=\"12\">peak %.0f tx/s</text></svg>"
                "<p class=\"muted\">%" PRIu64 " transactions admitted in these minutes.</p>"
                "</section>",
             h + 16, SERVE_RATE_SLOTS * SERVE_RATE_SLOT / 60, w - 4, h + 16,

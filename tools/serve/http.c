@@ -3,6 +3,8 @@
  * per connection (a submission waits for its group commit, an SSE stream
  * waits for blocks; both simply block), a connection limit, an idle
  * timeout (a client that stalls mid-request is dropped: slowloris), a
+ * deadline for a whole request (a client trickling bytes gets 408, or is
+ * cut off when it trickles its body), a
  * body limit (413, refused from Content-Length before reading when it
  * says so), bearer tokens on the write routes (401 without, 403 wrong).
  * The route table and the handlers are in routes.c.
@@ -25,6 +27,8 @@
 #include <unistd.h>
 
 typedef struct {
+    double started;              /* when its request line was read */
+    int routed;                  /* the headers were seen (route found) */
     const route *route;
     size_t route_index;
     uint8_t *body;
@@ -76,6 +80,11 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, const conn_request *
         return MHD_NO;
     if (r->content_type)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
+    if (r->retry_after) {
+        char secs[16];
+        snprintf(secs, sizeof secs, "%u", r->retry_after);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, secs);
+    }
     enum MHD_Result ok = MHD_queue_response(c, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
     metrics_count_request(q->route_index, r->status);
@@ -104,23 +113,33 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     (void)version;
     serve *s = cls;
     conn_request *q = *con_cls;
-    if (!q) {
-        if (!(q = calloc(1, sizeof *q)))
-            return MHD_NO;
-        *con_cls = q;
-        atomic_fetch_add(&in_flight, 1);
+    if (!q)
+        return MHD_NO; /* on_uri could not allocate it */
+    /* A client trickling its headers or body a byte at a time is never
+     * idle long enough for the idle timeout: the whole request has a
+     * deadline too. */
+    int late = pm_cli_now() - q->started > (double)s->opts.request_timeout_s;
+    if (!q->routed) {
+        q->routed = 1;
         int status;
         q->route = route_find(method, url, &status);
         q->route_index = q->route ? (size_t)(q->route - serve_routes) : serve_route_count;
         const char *length = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                                          MHD_HTTP_HEADER_CONTENT_LENGTH);
         http_reply r = {0};
-        if (!q->route)
+        if (late)
+            reply_error(&r, 408, "the request took over %u s", s->opts.request_timeout_s);
+        else if (!q->route)
             reply_error(&r, status, status == 404 ? "no such path: %s" : "method %s not allowed here",
                         status == 404 ? url : method);
         else if (q->route->write && s->token && (status = authorize(s, c)) != 0)
             reply_error(&r, status, status == 401 ? "missing bearer token" : "wrong bearer token");
-        else if (length && strtoull(length, NULL, 10) > s->opts.max_body)
+        else if (!atomic_load(&s->ready)) {
+            /* The chain and journal are still being validated: the engine
+             * is not ours to read yet. */
+            reply_error(&r, 503, "starting");
+            r.retry_after = 1;
+        } else if (length && strtoull(length, NULL, 10) > s->opts.max_body)
             reply_error(&r, 413, "body over the limit of %zu bytes", s->opts.max_body);
         /* Refused before the body is read: the connection is closed after
          * the answer. */
@@ -129,6 +148,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (*upload_size) {
         size_t n = *upload_size;
         *upload_size = 0;
+        if (late) {
+            /* libmicrohttpd (0.9.75) cannot queue an answer in the middle
+             * of a body: the connection is closed, counted as a 408. */
+            metrics_count_request(q->route_index, 408);
+            return MHD_NO;
+        }
         if (q->too_big || q->size + n > s->opts.max_body) {
             q->too_big = 1;
             return MHD_YES;
@@ -174,6 +199,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 const char *http_query(const http_request *req, const char *name)
 {
     return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+/* Called when a request line is read: the request's state, and its clock,
+ * start here. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    (void)cls, (void)uri, (void)c;
+    conn_request *q = calloc(1, sizeof *q);
+    if (q) {
+        q->started = pm_cli_now();
+        atomic_fetch_add(&in_flight, 1);
+    }
+    return q;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -262,7 +300,8 @@ int http_run(serve *s)
     struct MHD_Daemon *d = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_CONNECTION_LIMIT, s->opts.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-        s->opts.timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_ARRAY,
+        s->opts.timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_ARRAY,
         tls_options, MHD_OPTION_END);
     if (!d) {
         pm_cli_error("serve", "cannot listen on %s: %s", s->opts.listen, strerror(errno));
@@ -275,6 +314,18 @@ int http_run(serve *s)
     inet_ntop(addr.ss_family, a, host, sizeof host);
     fprintf(stderr, addr.ss_family == AF_INET6 ? "listening on [%s]:%u\n" : "listening on %s:%u\n",
             host, info ? (unsigned)info->port : 0u);
+    fflush(stderr);
+
+    /* SIGINT/SIGTERM during the load stay pending (blocked above): they
+     * stop the service as soon as it is loaded. */
+    if (service_load(s) != 0) {
+        MHD_stop_daemon(d);
+        return -1;
+    }
+    uint8_t tip[32];
+    int64_t height;
+    pm_engine_tip(s->engine, tip, &height);
+    fprintf(stderr, "ready at height %lld\n", (long long)height);
     fflush(stderr);
 
     int sig = 0;

@@ -87,23 +87,13 @@ void reply_error(http_reply *out, int status, const char *fmt, ...)
     reply_json(out, status, json_pack("{s:s}", "error", text));
 }
 
-static json_t *hex_string(const uint8_t *bytes, size_t n)
-{
-    char *hex = malloc(2 * n + 1);
-    if (!hex)
-        return NULL;
-    json_t *j = json_string(pm_cli_hex(hex, bytes, n));
-    free(hex);
-    return j;
-}
-
 /* ---- submissions ---------------------------------------------------------- */
 
 static json_t *verdict_json(const serve_record *r)
 {
     json_t *o = json_object();
     json_object_set_new(o, "index", json_integer((json_int_t)r->index));
-    json_object_set_new(o, "txid", r->has_txid ? hex_string(r->txid, 32) : json_string(""));
+    json_object_set_new(o, "txid", r->has_txid ? pm_cli_json_hex(r->txid, 32) : json_string(""));
     json_object_set_new(o, "verdict", json_string(r->reason ? "rejected" : "accepted"));
     if (r->reason)
         json_object_set_new(o, "reason", json_string(pm_reason_name(r->reason)));
@@ -211,7 +201,8 @@ static int chain_change_failed(http_reply *out, pm_status st)
     return admit_failed(out, st);
 }
 
-static void reply_tip(serve *s, http_reply *out, int64_t height)
+/* {"height", "tip"}, plus "dropped" (taken, when not NULL). */
+static void reply_tip(serve *s, http_reply *out, int64_t height, json_t *dropped)
 {
     uint8_t hash[32];
     pthread_mutex_lock(&s->engine_lock);
@@ -219,7 +210,9 @@ static void reply_tip(serve *s, http_reply *out, int64_t height)
     pthread_mutex_unlock(&s->engine_lock);
     json_t *o = json_object();
     json_object_set_new(o, "height", json_integer(height));
-    json_object_set_new(o, "tip", hex_string(hash, 32));
+    json_object_set_new(o, "tip", pm_cli_json_hex(hash, 32));
+    if (dropped)
+        json_object_set_new(o, "dropped", dropped);
     reply_json(out, 200, o);
 }
 
@@ -229,15 +222,28 @@ static void handle_connect(serve *s, const http_request *req, http_reply *out)
 {
     pm_verdict v;
     int64_t height;
-    pm_status st = serve_connect(s, &v, req->body, req->body_size, &height);
+    serve_dropped *dropped;
+    size_t n;
+    pm_status st = serve_connect(s, &v, req->body, req->body_size, &height, &dropped, &n);
+    /* The waiting transactions the re-check rejected on the new tip. */
+    json_t *gone = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(gone, json_pack("{s:I,s:o,s:s}", "index", (json_int_t)dropped[i].index,
+                                              "txid", dropped[i].has_txid ? pm_cli_json_hex(dropped[i].txid, 32)
+                                                                          : json_string(""),
+                                              "reason", pm_reason_name(dropped[i].reason)));
+    free(dropped);
     if (st == PM_ERR_INVALID) {
         json_t *o = json_pack("{s:s,s:s}", "verdict", "rejected", "reason",
                               pm_reason_name(v.reason));
         json_object_set_new(o, "tx", v.tx >= 0 ? json_integer(v.tx) : json_null());
-        json_object_set_new(o, "txid", v.has_txid ? hex_string(v.txid, 32) : json_string(""));
+        json_object_set_new(o, "txid", v.has_txid ? pm_cli_json_hex(v.txid, 32) : json_string(""));
+        json_object_set_new(o, "dropped", gone);
         reply_json(out, 422, o);
     } else if (!chain_change_failed(out, st)) {
-        reply_tip(s, out, height);
+        reply_tip(s, out, height, gone);
+    } else {
+        json_decref(gone);
     }
 }
 
@@ -248,7 +254,7 @@ static void handle_disconnect(serve *s, const http_request *req, http_reply *out
     int64_t height;
     pm_status st = serve_disconnect(s, &height);
     if (!chain_change_failed(out, st))
-        reply_tip(s, out, height);
+        reply_tip(s, out, height, NULL);
 }
 
 /* ---- queries ----------------------------------------------------------------- */
@@ -271,10 +277,10 @@ static void handle_tip(serve *s, const http_request *req, http_reply *out)
     }
     json_t *o = json_object();
     json_object_set_new(o, "height", json_integer(height));
-    json_object_set_new(o, "tip", hex_string(tip, 32));
+    json_object_set_new(o, "tip", pm_cli_json_hex(tip, 32));
     json_object_set_new(o, "blocks", json_integer(height + 1));
     json_object_set_new(o, "utxo_count", json_integer((json_int_t)utxos));
-    json_object_set_new(o, "utxo_digest", hex_string(digest, 32));
+    json_object_set_new(o, "utxo_digest", pm_cli_json_hex(digest, 32));
     json_object_set_new(o, "pending", json_integer(pending));
     json_object_set_new(o, "journal_records", json_integer((json_int_t)records));
     reply_json(out, 200, o);
@@ -307,7 +313,7 @@ static void handle_tx_status(serve *s, const http_request *req, http_reply *out)
 
 static void append_txid(void *data, const uint8_t txid[32])
 {
-    json_array_append_new(data, hex_string(txid, 32));
+    json_array_append_new(data, pm_cli_json_hex(txid, 32));
 }
 
 static void handle_block(serve *s, const http_request *req, http_reply *out)
@@ -340,10 +346,10 @@ static void handle_block(serve *s, const http_request *req, http_reply *out)
     serve_each_txid(s, bytes, size, append_txid, txids);
     json_t *o = json_object();
     json_object_set_new(o, "height", json_integer((json_int_t)blk.header.height));
-    json_object_set_new(o, "hash", hex_string(hash, 32));
+    json_object_set_new(o, "hash", pm_cli_json_hex(hash, 32));
     json_object_set_new(o, "version", json_integer(blk.header.version));
-    json_object_set_new(o, "prev_hash", hex_string(blk.header.prev_hash, 32));
-    json_object_set_new(o, "merkle_root", hex_string(blk.header.merkle_root, 32));
+    json_object_set_new(o, "prev_hash", pm_cli_json_hex(blk.header.prev_hash, 32));
+    json_object_set_new(o, "merkle_root", pm_cli_json_hex(blk.header.merkle_root, 32));
     json_object_set_new(o, "tx_count", json_integer(blk.header.tx_count));
     json_object_set_new(o, "size", json_integer((json_int_t)size));
     json_object_set_new(o, "txids", txids);
@@ -381,8 +387,8 @@ static size_t stream_next(void *state, char *buf, size_t cap)
                 return 0;
             json_t *o = json_object();
             json_object_set_new(o, "height", json_integer((json_int_t)bs->next));
-            json_object_set_new(o, "hash", hex_string(hash, 32));
-            json_object_set_new(o, "raw", hex_string(bytes, size));
+            json_object_set_new(o, "hash", pm_cli_json_hex(hash, 32));
+            json_object_set_new(o, "raw", pm_cli_json_hex(bytes, size));
             free(bytes);
             char *data = json_dumps(o, JSON_COMPACT);
             json_decref(o);
@@ -552,7 +558,7 @@ static void handle_utxo(serve *s, const http_request *req, http_reply *out)
     }
     json_t *j = json_object();
     json_object_set_new(j, "kind", json_string(o.kind == PM_OUTPUT_STAMP ? "stamp" : "credit"));
-    json_object_set_new(j, "owner", hex_string(o.owner, 32));
+    json_object_set_new(j, "owner", pm_cli_json_hex(o.owner, 32));
     if (o.kind == PM_OUTPUT_STAMP) {
         char stamp[40];
         snprintf(stamp, sizeof stamp, "%u:%u:%u", o.operator_id, o.series, o.serial);

@@ -36,6 +36,10 @@ typedef struct {
     size_t max_body;             /* bytes of a request body */
     unsigned max_connections;
     unsigned timeout_s;          /* idle connection timeout (slowloris) */
+    unsigned request_timeout_s;  /* a whole request, first line to last byte */
+    const char *from_snapshot;   /* start from this state (the chain holds its tip) */
+    const char *save_snapshot;   /* with snapshot_every: saved every N blocks */
+    uint64_t snapshot_every;
     int quiet;
 } serve_opts;
 
@@ -106,6 +110,14 @@ typedef struct {
     pm_reason reason;            /* out: PM_REASON_NONE when accepted */
 } serve_record;
 
+/* An accepted transaction dropped from the open block by a peer's block. */
+typedef struct {
+    uint64_t index;
+    int has_txid;
+    uint8_t txid[32];
+    pm_reason reason;
+} serve_dropped;
+
 typedef struct serve_block serve_block;
 typedef struct serve_status serve_status;
 typedef struct serve_queue_item serve_queue_item;
@@ -127,6 +139,13 @@ typedef struct serve {
                                     the records admitted (the journal's) */
     size_t batch_n;
     int io_failed;               /* a write or sync failed: no more admission */
+    uint64_t open_first;         /* no later than the open block's first
+                                    record (valid while pending > 0) */
+    /* A peer's block being connected: the waiting transactions the
+     * re-check drops (on_reject adds them), for its answer. */
+    serve_dropped *dropped;
+    size_t n_dropped, cap_dropped;
+    int collecting;
 
     /* The queue of requests to the committer. */
     pthread_mutex_t queue_lock;
@@ -159,6 +178,10 @@ typedef struct serve {
     _Atomic uint64_t rate[SERVE_RATE_SLOTS];
     _Atomic int64_t rate_when[SERVE_RATE_SLOTS];
     double started;
+    int chain_had_blocks;        /* service_open found a non-empty chain */
+    uint64_t blocks_added;       /* since the start (--snapshot-every) */
+    int snapshot_failed;         /* said once */
+    _Atomic int ready;           /* service_load is done: requests are served */
 } serve;
 
 struct serve_block {
@@ -167,9 +190,14 @@ struct serve_block {
     uint8_t hash[32];
 };
 
-/* Open the chain (validated), the journal (resumed) and the engine, and
- * start the committer. Returns 0, or -1 (message printed). */
-int service_start(serve *s, const serve_opts *opts);
+/* Open the chain (its header checked or made) and create the engine: the
+ * quick part of a start, done before listening. Returns 0, or -1 (message
+ * printed). */
+int service_open(serve *s, const serve_opts *opts);
+/* The slow part, done while already listening (requests get 503
+ * "starting" until s->ready): validate the chain, open and resume the
+ * journal, start the committer, then set s->ready. Returns 0, or -1. */
+int service_load(serve *s);
 /* Stop admitting, close and sync the open block, free everything. */
 int service_stop(serve *s);
 
@@ -186,12 +214,15 @@ void serve_each_txid(const serve *s, const uint8_t *block, size_t size,
                      void (*fn)(void *data, const uint8_t txid[32]), void *data);
 
 /* A peer's block connected on top of the tip (appended to the chain), or
- * the tip disconnected (cut from it): both between two batches, and only
- * while no accepted transaction waits in the open block. Returns PM_OK
- * (*height: the new tip), PM_ERR_INVALID (*verdict says why), PM_ERR_STATE
- * (transactions are pending; or nothing to disconnect: 409), PM_ERR_IO. */
+ * the tip disconnected (cut from it): both between two batches. A connect
+ * takes the open block's transactions out and checks them again on the
+ * new tip (as pm_engine_connect_blocks does): *dropped (malloc'ed, *n of
+ * them) are those it rejected, the others still wait. A disconnection
+ * needs an empty open block. Returns PM_OK (*height: the new tip),
+ * PM_ERR_INVALID (*verdict says why), PM_ERR_STATE (a disconnection while
+ * transactions are pending, or nothing to disconnect: 409), PM_ERR_IO. */
 pm_status serve_connect(serve *s, pm_verdict *verdict, const uint8_t *block, size_t size,
-                        int64_t *height);
+                        int64_t *height, serve_dropped **dropped, size_t *n);
 pm_status serve_disconnect(serve *s, int64_t *height);
 
 /* Parse a record enough to name it (txid), outside any lock. */
@@ -239,6 +270,7 @@ typedef struct {
     char *body;                  /* malloc'ed, or NULL */
     size_t size;
     http_stream stream;          /* when stream.next is set */
+    unsigned retry_after;        /* seconds: a Retry-After header when not 0 */
 } http_reply;
 
 typedef struct {
@@ -276,7 +308,8 @@ int decode_frames(const uint8_t *body, size_t size, const uint8_t **recs, size_t
 void reply_error(http_reply *out, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Run the HTTP server until SIGINT/SIGTERM. Returns 0 or -1. */
+/* Listen, load the service (service_load: requests get 503 until it is
+ * ready), then serve until SIGINT/SIGTERM. Returns 0 or -1. */
 int http_run(serve *s);
 
 /* Metrics by route and status (http.c counts, metrics.c prints). */

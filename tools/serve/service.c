@@ -44,6 +44,8 @@ struct serve_queue_item {
     const uint8_t *block;        /* SERVE_CONNECT */
     size_t block_size;
     pm_verdict *verdict;
+    serve_dropped *dropped;      /* out, SERVE_CONNECT: re-check's rejects */
+    size_t n_dropped;
     int64_t height;              /* out: the block closed or connected, the tip */
     pm_status status;
     int done;
@@ -293,6 +295,20 @@ static int append_block(serve *s, const uint8_t *block, size_t size, uint64_t he
     return 0;
 }
 
+/* Every --snapshot-every blocks, the state as of the block just appended
+ * (nothing may wait in the open block: the snapshot is the chain's
+ * state): a restart with --from-snapshot begins there. */
+static void maybe_snapshot(serve *s)
+{
+    s->blocks_added++;
+    if (!s->opts.save_snapshot || s->blocks_added % s->opts.snapshot_every != 0)
+        return;
+    if (pm_engine_save_snapshot(s->engine, s->opts.save_snapshot) != PM_OK && !s->snapshot_failed) {
+        s->snapshot_failed = 1;
+        pm_cli_error("serve", "%s: %s", s->opts.save_snapshot, pm_engine_last_error(s->engine));
+    }
+}
+
 static void on_block(void *data, const uint8_t *block, size_t size, uint64_t height,
                      const uint8_t hash[32])
 {
@@ -309,6 +325,9 @@ static void on_block(void *data, const uint8_t *block, size_t size, uint64_t hei
     pm_block_header_decode(pm_context_static, &h, block);
     s->pending -= h.tx_count;
     s->open_since = pm_cli_now();
+    /* What still waits comes after this block's last record. */
+    s->open_first = pm_engine_block_last_index(s->engine) + 1;
+    maybe_snapshot(s);
 }
 
 static void on_reject(void *data, uint64_t index, const uint8_t *txid, pm_reason reason)
@@ -316,6 +335,23 @@ static void on_reject(void *data, uint64_t index, const uint8_t *txid, pm_reason
     serve *s = data;
     if (index >= s->batch_base && index - s->batch_base < s->batch_n)
         s->batch[index - s->batch_base]->reason = reason;
+    if (s->collecting) {
+        if (s->n_dropped == s->cap_dropped) {
+            size_t cap = s->cap_dropped ? 2 * s->cap_dropped : 64;
+            serve_dropped *d = realloc(s->dropped, cap * sizeof *d);
+            if (d)
+                s->dropped = d, s->cap_dropped = cap;
+        }
+        if (s->n_dropped < s->cap_dropped) {
+            serve_dropped *d = &s->dropped[s->n_dropped++];
+            d->index = index;
+            d->has_txid = txid != NULL;
+            if (txid)
+                memcpy(d->txid, txid, 32);
+            d->reason = reason;
+        }
+        s->pending--;
+    }
     journal_note_reject(&s->journal, index, txid, reason);
     if (txid)
         status_set(s, txid, TX_REJECTED, 0, reason);
@@ -364,8 +400,10 @@ static pm_status admit_batch(serve *s, serve_record **recs, size_t n, int journa
     for (size_t i = 0; i < n && st == PM_OK; i++) {
         if (recs[i]->reason != PM_REASON_NONE)
             continue;
-        if (s->pending++ == 0)
+        if (s->pending++ == 0) {
             s->open_since = pm_cli_now();
+            s->open_first = recs[i]->index;
+        }
         status_set(s, recs[i]->txid, TX_PENDING, 0, PM_REASON_NONE);
         atomic_fetch_add(&s->accepted, 1);
     }
@@ -393,14 +431,16 @@ static pm_status close_block(serve *s, int64_t *height)
     return st != PM_OK ? st : s->io_failed ? PM_ERR_IO : PM_OK;
 }
 
-/* The tip's journal line: a restart resumes at the next record (nothing
- * is pending when the tip changes under the service: see chain_change). */
+/* The tip's journal line: a restart resumes at the next record, or at
+ * the open block's first when transactions wait (they are checked again
+ * on the new tip then, as the re-check did). */
 static int note_tip(serve *s)
 {
     uint8_t tip[32];
     int64_t height;
     pm_engine_tip(s->engine, tip, &height);
-    if (journal_note_tip(&s->journal, height, tip, s->batch_base) != 0) {
+    uint64_t next = s->pending > 0 ? s->open_first : s->batch_base;
+    if (journal_note_tip(&s->journal, height, tip, next) != 0) {
         s->io_failed = errno ? errno : EIO;
         return -1;
     }
@@ -413,21 +453,32 @@ static void forget_tx(void *data, const uint8_t txid[32])
 }
 
 /* A peer's block on top of the tip, or the tip taken off (a
- * reorganisation). Only while no accepted transaction waits in the open
- * block (PM_ERR_STATE otherwise: 409): then every journal record is
- * settled, and a restart resumes after all of them on the new tip, which
- * is what the line written before the chain file changes says. */
+ * reorganisation). A peer's block is connected with the open block's
+ * transactions taken out and checked again after it (the library's
+ * mempool re-check); those it drops are collected for the answer. A
+ * disconnection only while no accepted transaction waits (PM_ERR_STATE
+ * otherwise: 409). A restart resumes on the new tip where the line
+ * written before the chain file changes says. */
 static pm_status chain_change(serve *s, serve_queue_item *it)
 {
     pthread_mutex_lock(&s->engine_lock);
     pm_status st = PM_ERR_STATE;
     pm_reason unused;
     /* Settle what was submitted: pending counts its acceptances. */
-    if (pm_engine_check_tx(s->engine, &unused, NULL, 0) != PM_OK || s->pending > 0)
+    if (pm_engine_check_tx(s->engine, &unused, NULL, 0) != PM_OK ||
+        (it->op != SERVE_CONNECT && s->pending > 0))
         goto out;
     if (it->op == SERVE_CONNECT) {
         const uint8_t *blocks[1] = {it->block};
+        s->collecting = 1;
+        s->n_dropped = 0;
         st = pm_engine_connect_blocks(s->engine, it->verdict, blocks, &it->block_size, 1, 0);
+        s->collecting = 0;
+        fflush(s->journal.rejects);
+        it->dropped = s->dropped;
+        it->n_dropped = s->n_dropped;
+        s->dropped = NULL;
+        s->n_dropped = s->cap_dropped = 0;
         if (st == PM_OK) {
             uint8_t hash[32];
             int64_t height;
@@ -435,6 +486,8 @@ static pm_status chain_change(serve *s, serve_queue_item *it)
             if (note_tip(s) != 0 ||
                 append_block(s, it->block, it->block_size, (uint64_t)height, hash) != 0)
                 st = PM_ERR_IO;
+            else if (s->pending == 0)
+                maybe_snapshot(s);
             it->height = height;
         }
     } else {
@@ -580,12 +633,14 @@ pm_status serve_admit(serve *s, serve_record *recs, size_t n, int64_t *flush_hei
 }
 
 pm_status serve_connect(serve *s, pm_verdict *verdict, const uint8_t *block, size_t size,
-                        int64_t *height)
+                        int64_t *height, serve_dropped **dropped, size_t *n)
 {
     serve_queue_item item = {.op = SERVE_CONNECT, .block = block, .block_size = size,
                              .verdict = verdict};
     pm_status st = run_item(s, &item);
     *height = item.height;
+    *dropped = item.dropped;
+    *n = item.n_dropped;
     return st;
 }
 
@@ -663,6 +718,14 @@ static int chain_validate(serve *s)
         return -1;
     }
     pm_verify_opts vo = {.progress = s->opts.quiet ? NULL : "serve (validating the chain)"};
+    /* From a snapshot: the blocks up to its tip are read, not validated. */
+    uint8_t snap_tip[32];
+    int64_t snap_height;
+    pm_engine_tip(s->engine, snap_tip, &snap_height);
+    if (s->opts.from_snapshot && snap_height >= 0) {
+        vo.start = (uint64_t)snap_height + 1;
+        vo.start_parent = snap_tip;
+    }
     pm_chain_result r;
     pm_status vs = pm_chain_verify(s->engine, &in, &vo, &r, err, sizeof err);
     pm_input_close(&in);
@@ -753,7 +816,7 @@ static int replay_one(void *data, uint64_t index, const uint8_t *bytes, size_t s
     return ++c->n == 1024 ? replay_flush(c) : 0;
 }
 
-int service_start(serve *s, const serve_opts *opts)
+int service_open(serve *s, const serve_opts *opts)
 {
     memset(s, 0, sizeof *s);
     s->opts = *opts;
@@ -792,11 +855,41 @@ int service_start(serve *s, const serve_opts *opts)
     pm_config_default(pm_context_static, &cfg);
     cfg.threads = opts->threads;
     cfg.block_max_txs = opts->block_txs;
-    if (pm_engine_create(&s->engine, s->ctx, &s->params, &cfg) != PM_OK) {
+    s->chain_had_blocks = st.st_size > 0;
+    /* A snapshot is loaded by service_load, while requests get 503. */
+    if (!opts->from_snapshot && pm_engine_create(&s->engine, s->ctx, &s->params, &cfg) != PM_OK) {
         pm_cli_error("serve", "cannot create the engine (out of memory)");
         return -1;
     }
-    if ((st.st_size > 0 && chain_validate(s) != 0) || chain_index(s) != 0)
+    return 0;
+}
+
+int service_load(serve *s)
+{
+    const serve_opts *opts = &s->opts;
+    if (opts->from_snapshot) {
+        pm_config cfg;
+        pm_config_default(pm_context_static, &cfg);
+        cfg.threads = opts->threads;
+        cfg.block_max_txs = opts->block_txs;
+        char why[400];
+        pm_status cs = pm_engine_create_from_snapshot(&s->engine, s->ctx, &s->params, &cfg,
+                                                      opts->from_snapshot, why, sizeof why);
+        if (cs != PM_OK) {
+            pm_cli_error("serve", "%s: %s", opts->from_snapshot,
+                         cs == PM_ERR_MISMATCH ? "a snapshot of another chain (network or "
+                                                 "governance key differs)" : why);
+            return -1;
+        }
+        int64_t h;
+        pm_engine_tip(s->engine, NULL, &h);
+        if (h >= 0 && !s->chain_had_blocks) {
+            pm_cli_error("serve", "%s: %s: snapshot tip is not in this chain (it is empty)",
+                         opts->from_snapshot, opts->chain_path);
+            return -1;
+        }
+    }
+    if ((s->chain_had_blocks && chain_validate(s) != 0) || chain_index(s) != 0)
         return -1;
 
     uint8_t tip[32];
@@ -840,6 +933,7 @@ int service_start(serve *s, const serve_opts *opts)
         pm_cli_error("serve", "cannot start a thread");
         return -1;
     }
+    atomic_store(&s->ready, 1);
     return 0;
 }
 
