@@ -25,7 +25,7 @@ PACKAGES=(
     build-essential cmake pkg-config
     libsecp256k1-dev libxxhash-dev liburing-dev libssl-dev libjemalloc-dev
     libmicrohttpd-dev libjansson-dev prometheus
-    chromium chromium-driver python3-selenium
+    chromium chromium-driver python3-selenium groff-base
     libbenchmark-dev libck-dev
     clang libclang-rt-14-dev llvm
     python3
