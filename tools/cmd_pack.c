@@ -520,7 +520,7 @@ int pm_cmd_pack(int argc, char **argv)
         pm_cli_error("pack", "%s", err);
         goto out;
     }
-    if (!prefix_init(&sink.prefix, ctx, stream.header, 0)) {
+    if (!prefix_init(&sink.prefix, stream.header, 0)) {
         pm_cli_error("pack", "out of memory");
         goto out;
     }
@@ -590,15 +590,13 @@ int pm_cmd_pack(int argc, char **argv)
             }
         }
     }
-    if (!prefix_init(&sink.prefix, ctx, stream.header, 1)) {
+    if (!prefix_init(&sink.prefix, stream.header, 1)) {
         pm_cli_error("pack", "out of memory");
         goto out;
     }
     if (resume_at > 0) {
         /* P(K) is known: continue the chain of hashes from there. */
-        memcpy(sink.prefix.cur, rp.prefix, 32);
-        sink.prefix.count = sink.prefix.base = resume_at;
-        memcpy(sink.prefix.ring, rp.prefix, 32);
+        prefix_start_at(&sink.prefix, resume_at, rp.prefix);
     }
     if (lseek(sink.chain_fd, 0, SEEK_END) < 0) {
         pm_cli_error("pack", "%s: %s", chain_path, strerror(errno));

@@ -51,10 +51,9 @@ static int tagged(stream_prefix *p, uint8_t out[32], const uint8_t *a, size_t al
            EVP_DigestFinal_ex(p->sha, out, &len) == 1 && len == 32;
 }
 
-int prefix_init(stream_prefix *p, const pm_context *ctx, const uint8_t header[60], int keep)
+int prefix_init(stream_prefix *p, const uint8_t header[60], int keep)
 {
     prefix_free(p);
-    p->ctx = ctx;
     p->keep = keep;
     p->md = EVP_MD_fetch(NULL, "SHA256", NULL);
     p->sha = EVP_MD_CTX_new();
@@ -78,6 +77,16 @@ int prefix_add(stream_prefix *p, const uint8_t *bytes, size_t size)
         return 0;
     p->count++;
     return !p->keep || ring_push(p, p->cur);
+}
+
+void prefix_start_at(stream_prefix *p, uint64_t n, const uint8_t hash[32])
+{
+    memcpy(p->cur, hash, 32);
+    p->count = p->base = n;
+    p->ring_head = 0;
+    p->ring_len = 0;
+    if (p->keep)
+        (void)ring_push(p, hash); /* prefix_init made room for one entry */
 }
 
 const uint8_t *prefix_take(stream_prefix *p, uint64_t n)

@@ -40,7 +40,6 @@
 /* ---- the prefix hash ---------------------------------------------------- */
 
 typedef struct {
-    const pm_context *ctx;
     uint8_t cur[32];    /* P(count) */
     uint64_t count;
     /* P(n) for n in [base, count], kept while a block may still end there. */
@@ -53,8 +52,11 @@ typedef struct {
     int keep;           /* keep P(n) in the ring */
 } stream_prefix;
 
-/* Start at P(0) of `header`. keep: remember each P(n) for prefix_at. */
-int prefix_init(stream_prefix *p, const pm_context *ctx, const uint8_t header[60], int keep);
+/* Start at P(0) of `header`. keep: remember each P(n) for prefix_take. */
+int prefix_init(stream_prefix *p, const uint8_t header[60], int keep);
+/* Continue from a known P(n) (a resume point): count n, nothing below it
+ * kept. */
+void prefix_start_at(stream_prefix *p, uint64_t n, const uint8_t hash[32]);
 /* Advance over one record (bytes NULL: an oversized record of `size`).
  * Returns 1, or 0 when out of memory. */
 int prefix_add(stream_prefix *p, const uint8_t *bytes, size_t size);
