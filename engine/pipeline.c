@@ -90,7 +90,7 @@ static void batch_free(pm_batch *b)
     free(b->key_off);
     free(b->keybuf);
     free(b->arena);
-    free((void *)b->txindex);
+    hmap_free(&b->txindex);
     free(b->blocks);
     memset(b, 0, sizeof *b);
 }
@@ -185,18 +185,17 @@ static pm_status batch_prepare(pm_batch *b, int from_arena)
         b->keybuf = k;
         b->keybuf_cap = keys;
     }
-    size_t slots = 64;
-    while (slots < 2 * b->n)
-        slots *= 2;
-    if (slots - 1 != b->txindex_mask || !b->txindex) {
-        _Atomic uint32_t *t = malloc(slots * sizeof *t);
-        if (!t)
+    /* Load at most 1/2 (lookups of absent txids are common: every input
+     * found in neither batch). Remade when the batch size changes the
+     * size, so a small batch never clears a big table. */
+    size_t room = b->n + b->n / 2;
+    if (!b->txindex.slot || b->txindex.mask + 1 != HMAP_SLOTS_FOR(room)) {
+        hmap_free(&b->txindex);
+        if (!hmap_init(&b->txindex, room))
             return PM_ERR_NOMEM;
-        free((void *)b->txindex);
-        b->txindex = t;
-        b->txindex_mask = slots - 1;
+    } else {
+        hmap_clear(&b->txindex);
     }
-    memset((void *)b->txindex, 0, slots * sizeof *b->txindex);
     pm_barrier_init(&b->barrier);
     atomic_store_explicit(&b->claim_hash, 0, memory_order_relaxed);
     atomic_store_explicit(&b->claim_verify, 0, memory_order_relaxed);
@@ -204,22 +203,21 @@ static pm_status batch_prepare(pm_batch *b, int from_arena)
     return PM_OK;
 }
 
-static size_t txindex_slot(const pm_batch *b, const uint8_t txid[32])
+static uint64_t txid_hash(const pm_batch *b, const uint8_t txid[32])
 {
-    return (size_t)XXH3_64bits_withSeed(txid, 32, b->engine->xxh_seed) & b->txindex_mask;
+    return XXH3_64bits_withSeed(txid, 32, b->engine->xxh_seed);
 }
 
-/* Concurrent insert (phase A): the first item with a txid wins. */
+/* Concurrent insert (phase A): the first item to claim a txid keeps it. */
 static void txindex_insert(pm_batch *b, size_t item)
 {
     const uint8_t *txid = b->info[item].txid;
-    for (size_t s = txindex_slot(b, txid);; s = (s + 1) & b->txindex_mask) {
-        uint32_t expected = 0;
-        if (atomic_compare_exchange_strong_explicit(&b->txindex[s], &expected,
-                                                    (uint32_t)item + 1, memory_order_acq_rel,
-                                                    memory_order_acquire))
-            return;
-        if (memcmp(b->info[expected - 1].txid, txid, 32) == 0)
+    hmap_cursor c = hmap_probe(&b->txindex, txid_hash(b, txid));
+    for (;;) {
+        for (uint32_t it; (it = hmap_next(&b->txindex, &c)) != HMAP_NONE;)
+            if (memcmp(b->info[it].txid, txid, 32) == 0)
+                return;
+        if (hmap_claim(&b->txindex, &c, (uint32_t)item))
             return;
     }
 }
@@ -228,13 +226,11 @@ static const pm_txinfo *txindex_find(const pm_batch *b, const uint8_t txid[32])
 {
     if (!b || b->n == 0)
         return NULL;
-    for (size_t s = txindex_slot(b, txid);; s = (s + 1) & b->txindex_mask) {
-        uint32_t v = atomic_load_explicit(&b->txindex[s], memory_order_acquire);
-        if (v == 0)
-            return NULL;
-        if (memcmp(b->info[v - 1].txid, txid, 32) == 0)
-            return &b->info[v - 1];
-    }
+    hmap_cursor c = hmap_probe(&b->txindex, txid_hash(b, txid));
+    for (uint32_t it; (it = hmap_next(&b->txindex, &c)) != HMAP_NONE;)
+        if (memcmp(b->info[it].txid, txid, 32) == 0)
+            return &b->info[it];
+    return NULL;
 }
 
 /* ---------------------------------------------------------------------- */

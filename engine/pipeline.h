@@ -7,6 +7,7 @@
 
 #include "block.h"
 #include "context.h"
+#include "hmap.h"
 #include "state.h"
 #include "verify.h"
 
@@ -40,8 +41,7 @@ struct pm_batch {
     size_t keybuf_len, keybuf_cap;
     uint8_t *arena;         /* pack: copies of submitted records */
     size_t arena_len, arena_cap;
-    _Atomic uint32_t *txindex; /* txid -> item + 1, open addressing */
-    size_t txindex_mask;
+    hmap txindex; /* txid -> item */
     pm_batch_block *blocks;
     size_t nblocks, cap_blocks;
     /* Job context, set before the workers start. */

@@ -791,43 +791,36 @@ typedef struct {
     uint64_t offset; /* file offset of the item */
 } undo_block;
 
-/* Operator ids -> registration index, for the simulation below. */
-typedef struct {
-    uint32_t *ids;
-    uint32_t *index; /* UINT32_MAX: removed */
-    size_t mask;
-} id_map;
-
-static int id_map_init(id_map *m, const uint32_t *ids, size_t n)
+/* Operator ids -> registration index, for the simulation below: the
+ * common map over ld->op_ids. */
+static uint64_t id_hash(uint32_t id)
 {
-    size_t cap = 16;
-    while (cap < 2 * n)
-        cap *= 2;
-    m->mask = cap - 1;
-    m->ids = calloc(cap, sizeof *m->ids);
-    m->index = malloc(cap * sizeof *m->index);
-    if (!m->ids || !m->index)
+    return (uint64_t)id * 0x9E3779B97F4A7C15u;
+}
+
+static int id_map_init(hmap *m, const uint32_t *ids, size_t n)
+{
+    memset(m, 0, sizeof *m);
+    if (n >= HMAP_NONE || !hmap_init(m, n))
         return 0;
-    memset(m->index, 0xff, cap * sizeof *m->index);
+    /* Every id, repeats too (the first stays the one found). */
     for (size_t i = 0; i < n; i++) {
-        size_t s = (ids[i] * 0x9e3779b1u) & m->mask;
-        while (m->ids[s] != 0)
-            s = (s + 1) & m->mask;
-        m->ids[s] = ids[i];
-        m->index[s] = (uint32_t)i;
+        hmap_cursor c = hmap_probe(m, id_hash(ids[i]));
+        while (hmap_next(m, &c) != HMAP_NONE)
+            ;
+        hmap_put(m, &c, (uint32_t)i);
     }
     return 1;
 }
 
-/* The slot of id, or SIZE_MAX (ids are non-zero; 0 marks an empty slot). */
-static size_t id_map_find(const id_map *m, uint32_t id)
+/* The registration index of id, or SIZE_MAX. */
+static size_t id_map_find(const hmap *m, const uint32_t *ids, uint32_t id)
 {
-    for (size_t s = (id * 0x9e3779b1u) & m->mask;; s = (s + 1) & m->mask) {
-        if (m->ids[s] == 0)
-            return SIZE_MAX;
-        if (m->ids[s] == id)
-            return s;
-    }
+    hmap_cursor c = hmap_probe(m, id_hash(id));
+    for (uint32_t it; (it = hmap_next(m, &c)) != HMAP_NONE;)
+        if (ids[it] == id)
+            return it;
+    return SIZE_MAX;
 }
 
 /* Check the undo logs of the blocks as a chain of disconnects would apply
@@ -837,11 +830,10 @@ static size_t id_map_find(const id_map *m, uint32_t id)
  * shrinks, so that applying them can never index outside it. */
 static pm_status check_undo(loader *ld, const undo_block *blocks, size_t n)
 {
-    id_map m;
+    hmap m;
     size_t n_ops = (size_t)ld->counts[0];
     if (!id_map_init(&m, ld->op_ids, n_ops)) {
-        free(m.ids);
-        free(m.index);
+        hmap_free(&m);
         return ld_nomem(ld);
     }
     pm_status st = PM_OK;
@@ -870,23 +862,23 @@ static pm_status check_undo(loader *ld, const undo_block *blocks, size_t n)
             } else if (kind == UNDO_OPERATOR) {
                 undo_operator r;
                 memcpy(&r, payload, sizeof r);
-                size_t s = id_map_find(&m, r.id);
+                /* An operator undone (the last registered) keeps its
+                 * index, which is then n_ops: out of range for both. */
+                size_t s = id_map_find(&m, ld->op_ids, r.id);
                 int ok;
                 if (r.existed)
-                    ok = s != SIZE_MAX && m.index[s] < n_ops && r.prev.id == r.id &&
+                    ok = s != SIZE_MAX && s < n_ops && r.prev.id == r.id &&
                          r.prev.name_len >= 1 && r.prev.name_len <= 64;
                 else
-                    ok = n_ops > 0 && s != SIZE_MAX && m.index[s] == n_ops - 1;
+                    ok = n_ops > 0 && s != SIZE_MAX && s == n_ops - 1;
                 if (!ok) {
                     st = ld_fail(ld, PM_ERR_INVALID, base + start,
                                  "undo block %zu: an operator record that does not fit the registry",
                                  b);
                     break;
                 }
-                if (!r.existed) {
-                    m.index[s] = UINT32_MAX;
+                if (!r.existed)
                     n_ops--;
-                }
             } else if (kind == UNDO_OP_SEQ) {
                 undo_op_seq r;
                 memcpy(&r, payload, sizeof r);
@@ -904,8 +896,7 @@ static pm_status check_undo(loader *ld, const undo_block *blocks, size_t n)
                          "undo block %zu: %llu spent records, %llu declared", b,
                          (unsigned long long)spent, (unsigned long long)u->spent);
     }
-    free(m.ids);
-    free(m.index);
+    hmap_free(&m);
     return st;
 }
 

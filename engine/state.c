@@ -3,11 +3,10 @@
  * spec's order, and the undo log that makes every change reversible.
  *
  * Layout:
- *  - regmap: a single-writer open-addressing map with 128-bit keys, used
- *    for operators (id -> index into the operator array), series
- *    ((operator, series) -> max_supply) and the minted set (key only).
- *    Removal (only ever by rollback) uses backward-shift deletion, so no
- *    tombstones accumulate.
+ *  - regmap: 128-bit keys (and values) in dense arrays, indexed by the
+ *    common hash map (common/hmap.h); used for operators (id -> index
+ *    into the operator array), series ((operator, series) -> max_supply)
+ *    and the minted set (key only).
  *  - the undo log: a byte buffer of records, each followed by its size
  *    (u16) so that rollback can walk it backwards. Records are written
  *    before the change they undo; a rollback applies them newest first.
@@ -20,6 +19,7 @@
  */
 #include "state.h"
 #include "undo.h"
+#include "hmap.h"
 
 #include <secp256k1_schnorrsig.h>
 #include <stdlib.h>
@@ -37,19 +37,21 @@ typedef struct {
 
 _Static_assert(sizeof(regkey) == sizeof(undo_key), "SERIES and MINTED undo payloads are regkeys");
 
+/* Keys (and values) dense, in insertion order; the index over them is
+ * the common hash map. Removal (only ever by rollback, so nearly always of
+ * the newest key) swap-removes from the arrays. */
 typedef struct {
     regkey *keys;
     uint64_t *values; /* NULL for a set */
-    uint8_t *used;
-    size_t mask;      /* capacity - 1, capacity a power of two */
-    size_t count;
+    size_t n, cap;
+    hmap index;
     uint64_t seed;
     int is_set;
 } regmap;
 
-static size_t regmap_slot(const regmap *m, regkey k)
+static uint64_t regmap_hash(const regmap *m, regkey k)
 {
-    return (size_t)XXH3_64bits_withSeed(&k, sizeof k, m->seed) & m->mask;
+    return XXH3_64bits_withSeed(&k, sizeof k, m->seed);
 }
 
 static int regmap_init(regmap *m, size_t capacity, int is_set, uint64_t seed)
@@ -57,100 +59,89 @@ static int regmap_init(regmap *m, size_t capacity, int is_set, uint64_t seed)
     memset(m, 0, sizeof *m);
     m->is_set = is_set;
     m->seed = seed;
-    m->keys = calloc(capacity, sizeof *m->keys);
-    m->used = calloc(capacity, 1);
-    m->values = is_set ? NULL : calloc(capacity, sizeof *m->values);
-    m->mask = capacity - 1;
-    if (!m->keys || !m->used || (!is_set && !m->values)) {
-        free(m->keys);
-        free(m->used);
-        free(m->values);
-        return 0;
-    }
-    return 1;
+    m->keys = malloc(capacity * sizeof *m->keys);
+    m->values = is_set ? NULL : malloc(capacity * sizeof *m->values);
+    m->cap = capacity;
+    return m->keys && (is_set || m->values) && hmap_init(&m->index, capacity);
 }
 
 static void regmap_free(regmap *m)
 {
     free(m->keys);
-    free(m->used);
     free(m->values);
+    hmap_free(&m->index);
     memset(m, 0, sizeof *m);
+}
+
+/* The item of k, or HMAP_NONE; *c is left on it (or where k would go). */
+static uint32_t regmap_lookup(const regmap *m, regkey k, hmap_cursor *c)
+{
+    *c = hmap_probe(&m->index, regmap_hash(m, k));
+    for (uint32_t it; (it = hmap_next(&m->index, c)) != HMAP_NONE;)
+        if (m->keys[it].k0 == k.k0 && m->keys[it].k1 == k.k1)
+            return it;
+    return HMAP_NONE;
 }
 
 static int regmap_find(const regmap *m, regkey k, uint64_t *value)
 {
-    for (size_t i = regmap_slot(m, k);; i = (i + 1) & m->mask) {
-        if (!m->used[i])
-            return 0;
-        if (m->keys[i].k0 == k.k0 && m->keys[i].k1 == k.k1) {
-            if (value && m->values)
-                *value = m->values[i];
-            return 1;
-        }
-    }
-}
-
-static void regmap_put_nogrow(regmap *m, regkey k, uint64_t value)
-{
-    for (size_t i = regmap_slot(m, k);; i = (i + 1) & m->mask) {
-        if (!m->used[i]) {
-            m->used[i] = 1;
-            m->keys[i] = k;
-            if (m->values)
-                m->values[i] = value;
-            m->count++;
-            return;
-        }
-        if (m->keys[i].k0 == k.k0 && m->keys[i].k1 == k.k1) {
-            if (m->values)
-                m->values[i] = value;
-            return;
-        }
-    }
+    hmap_cursor c;
+    uint32_t it = regmap_lookup(m, k, &c);
+    if (it == HMAP_NONE)
+        return 0;
+    if (value && m->values)
+        *value = m->values[it];
+    return 1;
 }
 
 /* Insert or overwrite. Returns 0 only when growing failed (map unchanged). */
 static int regmap_put(regmap *m, regkey k, uint64_t value)
 {
-    if ((m->count + 1) * 4 > (m->mask + 1) * 3) {
-        regmap bigger;
-        if (!regmap_init(&bigger, (m->mask + 1) * 2, m->is_set, m->seed))
+    if (m->n == m->cap) {
+        /* x1.5: the minted set reaches tens of millions of keys. */
+        size_t cap = m->cap + m->cap / 2 + 16;
+        regkey *keys = realloc(m->keys, cap * sizeof *keys);
+        if (!keys)
             return 0;
-        for (size_t i = 0; i <= m->mask; i++)
-            if (m->used[i])
-                regmap_put_nogrow(&bigger, m->keys[i], m->values ? m->values[i] : 0);
-        regmap_free(m);
-        *m = bigger;
+        m->keys = keys;
+        if (m->values) {
+            uint64_t *values = realloc(m->values, cap * sizeof *values);
+            if (!values)
+                return 0;
+            m->values = values;
+        }
+        m->cap = cap;
     }
-    regmap_put_nogrow(m, k, value);
+    if (m->n >= HMAP_NONE || !hmap_reserve(&m->index, m->n + 1))
+        return 0;
+    hmap_cursor c;
+    uint32_t it = regmap_lookup(m, k, &c);
+    if (it == HMAP_NONE) {
+        it = (uint32_t)m->n++;
+        m->keys[it] = k;
+        hmap_put(&m->index, &c, it);
+    }
+    if (m->values)
+        m->values[it] = value;
     return 1;
 }
 
+/* Remove k if present. Never allocates (rollback relies on it). */
 static void regmap_remove(regmap *m, regkey k)
 {
-    size_t i = regmap_slot(m, k);
-    for (;; i = (i + 1) & m->mask) {
-        if (!m->used[i])
-            return;
-        if (m->keys[i].k0 == k.k0 && m->keys[i].k1 == k.k1)
-            break;
+    hmap_cursor c;
+    uint32_t it = regmap_lookup(m, k, &c);
+    if (it == HMAP_NONE)
+        return;
+    hmap_erase(&m->index, &c);
+    size_t last = --m->n;
+    if (it != last) {
+        (void)regmap_lookup(m, m->keys[last], &c); /* present: c is on it */
+        hmap_set(&m->index, &c, it);
+        m->keys[it] = m->keys[last];
+        if (m->values)
+            m->values[it] = m->values[last];
     }
-    /* Backward-shift: pull later members of the probe run into the hole. */
-    size_t hole = i;
-    for (size_t j = (i + 1) & m->mask; m->used[j]; j = (j + 1) & m->mask) {
-        size_t home = regmap_slot(m, m->keys[j]);
-        /* j may move to hole iff home is not cyclically within (hole, j]. */
-        int movable = hole <= j ? (home <= hole || home > j) : (home <= hole && home > j);
-        if (movable) {
-            m->keys[hole] = m->keys[j];
-            if (m->values)
-                m->values[hole] = m->values[j];
-            hole = j;
-        }
-    }
-    m->used[hole] = 0;
-    m->count--;
 }
 
 static regkey key_series(uint32_t op, uint32_t series)
@@ -1010,9 +1001,7 @@ const pm_operator_info *pm_ledger_find_operator(const pm_ledger *l, uint32_t id,
 int pm_ledger_foreach_series(const pm_ledger *l,
                              int (*fn)(void *, uint32_t, uint32_t, uint32_t), void *data)
 {
-    for (size_t i = 0; i <= l->series.mask; i++) {
-        if (!l->series.used[i])
-            continue;
+    for (size_t i = 0; i < l->series.n; i++) {
         regkey k = l->series.keys[i];
         int r = fn(data, (uint32_t)(k.k0 >> 32), (uint32_t)k.k0, (uint32_t)l->series.values[i]);
         if (r)
@@ -1024,9 +1013,7 @@ int pm_ledger_foreach_series(const pm_ledger *l,
 int pm_ledger_foreach_minted(const pm_ledger *l,
                              int (*fn)(void *, uint32_t, uint32_t, uint32_t), void *data)
 {
-    for (size_t i = 0; i <= l->minted.mask; i++) {
-        if (!l->minted.used[i])
-            continue;
+    for (size_t i = 0; i < l->minted.n; i++) {
         regkey k = l->minted.keys[i];
         int r = fn(data, (uint32_t)(k.k0 >> 32), (uint32_t)k.k0, (uint32_t)(k.k1 - 1));
         if (r)
@@ -1037,12 +1024,12 @@ int pm_ledger_foreach_minted(const pm_ledger *l,
 
 size_t pm_ledger_series_count(const pm_ledger *l)
 {
-    return l->series.count;
+    return l->series.n;
 }
 
 size_t pm_ledger_minted_count(const pm_ledger *l)
 {
-    return l->minted.count;
+    return l->minted.n;
 }
 
 pm_status pm_ledger_restore_operator(pm_ledger *l, const pm_operator_info *op)

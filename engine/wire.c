@@ -19,6 +19,7 @@
 #include "wire.h"
 
 #include "context.h"
+#include "hmap.h"
 
 #include <string.h>
 
@@ -356,25 +357,20 @@ int pm_tx_has_duplicate_input(const pm_context *ctx, const pm_tx *tx, size_t *se
         return 0;
     }
 
-    /* Open addressing, load <= 1/2; a slot holds input index + 1. */
-    uint16_t slots[2 * PM_TX_MAX_INPUTS];
-    size_t cap = 32;
-    while (cap < 2 * n)
-        cap *= 2;
-    memset(slots, 0, cap * sizeof slots[0]);
-    const size_t mask = cap - 1;
+    /* The common map over a stack buffer: no allocation per transaction. */
+    hmap_slot buf[HMAP_BUF_SLOTS(PM_TX_MAX_INPUTS)];
+    hmap m;
+    hmap_init_in(&m, buf, HMAP_SLOTS_FOR(n));
     for (size_t j = 0; j < n; j++) {
         const uint8_t *in = pm_tx_input_raw(tx, j);
-        size_t s = (size_t)outpoint_hash(in) & mask;
-        while (slots[s]) {
-            if (memcmp(pm_tx_input_raw(tx, slots[s] - 1u), in, PM_INPUT_SIZE) == 0) {
+        hmap_cursor c = hmap_probe(&m, outpoint_hash(in));
+        for (uint32_t it; (it = hmap_next(&m, &c)) != HMAP_NONE;)
+            if (memcmp(pm_tx_input_raw(tx, it), in, PM_INPUT_SIZE) == 0) {
                 if (second)
                     *second = j;
                 return 1;
             }
-            s = (s + 1) & mask;
-        }
-        slots[s] = (uint16_t)(j + 1);
+        hmap_put(&m, &c, (uint32_t)j);
     }
     return 0;
 }

@@ -12,6 +12,7 @@
 
 #include "bytes.h"
 #include "check.h"
+#include "hmap.h"
 #include "recfile.h"
 
 #include <inttypes.h>
@@ -585,69 +586,41 @@ void pm_stamp_trace_free(pm_stamp_trace *t)
 /* Holdings.                                                               */
 /* ---------------------------------------------------------------------- */
 
-/* Open addressing, linear probing, backward-shift deletion. slots[i] is an
- * index into items plus one (0: empty); items stay dense (swap-remove). */
+/* Items dense (swap-remove), indexed by outpoint with the common map. */
 typedef struct {
     uint8_t key[32];
     pm_holdings *h;
     size_t cap_items;
     uint64_t *seq;       /* creation order, parallel to items */
     uint64_t next_seq;
-    uint32_t *slots;
-    size_t mask;         /* slots - 1 */
+    hmap index;          /* outpoint -> item */
 } holdings_state;
 
-static size_t slot_of(const holdings_state *s, const uint8_t txid[32], uint16_t index)
+static uint64_t outpoint_hash(const uint8_t txid[32], uint16_t index)
 {
     uint64_t x;
     memcpy(&x, txid, 8); /* txids are hashes: their bytes are already mixed */
-    x ^= (uint64_t)index * 0x9E3779B97F4A7C15ull;
-    x ^= x >> 29;
-    return (size_t)x & s->mask;
+    return x ^ ((uint64_t)index + 1) * 0x9E3779B97F4A7C15ull;
 }
 
-static size_t find_slot(const holdings_state *s, const uint8_t txid[32], uint16_t index)
+/* The item holding the outpoint, or HMAP_NONE; *c is left on it. */
+static uint32_t find_item(const holdings_state *s, hmap_cursor *c, const uint8_t txid[32],
+                          uint16_t index)
 {
-    size_t i = slot_of(s, txid, index);
-    for (;;) {
-        uint32_t v = s->slots[i];
-        if (v == 0)
-            return SIZE_MAX;
-        const pm_outpoint *op = &s->h->items[v - 1].outpoint;
+    *c = hmap_probe(&s->index, outpoint_hash(txid, index));
+    for (uint32_t it; (it = hmap_next(&s->index, c)) != HMAP_NONE;) {
+        const pm_outpoint *op = &s->h->items[it].outpoint;
         if (op->index == index && memcmp(op->txid, txid, 32) == 0)
-            return i;
-        i = (i + 1) & s->mask;
+            return it;
     }
-}
-
-static void place(holdings_state *s, uint32_t item)
-{
-    const pm_outpoint *op = &s->h->items[item].outpoint;
-    size_t i = slot_of(s, op->txid, op->index);
-    while (s->slots[i])
-        i = (i + 1) & s->mask;
-    s->slots[i] = item + 1;
-}
-
-static pm_status grow(holdings_state *s)
-{
-    size_t cap = (s->mask + 1) * 2;
-    uint32_t *slots = calloc(cap, sizeof *slots);
-    if (!slots)
-        return PM_ERR_NOMEM;
-    free(s->slots);
-    s->slots = slots;
-    s->mask = cap - 1;
-    for (size_t i = 0; i < s->h->n; i++)
-        place(s, (uint32_t)i);
-    return PM_OK;
+    return HMAP_NONE;
 }
 
 static pm_status holdings_add(holdings_state *s, const uint8_t txid[32], uint16_t index,
                               const uint8_t raw[PM_OUTPUT_SIZE], uint64_t height)
 {
     pm_holdings *h = s->h;
-    if (h->n >= UINT32_MAX - 1)
+    if (h->n >= HMAP_NONE - 1)
         return PM_ERR_NOMEM;
     if (h->n == s->cap_items) {
         size_t cap = s->cap_items ? 2 * s->cap_items : 64;
@@ -661,51 +634,34 @@ static pm_status holdings_add(holdings_state *s, const uint8_t txid[32], uint16_
         s->seq = seq;
         s->cap_items = cap;
     }
-    if ((h->n + 1) * 2 > s->mask + 1) {
-        pm_status st = grow(s);
-        if (st != PM_OK)
-            return st;
-    }
+    if (!hmap_reserve(&s->index, h->n + 1))
+        return PM_ERR_NOMEM;
+    hmap_cursor c;
+    if (find_item(s, &c, txid, index) != HMAP_NONE)
+        return PM_ERR_STATE;
     pm_holding *it = &h->items[h->n];
     memcpy(it->outpoint.txid, txid, 32);
     it->outpoint.index = index;
     pm_output_decode(pm_context_static, &it->output, raw);
     it->height = height;
     s->seq[h->n] = s->next_seq++;
-    place(s, (uint32_t)h->n);
+    hmap_put(&s->index, &c, (uint32_t)h->n);
     h->n++;
     return PM_OK;
 }
 
-static void holdings_remove(holdings_state *s, size_t slot)
+/* Remove the item hmap_next returned last on c. */
+static void holdings_remove(holdings_state *s, hmap_cursor *c, uint32_t item)
 {
     pm_holdings *h = s->h;
-    uint32_t item = s->slots[slot] - 1;
-    /* Backward-shift deletion keeps every probe sequence unbroken. */
-    size_t i = slot, j = slot;
-    s->slots[i] = 0;
-    for (;;) {
-        j = (j + 1) & s->mask;
-        uint32_t v = s->slots[j];
-        if (v == 0)
-            break;
-        const pm_outpoint *op = &h->items[v - 1].outpoint;
-        size_t home = slot_of(s, op->txid, op->index);
-        /* Move v back to i unless its home lies cyclically in (i, j]. */
-        int stays = (i <= j) ? (home > i && home <= j) : (home > i || home <= j);
-        if (!stays) {
-            s->slots[i] = v;
-            s->slots[j] = 0;
-            i = j;
-        }
-    }
+    hmap_erase(&s->index, c);
     /* Swap-remove the item, repointing the slot of the one moved. */
     size_t last = h->n - 1;
     if (item != last) {
-        size_t ls = find_slot(s, h->items[last].outpoint.txid, h->items[last].outpoint.index);
+        (void)find_item(s, c, h->items[last].outpoint.txid, h->items[last].outpoint.index);
+        hmap_set(&s->index, c, item);
         h->items[item] = h->items[last];
         s->seq[item] = s->seq[last];
-        s->slots[ls] = item + 1;
     }
     h->n--;
 }
@@ -716,9 +672,10 @@ static pm_status holdings_visit(walk *w, const pm_tx *tx)
     if (tx->type == PM_TX_TRANSFER && s->h->n) {
         for (size_t i = 0; i < tx->n_in; i++) {
             const uint8_t *in = tx->inputs + i * PM_INPUT_SIZE;
-            size_t slot = find_slot(s, in, tool_le16(in + 32));
-            if (slot != SIZE_MAX)
-                holdings_remove(s, slot);
+            hmap_cursor c;
+            uint32_t item = find_item(s, &c, in, tool_le16(in + 32));
+            if (item != HMAP_NONE)
+                holdings_remove(s, &c, item);
         }
     }
     int hashed = 0;
@@ -733,9 +690,9 @@ static pm_status holdings_visit(walk *w, const pm_tx *tx)
                 return st;
             hashed = 1;
         }
-        if (find_slot(s, txid, (uint16_t)i) != SIZE_MAX)
-            return history_error(w, "output %zu is created twice (a repeated transaction)", i);
         pm_status st = holdings_add(s, txid, (uint16_t)i, raw, w->height);
+        if (st == PM_ERR_STATE)
+            return history_error(w, "output %zu is created twice (a repeated transaction)", i);
         if (st != PM_OK)
             return st;
     }
@@ -760,9 +717,7 @@ pm_status pm_holdings_scan(const pm_context *ctx, pm_holdings *out, pm_scan_erro
     memset(&s, 0, sizeof s);
     s.h = out;
     memcpy(s.key, key, 32);
-    s.mask = 255;
-    s.slots = calloc(s.mask + 1, sizeof *s.slots);
-    if (!s.slots)
+    if (!hmap_init(&s.index, 128))
         return PM_ERR_NOMEM;
     walk w;
     walk_init(&w, ctx, err, holdings_visit, &s);
@@ -771,7 +726,7 @@ pm_status pm_holdings_scan(const pm_context *ctx, pm_holdings *out, pm_scan_erro
     out->txs = w.txs;
     out->partial_tail = w.partial_tail;
     out->partial_offset = w.partial_offset;
-    free(s.slots);
+    hmap_free(&s.index);
 
     /* Chain order: sort (creation sequence, item) pairs, then permute. */
     if (st == PM_OK && out->n > 1) {
