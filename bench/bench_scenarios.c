@@ -16,11 +16,7 @@
  *   large-state   a LARGE_STATE chain (>= 20M unspent outputs at full size):
  *                 replay rate and the peak resident memory of the process
  *                 (wait4's ru_maxrss), against a replay of the same chain
- *                 cut to its header (the fixed cost); once more with
- *                 PM_NO_REEXEC=1, which keeps `postmark` from starting
- *                 itself again with the static TLS jemalloc's dlopen needs,
- *                 so that the UTXO table takes its memory from malloc
- *                 instead of its own jemalloc arena (engine/arena.h).
+ *                 cut to its header (the fixed cost).
  *   conflict      a MARKET stream with 10% double spends and 10% in-block
  *                 chains: pack (rejects included) and replay of the chain it
  *                 makes, per N (the ratio to `signatures` is made by
@@ -92,13 +88,6 @@ static options opt;
 static int cpus[MAX_CORES]; /* CPU numbers of our affinity mask */
 static int n_cpus;
 static char errlog[4096];   /* children's stderr, kept for failures */
-/* The static TLS reserve glibc needs to let the UTXO table dlopen
- * jemalloc (engine/arena.h); `postmark` restarts itself with it, and so does
- * this program (for the probe), unless PM_NO_REEXEC is set. */
-#define STATIC_TLS_TUNABLE "glibc.rtld.optional_static_tls=16384"
-/* Set for one comparison: children run without that reserve (the table's
- * memory then comes from malloc). */
-static int child_malloc;
 
 static double now(void)
 {
@@ -328,10 +317,6 @@ static int run_child(child_run *r, int cores, char *const argv[])
         if (e >= 0) {
             dup2(e, 2);
             close(e);
-        }
-        if (child_malloc) {
-            unsetenv("GLIBC_TUNABLES");
-            setenv("PM_NO_REEXEC", "1", 1);
         }
         execv(argv[0], argv);
         fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
@@ -1252,11 +1237,10 @@ static int scenario_large_state(void)
             close(out);
     }
     int n = n_cpus;
-    engine_samples e, base, je;
+    engine_samples e, base;
     samples utxo_s;
     memset(&e, 0, sizeof e);
     memset(&base, 0, sizeof base);
-    memset(&je, 0, sizeof je);
     memset(&utxo_s, 0, sizeof utxo_s);
     for (int r = 0; have && r < opt.reps && !sc.failed; r++) {
         if (!replay_once(&sc, &base, NULL, empty, n, NULL) ||
@@ -1264,18 +1248,8 @@ static int scenario_large_state(void)
             break;
         /* Unspent outputs made per second (the set is built from empty). */
         add(&utxo_s, (double)w.utxo_count * e.tx_s.v[e.tx_s.n - 1] / (double)w.txs);
-        /* Once: the same replay with the table's memory from malloc. */
-        if (r == 0) {
-            child_malloc = 1;
-            int ok = replay_once(&sc, &je, &w, w.chain, n, NULL);
-            child_malloc = 0;
-            if (!ok)
-                break;
-        }
-        fprintf(stderr, "bench_scenarios: large-state: %d cores, rep %d: %.0f tx/s, peak RSS %.0f MB "
-                        "(table on malloc: %.0f tx/s, %.0f MB)\n",
-                n, r + 1, e.tx_s.v[e.tx_s.n - 1], e.rss.v[e.rss.n - 1] / 1e6, je.tx_s.v[0],
-                je.rss.v[0] / 1e6);
+        fprintf(stderr, "bench_scenarios: large-state: %d cores, rep %d: %.0f tx/s, peak RSS %.0f MB\n",
+                n, r + 1, e.tx_s.v[e.tx_s.n - 1], e.rss.v[e.rss.n - 1] / 1e6);
     }
     if (have && !sc.failed) {
         double rss = median(&e.rss), fixed = median(&base.rss);
@@ -1293,11 +1267,6 @@ static int scenario_large_state(void)
         json_samples(f, "header_only_rss_bytes", &base.rss);
         fprintf(f, ", \"bytes_per_utxo\": %.2f, \"bytes_per_utxo_above_fixed\": %.2f",
                 ratio(rss, (double)w.utxo_count), ratio(rss - fixed, (double)w.utxo_count));
-        fprintf(f, ", \"malloc_table\": {\"env\": \"PM_NO_REEXEC=1\", ");
-        json_samples(f, "replay_tx_s", &je.tx_s);
-        fprintf(f, ", ");
-        json_samples(f, "peak_rss_bytes", &je.rss);
-        fprintf(f, ", \"bytes_per_utxo\": %.2f}", ratio(median(&je.rss), (double)w.utxo_count));
         probe_msg m;
         probe_arg pa = {w.chain, 0};
         run_probe(&m, n, &pa);
@@ -1405,24 +1374,8 @@ static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
     return 1;
 }
 
-/* Start once more with the static TLS reserve (as `postmark` does), so that
- * the probe's UTXO table gets its jemalloc arena as the program's does. */
-static void ensure_static_tls(char **argv)
-{
-    const char *tunables = getenv("GLIBC_TUNABLES");
-    if (getenv("PM_NO_REEXEC") || (tunables && strstr(tunables, "optional_static_tls")))
-        return;
-    char value[2048];
-    snprintf(value, sizeof value, "%s%s" STATIC_TLS_TUNABLE, tunables ? tunables : "",
-             tunables ? ":" : "");
-    if (setenv("GLIBC_TUNABLES", value, 1) == 0)
-        execv("/proc/self/exe", argv);
-    /* Still here: the probe's table uses malloc; its JSON says so. */
-}
-
 int main(int argc, char **argv)
 {
-    ensure_static_tls(argv);
     opt = (options){NULL, NULL, NULL, 3, 200000, 200000, 21500, 2.0, 0};
     const char *which[8];
     int n_which = 0;

@@ -345,7 +345,6 @@ def markdown(res):
     if s is not None:
         w = s.get("workload", {})
         p = s.get("probe", {})
-        je = s.get("malloc_table", {})
         md.append("## 3. Large state")
         md.append("")
         if w:
@@ -372,14 +371,6 @@ def markdown(res):
             md.append("The command's wall time also covers the UTXO digest (§8) it prints, a sort "
                       "of every key: %s tx/s over the whole command." % rng(s.get("replay_wall_tx_s")))
             md.append("")
-            if je:
-                md.append("With `%s` (`postmark` then does not restart itself with the static "
-                          "TLS that jemalloc's dlopen needs, and the table takes its memory from "
-                          "malloc instead of its own jemalloc arena), one run: %s tx/s, peak RSS "
-                          "%s, %.0f bytes/UTXO." % (
-                              je.get("env"), rng(je.get("replay_tx_s")),
-                              rng(je.get("peak_rss_bytes"), fmt=mib), je.get("bytes_per_utxo", 0)))
-                md.append("")
             if p.get("ok"):
                 utxos = p.get("utxo_count") or 1
                 md.append("What the RSS holds: the UTXO table (%s, %.0f bytes per entry, measured "

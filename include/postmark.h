@@ -63,7 +63,7 @@ extern "C" {
 #define PM_NONNULL(...)
 #endif
 
-#define PM_VERSION_MAJOR 1
+#define PM_VERSION_MAJOR 2
 #define PM_VERSION_MINOR 0
 #define PM_VERSION_PATCH 0
 

@@ -48,7 +48,7 @@ if [ -z "$pc" ]; then
     finish
 fi
 libdir=$(dirname "$(dirname "$pc")")
-for f in "$libdir/libpostmark.so.1" "$libdir/libpostmark.so" "$libdir/libpostmark.a" \
+for f in "$libdir/libpostmark.so.2" "$libdir/libpostmark.so" "$libdir/libpostmark.a" \
          "$prefix/include/postmark.h" "$libdir/cmake/postmark/postmarkConfig.cmake" \
          "$libdir/cmake/postmark/postmarkConfigVersion.cmake" \
          "$libdir/cmake/postmark/postmarkTargets.cmake"; do
@@ -94,9 +94,9 @@ else
 fi
 
 # ---- the shared library itself -----------------------------------------
-so=$libdir/libpostmark.so.1
+so=$libdir/libpostmark.so.2
 soname=$(readelf -d "$so" 2>/dev/null | sed -n 's/.*(SONAME).*\[\(.*\)\].*/\1/p')
-if [ "$soname" = libpostmark.so.1 ]; then pass "SONAME $soname"; else fail "SONAME '$soname', expected libpostmark.so.1"; fi
+if [ "$soname" = libpostmark.so.2 ]; then pass "SONAME $soname"; else fail "SONAME '$soname', expected libpostmark.so.2"; fi
 if readelf -d "$so" | grep -q 'NEEDED.*jemalloc'; then
     fail "libpostmark links jemalloc (it must dlopen it)"
 else
@@ -144,8 +144,8 @@ run() { # NAME PROGRAM [env...]: run a built consumer and check its verdict
 read -r -a pc_shared <<<"$(pkg-config --cflags --libs postmark)"
 if "$cc" "${cflags[@]}" "$src/tests/install/consumer.c" -o "$tmp/consumer_pc" "${pc_shared[@]}" 2>"$tmp/cc.log"; then
     pass "pkg-config build: $cc ... ${pc_shared[*]}"
-    resolved=$(LD_LIBRARY_PATH=$libdir ldd "$tmp/consumer_pc" | awk '/libpostmark.so.1/ {print $3}')
-    if [ "$resolved" -ef "$so" ]; then pass "loads the installed libpostmark.so.1"; else fail "libpostmark.so.1 resolves to '$resolved'"; fi
+    resolved=$(LD_LIBRARY_PATH=$libdir ldd "$tmp/consumer_pc" | awk '/libpostmark.so.2/ {print $3}')
+    if [ "$resolved" -ef "$so" ]; then pass "loads the installed libpostmark.so.2"; else fail "libpostmark.so.2 resolves to '$resolved'"; fi
     run "consumer (pkg-config, shared)" "$tmp/consumer_pc" LD_LIBRARY_PATH="$libdir"
 else
     cat "$tmp/cc.log" >&2
@@ -194,10 +194,10 @@ if cmake_project "$src/tests/install" "$tmp/cmake-consumer" "$tmp/cmake.log"; th
     pass "find_package(postmark) project builds"
     run "consumer (find_package, postmark::postmark)" "$tmp/cmake-consumer/consumer_shared" LD_LIBRARY_PATH="$libdir"
     run "consumer (find_package, postmark::postmark_static)" "$tmp/cmake-consumer/consumer_static"
-    if readelf -d "$tmp/cmake-consumer/consumer_shared" | grep -q 'NEEDED.*libpostmark.so.1'; then
+    if readelf -d "$tmp/cmake-consumer/consumer_shared" | grep -q 'NEEDED.*libpostmark.so.2'; then
         pass "postmark::postmark is the shared library"
     else
-        fail "postmark::postmark did not link libpostmark.so.1"
+        fail "postmark::postmark did not link libpostmark.so.2"
     fi
 else
     cat "$tmp/cmake.log" >&2
@@ -252,10 +252,10 @@ fi
 
 # A version the package does not satisfy must be refused.
 if cmake -S "$src/tests/install" -B "$tmp/cmake-v2" -DCMAKE_PREFIX_PATH="$prefix" \
-         -DCMAKE_C_COMPILER="$cc" -DPM_CONSUMER_VERSION=2.0 >"$tmp/cmake2.log" 2>&1; then
-    fail "find_package(postmark 2.0) accepted this 1.x package"
+         -DCMAKE_C_COMPILER="$cc" -DPM_CONSUMER_VERSION=3.0 >"$tmp/cmake2.log" 2>&1; then
+    fail "find_package(postmark 3.0) accepted this 2.x package"
 else
-    pass "find_package(postmark 2.0) refused (SameMajorVersion)"
+    pass "find_package(postmark 3.0) refused (SameMajorVersion)"
 fi
 
 finish
