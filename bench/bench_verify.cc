@@ -1,4 +1,4 @@
-// bench_verify.cc — the verifier pool (engine/verify.h) beside the limit it
+// bench_verify.cc — the verifier pool (engine/pool.h) beside the limit it
 // chases, measured in the same run (Google Benchmark).
 //
 //  limit/T        T threads calling secp256k1_schnorrsig_verify on
@@ -140,7 +140,7 @@ void BM_Limit(benchmark::State &state)
     state.SetItemsProcessed(state.iterations());
 }
 
-// ---- the pool (through bench/pool_shim.h: verify.h is C11, not C++) -----
+// ---- the pool (through bench/pool_shim.h: pool.h is C11, not C++) -----
 
 void BM_Pool(benchmark::State &state)
 {

@@ -1,6 +1,6 @@
 /*
- * pool_shim.h — the verifier pool (engine/verify.h) behind a C and C++
- * friendly face for bench_verify.cc: verify.h uses C11 atomics, which C++
+ * pool_shim.h — the verifier pool (engine/pool.h) behind a C and C++
+ * friendly face for bench_verify.cc: pool.h uses C11 atomics, which C++
  * cannot include. The job the shim runs is the pipeline's pattern: chunks
  * claimed from an atomic counter, each signature verified through
  * pm_verify_sig and the worker's own key cache.

@@ -6,7 +6,7 @@
  * ===========
  * Stages. Work moves in batches of up to BATCH_TXS transactions:
  *
- *   caller thread            worker threads (verify.c)          caller thread
+ *   caller thread            worker threads (pool.c)            caller thread
  *   fill batch k+1  ──────▶  A: parse, txid, sighash, leaf,  ──▶ commit batch k+1
  *   (copy records)           index txids   | barrier |           in stream order
  *                            B: resolve signing keys, verify      (state.c)

@@ -9,7 +9,7 @@
 #include "context.h"
 #include "hmap.h"
 #include "state.h"
-#include "verify.h"
+#include "pool.h"
 
 #include <stdatomic.h>
 

@@ -30,7 +30,7 @@
 #include "../engine/sigcache.h"
 #include "../engine/snapshot.h"
 #include "../engine/state.h"
-#include "../engine/verify.h"
+#include "../engine/pool.h"
 #endif
 
 #endif

@@ -1,7 +1,7 @@
 /*
- * verify.c — the verifier pool (see verify.h for the design).
+ * pool.c — the worker pool that verifies (see pool.h for the design).
  */
-#include "verify.h"
+#include "pool.h"
 
 #include <linux/futex.h>
 #include <pthread.h>

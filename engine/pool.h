@@ -1,5 +1,5 @@
 /*
- * verify.h — the verifier pool: N worker threads, each owning its memory
+ * pool.h — the worker pool (the verifiers): N worker threads, each owning its memory
  * (a hasher, a key cache), that run one job at a time over a batch of
  * transactions. The pool only starts and joins jobs; how a job splits its
  * items is the job's (the pipeline's workers claim chunks from an atomic
@@ -16,8 +16,8 @@
  * A worker's release decrement of `remaining` makes its writes visible to
  * pm_pool_wait's acquire load.
  */
-#ifndef PM_ENGINE_VERIFY_H
-#define PM_ENGINE_VERIFY_H
+#ifndef PM_ENGINE_POOL_H
+#define PM_ENGINE_POOL_H
 
 #include "hash.h"
 #include "state.h"
