@@ -134,11 +134,17 @@ typedef struct serve {
     pthread_mutex_t engine_lock;
     int64_t pending;             /* accepted, not yet in a block */
     double open_since;           /* when the open block got its first tx */
-    serve_record **batch;        /* records of the batch being admitted */
-    uint64_t batch_base;         /* the index of batch[0]; between batches,
-                                    the records admitted (the journal's) */
-    size_t batch_n;
-    int io_failed;               /* a write or sync failed: no more admission */
+    uint64_t batch_base;         /* records submitted to the engine: the
+                                    next record's index */
+    /* Records submitted and not yet counted as decided: flight[i] has
+     * index flight_first + i; the first flight_done are counted. The
+     * requests they belong to, in order, wait in fl_head..fl_tail. */
+    serve_record **flight;
+    size_t flight_n, flight_done, flight_cap, since_step;
+    uint64_t flight_first;
+    serve_queue_item *fl_head, *fl_tail;
+    _Atomic int io_failed;       /* a write or sync failed: no more admission
+                                    (set by the journal thread too) */
     uint64_t open_first;         /* no later than the open block's first
                                     record (valid while pending > 0) */
     /* A peer's block being connected: the waiting transactions the
@@ -147,12 +153,14 @@ typedef struct serve {
     size_t n_dropped, cap_dropped;
     int collecting;
 
-    /* The queue of requests to the committer. */
+    /* Requests go HTTP thread -> journal thread (head: journaled with one
+     * fdatasync per run) -> committer (ready_head: validated, answered).
+     * Both queues, stopping and journal_done are under queue_lock. */
     pthread_mutex_t queue_lock;
-    pthread_cond_t queue_cond, done_cond;
-    serve_queue_item *head, *tail;
-    int stopping;
-    pthread_t committer;
+    pthread_cond_t queue_cond, ready_cond, done_cond;
+    serve_queue_item *head, *tail, *ready_head, *ready_tail;
+    int stopping, journal_done;
+    pthread_t committer, journaler;
 
     /* Blocks of the chain file (height = position), for GET and SSE. */
     pthread_mutex_t blocks_lock;
