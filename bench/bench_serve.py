@@ -23,6 +23,13 @@
    due, so a slow answer is not hidden by sending the next one later);
    p50/p99/max. Transfers from the same stream after its setup.
 
+3. Latency with a real HTTP load generator: wrk (4.1: no fixed-rate mode,
+   so a fixed number of connections, 1 and 8, each sending its next
+   request when the answer arrives: a closed loop) running
+   bench/serve_latency.lua, which posts one distinct record a request from
+   the same stream after its setup; p50/p99/max as wrk measures them.
+   Skipped, with a line saying so, when wrk is not installed.
+
 Standard library only. Prints a text report (bench/run.sh keeps it as
 other-serve.txt) and exits 1 when a run fails.
 """
@@ -185,6 +192,32 @@ def latency(args, stream, recs, work):
     return len(lat), lat[len(lat) // 2], lat[int(len(lat) * 0.99)], lat[-1]
 
 
+def wrk_latency(args, stream, recs, work, conns):
+    """wrk -t1 -cCONNS for --seconds on a fresh server after the setup:
+    (requests, non-2xx, p50 s, p99 s, max s)."""
+    server = Server(args.postmark, work, stream, args.threads)
+    try:
+        setup = len(recs) // 10
+        conn = server.conn()
+        for i in range(0, setup, args.batch):
+            post(conn, '/v1/txs', b''.join(struct.pack('<I', len(r)) + r
+                                           for r in recs[i:i + args.batch]))
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'serve_latency.lua')
+        out = subprocess.run([args.wrk, '-t1', '-c%d' % conns, '-d%ds' % max(1, int(args.seconds)),
+                              '--latency', '-s', script, 'http://127.0.0.1:%d' % server.port,
+                              '--', stream, str(setup)],
+                             check=True, capture_output=True, text=True).stdout
+    finally:
+        server.stop()
+    for line in out.splitlines():
+        f = line.split()
+        if f and f[0] == 'wrk-latency':
+            v = dict(zip(f[1::2], (int(x) for x in f[2::2])))
+            return (v['requests'], v['non2xx'], v['p50_us'] / 1e6, v['p99_us'] / 1e6,
+                    v['max_us'] / 1e6)
+    raise RuntimeError('wrk printed no result line:\n' + out)
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument('--postmark', required=True)
@@ -196,6 +229,7 @@ def main():
     p.add_argument('--rate', type=float, default=200)
     p.add_argument('--seconds', type=float, default=5)
     p.add_argument('--reps', type=int, default=1)
+    p.add_argument('--wrk', default=shutil.which('wrk'), help='wrk (default: on PATH)')
     args = p.parse_args()
     work = tempfile.mkdtemp(prefix='bench_serve.', dir=args.data)
     try:
@@ -236,6 +270,17 @@ def main():
         count, p50, p99, worst = latency(args, stream, recs, work)
         print('  POST /v1/tx at %.0f/s for %.0f s (%d requests): p50 %.2f ms, p99 %.2f ms, max %.2f ms'
               % (args.rate, args.seconds, count, p50 * 1e3, p99 * 1e3, worst * 1e3))
+        if not args.wrk:
+            print('  wrk: not installed, its latency skipped')
+        for conns in ((1, 8) if args.wrk else ()):
+            for f in os.listdir(work):
+                if f.startswith('serve.'):
+                    os.remove(os.path.join(work, f))
+            count, non2xx, p50, p99, worst = wrk_latency(args, stream, recs, work, conns)
+            print('  wrk POST /v1/tx, %d connection%s, %.0f s (%d requests, %d rejected 422): '
+                  'p50 %.2f ms, p99 %.2f ms, max %.2f ms'
+                  % (conns, '' if conns == 1 else 's', max(1, int(args.seconds)), count, non2xx,
+                     p50 * 1e3, p99 * 1e3, worst * 1e3))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
