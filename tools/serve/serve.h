@@ -167,6 +167,10 @@ typedef struct serve {
     pthread_cond_t blocks_cond;
     serve_block *blocks;
     size_t n_blocks, cap_blocks;
+    /* Every block disconnected since the start, in order (SSE streams
+     * that sent one tell their consumer). */
+    serve_block *gone;
+    size_t n_gone, cap_gone;
     uint64_t chain_end;          /* file size: where the next block goes */
     pthread_rwlock_t chain_lock; /* appends vs. whole-file scans (trace) */
     _Atomic int closing;         /* shutdown: SSE streams end */
@@ -193,7 +197,8 @@ typedef struct serve {
 } serve;
 
 struct serve_block {
-    uint64_t offset;             /* of the block's bytes (after its length) */
+    uint64_t offset;             /* of the block's bytes (after its length);
+                                    in `gone`: its height */
     uint32_t size;
     uint8_t hash[32];
 };
@@ -241,9 +246,13 @@ serve_tx_state serve_tx_lookup(serve *s, const uint8_t txid[32], uint64_t *heigh
 /* Copy of block h's bytes (malloc'ed) and hash; 0 when there is no such
  * block. */
 int serve_block_get(serve *s, uint64_t h, uint8_t **bytes, size_t *size, uint8_t hash[32]);
-/* Wait until block h exists or the service is closing, at most ms.
- * Returns 1 when it exists. */
-int serve_block_wait(serve *s, uint64_t h, unsigned ms);
+/* Wait until block h exists, a block is disconnected (more than `gone`
+ * so far), or the service is closing, at most ms. Returns 1 when block h
+ * exists. */
+int serve_block_wait(serve *s, uint64_t h, size_t gone, unsigned ms);
+/* The i-th block disconnected since the start: its height and hash; 0
+ * when there is none (yet). */
+int serve_gone_get(serve *s, size_t i, uint64_t *height, uint8_t hash[32]);
 /* Block h's header, hash and size; 0 when there is no such block. */
 int serve_block_header(serve *s, uint64_t h, pm_block_header *header, uint8_t hash[32],
                        size_t *size);

@@ -252,7 +252,19 @@ int serve_block_header(serve *s, uint64_t h, pm_block_header *header, uint8_t ha
     return 1;
 }
 
-int serve_block_wait(serve *s, uint64_t h, unsigned ms)
+int serve_gone_get(serve *s, size_t i, uint64_t *height, uint8_t hash[32])
+{
+    pthread_mutex_lock(&s->blocks_lock);
+    int there = i < s->n_gone;
+    if (there) {
+        *height = s->gone[i].offset;
+        memcpy(hash, s->gone[i].hash, 32);
+    }
+    pthread_mutex_unlock(&s->blocks_lock);
+    return there;
+}
+
+int serve_block_wait(serve *s, uint64_t h, size_t gone, unsigned ms)
 {
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
@@ -264,7 +276,7 @@ int serve_block_wait(serve *s, uint64_t h, unsigned ms)
     }
     pthread_mutex_lock(&s->blocks_lock);
     int rc = 0;
-    while (s->n_blocks <= h && !s->closing && rc == 0)
+    while (s->n_blocks <= h && s->n_gone <= gone && !s->closing && rc == 0)
         rc = pthread_cond_timedwait(&s->blocks_cond, &s->blocks_lock, &until);
     int there = s->n_blocks > h;
     pthread_mutex_unlock(&s->blocks_lock);
@@ -552,6 +564,26 @@ static int note_tip(serve *s)
     return 0;
 }
 
+/* Remember a disconnected block (height, hash) and wake the SSE streams.
+ * Under blocks_lock. Out of memory: streams do not hear of it (they still
+ * send the block that replaces it). */
+static void note_gone(serve *s, uint64_t height, const uint8_t hash[32])
+{
+    if (s->n_gone == s->cap_gone) {
+        size_t cap = s->cap_gone ? 2 * s->cap_gone : 16;
+        serve_block *g = realloc(s->gone, cap * sizeof *g);
+        if (!g)
+            return;
+        s->gone = g;
+        s->cap_gone = cap;
+    }
+    serve_block *g = &s->gone[s->n_gone++];
+    g->offset = height;
+    g->size = 0;
+    memcpy(g->hash, hash, 32);
+    pthread_cond_broadcast(&s->blocks_cond);
+}
+
 static void forget_tx(void *data, const uint8_t txid[32])
 {
     status_set(data, txid, TX_GONE, 0, PM_REASON_NONE);
@@ -610,6 +642,7 @@ static pm_status chain_change(serve *s, serve_queue_item *it)
             if (ok) {
                 s->chain_end = end;
                 s->n_blocks--;
+                note_gone(s, n - 1, hash);
             }
             pthread_mutex_unlock(&s->blocks_lock);
             pthread_rwlock_unlock(&s->chain_lock);
@@ -1164,6 +1197,7 @@ int service_stop(serve *s)
     if (s->chain_fd >= 0)
         close(s->chain_fd);
     free(s->blocks);
+    free(s->gone);
     free(s->status);
     free(s->flight);
     return rc;
