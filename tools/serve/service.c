@@ -5,10 +5,13 @@
  * (serve_admit) and wait. The journal thread takes everything queued as
  * one batch and appends it to the journal with one fdatasync (group
  * commit), then hands it on. The committer, which owns the engine's pack
- * mode, gives the records the next indexes (their journal positions),
- * submits them in index order and drains the pipeline without closing the
- * open block (pm_engine_check_tx settles everything submitted); a record
- * that got no reject callback by then is accepted, and only then answered.
+ * mode, gives the records the next indexes (their journal positions) and
+ * submits them in index order, stepping the engine's pipeline as it goes
+ * (pm_engine_step: one part verified while the part before is decided)
+ * instead of draining it after each batch; a record that got no reject
+ * callback once the engine has settled past it is accepted, and a request
+ * is answered when all its records are settled. When nothing more comes
+ * out of the journal, the committer steps until everything is settled.
  * So while the committer validates batch k, batch k+1 is being synced,
  * and still: the journal's order is the order of the indexes answered, an
  * answer comes after its record's fdatasync, and the engine sees exactly
