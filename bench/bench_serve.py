@@ -4,25 +4,42 @@
     bench_serve.py --postmark BIN --data DIR [--txs N] [--threads T] [--batch B]
                    [--clients C] [--rate R] [--seconds S] [--reps K]
 
-1. Throughput: a generated market stream of N records is packed by
-   `postmark pack` (the limit: the library's own ingest and pipeline), then
-   submitted to a fresh `postmark serve` as POST /v1/txs bodies of B records,
-   C requests in flight (each client sends the next body as soon as its
-   answer arrives; the journal keeps the order they arrive in), then a
-   flush. Both with --threads T, wall time from the first record to the last
-   block synced. The ratio serve/pack is the figure; the best of K runs each.
+1. Throughput: a generated market stream of N records is submitted to a
+   fresh `postmark serve` as POST /v1/txs bodies of B records: the first
+   tenth (the setup: operators, series, issues) in order by one client,
+   the rest by C clients at once (each sends the next body as soon as its
+   answer arrives), then a flush. The journal keeps the order bodies
+   arrive in, which is not the stream's once C > 1, and a market's
+   verdicts depend on order (a transfer before the issue it spends is
+   rejected; one swap early on rejects most of what follows). So C is 1
+   by default (the stream's order, pack's verdicts), and the limit is
+   `postmark pack` of serve's own journal: the same records in the same
+   order; the two chains must be identical, byte for byte, or the run
+   fails. The rejects are printed: C > 1 measures another workload.
+   Both with --threads T, wall time from the first record to the last
+   block synced. Per run the ratio serve/pack; the median of K runs.
 2. Latency: single POST /v1/tx requests at a fixed offered rate R per second
    for S seconds (an open loop: each request is timed from the moment it was
    due, so a slow answer is not hidden by sending the next one later);
    p50/p99/max. Transfers from the same stream after its setup.
 
+3. Latency with a real HTTP load generator: wrk (4.1: no fixed-rate mode,
+   so a fixed number of connections, 1 and 8, each sending its next
+   request when the answer arrives: a closed loop) running
+   bench/serve_latency.lua, which posts one distinct record a request from
+   the same stream after its setup; p50/p99/max as wrk measures them.
+   Skipped, with a line saying so, when wrk is not installed.
+
 Standard library only. Prints a text report (bench/run.sh keeps it as
 other-serve.txt) and exits 1 when a run fails.
 """
 import argparse
+import filecmp
 import http.client
 import os
+import resource
 import shutil
+import statistics
 import struct
 import subprocess
 import sys
@@ -58,11 +75,14 @@ class Server:
         return http.client.HTTPConnection('127.0.0.1', self.port, timeout=300)
 
     def stop(self):
+        """Stop it; returns the CPU seconds (user + system) it used."""
         self.proc.terminate()
-        rc = self.proc.wait()
+        _, status, usage = os.wait4(self.proc.pid, 0)
+        self.proc.returncode = rc = os.waitstatus_to_exitcode(status)
         self.err.close()
         if rc != 0:
             raise RuntimeError('serve exited %d' % rc)
+        return usage.ru_utime + usage.ru_stime
 
 
 def post(conn, path, body):
@@ -78,8 +98,9 @@ def throughput(args, stream, recs, work):
     server = Server(args.postmark, work, stream, args.threads)
     bodies = [b''.join(struct.pack('<I', len(r)) + r for r in recs[i:i + args.batch])
               for i in range(0, len(recs), args.batch)]
+    setup = max(1, len(bodies) // 10)
     lock = threading.Lock()
-    nxt = [0]
+    nxt = [setup]
     errors = []
 
     def client():
@@ -97,17 +118,39 @@ def throughput(args, stream, recs, work):
                 return
 
     t0 = time.perf_counter()
+    conn = server.conn()
+    for body in bodies[:setup]:
+        post(conn, '/v1/txs', body)
     threads = [threading.Thread(target=client) for _ in range(args.clients)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    post(server.conn(), '/v1/flush', b'')
+    post(conn, '/v1/flush', b'')
     seconds = time.perf_counter() - t0
-    server.stop()
+    cpu = server.stop()
     if errors:
         raise errors[0]
-    return seconds
+    return seconds, cpu
+
+
+def pack(args, stream, chain):
+    """Seconds and CPU seconds for `postmark pack STREAM` into a new CHAIN."""
+    for f in (chain, chain + '.runs'):
+        if os.path.exists(f):
+            os.remove(f)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    subprocess.run([args.postmark, 'pack', stream, '--chain', chain, '--threads',
+                    str(args.threads), '--block-txs', '4096', '--quiet'], check=True)
+    seconds = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return seconds, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def count_rejects(path):
+    with open(path, 'rb') as f:
+        return sum(1 for _ in f) - 1  # the header line
 
 
 def latency(args, stream, recs, work):
@@ -149,6 +192,32 @@ def latency(args, stream, recs, work):
     return len(lat), lat[len(lat) // 2], lat[int(len(lat) * 0.99)], lat[-1]
 
 
+def wrk_latency(args, stream, recs, work, conns):
+    """wrk -t1 -cCONNS for --seconds on a fresh server after the setup:
+    (requests, non-2xx, p50 s, p99 s, max s)."""
+    server = Server(args.postmark, work, stream, args.threads)
+    try:
+        setup = len(recs) // 10
+        conn = server.conn()
+        for i in range(0, setup, args.batch):
+            post(conn, '/v1/txs', b''.join(struct.pack('<I', len(r)) + r
+                                           for r in recs[i:i + args.batch]))
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'serve_latency.lua')
+        out = subprocess.run([args.wrk, '-t1', '-c%d' % conns, '-d%ds' % max(1, int(args.seconds)),
+                              '--latency', '-s', script, 'http://127.0.0.1:%d' % server.port,
+                              '--', stream, str(setup)],
+                             check=True, capture_output=True, text=True).stdout
+    finally:
+        server.stop()
+    for line in out.splitlines():
+        f = line.split()
+        if f and f[0] == 'wrk-latency':
+            v = dict(zip(f[1::2], (int(x) for x in f[2::2])))
+            return (v['requests'], v['non2xx'], v['p50_us'] / 1e6, v['p99_us'] / 1e6,
+                    v['max_us'] / 1e6)
+    raise RuntimeError('wrk printed no result line:\n' + out)
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument('--postmark', required=True)
@@ -156,10 +225,11 @@ def main():
     p.add_argument('--txs', type=int, default=100000)
     p.add_argument('--threads', type=int, default=os.cpu_count())
     p.add_argument('--batch', type=int, default=2048)
-    p.add_argument('--clients', type=int, default=2)
+    p.add_argument('--clients', type=int, default=1)
     p.add_argument('--rate', type=float, default=200)
     p.add_argument('--seconds', type=float, default=5)
     p.add_argument('--reps', type=int, default=1)
+    p.add_argument('--wrk', default=shutil.which('wrk'), help='wrk (default: on PATH)')
     args = p.parse_args()
     work = tempfile.mkdtemp(prefix='bench_serve.', dir=args.data)
     try:
@@ -167,34 +237,50 @@ def main():
         subprocess.run([args.postmark, 'gen', '--shape', 'market', '--txs', str(args.txs),
                         '--seed', '3', '-o', stream], check=True, stderr=subprocess.DEVNULL)
         recs = records(stream)
-        pack_s, serve_s = [], []
+        runs = []  # (pack s, pack CPU s, serve s, serve CPU s, rejects)
         for _ in range(args.reps):
-            chain = os.path.join(work, 'pack.pmbk')
-            for f in (chain, chain + '.runs'):
-                if os.path.exists(f):
-                    os.remove(f)
-            t0 = time.perf_counter()
-            subprocess.run([args.postmark, 'pack', stream, '--chain', chain, '--threads',
-                            str(args.threads), '--block-txs', '4096', '--quiet'], check=True)
-            pack_s.append(time.perf_counter() - t0)
             for f in os.listdir(work):
                 if f.startswith('serve.'):
                     os.remove(os.path.join(work, f))
-            serve_s.append(throughput(args, stream, recs, work))
+            serve_s, serve_cpu = throughput(args, stream, recs, work)
+            chain = os.path.join(work, 'pack.pmbk')
+            journal = os.path.join(work, 'serve.pmbk.journal.pmtx')
+            pack_s, pack_cpu = pack(args, journal, chain)
+            if not filecmp.cmp(chain, os.path.join(work, 'serve.pmbk'), shallow=False):
+                raise RuntimeError('serve\'s chain is not pack of its journal')
+            runs.append((pack_s, pack_cpu, serve_s, serve_cpu,
+                         count_rejects(journal + '.rejects.csv')))
         n = len(recs)
-        pack_rate, serve_rate = n / min(pack_s), n / min(serve_s)
-        print('postmark serve, %d-record market stream, --threads %d (best of %d)'
+        print('postmark serve, %d-record market stream, --threads %d (median of %d)'
               % (n, args.threads, args.reps))
-        print('  pack (the limit)          %9.0f tx/s  (%.2f s)' % (pack_rate, min(pack_s)))
+        for k, (p_s, p_cpu, s_s, s_cpu, rej) in enumerate(runs):
+            print('  run %d: pack of the journal %.2f s (%.2f CPU s), serve %.2f s (%.2f CPU s), '
+                  'ratio %.3f (%d rejected)' % (k + 1, p_s, p_cpu, s_s, s_cpu, p_s / s_s, rej))
+        pack_med = statistics.median(r[0] for r in runs)
+        serve_med = statistics.median(r[2] for r in runs)
+        print('  pack (the limit)          %9.0f tx/s  (%.2f s)' % (n / pack_med, pack_med))
         print('  serve POST /v1/txs        %9.0f tx/s  (%.2f s; %d records a body, %d in flight)'
-              % (serve_rate, min(serve_s), args.batch, args.clients))
-        print('  ratio serve/pack          %9.3f' % (serve_rate / pack_rate))
+              % (n / serve_med, serve_med, args.batch, args.clients))
+        print('  ratio serve/pack          %9.3f' % statistics.median(r[0] / r[2] for r in runs))
+        print('  CPU-time ratio            %9.3f  (pack CPU s / serve CPU s, the server alone)'
+              % statistics.median(r[1] / r[3] for r in runs))
         for f in os.listdir(work):
             if f.startswith('serve.'):
                 os.remove(os.path.join(work, f))
         count, p50, p99, worst = latency(args, stream, recs, work)
         print('  POST /v1/tx at %.0f/s for %.0f s (%d requests): p50 %.2f ms, p99 %.2f ms, max %.2f ms'
               % (args.rate, args.seconds, count, p50 * 1e3, p99 * 1e3, worst * 1e3))
+        if not args.wrk:
+            print('  wrk: not installed, its latency skipped')
+        for conns in ((1, 8) if args.wrk else ()):
+            for f in os.listdir(work):
+                if f.startswith('serve.'):
+                    os.remove(os.path.join(work, f))
+            count, non2xx, p50, p99, worst = wrk_latency(args, stream, recs, work, conns)
+            print('  wrk POST /v1/tx, %d connection%s, %.0f s (%d requests, %d rejected 422): '
+                  'p50 %.2f ms, p99 %.2f ms, max %.2f ms'
+                  % (conns, '' if conns == 1 else 's', max(1, int(args.seconds)), count, non2xx,
+                     p50 * 1e3, p99 * 1e3, worst * 1e3))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -172,7 +172,8 @@ if wants others; then
 fi
 
 # postmark serve beside pack on the same stream and cores, and the latency of
-# single requests at a fixed offered rate (bench/bench_serve.py).
+# single requests at a fixed offered rate (bench/bench_serve.py), then under
+# wrk with 1 and 8 connections (bench/serve_latency.lua; skipped without wrk).
 if wants serve; then
     step other-serve python3 "$root/bench/bench_serve.py" --postmark "$BUILD_DIR/postmark" \
         --data "$data" --txs "$serve_txs" --seconds "$serve_seconds" --reps "$reps"

@@ -154,6 +154,13 @@ pm_status pm_engine_flush(pm_engine *e)
     return pm_pipeline_drain(e, 1);
 }
 
+pm_status pm_engine_step(pm_engine *e, uint64_t *settled)
+{
+    PM_ARG_CHECK(NULL, e != NULL, PM_ERR_ARG);
+    PM_ARG_CHECK(e->ctx, settled != NULL, PM_ERR_ARG);
+    return pm_pipeline_step(e, settled);
+}
+
 /* Runs `change` with the open block's transactions taken out of the state,
  * then checks them again on the new state (the mempool re-check). */
 static pm_status around_open_block(pm_engine *e, pm_status (*change)(pm_engine *, void *),

@@ -558,6 +558,23 @@ pm_status pm_pipeline_drain(pm_engine *e, int close_block)
     return close_block ? fail(e, close_open_block(e), "closing block") : PM_OK;
 }
 
+/* One step, even with the filling batch not full: it starts verifying
+ * while the committing one is decided. Records are decided in index order,
+ * so the first undecided one is the committing batch's first (now the
+ * batch just started), else the filling batch's, else the next to come. */
+pm_status pm_pipeline_step(pm_engine *e, uint64_t *settled)
+{
+    if (e->filling->n || e->committing) {
+        pm_status st = pack_step(e);
+        if (st != PM_OK)
+            return fail(e, st, "pack");
+    }
+    *settled = e->committing ? e->committing->index[0]
+               : e->filling->n ? e->filling->index[0]
+                               : e->next_index;
+    return PM_OK;
+}
+
 /* ---------------------------------------------------------------------- */
 /* Mempool: the open block's transactions around a change of tip            */
 /* ---------------------------------------------------------------------- */

@@ -95,6 +95,9 @@ pm_status pm_pipeline_submit(pm_engine *e, const uint8_t *tx, size_t size);
 pm_status pm_pipeline_submit_truncated(pm_engine *e);
 /* Validate everything submitted; close_block also closes the open block. */
 pm_status pm_pipeline_drain(pm_engine *e, int close_block);
+/* One pipeline step without waiting for it to empty (pm_engine_step);
+ * *settled: the index of the first record not yet decided. */
+pm_status pm_pipeline_step(pm_engine *e, uint64_t *settled);
 
 /* Blocks from a peer or a chain file. */
 pm_status pm_pipeline_connect(pm_engine *e, pm_verdict *verdict, const uint8_t *const *blocks,

@@ -12,7 +12,9 @@ It shows a node author in any language everything needed to use the service:
   * follow blocks: GET /v1/blocks?from=H is a text/event-stream with one event
     per block ("id: HEIGHT", "data: {"height", "hash", "raw"}"); after a
     dropped connection, reconnect with the header Last-Event-ID: the last
-    height seen, and the stream goes on with the next block.
+    height seen, and the stream goes on with the next block. A block taken
+    back (POST /v1/disconnect) comes as an event named "disconnect" before
+    the blocks in its place.
   * with `serve --token-file`, every POST carries "Authorization: Bearer TOKEN".
 
 Usage:
@@ -101,17 +103,21 @@ def submit(args):
 
 
 def events(resp):
-    """Server-sent events of a response: (id, data) pairs; comments skipped."""
-    ev_id, data = None, []
+    """Server-sent events of a response: (id, data) pairs of the block
+    events; comments skipped. A block taken back (the event "disconnect")
+    is said on stderr; the blocks in its place follow."""
+    ev_id, data, kind = None, [], None
     while True:
         line = resp.readline()
         if not line:
             return
         line = line.decode('utf-8').rstrip('\r\n')
         if line == '':
-            if data:
+            if data and kind == 'disconnect':
+                print('block %d disconnected' % json.loads(data[0])['height'], file=sys.stderr)
+            elif data:
                 yield ev_id, '\n'.join(data)
-            ev_id, data = None, []
+            ev_id, data, kind = None, [], None
         elif line.startswith(':'):
             continue
         else:
@@ -119,6 +125,8 @@ def events(resp):
             value = value[1:] if value.startswith(' ') else value
             if field == 'id':
                 ev_id = value
+            elif field == 'event':
+                kind = value
             elif field == 'data':
                 data.append(value)
 

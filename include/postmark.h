@@ -618,6 +618,25 @@ PM_API pm_status pm_engine_skip_records(pm_engine *engine, uint64_t n);
  *  Args: engine: not NULL. */
 PM_API pm_status pm_engine_flush(pm_engine *engine) PM_WARN_UNUSED;
 
+/** Pack mode: advance the pipeline by one step without waiting for it to
+ *  empty, so a caller that answers each record (a service) need not drain
+ *  between batches. The records submitted since the previous step start
+ *  verifying on the verifier threads while those of the previous step are
+ *  decided on this thread (their callbacks delivered, a full block
+ *  emitted); the call returns when both are done. Two calls with nothing
+ *  submitted in between decide everything submitted before them; the open
+ *  block stays open. Verdicts and blocks are the same however submits and
+ *  steps interleave (and the same as pm_engine_flush's).
+ *  Returns: PM_OK; PM_ERR_NOMEM (as for pm_engine_flush); PM_ERR_ARG on
+ *           misuse.
+ *  Args: engine: not NULL.
+ *  Out:  settled: not NULL: the submission index of the first record whose
+ *        verdict is not yet delivered (every record before it is decided:
+ *        rejected through on_reject, or accepted into the open block or an
+ *        emitted one); the next index to be submitted when all are.
+ *  Thread safety: one thread at a time per engine. */
+PM_API pm_status pm_engine_step(pm_engine *engine, uint64_t *settled) PM_WARN_UNUSED;
+
 /** Verdict on a block or a chain. */
 typedef struct {
     pm_reason reason;      /**< PM_REASON_NONE when valid */

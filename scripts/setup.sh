@@ -20,13 +20,14 @@ cd "$(dirname "$0")/.."
 # corpus splitter; libmicrohttpd and jansson for `postmark serve`, and
 # prometheus (promtool and a server that scrapes it), chromium with
 # chromium-driver and python3-selenium (the explorer page in a real
-# browser) for its tests.
+# browser) for its tests; wrk, the HTTP load generator of its latency
+# benchmark (bench/serve_latency.lua).
 PACKAGES=(
     build-essential cmake pkg-config
     libsecp256k1-dev libxxhash-dev liburing-dev libssl-dev libjemalloc-dev
     libmicrohttpd-dev libjansson-dev prometheus
     chromium chromium-driver python3-selenium groff-base
-    libbenchmark-dev libck-dev
+    libbenchmark-dev libck-dev wrk
     clang libclang-rt-14-dev llvm
     python3
 )

@@ -639,6 +639,12 @@ static void test_engine(fixture *f)
     pm_engine_stats(e, &st);
     CHECK(st.txs_accepted == 0 && st.txs_rejected == 0 && rejects == 0);
 
+    cover("pm_engine_step");
+    uint64_t settled = 1;
+    CHECK_ABORTS("pm_engine_step", (void)!pm_engine_step(NULL, &settled));
+    CHECK_ILLEGAL("pm_engine_step", pm_engine_step(e, NULL), PM_ERR_ARG);
+    CHECK_LEGAL(CHECK(pm_engine_step(e, &settled) == PM_OK && settled == 0));
+
     cover("pm_engine_check_tx");
     pm_reason r;
     CHECK_ABORTS("pm_engine_check_tx", (void)!pm_engine_check_tx(NULL, &r, rec, len));

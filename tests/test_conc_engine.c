@@ -2,8 +2,9 @@
  * test_conc_engine.c — the engine API of postmark.h on the vectors: pack
  * mode through callbacks (record by record and in batches), connecting
  * blocks, atomicity of an invalid block, disconnecting back to genesis,
- * admission checks, the mempool re-check when a peer's block arrives,
- * looking up unspent outputs, and the misuse callback.
+ * stepping the pipeline (pm_engine_step), admission checks, the mempool
+ * re-check when a peer's block arrives, looking up unspent outputs, and
+ * the misuse callback.
  */
 #include "postmark.h"
 #include "testutil.h"
@@ -292,6 +293,49 @@ static void test_submit_batch(const pm_context *ctx, const pm_vfile *stream, con
     pm_engine_destroy(e);
 }
 
+/* pm_engine_step between submissions of uneven size: the same rejects and
+ * blocks as pack; after each step every record before `settled` has its
+ * verdict (its reject delivered, or it is accepted) and none after it has;
+ * two steps with nothing submitted settle everything. */
+static void test_step_settled(const pm_context *ctx, const pm_vfile *stream, const pm_vfile *chain)
+{
+    for (unsigned threads = 1; threads <= 2; threads++) {
+        pm_engine *e = new_engine(ctx, &stream->params, threads, 32, 100);
+        sink s = {0};
+        pm_engine_set_callbacks(e, on_block, on_reject, &s);
+        static const size_t batch[] = {5, 0, 17, 64, 1, 100};
+        size_t next = 0;
+        uint64_t settled = 0, before = 0;
+        for (size_t k = 0; next < stream->n; k++) {
+            size_t n = batch[k % (sizeof batch / sizeof batch[0])];
+            if (n > stream->n - next)
+                n = stream->n - next;
+            CHECK(pm_engine_submit_batch(e, stream->rec + next, stream->len + next, n) == PM_OK);
+            next += n;
+            CHECK(pm_engine_step(e, &settled) == PM_OK);
+            CHECKF(settled >= before && settled <= next, "settled %llu after %llu, %zu submitted",
+                   (unsigned long long)settled, (unsigned long long)before, next);
+            for (size_t r = 0; r < s.rejects && r < 512; r++)
+                CHECK(s.reject_index[r] < settled);
+            pm_stats st;
+            pm_engine_stats(e, &st);
+            CHECKF(st.txs_accepted + st.txs_rejected == settled, "decided %llu, settled %llu",
+                   (unsigned long long)(st.txs_accepted + st.txs_rejected),
+                   (unsigned long long)settled);
+            before = settled;
+        }
+        CHECK(pm_engine_step(e, &settled) == PM_OK);
+        CHECK(pm_engine_step(e, &settled) == PM_OK && settled == stream->n);
+        CHECK(pm_engine_step(e, &settled) == PM_OK && settled == stream->n);
+        CHECK(pm_engine_flush(e) == PM_OK);
+        CHECK(s.size == chain->size - PM_FILE_HEADER_SIZE &&
+              memcmp(s.chain, chain->data + PM_FILE_HEADER_SIZE, s.size) == 0);
+        CHECK(s.rejects == 43);
+        free(s.chain);
+        pm_engine_destroy(e);
+    }
+}
+
 /* pm_engine_get_utxo against a model built from the chain's own
  * transactions: every output created and not spent later is found, with
  * the fields pm_tx_output decodes; every spent one, and an index past a
@@ -440,6 +484,7 @@ int main(void)
         test_check_tx(ctx, &stream, &chain4096);
         test_mempool_recheck(ctx, &stream, &chain32);
         test_submit_batch(ctx, &stream, &chain32);
+        test_step_settled(ctx, &stream, &chain32);
         test_get_utxo(ctx, &chain32);
         test_misuse(ctx, &stream);
         pm_vfile_free(&stream);

@@ -2,6 +2,7 @@
 #include "cliutil.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,21 +94,6 @@ int pm_cli_unhex(uint8_t *out, size_t n, const char *hex)
     return 1;
 }
 
-void pm_cli_json_string(FILE *f, const char *s, size_t len)
-{
-    fputc('"', f);
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\')
-            fprintf(f, "\\%c", c);
-        else if (c < 0x20)
-            fprintf(f, "\\u%04x", c);
-        else
-            fputc(c, f);
-    }
-    fputc('"', f);
-}
-
 size_t pm_cli_utf8_length(const unsigned char *s, size_t avail)
 {
     unsigned char c = s[0];
@@ -155,12 +141,58 @@ json_t *pm_cli_json_hex(const uint8_t *bytes, size_t n)
     return j;
 }
 
+/* The marker of a large number: NUL, U+E000. */
+static const char big_mark[] = "\0\xee\x80\x80";
+#define BIG_MARK_LEN 4
+/* ... as jansson prints it: NUL escaped, U+E000 as is. */
+static const char big_mark_dumped[] = "\"\\u0000\xee\x80\x80";
+
+json_t *pm_cli_json_decimal(const char *digits)
+{
+    size_t n = strlen(digits);
+    if (n < 19) /* below 10^18: an ordinary integer */
+        return json_integer((json_int_t)strtoll(digits, NULL, 10));
+    char *s = malloc(BIG_MARK_LEN + n);
+    if (!s)
+        return NULL;
+    memcpy(s, big_mark, BIG_MARK_LEN);
+    memcpy(s + BIG_MARK_LEN, digits, n);
+    json_t *j = json_stringn(s, BIG_MARK_LEN + n);
+    free(s);
+    return j;
+}
+
+json_t *pm_cli_json_u64(uint64_t v)
+{
+    if (v <= INT64_MAX)
+        return json_integer((json_int_t)v);
+    char digits[24];
+    snprintf(digits, sizeof digits, "%" PRIu64, v);
+    return pm_cli_json_decimal(digits);
+}
+
 int pm_cli_json_print(FILE *f, json_t *obj, int compact)
 {
     /* Reals to 10 digits: enough for seconds and rates. */
     size_t flags = JSON_REAL_PRECISION(10) | (compact ? JSON_COMPACT : 0);
-    int rc = obj && json_dumpf(obj, f, flags) == 0 && fputc('\n', f) != EOF ? 0 : -1;
+    char *text = obj ? json_dumps(obj, flags) : NULL;
     json_decref(obj);
+    if (!text)
+        return -1;
+    /* Large numbers: the marked string "\u0000<U+E000>DIGITS" becomes DIGITS. */
+    size_t mark = sizeof big_mark_dumped - 1, len = strlen(text), out = 0;
+    for (size_t i = 0; i < len;) {
+        if (text[i] == '"' && len - i >= mark && memcmp(text + i, big_mark_dumped, mark) == 0) {
+            i += mark;
+            while (text[i] != '"')
+                text[out++] = text[i++];
+            i++;
+        } else {
+            text[out++] = text[i++];
+        }
+    }
+    int rc = fwrite(text, 1, out, f) == out && fputc('\n', f) != EOF ? 0 : -1;
+    free(text);
     return rc;
 }
 

@@ -1,6 +1,6 @@
 /*
  * cliutil.h — small helpers shared by the subcommands: option parsing with
- * range checks (usage errors exit 2), hex, JSON string output, and the
+ * range checks (usage errors exit 2), hex, JSON output with jansson, and the
  * one-line error format "postmark: FILE: record N at byte B: REASON".
  */
 #ifndef PM_TOOLS_CLIUTIL_H
@@ -30,9 +30,6 @@ char *pm_cli_hex(char *out, const uint8_t *bytes, size_t n);
 /* Parse exactly 2n hex digits (either case); 1 on success. */
 int pm_cli_unhex(uint8_t *out, size_t n, const char *hex);
 
-/* Write s as a JSON string literal (quotes and escapes included). */
-void pm_cli_json_string(FILE *f, const char *s, size_t len);
-
 /* Length of the valid UTF-8 sequence at s (1..4; s[0] >= 0x80), or 0
  * when it is not one (overlong, surrogate, past U+10FFFF, cut). */
 size_t pm_cli_utf8_length(const unsigned char *s, size_t avail);
@@ -44,10 +41,19 @@ size_t pm_cli_utf8_length(const unsigned char *s, size_t avail);
 json_t *pm_cli_json_text(const char *s, size_t len);
 /* Lowercase hex of n bytes, as a JSON string. */
 json_t *pm_cli_json_hex(const uint8_t *bytes, size_t n);
+/* An unsigned integer as a JSON number, exact even past json_int_t
+ * (int64): pm_cli_json_decimal takes its decimal digits (a 128-bit sum).
+ * jansson has no such number, so a large one is a string holding a marker
+ * no other string printed here holds (a NUL, which no name from the chain
+ * has, then U+E000, which no header byte turns into) that
+ * pm_cli_json_print writes as the bare digits. */
+json_t *pm_cli_json_u64(uint64_t v);
+json_t *pm_cli_json_decimal(const char *digits);
 /* Print one object and a newline (members in insertion order; compact:
  * no spaces, as trace, gen and demo always printed; else ", " and ": ", as
- * pack and replay did), then release it. Returns 0, or -1 (out of memory
- * or a write error). */
+ * pack and replay did), then release it; numbers from pm_cli_json_u64 and
+ * pm_cli_json_decimal as bare digits. Returns 0, or -1 (out of memory or
+ * a write error). */
 int pm_cli_json_print(FILE *f, json_t *obj, int compact);
 
 /* Find the number of a top-level-looking member "key": N in a JSON text

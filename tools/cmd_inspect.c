@@ -15,7 +15,9 @@
  * one per record (a block's transactions are nested in it); every object
  * carries "raw", the record's bytes in hex (without the length prefix),
  * beside the decoded fields, which are named as in protocol §3 and §6 so
- * that re-encoding them gives "raw" back.
+ * that re-encoding them gives "raw" back. The objects are built with
+ * jansson (cliutil.h's helpers: names as UTF-8, integers past int64 still
+ * exact numbers).
  *
  * Exit status: 0 when the header is valid and the file could be read to
  * its end, whatever the records hold (they are the data being inspected);
@@ -60,6 +62,7 @@ typedef struct {
     const char *path;
     int json;
     FILE *out;
+    json_t *obj;        /* --json: the object being filled */
     const pm_context *ctx;
     uint8_t chain_id[32];
     char *hexbuf;       /* scratch for hex of up to a whole block */
@@ -90,55 +93,68 @@ static const char *hex(inspector *in, const uint8_t *b, size_t n)
     return pm_cli_hex(in->hexbuf, b, n);
 }
 
-/* Write "hex" (quoted) — large buffers without a second copy. */
-static void put_hex(inspector *in, const uint8_t *b, size_t n)
+/* --json: a member of the object being filled. */
+static void put(inspector *in, const char *name, json_t *value)
 {
-    const char *h = hex(in, b, n);
-    if (h) {
-        fputc('"', in->out);
-        fwrite(h, 1, 2 * n, in->out);
-        fputc('"', in->out);
-    } else {
-        fputs("null", in->out); /* out of memory for the hex text */
-    }
+    json_object_set_new(in->obj, name, value);
 }
 
 static void put_key(inspector *in, const char *name, const uint8_t *b, size_t n)
 {
-    fprintf(in->out, ",\"%s\":", name);
-    put_hex(in, b, n);
+    put(in, name, pm_cli_json_hex(b, n));
+}
+
+/* The members "reason", "field", "detail", "offset", "file_offset" of an
+ * error object. */
+static json_t *error_json(const char *reason, const char *field, const char *detail,
+                          uint64_t offset, uint64_t file_offset)
+{
+    return json_pack("{s:s, s:s, s:s, s:o, s:o}", "reason", reason, "field", field, "detail",
+                     detail, "offset", pm_cli_json_u64(offset), "file_offset",
+                     pm_cli_json_u64(file_offset));
 }
 
 /* A byte string as text: printable ASCII as is, anything else escaped, so
- * the output is text (and valid JSON) whatever the bytes. */
-static void put_ascii(FILE *f, const uint8_t *s, size_t n, int json)
+ * the output is text whatever the bytes. In JSON each byte is the code
+ * point of the same value (what "\u00XX" said), valid UTF-8 whatever the
+ * bytes. */
+static void put_ascii(FILE *f, const uint8_t *s, size_t n)
 {
-    if (json)
-        fputc('"', f);
     for (size_t i = 0; i < n; i++) {
         uint8_t c = s[i];
         if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\')
             fputc(c, f);
-        else if (json)
-            fprintf(f, "\\u%04x", c);
         else
             fprintf(f, "\\x%02x", c);
     }
-    if (json)
-        fputc('"', f);
+}
+
+static json_t *json_ascii(const uint8_t *s, size_t n)
+{
+    char *u = malloc(2 * n + 1);
+    if (!u)
+        return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < 0x80) {
+            u[o++] = (char)s[i];
+        } else { /* U+0080..U+00FF in UTF-8 */
+            u[o++] = (char)(0xc0 | s[i] >> 6);
+            u[o++] = (char)(0x80 | (s[i] & 0x3f));
+        }
+    }
+    json_t *j = json_stringn(u, o);
+    free(u);
+    return j;
 }
 
 /* §1 text (valid UTF-8, no control byte: checked by the parser) shown as
- * is; JSON needs only '"' and '\' escaped. */
-static void put_text(FILE *f, const uint8_t *s, size_t n, int json)
+ * is. */
+static void put_text(FILE *f, const uint8_t *s, size_t n)
 {
-    if (json) {
-        pm_cli_json_string(f, (const char *)s, n);
-    } else {
-        fputc('"', f);
-        fwrite(s, 1, n, f);
-        fputc('"', f);
-    }
+    fputc('"', f);
+    fwrite(s, 1, n, f);
+    fputc('"', f);
 }
 
 static void report_bad(inspector *in, uint64_t record, uint64_t offset, const char *what)
@@ -164,19 +180,15 @@ static const char *type_name(uint8_t type)
 /* Transactions.                                                           */
 /* ---------------------------------------------------------------------- */
 
-static void put_output_json(inspector *in, const pm_output *o)
+static json_t *output_json(const pm_output *o)
 {
-    FILE *f = in->out;
-    if (o->kind == PM_OUTPUT_STAMP) {
-        fputs("{\"kind\":\"STAMP\"", f);
-        put_key(in, "owner", o->owner, 32);
-        fprintf(f, ",\"operator\":%" PRIu32 ",\"series\":%" PRIu32 ",\"serial\":%" PRIu32 "}",
-                o->operator_id, o->series, o->serial);
-    } else {
-        fputs("{\"kind\":\"CREDIT\"", f);
-        put_key(in, "owner", o->owner, 32);
-        fprintf(f, ",\"issuer\":%" PRIu32 ",\"amount\":%" PRIu64 "}", o->operator_id, o->amount);
-    }
+    if (o->kind == PM_OUTPUT_STAMP)
+        return json_pack("{s:s, s:o, s:I, s:I, s:I}", "kind", "STAMP", "owner",
+                         pm_cli_json_hex(o->owner, 32), "operator", (json_int_t)o->operator_id,
+                         "series", (json_int_t)o->series, "serial", (json_int_t)o->serial);
+    return json_pack("{s:s, s:o, s:I, s:o}", "kind", "CREDIT", "owner",
+                     pm_cli_json_hex(o->owner, 32), "issuer", (json_int_t)o->operator_id, "amount",
+                     pm_cli_json_u64(o->amount));
 }
 
 static void put_output_text(inspector *in, const char *indent, size_t i, const pm_output *o)
@@ -190,8 +202,7 @@ static void put_output_text(inspector *in, const char *indent, size_t i, const p
                 indent, i, o->operator_id, o->amount, hex(in, o->owner, 32));
 }
 
-/* The fields of a parsed transaction: JSON members (after others, so each
- * begins with a comma) or text lines. */
+/* The fields of a parsed transaction: members of in->obj, or text lines. */
 static void put_tx_fields(inspector *in, const pm_tx *tx, const char *indent)
 {
     FILE *f = in->out;
@@ -200,7 +211,8 @@ static void put_tx_fields(inspector *in, const pm_tx *tx, const char *indent)
     if (in->json) {
         if (have_txid)
             put_key(in, "txid", txid, 32);
-        fprintf(f, ",\"version\":%u,\"type\":\"%s\"", tx->version, type_name(tx->type));
+        put(in, "version", json_integer(tx->version));
+        put(in, "type", json_string(type_name(tx->type)));
     } else {
         fprintf(f, "%s%s  txid %s\n", indent, type_name(tx->type),
                 have_txid ? hex(in, txid, 32) : "?");
@@ -208,55 +220,56 @@ static void put_tx_fields(inspector *in, const pm_tx *tx, const char *indent)
     switch (tx->type) {
     case PM_TX_REGISTER:
         if (in->json) {
-            fprintf(f, ",\"gov_seq\":%" PRIu64 ",\"operator\":%" PRIu32, tx->seq, tx->operator_id);
+            put(in, "gov_seq", pm_cli_json_u64(tx->seq));
+            put(in, "operator", json_integer(tx->operator_id));
             put_key(in, "key", tx->key, 32);
-            fputs(",\"name\":", f);
-            put_text(f, tx->text, tx->text_len, 1);
+            put(in, "name", pm_cli_json_text((const char *)tx->text, tx->text_len));
         } else {
             fprintf(f, "%sgov_seq %" PRIu64 "  operator %" PRIu32 "\n", indent, tx->seq,
                     tx->operator_id);
             fprintf(f, "%skey %s\n%sname ", indent, hex(in, tx->key, 32), indent);
-            put_text(f, tx->text, tx->text_len, 0);
+            put_text(f, tx->text, tx->text_len);
             fputc('\n', f);
         }
         break;
     case PM_TX_SERIES:
         if (in->json) {
-            fprintf(f,
-                    ",\"op_seq\":%" PRIu64 ",\"operator\":%" PRIu32 ",\"series\":%" PRIu32
-                    ",\"max_supply\":%" PRIu32 ",\"face_value\":%" PRIu64,
-                    tx->seq, tx->operator_id, tx->series, tx->max_supply, tx->face_value);
+            put(in, "op_seq", pm_cli_json_u64(tx->seq));
+            put(in, "operator", json_integer(tx->operator_id));
+            put(in, "series", json_integer(tx->series));
+            put(in, "max_supply", json_integer(tx->max_supply));
+            put(in, "face_value", pm_cli_json_u64(tx->face_value));
             put_key(in, "metadata", tx->metadata, 32);
-            fputs(",\"title\":", f);
-            put_text(f, tx->text, tx->text_len, 1);
+            put(in, "title", pm_cli_json_text((const char *)tx->text, tx->text_len));
         } else {
             fprintf(f,
                     "%sop_seq %" PRIu64 "  operator %" PRIu32 "  series %" PRIu32
                     "  max_supply %" PRIu32 "  face_value %" PRIu64 "\n",
                     indent, tx->seq, tx->operator_id, tx->series, tx->max_supply, tx->face_value);
             fprintf(f, "%smetadata %s\n%stitle ", indent, hex(in, tx->metadata, 32), indent);
-            put_text(f, tx->text, tx->text_len, 0);
+            put_text(f, tx->text, tx->text_len);
             fputc('\n', f);
         }
         break;
     case PM_TX_ISSUE:
-        if (in->json)
-            fprintf(f, ",\"op_seq\":%" PRIu64 ",\"operator\":%" PRIu32, tx->seq, tx->operator_id);
-        else
+        if (in->json) {
+            put(in, "op_seq", pm_cli_json_u64(tx->seq));
+            put(in, "operator", json_integer(tx->operator_id));
+        } else
             fprintf(f, "%sop_seq %" PRIu64 "  operator %" PRIu32 "  outputs %zu\n", indent,
                     tx->seq, tx->operator_id, tx->n_out);
         break;
     case PM_TX_TRANSFER:
         if (in->json) {
-            fputs(",\"inputs\":[", f);
+            json_t *inputs = json_array();
             for (size_t i = 0; i < tx->n_in; i++) {
                 pm_outpoint op;
                 pm_tx_input(pm_context_static, &op, tx, i);
-                fputs(i ? ",{\"txid\":" : "{\"txid\":", f);
-                put_hex(in, op.txid, 32);
-                fprintf(f, ",\"index\":%u}", op.index);
+                json_array_append_new(inputs, json_pack("{s:o, s:I}", "txid",
+                                                        pm_cli_json_hex(op.txid, 32), "index",
+                                                        (json_int_t)op.index));
             }
-            fputc(']', f);
+            put(in, "inputs", inputs);
         } else {
             fprintf(f, "%sinputs %zu  outputs %zu\n", indent, tx->n_in, tx->n_out);
             for (size_t i = 0; i < tx->n_in; i++) {
@@ -268,56 +281,50 @@ static void put_tx_fields(inspector *in, const pm_tx *tx, const char *indent)
         break;
     }
     if (tx->type == PM_TX_ISSUE || tx->type == PM_TX_TRANSFER) {
-        if (in->json)
-            fputs(",\"outputs\":[", f);
+        json_t *outputs = in->json ? json_array() : NULL;
         for (size_t i = 0; i < tx->n_out; i++) {
             pm_output o;
             pm_tx_output(pm_context_static, &o, tx, i);
-            if (in->json) {
-                if (i)
-                    fputc(',', f);
-                put_output_json(in, &o);
-            } else {
+            if (in->json)
+                json_array_append_new(outputs, output_json(&o));
+            else
                 put_output_text(in, indent, i, &o);
-            }
         }
         if (in->json)
-            fputc(']', f);
+            put(in, "outputs", outputs);
     }
-    if (in->json)
-        fputs(",\"sigs\":[", f);
+    json_t *sigs = in->json ? json_array() : NULL;
     for (size_t i = 0; i < tx->n_sigs; i++) {
         const uint8_t *sig = tx->sigs + i * PM_SIG_SIZE;
-        if (in->json) {
-            if (i)
-                fputc(',', f);
-            put_hex(in, sig, PM_SIG_SIZE);
-        } else {
+        if (in->json)
+            json_array_append_new(sigs, pm_cli_json_hex(sig, PM_SIG_SIZE));
+        else
             fprintf(f, "%ssig %zu  %s\n", indent, i, hex(in, sig, PM_SIG_SIZE));
-        }
     }
     if (in->json)
-        fputc(']', f);
+        put(in, "sigs", sigs);
 }
 
-/* One transaction: in a stream (record index, top level) or in a block
- * (tx index, nested). `file_offset` is the offset of its first byte. */
-static void inspect_tx(inspector *in, const uint8_t *bytes, size_t size, uint64_t index,
-                       uint64_t file_offset, int nested, uint64_t block_index)
+/* One transaction: in a stream (record index, top level: printed) or in a
+ * block (tx index, nested: its object is returned, for the block's).
+ * `file_offset` is the offset of its first byte. */
+static json_t *inspect_tx(inspector *in, const uint8_t *bytes, size_t size, uint64_t index,
+                          uint64_t file_offset, int nested, uint64_t block_index)
 {
     FILE *f = in->out;
+    json_t *outer = in->obj;
     pm_tx tx;
     pm_parse_error perr = {0, NULL, NULL};
     int ok = pm_tx_parse(pm_context_static, &tx, &perr, bytes, size);
     in->txs++;
     const char *indent = nested ? "    " : "  ";
     if (in->json) {
-        if (nested)
-            fprintf(f, "{\"index\":%" PRIu64, index);
-        else
-            fprintf(f, "{\"record\":\"tx\",\"index\":%" PRIu64, index);
-        fprintf(f, ",\"offset\":%" PRIu64 ",\"length\":%zu", nested ? file_offset : file_offset - 4,
-                size);
+        in->obj = json_object();
+        if (!nested)
+            put(in, "record", json_string("tx"));
+        put(in, "index", pm_cli_json_u64(index));
+        put(in, "offset", pm_cli_json_u64(nested ? file_offset : file_offset - 4));
+        put(in, "length", json_integer((json_int_t)size));
     } else {
         fprintf(f, "%stx %" PRIu64 "  offset %" PRIu64 "  length %zu\n", nested ? "  " : "",
                 index, nested ? file_offset : file_offset - 4, size);
@@ -328,9 +335,8 @@ static void inspect_tx(inspector *in, const uint8_t *bytes, size_t size, uint64_
         const char *field = perr.field ? perr.field : "tx";
         const char *why = perr.reason ? perr.reason : "malformed";
         if (in->json) {
-            fprintf(f, ",\"error\":{\"reason\":\"MALFORMED\",\"field\":\"%s\",\"detail\":\"%s\","
-                       "\"offset\":%zu,\"file_offset\":%" PRIu64 "}",
-                    field, why, perr.offset, file_offset + perr.offset);
+            put(in, "error", error_json("MALFORMED", field, why, perr.offset,
+                                        file_offset + perr.offset));
         } else {
             fprintf(f, "%sMALFORMED: %s: %s (at byte %zu of the transaction, %" PRIu64
                        " of the file)\n",
@@ -345,13 +351,15 @@ static void inspect_tx(inspector *in, const uint8_t *bytes, size_t size, uint64_
                      file_offset + perr.offset);
         report_bad(in, nested ? block_index : index, nested ? file_offset : file_offset - 4, what);
     }
-    if (in->json) {
-        fputs(",\"raw\":", f);
-        put_hex(in, bytes, size);
-        fputc('}', f);
-        if (!nested)
-            fputc('\n', f);
-    }
+    if (!in->json)
+        return NULL;
+    put_key(in, "raw", bytes, size);
+    json_t *o = in->obj;
+    in->obj = outer;
+    if (nested)
+        return o;
+    pm_cli_json_print(f, o, 1);
+    return NULL;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -360,8 +368,8 @@ static void inspect_tx(inspector *in, const uint8_t *bytes, size_t size, uint64_
 
 /* The transactions of a block whose framing failed, as far as their
  * length prefixes go. Returns how many were shown. */
-static size_t inspect_framed_prefix(inspector *in, const uint8_t *bytes, size_t size,
-                                    uint64_t offset, uint64_t block_index)
+static size_t inspect_framed_prefix(inspector *in, json_t *txs, const uint8_t *bytes,
+                                    size_t size, uint64_t offset, uint64_t block_index)
 {
     size_t pos = PM_BLOCK_HEADER_SIZE, n = 0;
     /* Each record: a 4-byte length, then that many bytes, all inside. */
@@ -369,9 +377,10 @@ static size_t inspect_framed_prefix(inspector *in, const uint8_t *bytes, size_t 
         const uint8_t *rec = bytes + pos + 4;
         size_t len = tool_le32(bytes + pos);
         pos += 4 + len;
-        if (in->json && n)
-            fputc(',', in->out);
-        inspect_tx(in, rec, len, n, offset + 4 + (uint64_t)(rec - bytes), 1, block_index);
+        json_t *tx = inspect_tx(in, rec, len, n, offset + 4 + (uint64_t)(rec - bytes), 1,
+                                block_index);
+        if (txs)
+            json_array_append_new(txs, tx);
         n++;
     }
     return n;
@@ -383,11 +392,13 @@ static void inspect_block(inspector *in, const pm_recfile_record *r)
     const uint8_t *bytes = r->bytes;
     size_t size = r->size;
     int json = in->json;
-    if (json)
-        fprintf(f, "{\"record\":\"block\",\"index\":%" PRIu64 ",\"offset\":%" PRIu64
-                   ",\"length\":%zu",
-                r->index, r->offset, size);
-    else
+    if (json) {
+        in->obj = json_object();
+        put(in, "record", json_string("block"));
+        put(in, "index", pm_cli_json_u64(r->index));
+        put(in, "offset", pm_cli_json_u64(r->offset));
+        put(in, "length", json_integer((json_int_t)size));
+    } else
         fprintf(f, "block %" PRIu64 "  offset %" PRIu64 "  length %zu\n", r->index, r->offset,
                 size);
 
@@ -405,13 +416,14 @@ static void inspect_block(inspector *in, const pm_recfile_record *r)
         uint64_t want_height = in->have_prev ? in->prev_height + 1 : 0;
         int link_ok = memcmp(h.prev_hash, want_prev, 32) == 0 && h.height == want_height;
         if (json) {
-            fprintf(f, ",\"version\":%" PRIu32 ",\"height\":%" PRIu64, h.version, h.height);
+            put(in, "version", json_integer(h.version));
+            put(in, "height", pm_cli_json_u64(h.height));
             if (have_hash)
                 put_key(in, "hash", hash, 32);
             put_key(in, "prev_hash", h.prev_hash, 32);
-            fprintf(f, ",\"link_ok\":%s", link_ok ? "true" : "false");
+            put(in, "link_ok", json_boolean(link_ok));
             put_key(in, "merkle_root", h.merkle_root, 32);
-            fprintf(f, ",\"tx_count\":%" PRIu32, h.tx_count);
+            put(in, "tx_count", json_integer(h.tx_count));
         } else {
             fprintf(f, "  version %" PRIu32 "  height %" PRIu64 "  tx_count %" PRIu32 "\n",
                     h.version, h.height, h.tx_count);
@@ -441,9 +453,8 @@ static void inspect_block(inspector *in, const pm_recfile_record *r)
         const char *field = perr.field ? perr.field : "block";
         const char *why = perr.reason ? perr.reason : "malformed";
         if (json)
-            fprintf(f, ",\"error\":{\"reason\":\"BLOCK_MALFORMED\",\"field\":\"%s\",\"detail\":"
-                       "\"%s\",\"offset\":%zu,\"file_offset\":%" PRIu64 "}",
-                    field, why, perr.offset, r->offset + 4 + perr.offset);
+            put(in, "error", error_json("BLOCK_MALFORMED", field, why, perr.offset,
+                                        r->offset + 4 + perr.offset));
         else
             fprintf(f, "  BLOCK_MALFORMED: %s: %s (at byte %zu of the block, %" PRIu64
                        " of the file)\n",
@@ -453,11 +464,10 @@ static void inspect_block(inspector *in, const pm_recfile_record *r)
                  r->offset + 4 + perr.offset);
         report_bad(in, r->index, r->offset, what);
         if (have_header) {
+            json_t *txs = json ? json_array() : NULL;
+            inspect_framed_prefix(in, txs, bytes, size, r->offset, r->index);
             if (json)
-                fputs(",\"txs\":[", f);
-            inspect_framed_prefix(in, bytes, size, r->offset, r->index);
-            if (json)
-                fputc(']', f);
+                put(in, "txs", txs);
         }
     } else {
         /* Every transaction, and the merkle root when all of them parse. */
@@ -484,11 +494,8 @@ static void inspect_block(inspector *in, const pm_recfile_record *r)
         free(leaves);
         int merkle_ok = have_root && memcmp(root, h.merkle_root, 32) == 0;
         if (json) {
-            if (have_root)
-                put_key(in, "merkle_computed", root, 32);
-            else
-                fputs(",\"merkle_computed\":null", f);
-            fprintf(f, ",\"merkle_ok\":%s", have_root ? (merkle_ok ? "true" : "false") : "null");
+            put(in, "merkle_computed", have_root ? pm_cli_json_hex(root, 32) : json_null());
+            put(in, "merkle_ok", have_root ? json_boolean(merkle_ok) : json_null());
         } else {
             fprintf(f, "  (%s)\n",
                     !have_root ? "not computed: a transaction does not parse"
@@ -501,23 +508,23 @@ static void inspect_block(inspector *in, const pm_recfile_record *r)
                      hex(in, root, 32));
             report_bad(in, r->index, r->offset, what);
         }
-        if (json)
-            fputs(",\"txs\":[", f);
+        json_t *txs = json ? json_array() : NULL;
         cursor = 0;
         i = 0;
         while (pm_block_next_tx(pm_context_static, &txb, &txsize, &blk, &cursor)) {
-            if (json && i)
-                fputc(',', f);
-            inspect_tx(in, txb, txsize, i, r->offset + 4 + (uint64_t)(txb - bytes), 1, r->index);
+            json_t *tx = inspect_tx(in, txb, txsize, i, r->offset + 4 + (uint64_t)(txb - bytes),
+                                    1, r->index);
+            if (json)
+                json_array_append_new(txs, tx);
             i++;
         }
         if (json)
-            fputc(']', f);
+            put(in, "txs", txs);
     }
     if (json) {
-        fputs(",\"raw\":", f);
-        put_hex(in, bytes, size);
-        fputs("}\n", f);
+        put_key(in, "raw", bytes, size);
+        pm_cli_json_print(f, in->obj, 1);
+        in->obj = NULL;
     }
 }
 
@@ -539,22 +546,16 @@ static void inspect_truncated(inspector *in, const pm_recfile_record *r, int cha
                  reason, r->size);
     in->truncated = 1;
     if (in->json) {
-        fprintf(f, "{\"record\":\"truncated\",\"index\":%" PRIu64 ",\"offset\":%" PRIu64, r->index,
-                r->offset);
-        if (r->has_length)
-            fprintf(f, ",\"length\":%" PRIu32, r->length);
-        else
-            fputs(",\"length\":null", f);
-        fprintf(f, ",\"available\":%zu,\"error\":{\"reason\":\"%s\",\"field\":\"%s\","
-                   "\"detail\":\"the file ends inside the record\",\"offset\":0,"
-                   "\"file_offset\":%" PRIu64 "}",
-                r->size, reason, r->has_length ? "record" : "length", r->offset);
-        fputs(",\"raw\":", f);
-        if (r->bytes)
-            put_hex(in, r->bytes, r->size);
-        else
-            fputs("null", f);
-        fputs("}\n", f);
+        pm_cli_json_print(
+            f,
+            json_pack("{s:s, s:o, s:o, s:o, s:I, s:o, s:o}", "record", "truncated", "index",
+                      pm_cli_json_u64(r->index), "offset", pm_cli_json_u64(r->offset), "length",
+                      r->has_length ? json_integer(r->length) : json_null(), "available",
+                      (json_int_t)r->size, "error",
+                      error_json(reason, r->has_length ? "record" : "length",
+                                 "the file ends inside the record", 0, r->offset),
+                      "raw", r->bytes ? pm_cli_json_hex(r->bytes, r->size) : json_null()),
+            1);
     } else {
         fprintf(f, "%s %" PRIu64 "  offset %" PRIu64 "  %s\n", chain ? "block" : "tx", r->index,
                 r->offset, what);
@@ -571,12 +572,15 @@ static void inspect_oversize(inspector *in, const pm_recfile_record *r, int chai
              chain ? "BLOCK_MALFORMED" : "MALFORMED", r->length,
              chain ? PM_BLOCK_MAX_SIZE : PM_TX_MAX_SIZE);
     if (in->json)
-        fprintf(f, "{\"record\":\"%s\",\"index\":%" PRIu64 ",\"offset\":%" PRIu64
-                   ",\"length\":%" PRIu32 ",\"error\":{\"reason\":\"%s\",\"field\":\"%s\","
-                   "\"detail\":\"size out of range\",\"offset\":0,\"file_offset\":%" PRIu64
-                   "},\"raw\":null}\n",
-                chain ? "block" : "tx", r->index, r->offset, r->length,
-                chain ? "BLOCK_MALFORMED" : "MALFORMED", chain ? "block" : "size", r->offset);
+        pm_cli_json_print(
+            f,
+            json_pack("{s:s, s:o, s:o, s:I, s:o, s:n}", "record", chain ? "block" : "tx", "index",
+                      pm_cli_json_u64(r->index), "offset", pm_cli_json_u64(r->offset), "length",
+                      (json_int_t)r->length, "error",
+                      error_json(chain ? "BLOCK_MALFORMED" : "MALFORMED", chain ? "block" : "size",
+                                 "size out of range", 0, r->offset),
+                      "raw"),
+            1);
     else
         fprintf(f, "%s %" PRIu64 "  offset %" PRIu64 "  %s (bytes not shown)\n",
                 chain ? "block" : "tx", r->index, r->offset, what);
@@ -600,30 +604,32 @@ static void inspect_header(inspector *in, const pm_recfile_header *h)
     const char *kind = h->valid ? (h->kind == PM_FILE_CHAIN ? "chain" : "stream") : NULL;
     const char *magic = h->valid ? (h->kind == PM_FILE_CHAIN ? "POSTMKBK" : "POSTMKTX") : NULL;
     if (in->json) {
-        fprintf(f, "{\"record\":\"header\",\"offset\":0,\"length\":%zu", h->raw_size);
+        in->obj = json_object();
+        put(in, "record", json_string("header"));
+        put(in, "offset", json_integer(0));
+        put(in, "length", json_integer((json_int_t)h->raw_size));
         if (h->valid) {
-            fprintf(f, ",\"magic\":\"%s\",\"kind\":\"%s\",\"version\":%" PRIu32 ",\"network\":",
-                    magic, kind, tool_le32(h->raw + 8));
-            put_ascii(f, h->params.network, nlen, 1);
+            put(in, "magic", json_string(magic));
+            put(in, "kind", json_string(kind));
+            put(in, "version", json_integer(tool_le32(h->raw + 8)));
+            put(in, "network", json_ascii(h->params.network, nlen));
             put_key(in, "network_raw", h->params.network, PM_NETWORK_SIZE);
             put_key(in, "governance_key", h->params.governance_key, 32);
             put_key(in, "chain_id", in->chain_id, 32);
         } else {
-            fprintf(f, ",\"error\":{\"reason\":\"BAD_HEADER\",\"field\":\"%s\",\"detail\":\"%s\","
-                       "\"offset\":%zu,\"file_offset\":%zu}",
-                    h->error.field ? h->error.field : "header",
-                    h->error.reason ? h->error.reason : "invalid", h->error.offset,
-                    h->error.offset);
+            put(in, "error", error_json("BAD_HEADER", h->error.field ? h->error.field : "header",
+                                        h->error.reason ? h->error.reason : "invalid",
+                                        h->error.offset, h->error.offset));
         }
-        fputs(",\"raw\":", f);
-        put_hex(in, h->raw, h->raw_size);
-        fputs("}\n", f);
+        put_key(in, "raw", h->raw, h->raw_size);
+        pm_cli_json_print(f, in->obj, 1);
+        in->obj = NULL;
     } else if (h->valid) {
         fprintf(f, "%s: %s (%s), version %" PRIu32 "\n", in->path, magic,
                 h->kind == PM_FILE_CHAIN ? "block chain" : "transaction stream",
                 tool_le32(h->raw + 8));
         fputs("  network         ", f);
-        put_ascii(f, h->params.network, nlen, 0);
+        put_ascii(f, h->params.network, nlen);
         fprintf(f, "\n  governance_key  %s\n", hex(in, h->params.governance_key, 32));
         fprintf(f, "  chain_id        %s\n", hex(in, in->chain_id, 32));
     } else {

@@ -158,12 +158,6 @@ static void warn_partial(const char *cmd, const char *path, int partial, uint64_
                     path, offset, blocks);
 }
 
-static void json_key(FILE *f, const char *name, const uint8_t *b, size_t n)
-{
-    char h[2 * 64 + 1];
-    fprintf(f, "\"%s\":\"%s\"", name, pm_cli_hex(h, b, n));
-}
-
 /* issue, trade, gift or self (also the explorer's). */
 const char *pm_trace_event_kind(const pm_stamp_event *ev)
 {
@@ -337,16 +331,16 @@ int pm_cmd_trace(int argc, char **argv)
  * so sums are 128-bit. */
 __extension__ typedef unsigned __int128 u128;
 
-static void put_u128(FILE *f, u128 v)
+/* The decimal digits of v, in buf; returns where they begin. */
+static const char *u128_digits(char buf[48], u128 v)
 {
-    char buf[48];
-    size_t n = sizeof buf;
+    size_t n = 48;
     buf[--n] = 0;
     do {
         buf[--n] = (char)('0' + (int)(v % 10));
         v /= 10;
     } while (v);
-    fputs(buf + n, f);
+    return buf + n;
 }
 
 /* A credit output's place: sorted by (issuer, chain order). */
@@ -392,44 +386,45 @@ static credit_ref *sort_credits(const pm_holdings *h, size_t *nrefs, size_t *nst
     return refs;
 }
 
-static void print_holdings_json(FILE *f, const uint8_t key[32], const pm_holdings *h,
-                                const credit_ref *refs, size_t nrefs, size_t nstamps,
-                                double seconds)
+/* The object of holdings --json (jansson; a sum past int64 is still an
+ * exact number). NULL when out of memory. */
+static json_t *holdings_json(const uint8_t key[32], const pm_holdings *h, const credit_ref *refs,
+                             size_t nrefs, size_t nstamps, double seconds)
 {
-    char hx[65];
-    fputc('{', f);
-    json_key(f, "key", key, 32);
-    fprintf(f, ",\"stamp_count\":%zu,\"stamps\":[", nstamps);
-    size_t k = 0;
+    char hx[65], at[80], id[40], digits[48];
+    json_t *stamps = json_array(), *credits = json_array();
     for (size_t i = 0; i < h->n; i++) {
         const pm_holding *it = &h->items[i];
         if (it->output.kind != PM_OUTPUT_STAMP)
             continue;
-        fprintf(f, "%s{\"stamp\":\"%" PRIu32 ":%" PRIu32 ":%" PRIu32 "\",\"outpoint\":\"%s:%u\""
-                   ",\"height\":%" PRIu64 "}",
-                k++ ? "," : "", it->output.operator_id, it->output.series, it->output.serial,
-                pm_cli_hex(hx, it->outpoint.txid, 32), it->outpoint.index, it->height);
+        snprintf(id, sizeof id, "%" PRIu32 ":%" PRIu32 ":%" PRIu32, it->output.operator_id,
+                 it->output.series, it->output.serial);
+        snprintf(at, sizeof at, "%s:%u", pm_cli_hex(hx, it->outpoint.txid, 32), it->outpoint.index);
+        json_array_append_new(stamps, json_pack("{s:s, s:s, s:o}", "stamp", id, "outpoint", at,
+                                                "height", pm_cli_json_u64(it->height)));
     }
-    fputs("],\"credits\":[", f);
     for (size_t i = 0; i < nrefs;) {
         u128 sum;
         size_t end = issuer_run(refs, nrefs, i, h, &sum);
-        fprintf(f, "%s{\"issuer\":%" PRIu32 ",\"amount\":", i ? "," : "", refs[i].issuer);
-        put_u128(f, sum);
-        fputs(",\"outputs\":[", f);
+        json_t *outputs = json_array();
         for (size_t j = i; j < end; j++) {
             const pm_holding *it = &h->items[refs[j].item];
-            fprintf(f, "%s{\"outpoint\":\"%s:%u\",\"amount\":%" PRIu64 ",\"height\":%" PRIu64
-                       "}",
-                    j > i ? "," : "", pm_cli_hex(hx, it->outpoint.txid, 32),
-                    it->outpoint.index, it->output.amount, it->height);
+            snprintf(at, sizeof at, "%s:%u", pm_cli_hex(hx, it->outpoint.txid, 32),
+                     it->outpoint.index);
+            json_array_append_new(outputs, json_pack("{s:s, s:o, s:o}", "outpoint", at, "amount",
+                                                     pm_cli_json_u64(it->output.amount), "height",
+                                                     pm_cli_json_u64(it->height)));
         }
-        fputs("]}", f);
+        json_array_append_new(credits,
+                              json_pack("{s:I, s:o, s:o}", "issuer", (json_int_t)refs[i].issuer,
+                                        "amount", pm_cli_json_decimal(u128_digits(digits, sum)),
+                                        "outputs", outputs));
         i = end;
     }
-    fprintf(f, "],\"blocks_scanned\":%" PRIu64 ",\"txs_scanned\":%" PRIu64
-               ",\"seconds\":%.6f}\n",
-            h->blocks, h->txs, seconds);
+    return json_pack("{s:o, s:I, s:o, s:o, s:o, s:o, s:f}", "key", pm_cli_json_hex(key, 32),
+                     "stamp_count", (json_int_t)nstamps, "stamps", stamps, "credits", credits,
+                     "blocks_scanned", pm_cli_json_u64(h->blocks), "txs_scanned",
+                     pm_cli_json_u64(h->txs), "seconds", seconds);
 }
 
 int pm_holdings_print_json(FILE *f, const uint8_t key[32], const pm_holdings *h, double seconds)
@@ -438,9 +433,9 @@ int pm_holdings_print_json(FILE *f, const uint8_t key[32], const pm_holdings *h,
     credit_ref *refs = sort_credits(h, &nrefs, &nstamps);
     if (!refs)
         return -1;
-    print_holdings_json(f, key, h, refs, nrefs, nstamps, seconds);
+    int rc = pm_cli_json_print(f, holdings_json(key, h, refs, nrefs, nstamps, seconds), 1);
     free(refs);
-    return 0;
+    return rc;
 }
 
 int pm_cmd_holdings(int argc, char **argv)
@@ -485,8 +480,10 @@ int pm_cmd_holdings(int argc, char **argv)
 
     FILE *f = stdout;
     char hx[65];
+    char digits[48];
     if (json) {
-        print_holdings_json(f, key, &h, refs, nrefs, nstamps, seconds);
+        if (pm_cli_json_print(f, holdings_json(key, &h, refs, nrefs, nstamps, seconds), 1) != 0)
+            rc = PM_EXIT_INVALID;
     } else {
         fprintf(f, "key %s\n  %zu stamp%s, credits of %zu issuer%s\n", pm_cli_hex(hx, key, 32),
                 nstamps, nstamps == 1 ? "" : "s", nissuers, nissuers == 1 ? "" : "s");
@@ -501,9 +498,8 @@ int pm_cmd_holdings(int argc, char **argv)
         for (size_t i = 0; i < nrefs;) {
             u128 sum;
             size_t end = issuer_run(refs, nrefs, i, &h, &sum);
-            fprintf(f, "  credits of issuer %" PRIu32 ": ", refs[i].issuer);
-            put_u128(f, sum);
-            fprintf(f, " in %zu output%s\n", end - i, end - i == 1 ? "" : "s");
+            fprintf(f, "  credits of issuer %" PRIu32 ": %s in %zu output%s\n", refs[i].issuer,
+                    u128_digits(digits, sum), end - i, end - i == 1 ? "" : "s");
             for (size_t j = i; j < end; j++) {
                 const pm_holding *it = &h.items[refs[j].item];
                 fprintf(f, "    %" PRIu64 "  at %s:%u  (height %" PRIu64 ")\n", it->output.amount,

@@ -330,11 +330,39 @@ def cmd_peers(port, vectors):
     check(status == 422 and got['reason'] == 'BAD_LINK', 'an old block again: %d %s' % (status, got))
     status, got = post('/v1/block', b'\x01\x02')
     check(status == 422 and got['reason'] == 'BLOCK_MALFORMED', 'garbage block: %d %s' % (status, got))
+    # A stream that sent the tip hears of its disconnection (an event
+    # "disconnect" whose id resumes at its height), then gets the block
+    # connected in its place.
+    top = summary['height']
+    sse = http.client.HTTPConnection('127.0.0.1', int(port), timeout=60)
+    sse.request('GET', '/v1/blocks?from=%d' % top)
+    resp = sse.getresponse()
+
+    def next_event():
+        ev = {}
+        while True:
+            line = resp.readline().decode().rstrip('\n')
+            if line == '' and ev:
+                return ev
+            if line and not line.startswith(':'):
+                field, _, value = line.partition(': ')
+                ev[field] = value
+
+    ev = next_event()
+    check(ev.get('id') == str(top) and 'event' not in ev, 'SSE: the tip first: %s' % ev)
     status, got = post('/v1/disconnect')
     check(status == 200 and got['height'] == summary['height'] - 1, 'disconnect the tip: %s' % got)
+    ev = next_event()
+    check(ev.get('event') == 'disconnect' and ev.get('id') == str(top - 1) and
+          json.loads(ev.get('data', '{}')) == {'height': top, 'hash': summary['tip']},
+          'SSE: the disconnection of the tip: %s' % ev)
     status, got = post('/v1/block', blocks[-1])
     check(status == 200 and got == {'height': summary['height'], 'tip': summary['tip'], 'dropped': []},
           'the tip again: %s' % got)
+    ev = next_event()
+    check(ev.get('id') == str(top) and 'event' not in ev and
+          bytes.fromhex(json.loads(ev['data'])['raw']) == blocks[-1], 'SSE: the tip again: %s' % ev)
+    sse.close()
     status, _, body = get(conn, '/v1/tip')
     tip = json.loads(body)
     for k in ('height', 'tip', 'utxo_count', 'utxo_digest'):

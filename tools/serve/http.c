@@ -324,7 +324,9 @@ int http_run(serve *s)
     }
     uint8_t tip[32];
     int64_t height;
+    pthread_mutex_lock(&s->engine_lock); /* the committer is running */
     pm_engine_tip(s->engine, tip, &height);
+    pthread_mutex_unlock(&s->engine_lock);
     fprintf(stderr, "ready at height %lld\n", (long long)height);
     fflush(stderr);
 

@@ -359,9 +359,16 @@ static void handle_block(serve *s, const http_request *req, http_reply *out)
 
 /* ---- SSE: one event per block, from a height on ---------------------------- */
 
+/* When a block the stream sent is disconnected (POST /v1/disconnect), an
+ * event "disconnect" says so before the blocks that replace it:
+ *   event: disconnect / id: H-1 / data: {"height": H, "hash": HASH}
+ * Its id makes a consumer that reconnects resume at height H (an id of -1
+ * when H is 0). Consumers listening only to unnamed events (the block
+ * events serve.md describes) do not see it. */
 typedef struct {
     serve *s;
     uint64_t next;           /* the next block to send */
+    size_t gone;             /* disconnections already looked at */
     char *pending;           /* an event not yet all sent */
     size_t size, sent;
 } block_stream;
@@ -376,15 +383,36 @@ static size_t stream_next(void *state, char *buf, size_t cap)
         /* A comment line now and then: a consumer that went away is noticed
          * when it cannot be written. */
         unsigned keepalive_ms = bs->s->opts.timeout_s * 500; /* within the idle timeout */
-        if (!serve_block_wait(bs->s, bs->next, keepalive_ms < 15000 ? keepalive_ms : 15000)) {
+        uint64_t gone_height;
+        uint8_t gone_hash[32];
+        if (serve_gone_get(bs->s, bs->gone, &gone_height, gone_hash)) {
+            bs->gone++;
+            if (gone_height >= bs->next)
+                continue; /* never sent: nothing to take back */
+            json_t *o = json_pack("{s:I, s:o}", "height", (json_int_t)gone_height, "hash",
+                                  pm_cli_json_hex(gone_hash, 32));
+            char *data = o ? json_dumps(o, JSON_COMPACT) : NULL;
+            json_decref(o);
+            if (!data || asprintf(&bs->pending, "event: disconnect\nid: %lld\ndata: %s\n\n",
+                                  (long long)gone_height - 1, data) < 0)
+                bs->pending = NULL;
+            free(data);
+            bs->next = gone_height;
+        } else if (!serve_block_wait(bs->s, bs->next, bs->gone,
+                                     keepalive_ms < 15000 ? keepalive_ms : 15000)) {
             if (bs->s->closing)
                 return 0;
+            if (serve_gone_get(bs->s, bs->gone, &gone_height, gone_hash))
+                continue; /* woken by a disconnection */
             bs->pending = strdup(": keepalive\n\n");
         } else {
             uint8_t *bytes, hash[32];
             size_t size;
-            if (!serve_block_get(bs->s, bs->next, &bytes, &size, hash))
+            if (!serve_block_get(bs->s, bs->next, &bytes, &size, hash)) {
+                if (serve_block_count(bs->s) <= bs->next)
+                    continue; /* disconnected meanwhile: said next time round */
                 return 0;
+            }
             json_t *o = json_object();
             json_object_set_new(o, "height", json_integer((json_int_t)bs->next));
             json_object_set_new(o, "hash", pm_cli_json_hex(hash, 32));
@@ -425,11 +453,15 @@ static void handle_blocks(serve *s, const http_request *req, http_reply *out)
     }
     /* A consumer resuming: the block after the last one it saw. */
     if (req->last_event_id) {
-        if (!decode_height(req->last_event_id, &last)) {
+        /* -1: the id of a disconnection of block 0 (begin at 0). */
+        if (strcmp(req->last_event_id, "-1") == 0) {
+            from = 0;
+        } else if (decode_height(req->last_event_id, &last)) {
+            from = last + 1;
+        } else {
             reply_error(out, 400, "Last-Event-ID: expected a height");
             return;
         }
-        from = last + 1;
     }
     block_stream *bs = calloc(1, sizeof *bs);
     if (!bs) {
@@ -438,6 +470,9 @@ static void handle_blocks(serve *s, const http_request *req, http_reply *out)
     }
     bs->s = s;
     bs->next = from;
+    /* Disconnections before the stream began are not its business. */
+    for (uint64_t h; serve_gone_get(s, bs->gone, &h, (uint8_t[32]){0});)
+        bs->gone++;
     out->status = 200;
     out->content_type = "text/event-stream";
     out->stream = (http_stream){stream_next, stream_free, bs};

@@ -134,11 +134,17 @@ typedef struct serve {
     pthread_mutex_t engine_lock;
     int64_t pending;             /* accepted, not yet in a block */
     double open_since;           /* when the open block got its first tx */
-    serve_record **batch;        /* records of the batch being admitted */
-    uint64_t batch_base;         /* the index of batch[0]; between batches,
-                                    the records admitted (the journal's) */
-    size_t batch_n;
-    int io_failed;               /* a write or sync failed: no more admission */
+    uint64_t batch_base;         /* records submitted to the engine: the
+                                    next record's index */
+    /* Records submitted and not yet counted as decided: flight[i] has
+     * index flight_first + i; the first flight_done are counted. The
+     * requests they belong to, in order, wait in fl_head..fl_tail. */
+    serve_record **flight;
+    size_t flight_n, flight_done, flight_cap, since_step;
+    uint64_t flight_first;
+    serve_queue_item *fl_head, *fl_tail;
+    _Atomic int io_failed;       /* a write or sync failed: no more admission
+                                    (set by the journal thread too) */
     uint64_t open_first;         /* no later than the open block's first
                                     record (valid while pending > 0) */
     /* A peer's block being connected: the waiting transactions the
@@ -147,18 +153,24 @@ typedef struct serve {
     size_t n_dropped, cap_dropped;
     int collecting;
 
-    /* The queue of requests to the committer. */
+    /* Requests go HTTP thread -> journal thread (head: journaled with one
+     * fdatasync per run) -> committer (ready_head: validated, answered).
+     * Both queues, stopping and journal_done are under queue_lock. */
     pthread_mutex_t queue_lock;
-    pthread_cond_t queue_cond, done_cond;
-    serve_queue_item *head, *tail;
-    int stopping;
-    pthread_t committer;
+    pthread_cond_t queue_cond, ready_cond, done_cond;
+    serve_queue_item *head, *tail, *ready_head, *ready_tail;
+    int stopping, journal_done;
+    pthread_t committer, journaler;
 
     /* Blocks of the chain file (height = position), for GET and SSE. */
     pthread_mutex_t blocks_lock;
     pthread_cond_t blocks_cond;
     serve_block *blocks;
     size_t n_blocks, cap_blocks;
+    /* Every block disconnected since the start, in order (SSE streams
+     * that sent one tell their consumer). */
+    serve_block *gone;
+    size_t n_gone, cap_gone;
     uint64_t chain_end;          /* file size: where the next block goes */
     pthread_rwlock_t chain_lock; /* appends vs. whole-file scans (trace) */
     _Atomic int closing;         /* shutdown: SSE streams end */
@@ -185,7 +197,8 @@ typedef struct serve {
 } serve;
 
 struct serve_block {
-    uint64_t offset;             /* of the block's bytes (after its length) */
+    uint64_t offset;             /* of the block's bytes (after its length);
+                                    in `gone`: its height */
     uint32_t size;
     uint8_t hash[32];
 };
@@ -233,9 +246,13 @@ serve_tx_state serve_tx_lookup(serve *s, const uint8_t txid[32], uint64_t *heigh
 /* Copy of block h's bytes (malloc'ed) and hash; 0 when there is no such
  * block. */
 int serve_block_get(serve *s, uint64_t h, uint8_t **bytes, size_t *size, uint8_t hash[32]);
-/* Wait until block h exists or the service is closing, at most ms.
- * Returns 1 when it exists. */
-int serve_block_wait(serve *s, uint64_t h, unsigned ms);
+/* Wait until block h exists, a block is disconnected (more than `gone`
+ * so far), or the service is closing, at most ms. Returns 1 when block h
+ * exists. */
+int serve_block_wait(serve *s, uint64_t h, size_t gone, unsigned ms);
+/* The i-th block disconnected since the start: its height and hash; 0
+ * when there is none (yet). */
+int serve_gone_get(serve *s, size_t i, uint64_t *height, uint8_t hash[32]);
 /* Block h's header, hash and size; 0 when there is no such block. */
 int serve_block_header(serve *s, uint64_t h, pm_block_header *header, uint8_t hash[32],
                        size_t *size);

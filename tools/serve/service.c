@@ -1,17 +1,23 @@
 /*
  * service.c — the admission core of `postmark serve` (serve.h).
  *
- * One thread, the committer, owns the engine's pack mode. HTTP threads
- * queue their records (serve_admit) and wait; the committer takes
- * everything queued as one batch: it gives the records the next journal
- * indexes, appends them to the journal with one fdatasync (group commit),
- * submits them to the engine in index order and drains the pipeline
- * without closing the open block (pm_engine_check_tx settles everything
- * submitted). A record that got no reject callback by then is accepted.
- * So the journal's order is the order of the indexes answered, and the
- * engine sees exactly the record sequence `pack JOURNAL` would: the same
- * verdicts and, while blocks close only when full or at a flush, the same
- * blocks.
+ * Two threads form a pipeline. HTTP threads queue their records
+ * (serve_admit) and wait. The journal thread takes everything queued as
+ * one batch and appends it to the journal with one fdatasync (group
+ * commit), then hands it on. The committer, which owns the engine's pack
+ * mode, gives the records the next indexes (their journal positions) and
+ * submits them in index order, stepping the engine's pipeline as it goes
+ * (pm_engine_step: one part verified while the part before is decided)
+ * instead of draining it after each batch; a record that got no reject
+ * callback once the engine has settled past it is accepted, and a request
+ * is answered when all its records are settled. When nothing more comes
+ * out of the journal, the committer steps until everything is settled.
+ * So while the committer validates batch k, batch k+1 is being synced,
+ * and still: the journal's order is the order of the indexes answered, an
+ * answer comes after its record's fdatasync, and the engine sees exactly
+ * the record sequence `pack JOURNAL` would: the same verdicts and, while
+ * blocks close only when full or at a flush, the same blocks. A flush or a
+ * change of the chain passes through both stages in its place in line.
  *
  * Blocks are written as pack writes them: the rejects before them and the
  * journal's block line synced first, then the block appended and synced.
@@ -48,6 +54,7 @@ struct serve_queue_item {
     size_t n_dropped;
     int64_t height;              /* out: the block closed or connected, the tip */
     pm_status status;
+    int journaled;               /* SERVE_TXS: in the journal, synced */
     int done;
     serve_queue_item *next;
 };
@@ -248,7 +255,19 @@ int serve_block_header(serve *s, uint64_t h, pm_block_header *header, uint8_t ha
     return 1;
 }
 
-int serve_block_wait(serve *s, uint64_t h, unsigned ms)
+int serve_gone_get(serve *s, size_t i, uint64_t *height, uint8_t hash[32])
+{
+    pthread_mutex_lock(&s->blocks_lock);
+    int there = i < s->n_gone;
+    if (there) {
+        *height = s->gone[i].offset;
+        memcpy(hash, s->gone[i].hash, 32);
+    }
+    pthread_mutex_unlock(&s->blocks_lock);
+    return there;
+}
+
+int serve_block_wait(serve *s, uint64_t h, size_t gone, unsigned ms)
 {
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
@@ -260,7 +279,7 @@ int serve_block_wait(serve *s, uint64_t h, unsigned ms)
     }
     pthread_mutex_lock(&s->blocks_lock);
     int rc = 0;
-    while (s->n_blocks <= h && !s->closing && rc == 0)
+    while (s->n_blocks <= h && s->n_gone <= gone && !s->closing && rc == 0)
         rc = pthread_cond_timedwait(&s->blocks_cond, &s->blocks_lock, &until);
     int there = s->n_blocks > h;
     pthread_mutex_unlock(&s->blocks_lock);
@@ -309,6 +328,25 @@ static void maybe_snapshot(serve *s)
     }
 }
 
+/* Records decided up to index `upto` (exclusive): those without a reject
+ * are accepted. Under engine_lock, on the committer. */
+static void settle_upto(serve *s, uint64_t upto)
+{
+    if (s->io_failed)
+        return; /* the requests were answered 503: their records may be gone */
+    while (s->flight_done < s->flight_n && s->flight_first + s->flight_done < upto) {
+        serve_record *r = s->flight[s->flight_done++];
+        if (r->reason != PM_REASON_NONE)
+            continue;
+        if (s->pending++ == 0) {
+            s->open_since = pm_cli_now();
+            s->open_first = r->index;
+        }
+        status_set(s, r->txid, TX_PENDING, 0, PM_REASON_NONE);
+        atomic_fetch_add(&s->accepted, 1);
+    }
+}
+
 static void on_block(void *data, const uint8_t *block, size_t size, uint64_t height,
                      const uint8_t hash[32])
 {
@@ -319,6 +357,9 @@ static void on_block(void *data, const uint8_t *block, size_t size, uint64_t hei
         s->io_failed = errno ? errno : EIO;
         return;
     }
+    /* Every record up to the block's last is decided: count its acceptances
+     * before the block takes them out of the pending ones. */
+    settle_upto(s, pm_engine_block_last_index(s->engine) + 1);
     if (append_block(s, block, size, height, hash) != 0)
         return;
     pm_block_header h;
@@ -333,8 +374,8 @@ static void on_block(void *data, const uint8_t *block, size_t size, uint64_t hei
 static void on_reject(void *data, uint64_t index, const uint8_t *txid, pm_reason reason)
 {
     serve *s = data;
-    if (index >= s->batch_base && index - s->batch_base < s->batch_n)
-        s->batch[index - s->batch_base]->reason = reason;
+    if (!s->io_failed && index >= s->flight_first && index - s->flight_first < s->flight_n)
+        s->flight[index - s->flight_first]->reason = reason;
     if (s->collecting) {
         if (s->n_dropped == s->cap_dropped) {
             size_t cap = s->cap_dropped ? 2 * s->cap_dropped : 64;
@@ -362,61 +403,140 @@ static void on_reject(void *data, uint64_t index, const uint8_t *txid, pm_reason
 
 /* ---- admission ----------------------------------------------------------- */
 
-/* Journal (unless the records are already there: a restart), submit in
- * index order, settle. Runs on the committer (or at start-up, before it). */
-static pm_status admit_batch(serve *s, serve_record **recs, size_t n, int journaled)
+/* Append n records to the journal with one fdatasync (group commit).
+ * Runs on the journal thread. Returns 0, or -1 (io_failed set). */
+static int journal_batch(serve *s, serve_record **recs, size_t n)
+{
+    const uint8_t **bytes = malloc((n ? n : 1) * sizeof *bytes);
+    size_t *sizes = malloc((n ? n : 1) * sizeof *sizes);
+    int ok = bytes && sizes;
+    for (size_t i = 0; ok && i < n; i++)
+        bytes[i] = recs[i]->bytes, sizes[i] = recs[i]->size;
+    double t0 = pm_cli_now();
+    ok = ok && journal_append(&s->journal, bytes, sizes, n) == 0;
+    metrics_observe(&s->fsync_hist, pm_cli_now() - t0);
+    free(bytes);
+    free(sizes);
+    if (!ok && !s->io_failed)
+        s->io_failed = errno ? errno : EIO;
+    if (ok) { /* the group commits */
+        atomic_fetch_add(&s->batches, 1);
+        atomic_fetch_add(&s->batch_records, n);
+    }
+    return ok ? 0 : -1;
+}
+
+/* The committer keeps the engine's pipeline full instead of draining it
+ * after each batch: records are submitted as they come out of the journal
+ * and the pipeline is stepped (pm_engine_step) every STEP_RECORDS records,
+ * so one part is verified while the part before it is decided; a request
+ * is answered as soon as the engine has decided its last record. When no
+ * journaled record waits, the committer steps on until everything
+ * submitted is decided. */
+#define STEP_RECORDS 1024
+
+/* Answer (mark done) the in-flight requests whose records are all
+ * decided, in order. */
+static void complete_settled(serve *s, int all)
+{
+    serve_queue_item *done_to = s->fl_head;
+    all = all || s->io_failed;
+    while (done_to && (all || (done_to->n && done_to->recs[done_to->n - 1].index <
+                                                 s->flight_first + s->flight_done) ||
+                       (!done_to->n)))
+        done_to = done_to->next;
+    if (done_to == s->fl_head)
+        return;
+    pm_status st = s->io_failed ? PM_ERR_IO : PM_OK;
+    pthread_mutex_lock(&s->queue_lock);
+    for (serve_queue_item *it = s->fl_head, *next; it != done_to; it = next) {
+        next = it->next;
+        it->status = st;
+        it->done = 1; /* its waiter may free it now */
+    }
+    pthread_cond_broadcast(&s->done_cond);
+    pthread_mutex_unlock(&s->queue_lock);
+    s->fl_head = done_to;
+    if (!done_to)
+        s->fl_tail = NULL;
+}
+
+/* One pipeline step; the records it decided are counted. Under
+ * engine_lock. */
+static pm_status step(serve *s)
+{
+    uint64_t settled;
+    if (s->io_failed)
+        return PM_ERR_IO;
+    pm_status st = pm_engine_step(s->engine, &settled);
+    if (st != PM_OK) {
+        s->io_failed = EIO; /* out of memory in the engine: stop admitting */
+        return PM_ERR_IO;
+    }
+    settle_upto(s, settled);
+    fflush(s->journal.rejects);
+    if (s->flight_done == s->flight_n) /* nothing in flight: start over */
+        s->flight_n = s->flight_done = 0, s->flight_first = s->batch_base;
+    s->since_step = 0;
+    return PM_OK;
+}
+
+/* Submit journaled records in index order (they get the next indexes),
+ * stepping every STEP_RECORDS. Under engine_lock. */
+static pm_status submit_records(serve *s, serve_record *const *recs, size_t n)
 {
     if (s->io_failed)
         return PM_ERR_IO;
-    if (!journaled && n) {
-        const uint8_t **bytes = malloc(n * sizeof *bytes);
-        size_t *sizes = malloc(n * sizeof *sizes);
-        int ok = bytes && sizes;
-        for (size_t i = 0; ok && i < n; i++)
-            bytes[i] = recs[i]->bytes, sizes[i] = recs[i]->size;
-        double t0 = pm_cli_now();
-        ok = ok && journal_append(&s->journal, bytes, sizes, n) == 0;
-        metrics_observe(&s->fsync_hist, pm_cli_now() - t0);
-        free(bytes);
-        free(sizes);
-        if (!ok) {
-            s->io_failed = errno ? errno : EIO;
-            return PM_ERR_IO;
-        }
+    if (s->flight_n + n > s->flight_cap) {
+        size_t cap = s->flight_cap ? s->flight_cap : 4096;
+        while (cap < s->flight_n + n)
+            cap *= 2;
+        serve_record **f = realloc(s->flight, cap * sizeof *f);
+        if (!f)
+            return PM_ERR_NOMEM;
+        s->flight = f;
+        s->flight_cap = cap;
     }
-    pthread_mutex_lock(&s->engine_lock);
-    s->batch = recs;
-    s->batch_n = n;
-    pm_status st = PM_OK;
+    if (s->flight_n == 0)
+        s->flight_first = s->batch_base;
     for (size_t i = 0; i < n; i++) {
         recs[i]->index = s->batch_base + i;
         recs[i]->reason = PM_REASON_NONE;
+        s->flight[s->flight_n + i] = recs[i];
     }
-    for (size_t i = 0; i < n && st == PM_OK; i++)
-        st = pm_engine_submit(s->engine, recs[i]->bytes, recs[i]->size);
-    pm_reason unused;
-    if (st == PM_OK) /* validates everything submitted; the block stays open */
-        st = pm_engine_check_tx(s->engine, &unused, NULL, 0);
-    for (size_t i = 0; i < n && st == PM_OK; i++) {
-        if (recs[i]->reason != PM_REASON_NONE)
-            continue;
-        if (s->pending++ == 0) {
-            s->open_since = pm_cli_now();
-            s->open_first = recs[i]->index;
-        }
-        status_set(s, recs[i]->txid, TX_PENDING, 0, PM_REASON_NONE);
-        atomic_fetch_add(&s->accepted, 1);
-    }
-    fflush(s->journal.rejects);
+    s->flight_n += n;
     s->batch_base += n;
-    s->batch = NULL;
-    s->batch_n = 0;
-    pthread_mutex_unlock(&s->engine_lock);
-    atomic_fetch_add(&s->batches, 1);
-    atomic_fetch_add(&s->batch_records, n);
-    metrics_note_admitted(s, n);
+    pm_status st = PM_OK;
+    for (size_t i = 0; i < n && st == PM_OK; i++) {
+        st = pm_engine_submit(s->engine, recs[i]->bytes, recs[i]->size);
+        if (st == PM_OK && ++s->since_step >= STEP_RECORDS)
+            st = step(s);
+    }
     if (st != PM_OK)
-        s->io_failed = EIO; /* out of memory in the engine: stop admitting */
+        s->io_failed = EIO;
+    metrics_note_admitted(s, n);
+    return st;
+}
+
+/* Step until everything submitted is decided (two steps at most). Under
+ * engine_lock. */
+static pm_status settle_all(serve *s)
+{
+    pm_status st = PM_OK;
+    while (st == PM_OK && s->flight_done < s->flight_n)
+        st = step(s);
+    return st;
+}
+
+/* Submit and decide records already in the journal (a restart's replay,
+ * before the committer starts). */
+static pm_status admit_batch(serve *s, serve_record **recs, size_t n)
+{
+    pthread_mutex_lock(&s->engine_lock);
+    pm_status st = submit_records(s, recs, n);
+    if (st == PM_OK)
+        st = settle_all(s);
+    pthread_mutex_unlock(&s->engine_lock);
     return s->io_failed ? PM_ERR_IO : st;
 }
 
@@ -445,6 +565,26 @@ static int note_tip(serve *s)
         return -1;
     }
     return 0;
+}
+
+/* Remember a disconnected block (height, hash) and wake the SSE streams.
+ * Under blocks_lock. Out of memory: streams do not hear of it (they still
+ * send the block that replaces it). */
+static void note_gone(serve *s, uint64_t height, const uint8_t hash[32])
+{
+    if (s->n_gone == s->cap_gone) {
+        size_t cap = s->cap_gone ? 2 * s->cap_gone : 16;
+        serve_block *g = realloc(s->gone, cap * sizeof *g);
+        if (!g)
+            return;
+        s->gone = g;
+        s->cap_gone = cap;
+    }
+    serve_block *g = &s->gone[s->n_gone++];
+    g->offset = height;
+    g->size = 0;
+    memcpy(g->hash, hash, 32);
+    pthread_cond_broadcast(&s->blocks_cond);
 }
 
 static void forget_tx(void *data, const uint8_t txid[32])
@@ -505,6 +645,7 @@ static pm_status chain_change(serve *s, serve_queue_item *it)
             if (ok) {
                 s->chain_end = end;
                 s->n_blocks--;
+                note_gone(s, n - 1, hash);
             }
             pthread_mutex_unlock(&s->blocks_lock);
             pthread_rwlock_unlock(&s->chain_lock);
@@ -523,40 +664,124 @@ out:
     return st;
 }
 
-/* Admit everything taken from the queue: consecutive submissions are one
- * batch (one fdatasync); a flush or a change of the chain comes after what
- * precedes it. */
+/* Mark one item done now (it is not in flight). */
+static void finish_item(serve *s, serve_queue_item *it, pm_status st)
+{
+    pthread_mutex_lock(&s->queue_lock);
+    it->status = st;
+    it->done = 1;
+    pthread_cond_broadcast(&s->done_cond);
+    pthread_mutex_unlock(&s->queue_lock);
+}
+
+/* Take what the journal stage handed on, in order: submissions go into
+ * the pipeline (answered by complete_settled); a flush or a change of the
+ * chain first waits until everything before it is decided. */
 static void process(serve *s, serve_queue_item *list)
 {
+    for (serve_queue_item *it = list, *next; it; it = next) {
+        next = it->next;
+        it->next = NULL;
+        pthread_mutex_lock(&s->engine_lock);
+        if (it->op == SERVE_TXS) {
+            serve_record **recs = malloc((it->n ? it->n : 1) * sizeof *recs);
+            pm_status st = !it->journaled ? PM_ERR_IO : recs ? PM_OK : PM_ERR_NOMEM;
+            for (size_t i = 0; st == PM_OK && i < it->n; i++)
+                recs[i] = &it->recs[i];
+            if (st == PM_OK)
+                st = submit_records(s, recs, it->n);
+            free(recs);
+            if (st == PM_OK) {
+                if (s->fl_tail)
+                    s->fl_tail->next = it;
+                else
+                    s->fl_head = it;
+                s->fl_tail = it;
+                complete_settled(s, 0);
+            }
+            pthread_mutex_unlock(&s->engine_lock);
+            if (st != PM_OK)
+                finish_item(s, it, st == PM_ERR_NOMEM ? st : PM_ERR_IO);
+            continue;
+        }
+        pm_status st = settle_all(s);
+        complete_settled(s, 1);
+        pthread_mutex_unlock(&s->engine_lock);
+        if (st == PM_OK)
+            st = it->op == SERVE_FLUSH ? close_block(s, &it->height) : chain_change(s, it);
+        finish_item(s, it, st);
+    }
+}
+
+/* Nothing new came out of the journal: decide what is in flight. */
+static void advance(serve *s)
+{
+    pthread_mutex_lock(&s->engine_lock);
+    if (step(s) != PM_OK)
+        complete_settled(s, 1); /* answered 503: io_failed is set */
+    else
+        complete_settled(s, 0);
+    pthread_mutex_unlock(&s->engine_lock);
+}
+
+/* The journal stage: append each run of queued submissions to the
+ * journal with one fdatasync and hand everything, in order, to the
+ * committer. Journaling the next batch overlaps the engine's validation of
+ * the previous one; a record is still answered only after both. */
+static void journal_list(serve *s, serve_queue_item *list)
+{
     while (list) {
-        size_t n = 0;
         serve_queue_item *it, *end;
+        size_t n = 0;
         for (end = list; end && end->op == SERVE_TXS; end = end->next)
             n += end->n;
-        serve_record **recs = malloc((n ? n : 1) * sizeof *recs);
-        pm_status st = recs ? PM_OK : PM_ERR_NOMEM;
+        serve_record **recs = n && !s->io_failed ? malloc(n * sizeof *recs) : NULL;
         if (recs) {
             size_t k = 0;
             for (it = list; it != end; it = it->next)
                 for (size_t i = 0; i < it->n; i++)
                     recs[k++] = &it->recs[i];
-            if (n)
-                st = admit_batch(s, recs, n, 0);
+            int ok = journal_batch(s, recs, n) == 0;
+            for (it = list; it != end; it = it->next)
+                it->journaled = ok;
             free(recs);
+        } else if (n && !s->io_failed) {
+            s->io_failed = ENOMEM;
         }
         for (it = list; it != end; it = it->next)
-            it->status = st;
-        if (end) {
-            end->status = end->op == SERVE_FLUSH ? close_block(s, &end->height) : chain_change(s, end);
-            end = end->next;
-        }
-        pthread_mutex_lock(&s->queue_lock);
-        for (it = list; it != end; it = it->next)
-            it->done = 1;
-        pthread_cond_broadcast(&s->done_cond);
-        pthread_mutex_unlock(&s->queue_lock);
-        list = end;
+            if (!it->n)
+                it->journaled = 1; /* nothing to write */
+        list = end ? end->next : NULL;
     }
+}
+
+static void *journaler(void *arg)
+{
+    serve *s = arg;
+    pthread_mutex_lock(&s->queue_lock);
+    for (;;) {
+        while (!s->head && !s->stopping)
+            pthread_cond_wait(&s->queue_cond, &s->queue_lock);
+        serve_queue_item *list = s->head, *last = s->tail;
+        s->head = s->tail = NULL;
+        pthread_mutex_unlock(&s->queue_lock);
+        journal_list(s, list);
+        pthread_mutex_lock(&s->queue_lock);
+        if (list) {
+            if (s->ready_tail)
+                s->ready_tail->next = list;
+            else
+                s->ready_head = list;
+            s->ready_tail = last;
+        }
+        if (s->stopping && !s->head)
+            s->journal_done = 1;
+        pthread_cond_signal(&s->ready_cond);
+        if (s->journal_done)
+            break;
+    }
+    pthread_mutex_unlock(&s->queue_lock);
+    return NULL;
 }
 
 static void *committer(void *arg)
@@ -564,7 +789,7 @@ static void *committer(void *arg)
     serve *s = arg;
     pthread_mutex_lock(&s->queue_lock);
     for (;;) {
-        while (!s->head && !s->stopping) {
+        while (!s->ready_head && !s->journal_done && !s->fl_head) {
             if (s->opts.interval_ms && s->pending > 0) {
                 double due = s->open_since + (double)s->opts.interval_ms / 1000.0;
                 if (pm_cli_now() >= due)
@@ -578,23 +803,26 @@ static void *committer(void *arg)
                     until.tv_sec++;
                     until.tv_nsec -= 1000000000L;
                 }
-                pthread_cond_timedwait(&s->queue_cond, &s->queue_lock, &until);
+                pthread_cond_timedwait(&s->ready_cond, &s->queue_lock, &until);
             } else {
-                pthread_cond_wait(&s->queue_cond, &s->queue_lock);
+                pthread_cond_wait(&s->ready_cond, &s->queue_lock);
             }
         }
-        serve_queue_item *list = s->head;
-        s->head = s->tail = NULL;
-        int stopping = s->stopping;
+        serve_queue_item *list = s->ready_head;
+        s->ready_head = s->ready_tail = NULL;
+        int done = s->journal_done;
         pthread_mutex_unlock(&s->queue_lock);
-        process(s, list);
+        if (list)
+            process(s, list);
+        else if (s->fl_head)
+            advance(s);
         if (s->opts.interval_ms && s->pending > 0 &&
             (pm_cli_now() - s->open_since) * 1000.0 >= (double)s->opts.interval_ms) {
             int64_t h;
             close_block(s, &h);
         }
         pthread_mutex_lock(&s->queue_lock);
-        if (stopping && !s->head)
+        if (done && !s->ready_head && !s->fl_head)
             break;
     }
     pthread_mutex_unlock(&s->queue_lock);
@@ -794,7 +1022,7 @@ typedef struct {
 
 static int replay_flush(replay_chunk *c)
 {
-    pm_status st = admit_batch(c->s, c->ptrs, c->n, 1);
+    pm_status st = admit_batch(c->s, c->ptrs, c->n);
     for (size_t i = 0; i < c->n; i++)
         free(c->copies[i]);
     c->n = 0;
@@ -830,6 +1058,7 @@ int service_open(serve *s, const serve_opts *opts)
     pthread_mutex_init(&s->status_lock, NULL);
     pthread_cond_init(&s->queue_cond, NULL);
     pthread_cond_init(&s->done_cond, NULL);
+    pthread_cond_init(&s->ready_cond, NULL);
     pthread_cond_init(&s->blocks_cond, NULL);
     pthread_rwlock_init(&s->chain_lock, NULL);
 
@@ -933,6 +1162,15 @@ int service_load(serve *s)
         pm_cli_error("serve", "cannot start a thread");
         return -1;
     }
+    if (pthread_create(&s->journaler, NULL, journaler, s) != 0) {
+        pm_cli_error("serve", "cannot start a thread");
+        /* The committer ends once the (never started) journal stage is done. */
+        pthread_mutex_lock(&s->queue_lock);
+        s->stopping = s->journal_done = 1;
+        pthread_cond_broadcast(&s->ready_cond);
+        pthread_mutex_unlock(&s->queue_lock);
+        return -1;
+    }
     atomic_store(&s->ready, 1);
     return 0;
 }
@@ -945,6 +1183,8 @@ int service_stop(serve *s)
         s->stopping = 1;
         pthread_cond_broadcast(&s->queue_cond);
         pthread_mutex_unlock(&s->queue_lock);
+        if (s->journaler)
+            pthread_join(s->journaler, NULL);
         pthread_join(s->committer, NULL);
         int64_t h;
         if (close_block(s, &h) != PM_OK || fsync(s->chain_fd) != 0) {
@@ -960,6 +1200,8 @@ int service_stop(serve *s)
     if (s->chain_fd >= 0)
         close(s->chain_fd);
     free(s->blocks);
+    free(s->gone);
     free(s->status);
+    free(s->flight);
     return rc;
 }
