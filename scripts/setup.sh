@@ -29,6 +29,7 @@ PACKAGES=(
     libbenchmark-dev libck-dev
     clang libclang-rt-14-dev llvm
     python3
+    nats-server libnats-dev
 )
 
 install_packages() {
