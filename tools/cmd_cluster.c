@@ -83,12 +83,13 @@ static int cluster_init(const cluster_args *a)
 static int cluster_status(const cluster_args *a)
 {
     char err[512], leader[128];
+    int lagging = 0;
     cluster_conn c;
     uint64_t last = 0;
     json_t *nodes = NULL;
     int agree = 1;
     if (cluster_connect(&c, a->nats, a->stream, err, sizeof err) != 0 ||
-        cluster_stream_state(&c, &last, leader, sizeof leader, err, sizeof err) != 0 ||
+        cluster_stream_state(&c, &last, leader, sizeof leader, &lagging, err, sizeof err) != 0 ||
         cluster_kv_open(&c, err, sizeof err) != 0 ||
         cluster_kv_status(&c, &nodes, &agree, err, sizeof err) != 0) {
         pm_cli_error("cluster", "%s", err);
@@ -100,8 +101,9 @@ static int cluster_status(const cluster_args *a)
         json_t *o = json_object();
         json_object_set_new(o, "nodes", nodes);
         json_object_set_new(o, "agree", json_boolean(agree));
-        json_object_set_new(o, "stream", json_pack("{s:s, s:I, s:s}", "name", a->stream,
-                                                   "last_seq", (json_int_t)last, "leader", leader));
+        json_object_set_new(o, "stream", json_pack("{s:s, s:I, s:s, s:I}", "name", a->stream,
+                                                   "last_seq", (json_int_t)last, "leader", leader,
+                                                   "lagging", (json_int_t)lagging));
         return pm_cli_json_print(stdout, o, 1) == 0 ? PM_EXIT_OK : PM_EXIT_INVALID;
     }
     printf("stream %s: last sequence %llu, leader %s\n", a->stream, (unsigned long long)last,
@@ -128,7 +130,7 @@ static int cluster_export(const cluster_args *a)
     outfile out;
     int opened = 0, rc = PM_EXIT_INVALID;
     if (cluster_connect(&c, a->nats, a->stream, err, sizeof err) != 0 ||
-        cluster_stream_state(&c, &last, NULL, 0, err, sizeof err) != 0)
+        cluster_stream_state(&c, &last, NULL, 0, NULL, err, sizeof err) != 0)
         goto fail;
     if (last == 0) {
         snprintf(err, sizeof err, "stream %s is empty (no header: run cluster init)", a->stream);

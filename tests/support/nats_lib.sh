@@ -9,6 +9,8 @@ NATS_ROUTE=()
 nats_cleanup() {
     local p
     for p in "${NATS_PIDS[@]}"; do [ "$p" != 0 ] && kill -9 "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+    # PM_KEEP=DIR: keep the run's files (logs, chains, stores) for a post-mortem.
+    [ -n "${PM_KEEP:-}" ] && rm -rf "$PM_KEEP" && cp -r "$T" "$PM_KEEP"
     if declare -F cleanup > /dev/null; then cleanup; else rm -rf "$T"; fi
 }
 trap nats_cleanup EXIT

@@ -124,7 +124,12 @@ int cluster_kv_vote(cluster_conn *c, const char *what, const char *node, uint64_
                  "hash", (unsigned long long)height, v.n, what);
         return 1;
     }
-    return 0; /* this node is with the majority: the other one stops */
+    /* This node is with the majority: the other one stops. */
+    for (size_t i = 0; i < v.n; i++)
+        if (strcmp(v.values[i], mine) != 0)
+            snprintf(err, errlen, "height %llu: node %s has another %s hash than %zu of %zu nodes "
+                     "(it should stop)", (unsigned long long)height, v.nodes[i], what, best, v.n);
+    return 2;
 }
 
 typedef struct {

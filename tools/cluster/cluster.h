@@ -75,10 +75,11 @@ void cluster_close(cluster_conn *c);
 int cluster_stream_create(cluster_conn *c, const uint8_t header[PM_FILE_HEADER_SIZE],
                           int replicas, int64_t dup_ms, char *err, size_t errlen);
 
-/* The stream's last sequence and message count, and the leader's name
- * (leader may be NULL; cap bytes). Returns 0, or -1 with a message. */
+/* The stream's last sequence, the leader's name (leader may be NULL; cap
+ * bytes) and how many other replicas are offline or still catching up
+ * (lagging may be NULL). Returns 0, or -1 with a message. */
 int cluster_stream_state(cluster_conn *c, uint64_t *last_seq, char *leader, size_t cap,
-                         char *err, size_t errlen);
+                         int *lagging, char *err, size_t errlen);
 
 /* Read message seq from the stream leader (not a replica that may lag).
  * Returns 1 (*m filled; free with cluster_msg_free), 0 no such message,

@@ -10,6 +10,8 @@
 #include <jansson.h>
 
 #define CLUSTER_MAX_NODES 32
+/* UTXO digests are voted at blocks closed by a cut, at least this many
+ * heights apart (follow.c: vote_digest). */
 #define CLUSTER_DIGEST_EVERY 8
 
 /* "node.NODE" = {"node","height","tip","seq"}. Returns 0, or -1. */
@@ -18,8 +20,9 @@ int cluster_kv_note_node(cluster_conn *c, const char *node, int64_t height, cons
 
 /* Write "WHAT.HEIGHT.NODE" = mine (what: "block" or "digest"), then read
  * every node's value for that height. Returns 0 (this node agrees with
- * every one, or with a strict majority), 1 (it disagrees with the
- * majority, or there is none: err names the height), -1 an error. */
+ * every one), 2 (with a strict majority, but some node differs: err names
+ * it and the height), 1 (it disagrees with the majority, or there is
+ * none: err names the height), -1 an error. */
 int cluster_kv_vote(cluster_conn *c, const char *what, const char *node, uint64_t height,
                     const char *mine, char *err, size_t errlen);
 

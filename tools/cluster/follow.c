@@ -82,6 +82,7 @@ struct cluster_node {
     /* The follower's (and, during its serve_admit_local, the committer's). */
     uint64_t next_index;         /* the index of the next tx record */
     uint64_t *idx_seq;           /* sequence of index idx_base + i */
+    uint8_t (*idx_hash)[32];     /* and that message's SHA-256 */
     uint64_t idx_base;
     size_t idx_n, idx_cap;
     uint64_t cut_sent;           /* the height whose cut we published + 1 */
@@ -89,6 +90,10 @@ struct cluster_node {
     char *resume_path;
     uint64_t start_seq;          /* where reading resumes */
     uint64_t blocks_voted;       /* heights below this were voted */
+    uint64_t next_digest;        /* a cut-closed block from this height on votes its digest */
+    /* For /metrics: 0 once a vote found another node with another hash. */
+    atomic_int agree;
+    _Atomic int64_t voted_height, digest_height;
     double last_note;
 };
 
@@ -126,11 +131,15 @@ static void on_block_hook(serve *s, uint64_t height, const uint8_t hash[32], uin
     char hex[65], line[256], mh[65] = "";
     pthread_mutex_lock(&n->lock);
     uint64_t seq = 0;
-    if (last >= n->idx_base && last - n->idx_base < n->idx_n)
+    uint8_t msg_hash[32];
+    if (last >= n->idx_base && last - n->idx_base < n->idx_n) {
         seq = n->idx_seq[last - n->idx_base];
+        memcpy(msg_hash, n->idx_hash[last - n->idx_base], 32);
+    }
     if (seq) { /* records up to `last` are in this block: forget them */
         size_t drop = (size_t)(last - n->idx_base + 1);
         memmove(n->idx_seq, n->idx_seq + drop, (n->idx_n - drop) * sizeof *n->idx_seq);
+        memmove(n->idx_hash, n->idx_hash + drop, (n->idx_n - drop) * sizeof *n->idx_hash);
         n->idx_n -= drop;
         n->idx_base = last + 1;
     }
@@ -141,19 +150,10 @@ static void on_block_hook(serve *s, uint64_t height, const uint8_t hash[32], uin
                   (unsigned long long)height, (unsigned long long)last);
         return;
     }
-    /* The hash of message seq: the hash of its bytes, as published. */
-    cluster_msg m;
-    char err[256];
-    if (cluster_get(&n->conn, seq, &m, err, sizeof err) == 1) {
-        cluster_sha256_hex(mh, m.data, m.size);
-        cluster_msg_free(&m);
-    }
-    if (!*mh) {
-        s->io_failed = EIO;
-        fail_stop(n, "block %llu: cannot read back message %llu", (unsigned long long)height,
-                  (unsigned long long)seq);
-        return;
-    }
+    /* The hash of message seq's bytes, taken as it was read: reading it
+     * back here would stall (or fail) every block while the stream has
+     * no leader. */
+    pm_cli_hex(mh, msg_hash, 32);
     pm_cli_hex(hex, hash, 32);
     int len = snprintf(line, sizeof line, "block %llu %s %llu %llu %s\n", (unsigned long long)height,
                        hex, (unsigned long long)last, (unsigned long long)seq, mh);
@@ -181,6 +181,21 @@ static int find_line(cluster_node *n, int64_t height, const char *tip_hex, uint6
     }
     fclose(f);
     return found;
+}
+
+/* cluster_get, tried again while the stream has no leader (an election
+ * takes seconds): 1 found, 0 no such message, -1 still an error. */
+static int get_patiently(cluster_conn *c, uint64_t seq, cluster_msg *m, char *err, size_t errlen)
+{
+    int got = -1;
+    for (int i = 0; i < 60 && got < 0; i++) {
+        got = cluster_get(c, seq, m, err, errlen);
+        if (got < 0) {
+            struct timespec pause = {1, 0};
+            nanosleep(&pause, NULL);
+        }
+    }
+    return got;
 }
 
 /* Cut the local journal to `records` records (the rest is read again). */
@@ -224,6 +239,9 @@ int cluster_node_attach(serve *s)
     n->resume_fd = -1;
     pthread_mutex_init(&n->lock, NULL);
     pthread_cond_init(&n->applied_cond, NULL);
+    atomic_store(&n->agree, 1);
+    atomic_store(&n->voted_height, -1);
+    atomic_store(&n->digest_height, -1);
     /* Time never closes a block here: the follower publishes a cut. */
     n->interval_ms = s->opts.interval_ms;
     s->opts.interval_ms = 0;
@@ -248,7 +266,7 @@ int cluster_node_prepare(serve *s)
     }
     /* The stream must be this chain's. */
     cluster_msg m;
-    int got = cluster_get(&n->conn, 1, &m, err, sizeof err);
+    int got = get_patiently(&n->conn, 1, &m, err, sizeof err);
     uint8_t mine[PM_FILE_HEADER_SIZE];
     pm_file_header_encode(pm_context_static, mine, PM_FILE_STREAM, &s->params);
     if (got <= 0 || m.kind != CLUSTER_MSG_HEADER ||
@@ -275,7 +293,7 @@ int cluster_node_prepare(serve *s)
                          f < 0 ? strerror(errno) : "no line", (long long)height);
             return -1;
         }
-        got = cluster_get(&n->conn, seq, &m, err, sizeof err);
+        got = get_patiently(&n->conn, seq, &m, err, sizeof err);
         if (got < 0) {
             pm_cli_error("serve", "%s", err);
             return -1;
@@ -322,10 +340,11 @@ typedef struct {
     serve_record recs[FEED_MAX];
     uint8_t *copies[FEED_MAX];
     uint64_t seqs[FEED_MAX];
+    uint8_t hashes[FEED_MAX][32];
     size_t n;
 } feed;
 
-static int index_push(cluster_node *n, uint64_t seq)
+static int index_push(cluster_node *n, uint64_t seq, const uint8_t hash[32])
 {
     if (n->idx_n == n->idx_cap) {
         size_t cap = n->idx_cap ? 2 * n->idx_cap : 4096;
@@ -333,8 +352,13 @@ static int index_push(cluster_node *n, uint64_t seq)
         if (!g)
             return -1;
         n->idx_seq = g;
+        uint8_t(*h)[32] = realloc(n->idx_hash, cap * sizeof *h);
+        if (!h)
+            return -1;
+        n->idx_hash = h;
         n->idx_cap = cap;
     }
+    memcpy(n->idx_hash[n->idx_n], hash, 32);
     n->idx_seq[n->idx_n++] = seq;
     return 0;
 }
@@ -357,6 +381,68 @@ static void note_node(cluster_node *n)
     n->last_note = pm_cli_now();
 }
 
+/* The outcome of a vote: 1 this node is the odd one out (stop), 2 with
+ * the majority but another node differs (say so; /metrics shows it), -1
+ * the KV failed (advisory: keep packing). */
+static void note_vote(cluster_node *n, int v, const char *err)
+{
+    if (v == 1) {
+        atomic_store(&n->agree, 0);
+        fail_stop(n, "%s", err);
+    } else if (v == 2) {
+        atomic_store(&n->agree, 0);
+        pm_cli_error("serve", "%s", err);
+    } else if (v < 0) {
+        pm_cli_error("serve", "%s", err);
+    }
+}
+
+/* After a cut closed block `height`: nothing waits, so the engine's state
+ * is exactly the chain's up to that block, the same on every node — the
+ * one point where a UTXO digest can be compared. Voted at most every
+ * CLUSTER_DIGEST_EVERY heights (the digest sorts the whole UTXO set). */
+static void vote_digest(cluster_node *n, uint64_t height)
+{
+    serve *s = n->s;
+    if (height < n->next_digest)
+        return;
+    uint8_t d[32];
+    char hex[65], err[600];
+    pthread_mutex_lock(&s->engine_lock);
+    pm_status st = s->pending == 0 ? pm_engine_utxo_digest(s->engine, d) : PM_ERR_STATE;
+    pthread_mutex_unlock(&s->engine_lock);
+    if (st != PM_OK)
+        return;
+    n->next_digest = height + CLUSTER_DIGEST_EVERY;
+    pm_cli_hex(hex, d, 32);
+    int v = cluster_kv_vote(&n->conn, "digest", s->opts.node, height, hex, err, sizeof err);
+    note_vote(n, v, err);
+    if (v >= 0)
+        atomic_store(&n->digest_height, (int64_t)height);
+}
+
+void cluster_node_metrics(const serve *s, FILE *f)
+{
+    cluster_node *n = node_of(s);
+    pthread_mutex_lock(&n->lock);
+    uint64_t applied = n->applied;
+    pthread_mutex_unlock(&n->lock);
+    fprintf(f, "# HELP postmark_cluster_seq The last stream sequence this node packed.\n"
+               "# TYPE postmark_cluster_seq gauge\npostmark_cluster_seq %llu\n",
+            (unsigned long long)applied);
+    fprintf(f, "# HELP postmark_cluster_agree 1 while every block and digest vote of this node "
+               "matched every other node's (0: a divergence was seen).\n"
+               "# TYPE postmark_cluster_agree gauge\npostmark_cluster_agree %d\n",
+            atomic_load(&n->agree) && !atomic_load(&n->failed));
+    fprintf(f, "# HELP postmark_cluster_voted_height The last height whose block hash was voted.\n"
+               "# TYPE postmark_cluster_voted_height gauge\npostmark_cluster_voted_height %lld\n",
+            (long long)atomic_load(&n->voted_height));
+    fprintf(f, "# HELP postmark_cluster_digest_height The last height whose UTXO digest was "
+               "voted.\n# TYPE postmark_cluster_digest_height gauge\n"
+               "postmark_cluster_digest_height %lld\n",
+            (long long)atomic_load(&n->digest_height));
+}
+
 /* Vote the hashes of the blocks made since the last vote. */
 static void vote_blocks(cluster_node *n)
 {
@@ -372,10 +458,9 @@ static void vote_blocks(cluster_node *n)
         pm_cli_hex(hex, hash, 32);
         int v = cluster_kv_vote(&n->conn, "block", s->opts.node, n->blocks_voted, hex, err,
                                 sizeof err);
-        if (v == 1)
-            fail_stop(n, "%s", err);
-        else if (v < 0)
-            pm_cli_error("serve", "%s", err); /* the KV is advisory: keep packing */
+        note_vote(n, v, err);
+        if (v >= 0)
+            atomic_store(&n->voted_height, (int64_t)n->blocks_voted);
     }
     if (count)
         note_node(n);
@@ -390,7 +475,7 @@ static int feed_flush(cluster_node *n, feed *f)
     pthread_mutex_lock(&n->lock);
     int ok = 1;
     for (size_t i = 0; i < f->n && ok; i++)
-        ok = index_push(n, f->seqs[i]) == 0;
+        ok = index_push(n, f->seqs[i], f->hashes[i]) == 0;
     pthread_mutex_unlock(&n->lock);
     pm_status st = ok ? serve_admit_local(n->s, ptrs, f->n, NULL) : PM_ERR_NOMEM;
     if (st != PM_OK) {
@@ -494,6 +579,7 @@ static void *follower(void *arg)
             memcpy(copy, m.data, m.size);
             f->copies[f->n] = copy;
             f->seqs[f->n] = m.seq;
+            cluster_sha256(f->hashes[f->n], copy, m.size);
             serve_record_prepare(s, &f->recs[f->n], copy, m.size);
             f->n++;
             cluster_msg_free(&m);
@@ -507,8 +593,8 @@ static void *follower(void *arg)
             if (feed_flush(n, f) != 0)
                 break;
             /* The rule (top of the file): only the cut of the open block. */
+            int64_t closed = -1;
             if (height == serve_block_count(s)) {
-                int64_t closed;
                 if (serve_admit_local(s, NULL, 0, &closed) != PM_OK) {
                     fail_stop(n, "closing block %llu at the cut %llu: cannot write",
                               (unsigned long long)height, (unsigned long long)seq);
@@ -517,6 +603,8 @@ static void *follower(void *arg)
             }
             set_applied(n, seq);
             vote_blocks(n);
+            if (closed >= 0)
+                vote_digest(n, (uint64_t)closed);
             continue;
         }
         if (m.kind == CLUSTER_MSG_HEADER && m.seq == 1) {

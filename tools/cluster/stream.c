@@ -167,7 +167,7 @@ void cluster_msg_free(cluster_msg *m)
 }
 
 int cluster_stream_state(cluster_conn *c, uint64_t *last_seq, char *leader, size_t cap,
-                         char *err, size_t errlen)
+                         int *lagging, char *err, size_t errlen)
 {
     jsStreamInfo *si = NULL;
     jsErrCode jerr = 0;
@@ -179,6 +179,11 @@ int cluster_stream_state(cluster_conn *c, uint64_t *last_seq, char *leader, size
     *last_seq = si->State.LastSeq;
     if (leader && cap)
         snprintf(leader, cap, "%s", si->Cluster && si->Cluster->Leader ? si->Cluster->Leader : "");
+    if (lagging) {
+        *lagging = 0;
+        for (int i = 0; si->Cluster && i < si->Cluster->ReplicasLen; i++)
+            *lagging += !si->Cluster->Replicas[i]->Current || si->Cluster->Replicas[i]->Offline;
+    }
     jsStreamInfo_Destroy(si);
     return 0;
 }

@@ -233,6 +233,8 @@ int cluster_node_start(serve *s);
 void cluster_node_stop(serve *s);
 /* 1 when the node stopped on a rewind, gap or divergence. */
 int cluster_node_failed(const serve *s);
+/* The cluster's lines of /metrics (postmark_cluster_seq, _agree, ...). */
+void cluster_node_metrics(const serve *s, FILE *f);
 
 /* Call fn with the txid of every transaction of a block (in order). */
 void serve_each_txid(const serve *s, const uint8_t *block, size_t size,
