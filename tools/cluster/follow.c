@@ -687,7 +687,7 @@ static pm_status cluster_admit(serve *s, serve_record *recs, size_t count, int64
             pm_reason reason = PM_REASON_NONE;
             serve_tx_state ts = recs[i].has_txid ? serve_tx_lookup(s, recs[i].txid, &height, &reason)
                                                  : TX_UNKNOWN;
-            recs[i].index = 0;
+            recs[i].index = SERVE_INDEX_UNKNOWN; /* its verdict is gone with the restart */
             recs[i].reason = ts == TX_REJECTED ? reason : ts == TX_UNKNOWN ? PM_REASON_MALFORMED
                                                                            : PM_REASON_NONE;
         }

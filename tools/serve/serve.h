@@ -103,13 +103,15 @@ void metrics_observe(serve_histogram *h, double seconds);
 /* TX_GONE: was in a block that was disconnected (answered as unknown). */
 typedef enum { TX_UNKNOWN = 0, TX_PENDING, TX_BLOCK, TX_REJECTED, TX_GONE } serve_tx_state;
 
+#define SERVE_INDEX_UNKNOWN UINT64_MAX
 /* One record of a request: in, then the verdict out. */
 typedef struct {
     const uint8_t *bytes;
     size_t size;
     int has_txid;                /* it parses (else MALFORMED) */
     uint8_t txid[32];
-    uint64_t index;              /* out: its journal index */
+    uint64_t index;              /* out: its journal index (SERVE_INDEX_UNKNOWN: not
+                                    known, the answer omits it) */
     pm_reason reason;            /* out: PM_REASON_NONE when accepted */
     uint64_t seq;                /* out, cluster mode: its stream sequence (0: none) */
 } serve_record;
