@@ -280,22 +280,29 @@ int cluster_publish_cut(cluster_conn *c, uint64_t height, uint64_t *seq, char *e
     char h[32], id[48];
     snprintf(h, sizeof h, "%llu", (unsigned long long)height);
     snprintf(id, sizeof id, "cut-%llu", (unsigned long long)height);
-    natsMsg *msg = NULL;
-    natsStatus s = natsMsg_Create(&msg, c->subject, NULL, h, (int)strlen(h));
-    if (s == NATS_OK)
-        s = natsMsgHeader_Set(msg, CLUSTER_KIND_HEADER, "cut");
-    if (s == NATS_OK)
-        s = natsMsgHeader_Set(msg, CLUSTER_HEIGHT_HEADER, h);
     jsPubAck *ack = NULL;
-    jsErrCode jerr = 0;
-    if (s == NATS_OK) {
-        jsPubOptions o;
-        jsPubOptions_Init(&o);
-        o.MsgId = id;
-        o.MaxWait = 10000;
-        s = js_PublishMsg(&ack, c->js, msg, &o, &jerr);
+    natsStatus s = NATS_ERR;
+    /* Tried again for up to a minute: a leader election stalls writes for
+     * seconds, and the message id makes a resend harmless. */
+    for (int64_t until = nats_Now() + 60000; s != NATS_OK && nats_Now() < until;) {
+        natsMsg *msg = NULL;
+        jsErrCode jerr = 0;
+        s = natsMsg_Create(&msg, c->subject, NULL, h, (int)strlen(h));
+        if (s == NATS_OK)
+            s = natsMsgHeader_Set(msg, CLUSTER_KIND_HEADER, "cut");
+        if (s == NATS_OK)
+            s = natsMsgHeader_Set(msg, CLUSTER_HEIGHT_HEADER, h);
+        if (s == NATS_OK) {
+            jsPubOptions o;
+            jsPubOptions_Init(&o);
+            o.MsgId = id;
+            o.MaxWait = 5000;
+            s = js_PublishMsg(&ack, c->js, msg, &o, &jerr);
+        }
+        natsMsg_Destroy(msg);
+        if (s != NATS_OK)
+            nats_Sleep(200);
     }
-    natsMsg_Destroy(msg);
     if (s != NATS_OK) {
         snprintf(err, errlen, "publishing the cut of block %llu: %s", (unsigned long long)height,
                  natsStatus_GetText(s));
