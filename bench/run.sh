@@ -20,7 +20,7 @@
 #                next run with the same sizes and the same postmark program
 #   --keep-data  keep the data (default: OUT/data, removed at the end)
 #   --only LIST  comma-separated subset of: signatures, assume-valid,
-#                large-state, conflict, micro, others, serve
+#                large-state, conflict, micro, others, serve, cluster
 #
 # Uses the build in $BUILD_DIR (default build/); builds only what is missing
 # (cmake --build). Exit status: 0 when every step ran, 1 when one failed to
@@ -32,7 +32,7 @@ BUILD_DIR=${BUILD_DIR:-$root/build}
 case $BUILD_DIR in /*) ;; *) BUILD_DIR=$PWD/$BUILD_DIR ;; esac
 
 cmdline="bench/run.sh${*:+ $*}"
-quick=0 reps="" out="" data="" keep=0 only="signatures,assume-valid,large-state,conflict,micro,others,serve"
+quick=0 reps="" out="" data="" keep=0 only="signatures,assume-valid,large-state,conflict,micro,others,serve,cluster"
 # usage: the comment above, from its second line to its end.
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0" >&2; }
 while [ $# -gt 0 ]; do
@@ -53,7 +53,7 @@ if [ -n "$reps" ] && ! { [[ $reps =~ ^[1-9][0-9]?$ ]] && [ "$reps" -le 25 ]; }; 
     exit 2
 fi
 for s in ${only//,/ }; do
-    case $s in signatures | assume-valid | large-state | conflict | micro | others | serve) ;;
+    case $s in signatures | assume-valid | large-state | conflict | micro | others | serve | cluster) ;;
     *) echo "bench/run.sh: --only: unknown step '$s'" >&2; exit 2 ;;
     esac
 done
@@ -62,14 +62,14 @@ done
 # unspent outputs); 200,000 conflict-heavy records.
 if [ "$quick" = 1 ]; then
     mode=quick reps=${reps:-1}
-    txs=20000 conflict_txs=20000 large=400 limit_s=0.5 serve_txs=20000 serve_seconds=2
+    txs=20000 conflict_txs=20000 large=400 limit_s=0.5 serve_txs=20000 serve_seconds=2 cluster_txs=5000
     gb_min_time=0.05
     others=("bench_ingest --size 16 --runs 1" "bench_snapshot --utxos 100000 --reps 1"
             "bench_gen transfers 5000" "bench_trace --txs 20000 --reps 1"
             "bench_sigcache --txs 1024 --reps 1")
 else
     mode=full reps=${reps:-3}
-    txs=200000 conflict_txs=200000 large=21500 limit_s=2 serve_txs=200000 serve_seconds=10
+    txs=200000 conflict_txs=200000 large=21500 limit_s=2 serve_txs=200000 serve_seconds=10 cluster_txs=50000
     gb_min_time=0.5
     others=("bench_ingest --size 256 --runs 3" "bench_snapshot --utxos 2000000 --reps 3"
             "bench_gen transfers 50000" "bench_trace --txs 200000 --reps 3"
@@ -179,6 +179,16 @@ if wants serve; then
         --data "$data" --txs "$serve_txs" --seconds "$serve_seconds" --reps "$reps"
     { echo "\$ bench_serve.py --txs $serve_txs --seconds $serve_seconds --reps $reps"
       cat "$out/other-serve.log"; } >"$out/other-serve.txt"
+fi
+
+# A 3-server R3 JetStream cluster with 3 `serve --nats` nodes beside pack of
+# the same stream, and failover latency (bench/bench_cluster.py; it prints
+# a skip line when nats-server or cluster mode is missing).
+if wants cluster; then
+    step other-cluster python3 "$root/bench/bench_cluster.py" --postmark "$BUILD_DIR/postmark" \
+        --data "$data" --txs "$cluster_txs" --reps "$reps"
+    { echo "\$ bench_cluster.py --txs $cluster_txs --batch 1024 --reps $reps"
+      cat "$out/other-cluster.log"; } >"$out/other-cluster.txt"
 fi
 
 # ---- the report ---------------------------------------------------------------

@@ -30,6 +30,7 @@ PACKAGES=(
     libbenchmark-dev libck-dev wrk
     clang libclang-rt-14-dev llvm
     python3
+    nats-server libnats-dev
 )
 
 install_packages() {

@@ -20,6 +20,7 @@ static const char serve_usage[] =
     "                      [--max-connections N] [--timeout S] [--request-timeout S]\n"
     "                      [--from-snapshot STATE] [--save-snapshot STATE --snapshot-every N]\n"
     "                      [--tls-cert F --tls-key F]\n"
+    "                      [--nats URLS --stream NAME --node NAME]\n"
     "                      [--quiet]\n"
     "\n"
     "Keep the engine in memory and validate the transactions submitted over HTTP as\n"
@@ -51,6 +52,13 @@ static const char serve_usage[] =
     "                       body byte, in seconds (default 60): a client trickling\n"
     "                       bytes is answered 408 and dropped\n"
     "  --tls-cert F --tls-key F  serve HTTPS with this certificate and key (PEM)\n"
+    "  --nats URLS --stream NAME --node NAME\n"
+    "                       a cluster node (docs/cluster.md): pack the NATS JetStream\n"
+    "                       stream NAME instead of a journal of its own; POST /v1/tx\n"
+    "                       publishes and answers once packed here (with \"seq\"); blocks\n"
+    "                       close when full or at a cut in the stream (POST /v1/flush\n"
+    "                       and --block-interval publish one); SIGTERM drops the open\n"
+    "                       block (a restart reads it again from the stream)\n"
     "  --quiet              no progress or summary on stderr\n"
     "Endpoints: POST /v1/tx, /v1/txs, /v1/flush; GET /v1/tip, /v1/tx/TXID,\n"
     "/v1/block/H, /v1/blocks?from=H (SSE), /v1/stamp/OP:SERIES:SERIAL, /metrics.\n"
@@ -127,6 +135,9 @@ int pm_cmd_serve(int argc, char **argv)
         {"tls-cert", required_argument, NULL, 'C'},
         {"tls-key", required_argument, NULL, 'K'},
         {"quiet", no_argument, NULL, 'q'},
+        {"nats", required_argument, NULL, 'N'},
+        {"stream", required_argument, NULL, 'S'},
+        {"node", required_argument, NULL, 'D'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -148,6 +159,9 @@ int pm_cmd_serve(int argc, char **argv)
         case 'C': cert_file = optarg; break;
         case 'K': key_file = optarg; break;
         case 'q': o.quiet = 1; break;
+        case 'N': o.nats = optarg; break;
+        case 'S': o.stream = optarg; break;
+        case 'D': o.node = optarg; break;
         case 'f': o.from_snapshot = optarg; break;
         case 's': o.save_snapshot = optarg; break;
         case 't':
@@ -207,6 +221,10 @@ int pm_cmd_serve(int argc, char **argv)
         pm_cli_error("serve", "--save-snapshot and --snapshot-every go together");
         return PM_EXIT_USAGE;
     }
+    if ((o.nats != NULL) != (o.stream != NULL) || (o.nats != NULL) != (o.node != NULL)) {
+        pm_cli_error("serve", "--nats, --stream and --node go together");
+        return PM_EXIT_USAGE;
+    }
     if ((cert_file != NULL) != (key_file != NULL)) {
         pm_cli_error("serve", "--tls-cert and --tls-key go together");
         return PM_EXIT_USAGE;
@@ -233,7 +251,7 @@ int pm_cmd_serve(int argc, char **argv)
     serve s;
     if (service_open(&s, &o) == 0 && http_run(&s) == 0)
         rc = PM_EXIT_OK;
-    if (service_stop(&s) != 0)
+    if (service_stop(&s) != 0 || cluster_node_failed(&s))
         rc = PM_EXIT_INVALID;
 out:
     free(journal);

@@ -16,5 +16,7 @@ int pm_cmd_gen(int argc, char **argv);
 int pm_cmd_demo(int argc, char **argv);
 int pm_cmd_snapshot(int argc, char **argv);
 int pm_cmd_serve(int argc, char **argv);
+int pm_cmd_cluster(int argc, char **argv);
+int pm_cmd_submit(int argc, char **argv);
 
 #endif

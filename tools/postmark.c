@@ -20,6 +20,8 @@ static const struct {
     {"replay", pm_cmd_replay, "verify a chain file from height 0"},
     {"snapshot", pm_cmd_snapshot, "verify a chain and save its state, to restart from"},
     {"serve", pm_cmd_serve, "validate transactions submitted over HTTP (a daemon)"},
+    {"cluster", pm_cmd_cluster, "a consortium ledger on NATS JetStream: init, status, export"},
+    {"submit", pm_cmd_submit, "publish a stream's records to a cluster's stream (bulk)"},
     {"inspect", pm_cmd_inspect, "decode a stream or chain record by record"},
     {"trace", pm_cmd_trace, "the provenance of one stamp"},
     {"holdings", pm_cmd_holdings, "the stamps and credits one key owns"},

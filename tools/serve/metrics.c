@@ -137,6 +137,8 @@ char *metrics_render(serve *s, size_t *size)
     histogram(f, "postmark_admit_seconds",
               "From a request's records queued to their verdicts (group commit included).",
               &s->admit_hist);
+    if (s->cluster)
+        cluster_node_metrics(s, f);
     help(f, "postmark_http_requests_total", "counter", "HTTP requests by route and status.");
     for (size_t r = 0; r <= serve_route_count && r <= SERVE_MAX_ROUTES; r++)
         for (size_t i = 0; i < SERVE_STATUS_SLOTS; i++) {

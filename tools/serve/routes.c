@@ -92,9 +92,12 @@ void reply_error(http_reply *out, int status, const char *fmt, ...)
 static json_t *verdict_json(const serve_record *r)
 {
     json_t *o = json_object();
-    json_object_set_new(o, "index", json_integer((json_int_t)r->index));
+    if (r->index != SERVE_INDEX_UNKNOWN) /* cluster: packed before a restart */
+        json_object_set_new(o, "index", json_integer((json_int_t)r->index));
     json_object_set_new(o, "txid", r->has_txid ? pm_cli_json_hex(r->txid, 32) : json_string(""));
     json_object_set_new(o, "verdict", json_string(r->reason ? "rejected" : "accepted"));
+    if (r->seq)
+        json_object_set_new(o, "seq", json_integer((json_int_t)r->seq));
     if (r->reason)
         json_object_set_new(o, "reason", json_string(pm_reason_name(r->reason)));
     return o;

@@ -41,6 +41,9 @@ typedef struct {
     const char *save_snapshot;   /* with snapshot_every: saved every N blocks */
     uint64_t snapshot_every;
     int quiet;
+    /* Cluster mode (tools/cluster/follow.c): the stream is the journal. */
+    const char *nats, *stream, *node;
+    int64_t dup_ms;
 } serve_opts;
 
 /* ---- journal.c ---------------------------------------------------------- */
@@ -100,14 +103,17 @@ void metrics_observe(serve_histogram *h, double seconds);
 /* TX_GONE: was in a block that was disconnected (answered as unknown). */
 typedef enum { TX_UNKNOWN = 0, TX_PENDING, TX_BLOCK, TX_REJECTED, TX_GONE } serve_tx_state;
 
+#define SERVE_INDEX_UNKNOWN UINT64_MAX
 /* One record of a request: in, then the verdict out. */
 typedef struct {
     const uint8_t *bytes;
     size_t size;
     int has_txid;                /* it parses (else MALFORMED) */
     uint8_t txid[32];
-    uint64_t index;              /* out: its journal index */
+    uint64_t index;              /* out: its journal index (SERVE_INDEX_UNKNOWN: not
+                                    known, the answer omits it) */
     pm_reason reason;            /* out: PM_REASON_NONE when accepted */
+    uint64_t seq;                /* out, cluster mode: its stream sequence (0: none) */
 } serve_record;
 
 /* An accepted transaction dropped from the open block by a peer's block. */
@@ -194,6 +200,14 @@ typedef struct serve {
     uint64_t blocks_added;       /* since the start (--snapshot-every) */
     int snapshot_failed;         /* said once */
     _Atomic int ready;           /* service_load is done: requests are served */
+
+    /* Cluster mode (tools/cluster/follow.c; NULL standalone): requests
+     * are published to the stream, and a follower feeds what the stream
+     * orders to serve_admit_local. block_hook runs on the committer for
+     * each block before its journal line. */
+    struct cluster_node *cluster;
+    pm_status (*admit_hook)(struct serve *s, serve_record *recs, size_t n, int64_t *flush_height);
+    void (*block_hook)(struct serve *s, uint64_t height, const uint8_t hash[32], uint64_t last);
 } serve;
 
 struct serve_block {
@@ -221,6 +235,21 @@ int service_stop(serve *s);
  * are none and the open block is closed (*flush_height its height, or -1).
  * Returns PM_OK, or an error (the service cannot write: 503). */
 pm_status serve_admit(serve *s, serve_record *recs, size_t n, int64_t *flush_height);
+/* serve_admit without the cluster's admit_hook: the follower's way in. */
+pm_status serve_admit_local(serve *s, serve_record *recs, size_t n, int64_t *flush_height);
+
+/* Cluster mode (tools/cluster/follow.c; stubs when built without libnats):
+ * attach reads the options; prepare runs after the chain is validated and
+ * before the journal is opened (the resume check, the journal cut back to
+ * the tip); start after the committer runs; stop before it stops. */
+int cluster_node_attach(serve *s);
+int cluster_node_prepare(serve *s);
+int cluster_node_start(serve *s);
+void cluster_node_stop(serve *s);
+/* 1 when the node stopped on a rewind, gap or divergence. */
+int cluster_node_failed(const serve *s);
+/* The cluster's lines of /metrics (postmark_cluster_seq, _agree, ...). */
+void cluster_node_metrics(const serve *s, FILE *f);
 
 /* Call fn with the txid of every transaction of a block (in order). */
 void serve_each_txid(const serve *s, const uint8_t *block, size_t size,

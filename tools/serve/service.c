@@ -353,6 +353,10 @@ static void on_block(void *data, const uint8_t *block, size_t size, uint64_t hei
     serve *s = data;
     if (s->io_failed)
         return;
+    if (s->block_hook)
+        s->block_hook(s, height, hash, pm_engine_block_last_index(s->engine));
+    if (s->io_failed)
+        return;
     if (journal_note_block(&s->journal, height, hash, pm_engine_block_last_index(s->engine)) != 0) {
         s->io_failed = errno ? errno : EIO;
         return;
@@ -853,6 +857,13 @@ static pm_status run_item(serve *s, serve_queue_item *item)
 
 pm_status serve_admit(serve *s, serve_record *recs, size_t n, int64_t *flush_height)
 {
+    if (s->admit_hook)
+        return s->admit_hook(s, recs, n, flush_height);
+    return serve_admit_local(s, recs, n, flush_height);
+}
+
+pm_status serve_admit_local(serve *s, serve_record *recs, size_t n, int64_t *flush_height)
+{
     serve_queue_item item = {.op = flush_height ? SERVE_FLUSH : SERVE_TXS, .recs = recs, .n = n};
     pm_status st = run_item(s, &item);
     if (flush_height)
@@ -1063,6 +1074,8 @@ int service_open(serve *s, const serve_opts *opts)
     pthread_rwlock_init(&s->chain_lock, NULL);
 
     const char *chain = opts->chain_path;
+    if (opts->nats && cluster_node_attach(s) != 0)
+        return -1;
     s->ctx = pm_context_create();
     if (!s->ctx) {
         pm_cli_error("serve", "out of memory");
@@ -1120,6 +1133,8 @@ int service_load(serve *s)
     }
     if ((s->chain_had_blocks && chain_validate(s) != 0) || chain_index(s) != 0)
         return -1;
+    if (s->cluster && cluster_node_prepare(s) != 0)
+        return -1;
 
     uint8_t tip[32];
     int64_t height;
@@ -1171,6 +1186,8 @@ int service_load(serve *s)
         pthread_mutex_unlock(&s->queue_lock);
         return -1;
     }
+    if (s->cluster && cluster_node_start(s) != 0)
+        return -1;
     atomic_store(&s->ready, 1);
     return 0;
 }
@@ -1178,6 +1195,8 @@ int service_load(serve *s)
 int service_stop(serve *s)
 {
     int rc = 0;
+    if (s->cluster)
+        cluster_node_stop(s);
     if (s->committer) {
         pthread_mutex_lock(&s->queue_lock);
         s->stopping = 1;
@@ -1187,7 +1206,9 @@ int service_stop(serve *s)
             pthread_join(s->journaler, NULL);
         pthread_join(s->committer, NULL);
         int64_t h;
-        if (close_block(s, &h) != PM_OK || fsync(s->chain_fd) != 0) {
+        /* A node drops its open block: only cuts in the stream close
+         * blocks, and a restart reads those records again. */
+        if ((!s->cluster && close_block(s, &h) != PM_OK) || fsync(s->chain_fd) != 0) {
             pm_cli_error("serve", "%s: cannot close the open block: %s", s->opts.chain_path,
                          s->io_failed ? strerror(s->io_failed) : pm_engine_last_error(s->engine));
             rc = -1;
