@@ -433,13 +433,14 @@ static int journal_batch(serve *s, serve_record **recs, size_t n)
 }
 
 /* The committer keeps the engine's pipeline full instead of draining it
- * after each batch: records are submitted as they come out of the journal
- * and the pipeline is stepped (pm_engine_step) every STEP_RECORDS records,
- * so one part is verified while the part before it is decided; a request
- * is answered as soon as the engine has decided its last record. When no
- * journaled record waits, the committer steps on until everything
- * submitted is decided. */
-#define STEP_RECORDS 1024
+ * after each batch: records are submitted as they are queued and the
+ * pipeline is stepped (pm_engine_step) every STEP_RECORDS records, so one
+ * part is verified while the part before it is decided; a request is
+ * settled as soon as the engine has decided its last record. When nothing
+ * more is queued, the committer steps on until everything submitted is
+ * decided. STEP_RECORDS is the engine's own batch size: smaller steps
+ * (1024 was tried) cost more CPU in the verifier pool than they overlap. */
+#define STEP_RECORDS 4096
 
 /* A request is answered (done: its waiter may free it) once the engine
  * decided it and the journal thread synced it, whichever comes last.
