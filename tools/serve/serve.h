@@ -159,13 +159,14 @@ typedef struct serve {
     size_t n_dropped, cap_dropped;
     int collecting;
 
-    /* Requests go HTTP thread -> journal thread (head: journaled with one
-     * fdatasync per run) -> committer (ready_head: validated, answered).
-     * Both queues, stopping and journal_done are under queue_lock. */
+    /* Requests go HTTP thread -> committer (head) -> journal thread
+     * (jhead, while the committer validates them). Both queues, stopping,
+     * journal_stop and journaled are under queue_lock. */
     pthread_mutex_t queue_lock;
-    pthread_cond_t queue_cond, ready_cond, done_cond;
-    serve_queue_item *head, *tail, *ready_head, *ready_tail;
-    int stopping, journal_done;
+    pthread_cond_t queue_cond, journal_cond, done_cond;
+    serve_queue_item *head, *tail, *jhead, *jtail;
+    int stopping, journal_stop;
+    uint64_t journaled;          /* records in the journal, synced */
     pthread_t committer, journaler;
 
     /* Blocks of the chain file (height = position), for GET and SSE. */

@@ -1,23 +1,24 @@
 /*
  * service.c — the admission core of `postmark serve` (serve.h).
  *
- * Two threads form a pipeline. HTTP threads queue their records
- * (serve_admit) and wait. The journal thread takes everything queued as
- * one batch and appends it to the journal with one fdatasync (group
- * commit), then hands it on. The committer, which owns the engine's pack
- * mode, gives the records the next indexes (their journal positions) and
- * submits them in index order, stepping the engine's pipeline as it goes
- * (pm_engine_step: one part verified while the part before is decided)
- * instead of draining it after each batch; a record that got no reject
- * callback once the engine has settled past it is accepted, and a request
- * is answered when all its records are settled. When nothing more comes
- * out of the journal, the committer steps until everything is settled.
- * So while the committer validates batch k, batch k+1 is being synced,
- * and still: the journal's order is the order of the indexes answered, an
- * answer comes after its record's fdatasync, and the engine sees exactly
- * the record sequence `pack JOURNAL` would: the same verdicts and, while
- * blocks close only when full or at a flush, the same blocks. A flush or a
- * change of the chain passes through both stages in its place in line.
+ * HTTP threads queue their records (serve_admit) and wait. The
+ * committer, which owns the engine's pack mode, takes everything queued,
+ * gives the records the next indexes (their journal positions), hands them
+ * to the journal thread and submits them in index order, stepping the
+ * engine's pipeline as it goes (pm_engine_step: one part verified while
+ * the part before is decided) instead of draining it after each batch. The
+ * journal thread meanwhile appends them to the journal with one fdatasync
+ * (group commit). A record that got no reject callback once the engine has
+ * settled past it is accepted; a request is answered when all its records
+ * are both settled and synced. When nothing more is queued, the committer
+ * steps until everything is settled. So the sync overlaps validation, and
+ * still: the journal's order is the order of the indexes answered, an
+ * answer comes after its record's fdatasync, nothing that names a record
+ * by index (a block, a tip line) is written before the record is in the
+ * journal, and the engine sees exactly the record sequence `pack JOURNAL`
+ * would: the same verdicts and, while blocks close only when full or at a
+ * flush, the same blocks. A record validated but never journaled (a write
+ * failed, a crash) is never answered and never in a block.
  *
  * Blocks are written as pack writes them: the rejects before them and the
  * journal's block line synced first, then the block appended and synced.
@@ -54,9 +55,12 @@ struct serve_queue_item {
     size_t n_dropped;
     int64_t height;              /* out: the block closed or connected, the tip */
     pm_status status;
-    int journaled;               /* SERVE_TXS: in the journal, synced */
+    /* Done (answered) once both: */
+    int journaled;               /* 1 in the journal, synced; -1 failed */
+    int settled;                 /* the engine decided it (or it failed) */
     int done;
     serve_queue_item *next;
+    serve_queue_item *jnext;     /* in the journal thread's queue */
 };
 
 struct serve_status {
@@ -347,11 +351,13 @@ static void settle_upto(serve *s, uint64_t upto)
     }
 }
 
+static int journal_wait(serve *s, uint64_t upto);
+
 static void on_block(void *data, const uint8_t *block, size_t size, uint64_t height,
                      const uint8_t hash[32])
 {
     serve *s = data;
-    if (s->io_failed)
+    if (journal_wait(s, pm_engine_block_last_index(s->engine) + 1) != 0)
         return;
     if (s->block_hook)
         s->block_hook(s, height, hash, pm_engine_block_last_index(s->engine));
@@ -431,15 +437,48 @@ static int journal_batch(serve *s, serve_record **recs, size_t n)
 }
 
 /* The committer keeps the engine's pipeline full instead of draining it
- * after each batch: records are submitted as they come out of the journal
- * and the pipeline is stepped (pm_engine_step) every STEP_RECORDS records,
- * so one part is verified while the part before it is decided; a request
- * is answered as soon as the engine has decided its last record. When no
- * journaled record waits, the committer steps on until everything
- * submitted is decided. */
-#define STEP_RECORDS 1024
+ * after each batch: records are submitted as they are queued and the
+ * pipeline is stepped (pm_engine_step) every STEP_RECORDS records, so one
+ * part is verified while the part before it is decided; a request is
+ * settled as soon as the engine has decided its last record. When nothing
+ * more is queued, the committer steps on until everything submitted is
+ * decided. STEP_RECORDS is the engine's own batch size: smaller steps
+ * (1024 was tried) cost more CPU in the verifier pool than they overlap. */
+#define STEP_RECORDS 4096
 
-/* Answer (mark done) the in-flight requests whose records are all
+/* A request is answered (done: its waiter may free it) once the engine
+ * decided it and the journal thread synced it, whichever comes last.
+ * Under queue_lock. */
+static void item_finish_if_both(serve *s, serve_queue_item *it)
+{
+    if (!it->settled || !it->journaled)
+        return;
+    if (it->journaled < 0)
+        it->status = PM_ERR_IO;
+    it->done = 1;
+    pthread_cond_broadcast(&s->done_cond);
+}
+
+static void item_settled(serve *s, serve_queue_item *it, pm_status st)
+{
+    it->status = st;
+    it->settled = 1;
+    item_finish_if_both(s, it);
+}
+
+/* Wait until the journal holds (synced) every record before index `upto`;
+ * 0, or -1 when it never will (io_failed). Blocks and tip lines name
+ * records by index: they must not get ahead of the records. */
+static int journal_wait(serve *s, uint64_t upto)
+{
+    pthread_mutex_lock(&s->queue_lock);
+    while (s->journaled < upto && !s->io_failed)
+        pthread_cond_wait(&s->journal_cond, &s->queue_lock);
+    pthread_mutex_unlock(&s->queue_lock);
+    return s->io_failed ? -1 : 0;
+}
+
+/* Answer (mark settled) the in-flight requests whose records are all
  * decided, in order. */
 static void complete_settled(serve *s, int all)
 {
@@ -455,10 +494,8 @@ static void complete_settled(serve *s, int all)
     pthread_mutex_lock(&s->queue_lock);
     for (serve_queue_item *it = s->fl_head, *next; it != done_to; it = next) {
         next = it->next;
-        it->status = st;
-        it->done = 1; /* its waiter may free it now */
+        item_settled(s, it, st);
     }
-    pthread_cond_broadcast(&s->done_cond);
     pthread_mutex_unlock(&s->queue_lock);
     s->fl_head = done_to;
     if (!done_to)
@@ -668,28 +705,42 @@ out:
     return st;
 }
 
-/* Mark one item done now (it is not in flight). */
+/* Settle one item now (it is not in flight). */
 static void finish_item(serve *s, serve_queue_item *it, pm_status st)
 {
     pthread_mutex_lock(&s->queue_lock);
-    it->status = st;
-    it->done = 1;
-    pthread_cond_broadcast(&s->done_cond);
+    item_settled(s, it, st);
     pthread_mutex_unlock(&s->queue_lock);
 }
 
-/* Take what the journal stage handed on, in order: submissions go into
- * the pipeline (answered by complete_settled); a flush or a change of the
- * chain first waits until everything before it is decided. */
+/* Take what was queued, in order: submissions go to the journal thread
+ * and, at the same time, into the pipeline (settled by complete_settled);
+ * a flush or a change of the chain first waits until everything before it
+ * is decided and in the journal. */
 static void process(serve *s, serve_queue_item *list)
 {
+    pthread_mutex_lock(&s->queue_lock);
+    for (serve_queue_item *it = list; it; it = it->next) {
+        if (it->op != SERVE_TXS) {
+            it->journaled = 1; /* nothing of it goes in the journal */
+            continue;
+        }
+        it->jnext = NULL;
+        if (s->jtail)
+            s->jtail->jnext = it;
+        else
+            s->jhead = it;
+        s->jtail = it;
+    }
+    pthread_cond_signal(&s->journal_cond);
+    pthread_mutex_unlock(&s->queue_lock);
     for (serve_queue_item *it = list, *next; it; it = next) {
         next = it->next;
         it->next = NULL;
         pthread_mutex_lock(&s->engine_lock);
         if (it->op == SERVE_TXS) {
             serve_record **recs = malloc((it->n ? it->n : 1) * sizeof *recs);
-            pm_status st = !it->journaled ? PM_ERR_IO : recs ? PM_OK : PM_ERR_NOMEM;
+            pm_status st = recs ? PM_OK : PM_ERR_NOMEM;
             for (size_t i = 0; st == PM_OK && i < it->n; i++)
                 recs[i] = &it->recs[i];
             if (st == PM_OK)
@@ -711,6 +762,8 @@ static void process(serve *s, serve_queue_item *list)
         pm_status st = settle_all(s);
         complete_settled(s, 1);
         pthread_mutex_unlock(&s->engine_lock);
+        if (st == PM_OK && journal_wait(s, s->batch_base) != 0)
+            st = PM_ERR_IO;
         if (st == PM_OK)
             st = it->op == SERVE_FLUSH ? close_block(s, &it->height) : chain_change(s, it);
         finish_item(s, it, st);
@@ -728,35 +781,39 @@ static void advance(serve *s)
     pthread_mutex_unlock(&s->engine_lock);
 }
 
-/* The journal stage: append each run of queued submissions to the
- * journal with one fdatasync and hand everything, in order, to the
- * committer. Journaling the next batch overlaps the engine's validation of
- * the previous one; a record is still answered only after both. */
+/* The journal thread: append what the committer handed on (submissions
+ * only, in index order) with one fdatasync for all of it (group commit),
+ * beside the engine's validation of the same records; a request is
+ * answered after both. Records reach the engine before the journal, so
+ * whatever the engine writes that names a record by index (a block, a
+ * tip line) first waits for the journal to hold it (journal_wait). */
 static void journal_list(serve *s, serve_queue_item *list)
 {
-    while (list) {
-        serve_queue_item *it, *end;
-        size_t n = 0;
-        for (end = list; end && end->op == SERVE_TXS; end = end->next)
-            n += end->n;
-        serve_record **recs = n && !s->io_failed ? malloc(n * sizeof *recs) : NULL;
-        if (recs) {
-            size_t k = 0;
-            for (it = list; it != end; it = it->next)
-                for (size_t i = 0; i < it->n; i++)
-                    recs[k++] = &it->recs[i];
-            int ok = journal_batch(s, recs, n) == 0;
-            for (it = list; it != end; it = it->next)
-                it->journaled = ok;
-            free(recs);
-        } else if (n && !s->io_failed) {
-            s->io_failed = ENOMEM;
-        }
-        for (it = list; it != end; it = it->next)
-            if (!it->n)
-                it->journaled = 1; /* nothing to write */
-        list = end ? end->next : NULL;
+    size_t n = 0;
+    for (serve_queue_item *it = list; it; it = it->jnext)
+        n += it->n;
+    serve_record **recs = n && !s->io_failed ? malloc(n * sizeof *recs) : NULL;
+    int ok = !n || recs != NULL;
+    if (recs) {
+        size_t k = 0;
+        for (serve_queue_item *it = list; it; it = it->jnext)
+            for (size_t i = 0; i < it->n; i++)
+                recs[k++] = &it->recs[i];
+        ok = journal_batch(s, recs, n) == 0;
+        free(recs);
+    } else if (n && !s->io_failed) {
+        s->io_failed = ENOMEM;
     }
+    pthread_mutex_lock(&s->queue_lock);
+    if (ok)
+        s->journaled += n;
+    for (serve_queue_item *it = list, *next; it; it = next) {
+        next = it->jnext; /* it may be answered, and gone, below */
+        it->journaled = ok ? 1 : -1;
+        item_finish_if_both(s, it);
+    }
+    pthread_cond_broadcast(&s->journal_cond);
+    pthread_mutex_unlock(&s->queue_lock);
 }
 
 static void *journaler(void *arg)
@@ -764,25 +821,15 @@ static void *journaler(void *arg)
     serve *s = arg;
     pthread_mutex_lock(&s->queue_lock);
     for (;;) {
-        while (!s->head && !s->stopping)
-            pthread_cond_wait(&s->queue_cond, &s->queue_lock);
-        serve_queue_item *list = s->head, *last = s->tail;
-        s->head = s->tail = NULL;
+        while (!s->jhead && !s->journal_stop)
+            pthread_cond_wait(&s->journal_cond, &s->queue_lock);
+        serve_queue_item *list = s->jhead;
+        s->jhead = s->jtail = NULL;
+        if (!list && s->journal_stop)
+            break;
         pthread_mutex_unlock(&s->queue_lock);
         journal_list(s, list);
         pthread_mutex_lock(&s->queue_lock);
-        if (list) {
-            if (s->ready_tail)
-                s->ready_tail->next = list;
-            else
-                s->ready_head = list;
-            s->ready_tail = last;
-        }
-        if (s->stopping && !s->head)
-            s->journal_done = 1;
-        pthread_cond_signal(&s->ready_cond);
-        if (s->journal_done)
-            break;
     }
     pthread_mutex_unlock(&s->queue_lock);
     return NULL;
@@ -793,7 +840,7 @@ static void *committer(void *arg)
     serve *s = arg;
     pthread_mutex_lock(&s->queue_lock);
     for (;;) {
-        while (!s->ready_head && !s->journal_done && !s->fl_head) {
+        while (!s->head && !s->stopping && !s->fl_head) {
             if (s->opts.interval_ms && s->pending > 0) {
                 double due = s->open_since + (double)s->opts.interval_ms / 1000.0;
                 if (pm_cli_now() >= due)
@@ -807,14 +854,14 @@ static void *committer(void *arg)
                     until.tv_sec++;
                     until.tv_nsec -= 1000000000L;
                 }
-                pthread_cond_timedwait(&s->ready_cond, &s->queue_lock, &until);
+                pthread_cond_timedwait(&s->queue_cond, &s->queue_lock, &until);
             } else {
-                pthread_cond_wait(&s->ready_cond, &s->queue_lock);
+                pthread_cond_wait(&s->queue_cond, &s->queue_lock);
             }
         }
-        serve_queue_item *list = s->ready_head;
-        s->ready_head = s->ready_tail = NULL;
-        int done = s->journal_done;
+        serve_queue_item *list = s->head;
+        s->head = s->tail = NULL;
+        int done = s->stopping;
         pthread_mutex_unlock(&s->queue_lock);
         if (list)
             process(s, list);
@@ -826,7 +873,7 @@ static void *committer(void *arg)
             close_block(s, &h);
         }
         pthread_mutex_lock(&s->queue_lock);
-        if (done && !s->ready_head && !s->fl_head)
+        if (done && !s->head && !s->fl_head)
             break;
     }
     pthread_mutex_unlock(&s->queue_lock);
@@ -1069,7 +1116,7 @@ int service_open(serve *s, const serve_opts *opts)
     pthread_mutex_init(&s->status_lock, NULL);
     pthread_cond_init(&s->queue_cond, NULL);
     pthread_cond_init(&s->done_cond, NULL);
-    pthread_cond_init(&s->ready_cond, NULL);
+    pthread_cond_init(&s->journal_cond, NULL);
     pthread_cond_init(&s->blocks_cond, NULL);
     pthread_rwlock_init(&s->chain_lock, NULL);
 
@@ -1146,6 +1193,7 @@ int service_load(serve *s)
         pm_cli_error("serve", "%s", err);
         return -1;
     }
+    s->journaled = s->journal.records; /* the replay below writes none */
     journal_each_reject(&s->journal, load_reject, s);
     pm_engine_set_callbacks(s->engine, on_block, on_reject, s);
     if (pm_engine_skip_records(s->engine, resume_at) != PM_OK)
@@ -1173,18 +1221,13 @@ int service_load(serve *s)
                     opts->journal_path, (unsigned long long)resume_at,
                     (unsigned long long)s->journal.records - 1);
     }
-    if (pthread_create(&s->committer, NULL, committer, s) != 0) {
+    if (pthread_create(&s->journaler, NULL, journaler, s) != 0) {
         pm_cli_error("serve", "cannot start a thread");
         return -1;
     }
-    if (pthread_create(&s->journaler, NULL, journaler, s) != 0) {
+    if (pthread_create(&s->committer, NULL, committer, s) != 0) {
         pm_cli_error("serve", "cannot start a thread");
-        /* The committer ends once the (never started) journal stage is done. */
-        pthread_mutex_lock(&s->queue_lock);
-        s->stopping = s->journal_done = 1;
-        pthread_cond_broadcast(&s->ready_cond);
-        pthread_mutex_unlock(&s->queue_lock);
-        return -1;
+        return -1; /* service_stop ends the journal thread */
     }
     if (s->cluster && cluster_node_start(s) != 0)
         return -1;
@@ -1202,9 +1245,17 @@ int service_stop(serve *s)
         s->stopping = 1;
         pthread_cond_broadcast(&s->queue_cond);
         pthread_mutex_unlock(&s->queue_lock);
-        if (s->journaler)
-            pthread_join(s->journaler, NULL);
         pthread_join(s->committer, NULL);
+    }
+    if (s->journaler) {
+        /* After the committer: it hands the journal thread its last records. */
+        pthread_mutex_lock(&s->queue_lock);
+        s->journal_stop = 1;
+        pthread_cond_broadcast(&s->journal_cond);
+        pthread_mutex_unlock(&s->queue_lock);
+        pthread_join(s->journaler, NULL);
+    }
+    if (s->committer) {
         int64_t h;
         /* A node drops its open block: only cuts in the stream close
          * blocks, and a restart reads those records again. */
