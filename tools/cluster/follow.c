@@ -529,12 +529,48 @@ static void maybe_cut(cluster_node *n)
         pm_cli_error("serve", "%s", err); /* tried again on the next pass */
 }
 
+/* The ordered push consumer of libnats 3.4.1 can stop delivering with no
+ * error (seen under load and after a leader kill: nodes sat a few
+ * messages behind the stream for minutes). Re-creating it was tried and
+ * made the nodes' order differ from the stream's, so instead, when it has
+ * brought nothing for a second while the stream holds more, the follower
+ * reads the next messages itself, by sequence, from the leader (they
+ * cannot be reordered); what the consumer delivers later for them is
+ * skipped by sequence. Returns 1 with *m = message `expect`, else 0. */
+static int catch_up(cluster_node *n, uint64_t expect, double last_push, int *catching,
+                    double *last_check, cluster_msg *m)
+{
+    double now = pm_cli_now();
+    char err[600];
+    if (now - last_push < 1.0) {
+        *catching = 0;
+        return 0;
+    }
+    if (!*catching) {
+        uint64_t last = 0;
+        if (now - *last_check < 0.5)
+            return 0;
+        *last_check = now;
+        if (cluster_stream_state(&n->conn, &last, NULL, 0, NULL, err, sizeof err) != 0 ||
+            last < expect)
+            return 0;
+        *catching = 1;
+    }
+    if (cluster_get(&n->conn, expect, m, err, sizeof err) != 1) {
+        *catching = 0;
+        return 0;
+    }
+    return 1;
+}
+
 static void *follower(void *arg)
 {
     cluster_node *n = arg;
     serve *s = n->s;
     feed *f = calloc(1, sizeof *f);
     uint64_t expect = n->start_seq;
+    double last_push = pm_cli_now(), last_check = 0;
+    int catching = 0;
     char err[600];
     if (!f) {
         fail_stop(n, "out of memory");
@@ -542,7 +578,11 @@ static void *follower(void *arg)
     }
     while (!atomic_load(&n->stop) && !atomic_load(&n->failed)) {
         cluster_msg m;
-        int r = cluster_next(n->sub, &m, f->n ? 0 : 100, err, sizeof err);
+        int r = cluster_next(n->sub, &m, f->n || catching ? 0 : 100, err, sizeof err);
+        if (r == 1 && m.seq >= expect)
+            last_push = pm_cli_now();
+        if (r <= 0 && catch_up(n, expect, last_push, &catching, &last_check, &m))
+            r = 1;
         if (r < 0 && f->n == 0) {
             /* A disconnection: the library reconnects and the ordered
              * consumer starts again where it was. */
