@@ -74,6 +74,15 @@ static double now_seconds(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* CPU seconds of the calling thread (the stage table counts work, not
+ * time lost to other processes on a shared machine). */
+static double thread_cpu_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 /* ---------------------------------------------------------------------- */
 /* Batches                                                                 */
 /* ---------------------------------------------------------------------- */
@@ -436,7 +445,7 @@ static pm_status open_block_add(pm_engine *e, const pm_txinfo *in, const uint8_t
 
 static pm_status commit_pack(pm_engine *e, pm_batch *b)
 {
-    double started = now_seconds();
+    double started = now_seconds(), cpu0 = thread_cpu_seconds();
     pm_status st = PM_OK;
     e->keys->sigcache_store = 1;
     for (size_t i = 0; i < b->n && st == PM_OK; i++) {
@@ -476,6 +485,7 @@ static pm_status commit_pack(pm_engine *e, pm_batch *b)
             st = close_open_block(e);
     }
     e->stats.seconds_commit += now_seconds() - started;
+    e->stage.commit_cpu += thread_cpu_seconds() - cpu0;
     return st;
 }
 
@@ -638,7 +648,7 @@ static void set_verdict(pm_verdict *v, pm_reason reason, size_t block, int64_t t
  * (verdict set, the failing block rolled back) or PM_ERR_NOMEM. */
 static pm_status commit_blocks(pm_engine *e, pm_batch *b, pm_verdict *v)
 {
-    double started = now_seconds();
+    double started = now_seconds(), cpu0 = thread_cpu_seconds();
     pm_status st = PM_OK;
     e->keys->sigcache_store = 0;
     for (size_t k = 0; k < b->nblocks && st == PM_OK; k++) {
@@ -665,8 +675,11 @@ static pm_status commit_blocks(pm_engine *e, pm_batch *b, pm_verdict *v)
         if (st != PM_OK)
             break;
         uint8_t root[32];
-        if (!pm_hash_merkle(e->hasher, root, (const uint8_t(*)[32])b->leaf + bb->first_tx,
-                            bb->tx_count)) {
+        double h0 = thread_cpu_seconds();
+        int hashed = pm_hash_merkle(e->hasher, root, (const uint8_t(*)[32])b->leaf + bb->first_tx,
+                                    bb->tx_count);
+        e->stage.commit_hashing += thread_cpu_seconds() - h0;
+        if (!hashed) {
             st = PM_ERR_NOMEM;
             break;
         }
@@ -692,7 +705,10 @@ static pm_status commit_blocks(pm_engine *e, pm_batch *b, pm_verdict *v)
             break;
         }
         uint8_t hash[32];
-        if (!pm_hash_block(e->hasher, hash, bb->blk.bytes)) {
+        h0 = thread_cpu_seconds();
+        hashed = pm_hash_block(e->hasher, hash, bb->blk.bytes);
+        e->stage.commit_hashing += thread_cpu_seconds() - h0;
+        if (!hashed) {
             pm_ledger_rollback(e->ledger, mark);
             st = PM_ERR_NOMEM;
             break;
@@ -702,6 +718,7 @@ static pm_status commit_blocks(pm_engine *e, pm_batch *b, pm_verdict *v)
         e->stats.txs_accepted += bb->tx_count;
     }
     e->stats.seconds_commit += now_seconds() - started;
+    e->stage.commit_cpu += thread_cpu_seconds() - cpu0;
     return st;
 }
 
