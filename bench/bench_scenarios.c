@@ -96,6 +96,14 @@ static double now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* CPU seconds of the calling thread. */
+static double thread_cpu(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static double tv_seconds(struct timeval tv)
 {
     return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
@@ -563,6 +571,12 @@ typedef struct {
     double seconds;         /* inside pm_engine_connect_blocks, all calls */
     double seconds_verify;  /* pm_stats: wall time of the parallel steps */
     double seconds_commit;  /* pm_stats: the committing thread's time */
+    /* The stage table: CPU seconds. */
+    double seconds_hash;    /* pm_stats: parse and hash, summed over workers */
+    double cpu_total;       /* the whole process while connecting and reading */
+    double cpu_read;        /* the probe's thread reading the file */
+    double cpu_caller;      /* the probe's thread inside pm_engine_connect_blocks */
+    pm_stage_seconds stage; /* the committing thread's split (engine internal) */
     uint64_t txs, blocks, signatures;
     uint64_t utxos, minted;
     uint64_t table_bytes;   /* pm_utxo_table_memory */
@@ -612,7 +626,10 @@ static probe_msg probe_engine(int cores, const probe_arg *a)
     uint64_t position = 0;
     int eof = 0;
     m.ok = 1;
+    struct rusage ru0;
+    getrusage(RUSAGE_SELF, &ru0);
     while (m.ok) {
+        double r0 = thread_cpu();
         while (!eof && have < PROBE_BUFFER) {
             ssize_t got = read(fd, buf + have, PROBE_BUFFER - have);
             if (got < 0 && errno == EINTR)
@@ -623,6 +640,7 @@ static probe_msg probe_engine(int cores, const probe_arg *a)
             }
             have += (size_t)got;
         }
+        m.cpu_read += thread_cpu() - r0;
         size_t pos = 0, n = 0, len;
         const uint8_t *rec;
         int r;
@@ -639,9 +657,10 @@ static probe_msg probe_engine(int cores, const probe_arg *a)
         }
         size_t skip = a->assume_valid_upto > position ? (size_t)(a->assume_valid_upto - position) : 0;
         pm_verdict v;
-        double t0 = now();
+        double t0 = now(), c0 = thread_cpu();
         pm_status st = pm_engine_connect_blocks(engine, &v, blocks, sizes, n, skip);
         m.seconds += now() - t0;
+        m.cpu_caller += thread_cpu() - c0;
         if (st != PM_OK) {
             snprintf(m.error, sizeof m.error, "block %llu: %s",
                      (unsigned long long)(position + v.block),
@@ -658,6 +677,12 @@ static probe_msg probe_engine(int cores, const probe_arg *a)
         pm_engine_stats(engine, &s);
         m.seconds_verify = s.seconds_verify;
         m.seconds_commit = s.seconds_commit;
+        m.seconds_hash = s.seconds_hash;
+        m.stage = engine->stage;
+        struct rusage ru1;
+        getrusage(RUSAGE_SELF, &ru1);
+        m.cpu_total = tv_seconds(ru1.ru_utime) + tv_seconds(ru1.ru_stime) -
+                      tv_seconds(ru0.ru_utime) - tv_seconds(ru0.ru_stime);
         m.txs = s.txs_accepted;
         m.blocks = s.blocks_connected;
         m.signatures = s.signatures_verified;
@@ -721,6 +746,46 @@ static int run_probe(probe_msg *m, int cores, const probe_arg *a)
     return m->ok;
 }
 
+/* The stage table: CPU ns per transaction in each stage, the serial
+ * fraction and Amdahl's projection. Serial: what one thread does in order
+ * whatever the cores (reading the file, the caller's framing and batch
+ * filling, the committer's state changes, merkle roots, block hashes);
+ * parallel: parsing and hashing, signatures, and the partitioned state
+ * changes, which spread over the workers. `other` (process CPU not in any
+ * stage: waiting workers spinning, page faults off the stages) is shown
+ * but not projected. Projection at N cores: txs / (serial + parallel / N). */
+static void json_stages(FILE *f, const probe_msg *m)
+{
+    double tx = m->txs ? (double)m->txs : 1.0, ns = 1e9 / tx;
+    double commit_serial = m->stage.commit_cpu - m->stage.commit_hashing;
+    double caller_other = m->cpu_caller - m->stage.commit_cpu;
+    if (caller_other < 0)
+        caller_other = 0; /* commit ran on the caller's thread: it is inside */
+    double serial = m->cpu_read + caller_other + m->stage.commit_cpu;
+    double parallel = m->seconds_hash + m->seconds_verify + m->stage.apply_parallel;
+    double other = m->cpu_total - serial - parallel;
+    if (other < 0)
+        other = 0;
+    double frac = ratio(serial, serial + parallel);
+    fprintf(f,
+            ", \"stages\": {\"ns_per_tx\": {\"read\": %.1f, \"dispatch\": %.1f, "
+            "\"parse_hash\": %.1f, \"verify\": %.1f, \"commit_apply\": %.1f, "
+            "\"commit_hashing\": %.1f, \"apply_parallel\": %.1f, \"other\": %.1f}, "
+            "\"cpu_total_s\": %.6f, \"serial_s\": %.6f, \"parallel_s\": %.6f, "
+            "\"serial_fraction\": %.4f, \"blocks_parallel\": %llu, \"blocks_sequential\": %llu, "
+            "\"amdahl_tx_s\": {",
+            m->cpu_read * ns, caller_other * ns, m->seconds_hash * ns, m->seconds_verify * ns,
+            commit_serial * ns, m->stage.commit_hashing * ns, m->stage.apply_parallel * ns,
+            other * ns, m->cpu_total, serial, parallel, frac,
+            (unsigned long long)m->stage.blocks_parallel,
+            (unsigned long long)m->stage.blocks_sequential);
+    const int cores[] = {1, 2, 8, 16, 64};
+    for (size_t i = 0; i < sizeof cores / sizeof cores[0]; i++)
+        fprintf(f, "%s\"%d\": %.1f", i ? ", " : "", cores[i],
+                ratio(tx, serial + parallel / cores[i]));
+    fprintf(f, "}}");
+}
+
 static void json_probe(FILE *f, const probe_msg *m, int cores)
 {
     fprintf(f, "\"probe\": {\"cores\": %d, \"ok\": %s", cores, m->ok ? "true" : "false");
@@ -736,7 +801,7 @@ static void json_probe(FILE *f, const probe_msg *m, int cores)
             "\"signatures_verified\": %llu, \"tx_per_s\": %.1f, \"commit_ceiling_tx_per_s\": %.1f, "
             "\"utxo_count\": %llu, \"minted\": %llu, \"table_bytes\": %llu, "
             "\"table_bytes_per_utxo\": %.2f, \"table_cells\": %llu, \"table_backend\": \"%s\", "
-            "\"maxrss_bytes\": %lld}",
+            "\"maxrss_bytes\": %lld",
             m->seconds, m->seconds_verify, m->seconds_commit, ratio(m->seconds_commit, m->seconds),
             (unsigned long long)m->txs, (unsigned long long)m->blocks,
             (unsigned long long)m->signatures, ratio((double)m->txs, m->seconds),
@@ -744,6 +809,8 @@ static void json_probe(FILE *f, const probe_msg *m, int cores)
             (unsigned long long)m->minted, (unsigned long long)m->table_bytes,
             ratio((double)m->table_bytes, (double)m->utxos), (unsigned long long)m->table_cells,
             m->table_backend, (long long)m->maxrss_kb * 1024);
+    json_stages(f, m);
+    fprintf(f, "}");
 }
 
 /* ---- workloads: made once, reused ------------------------------------- */

@@ -432,6 +432,38 @@ def markdown(res):
                          "commit ceiling tx/s"], rows))
         md.append("")
 
+    # stage table: CPU ns per transaction, serial fraction, Amdahl
+    rows = []
+    for name in ("signatures", "assume-valid", "large-state", "conflict"):
+        p = sc.get(name, {}).get("probe")
+        st = p.get("stages") if p and p.get("ok") else None
+        if st:
+            n = st["ns_per_tx"]
+            a = st["amdahl_tx_s"]
+            rows.append([name, p["cores"]] +
+                        ["%.0f" % n[k] for k in ("read", "dispatch", "parse_hash", "verify",
+                                                 "commit_apply", "commit_hashing",
+                                                 "apply_parallel", "other")] +
+                        ["%.1f%%" % (100 * st["serial_fraction"]), si(p["tx_per_s"])] +
+                        [si(a[c]) for c in ("8", "16", "64")])
+    if rows:
+        md.append("## Stage table (probe, CPU ns per transaction)")
+        md.append("")
+        md.append("CPU time of each stage per transaction, from the same probe run. Serial "
+                  "(one thread, in order, whatever the cores): `read` (the file), `dispatch` "
+                  "(the caller's framing and batch filling outside the commit), `commit apply` "
+                  "(the committer's state changes and checks), `commit hashing` (merkle roots "
+                  "and block hashes on the committer). Parallel: `parse+hash` and `verify` "
+                  "(the workers), `apply ∥` (state changes partitioned over the workers). "
+                  "`other`: process CPU in no stage (workers spinning at barriers, page faults "
+                  "outside them), not projected. Serial fraction = serial ÷ (serial + "
+                  "parallel); Amdahl tx/s at N cores = transactions ÷ (serial + parallel ÷ N).")
+        md.append("")
+        md.append(table(["scenario", "cores", "read", "dispatch", "parse+hash", "verify",
+                         "commit apply", "commit hashing", "apply ∥", "other", "serial",
+                         "measured tx/s", "Amdahl 8", "Amdahl 16", "Amdahl 64"], rows))
+        md.append("")
+
     # microbenchmarks
     mbs = res["microbenchmarks"]
     if mbs:

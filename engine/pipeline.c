@@ -52,8 +52,53 @@
  * connect mode checks each block in the §6 order (framing, link, tx parse,
  * merkle, then transactions on the state) and rolls an invalid block back
  * through the ledger's undo log.
+ *
+ * Parallel commit (connect mode, commit_par.c). A block is valid as a
+ * whole or not at all, so its transactions need not be applied one by one
+ * to get the sequential result, only shown to all pass. In connect mode
+ * the workers finish batch k+1 first, then commit batch k with the
+ * committer, block by block:
+ *   1. the committer stages every transaction in order: the registry
+ *      checks and changes of REGISTER, SERIES and ISSUE (sequence numbers,
+ *      operator keys, series, minted stamps) and the undo records the
+ *      sequential apply writes, byte for byte and in the same order (a
+ *      SPENT record's output is blank until step 2);
+ *   2. the block's UTXO events (each tx's spends, then its creations) are
+ *      partitioned by a hash of the outpoint; each partition is walked by
+ *      one worker in transaction order against the table (read only) and
+ *      an overlay of the block's outpoints. A spend must find its outpoint
+ *      unspent and fills in its undo record; then every TRANSFER's
+ *      conservation and signatures are checked with the outputs found;
+ *   3. only when nothing failed does each partition apply its net effect
+ *      to the table (spend what came from the table, insert what was
+ *      created and not spent in the block); else the staging is undone,
+ *      nothing having touched the table, and the block is re-run one
+ *      transaction at a time, which reports the first failing transaction
+ *      and its reason, exactly.
+ * Why it is the sequential result. The state has two independent parts:
+ * the registry (read and written only by REGISTER, SERIES and ISSUE, which
+ * never read the UTXO set) and the UTXO set (whose checks — MISSING_INPUT,
+ * NOT_CONSERVED, the owners' signatures — never read the registry). Step 1
+ * runs the registry part in order, so each of its checks sees what the
+ * sequential run would, given that every earlier transaction applied. On
+ * the UTXO side, whether a spend succeeds depends only on the events on
+ * that one outpoint before it — its presence in the table before the
+ * block, and earlier creations and spends of it in the block — and a
+ * partition holds every event on its outpoints in transaction order. So
+ * if every check passes, by induction over the transactions each one,
+ * seeing the state its predecessors left, passes in the sequential run
+ * too and the sequential run applies them all; the final set is then the
+ * table minus the spent outpoints plus the surviving creations, which is
+ * what step 3 writes. The outputs found are right because an outpoint's
+ * output never changes (a txid fixes the outputs). If any check fails the
+ * sequential run would stop at some transaction: only the re-run can say
+ * which, and it is given the state from before the block. Thread count
+ * changes which worker walks a partition, never what it sees. Committing
+ * batch k after verifying k+1 is sound: k+1's workers find k's outputs in
+ * batch k (b->prev), and an output k spends still names its owner.
  */
 #include "pipeline.h"
+#include "commit_par.h"
 #include "wire.h"
 
 #include <stdio.h>
@@ -71,6 +116,15 @@ static double now_seconds(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* CPU seconds of the calling thread (the stage table counts work, not
+ * time lost to other processes on a shared machine). */
+static double thread_cpu_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
@@ -376,6 +430,14 @@ static pm_status batch_finish(pm_engine *e, pm_batch *next)
     return st;
 }
 
+/* After a commit with the workers idle: free what the commit retired,
+ * republish the operator keys it may have changed. */
+static pm_status quiescent_point(pm_engine *e)
+{
+    pm_utxo_table_reclaim(pm_ledger_utxo(e->ledger));
+    return pm_ledger_publish_opkeys(e->ledger);
+}
+
 /* ---------------------------------------------------------------------- */
 /* Pack mode                                                               */
 /* ---------------------------------------------------------------------- */
@@ -432,7 +494,7 @@ static pm_status open_block_add(pm_engine *e, const pm_txinfo *in, const uint8_t
 
 static pm_status commit_pack(pm_engine *e, pm_batch *b)
 {
-    double started = now_seconds();
+    double started = now_seconds(), cpu0 = thread_cpu_seconds();
     pm_status st = PM_OK;
     e->keys->sigcache_store = 1;
     for (size_t i = 0; i < b->n && st == PM_OK; i++) {
@@ -472,6 +534,7 @@ static pm_status commit_pack(pm_engine *e, pm_batch *b)
             st = close_open_block(e);
     }
     e->stats.seconds_commit += now_seconds() - started;
+    e->stage.commit_cpu += thread_cpu_seconds() - cpu0;
     return st;
 }
 
@@ -651,7 +714,7 @@ static void set_verdict(pm_verdict *v, pm_reason reason, size_t block, int64_t t
  * (verdict set, the failing block rolled back) or PM_ERR_NOMEM. */
 static pm_status commit_blocks(pm_engine *e, pm_batch *b, pm_verdict *v)
 {
-    double started = now_seconds();
+    double started = now_seconds(), cpu0 = thread_cpu_seconds();
     pm_status st = PM_OK;
     e->keys->sigcache_store = 0;
     for (size_t k = 0; k < b->nblocks && st == PM_OK; k++) {
@@ -678,8 +741,11 @@ static pm_status commit_blocks(pm_engine *e, pm_batch *b, pm_verdict *v)
         if (st != PM_OK)
             break;
         uint8_t root[32];
-        if (!pm_hash_merkle(e->hasher, root, (const uint8_t(*)[32])b->leaf + bb->first_tx,
-                            bb->tx_count)) {
+        double h0 = thread_cpu_seconds();
+        int hashed = pm_hash_merkle(e->hasher, root, (const uint8_t(*)[32])b->leaf + bb->first_tx,
+                                    bb->tx_count);
+        e->stage.commit_hashing += thread_cpu_seconds() - h0;
+        if (!hashed) {
             st = PM_ERR_NOMEM;
             break;
         }
@@ -689,7 +755,14 @@ static pm_status commit_blocks(pm_engine *e, pm_batch *b, pm_verdict *v)
             break;
         }
         size_t mark = pm_ledger_mark(e->ledger);
-        for (size_t t = 0; t < bb->tx_count; t++) {
+        /* The partitioned commit first; anything it cannot prove valid is
+         * re-run one transaction at a time for the exact verdict. */
+        pm_status pst = pm_commit_block_parallel(e, b, bb);
+        if (pst == PM_OK)
+            e->stage.blocks_parallel++;
+        else
+            e->stage.blocks_sequential++;
+        for (size_t t = 0; pst != PM_OK && t < bb->tx_count; t++) {
             const pm_txinfo *in = &b->info[bb->first_tx + t];
             pm_reason reason;
             st = pm_ledger_apply_tx(e->ledger, &reason, in, e->ctx->secp, e->keys);
@@ -705,7 +778,10 @@ static pm_status commit_blocks(pm_engine *e, pm_batch *b, pm_verdict *v)
             break;
         }
         uint8_t hash[32];
-        if (!pm_hash_block(e->hasher, hash, bb->blk.bytes)) {
+        h0 = thread_cpu_seconds();
+        hashed = pm_hash_block(e->hasher, hash, bb->blk.bytes);
+        e->stage.commit_hashing += thread_cpu_seconds() - h0;
+        if (!hashed) {
             pm_ledger_rollback(e->ledger, mark);
             st = PM_ERR_NOMEM;
             break;
@@ -715,6 +791,7 @@ static pm_status commit_blocks(pm_engine *e, pm_batch *b, pm_verdict *v)
         e->stats.txs_accepted += bb->tx_count;
     }
     e->stats.seconds_commit += now_seconds() - started;
+    e->stage.commit_cpu += thread_cpu_seconds() - cpu0;
     return st;
 }
 
@@ -750,8 +827,15 @@ pm_status pm_pipeline_connect(pm_engine *e, pm_verdict *v, const uint8_t *const 
             batch_reset(next);
             break;
         }
-        pm_status cst = committing ? commit_blocks(e, committing, v) : PM_OK;
+        /* The workers finish `next` before `committing` is committed: the
+         * commit uses them too (commit_par.c). Verifying `next` against a
+         * table that does not yet hold `committing`'s changes is sound:
+         * its outputs are found in the batch (b->prev), and an output
+         * spent meanwhile still names its owner. */
         st = batch_finish(e, next);
+        pm_status cst = committing && st == PM_OK ? commit_blocks(e, committing, v) : PM_OK;
+        if (cst == PM_OK && st == PM_OK)
+            st = quiescent_point(e);
         if (committing)
             batch_reset(committing);
         if (cst != PM_OK || st != PM_OK) {

@@ -62,6 +62,16 @@ typedef struct {
     size_t cap_index;
 } pm_open_block;
 
+/* Where the committing thread's time goes, for the benchmark's stage table
+ * (internal: pm_stats keeps its public shape). Thread CPU seconds. */
+typedef struct {
+    double commit_cpu;      /* the committing thread, in commit_blocks/commit_pack */
+    double commit_hashing;  /* of which merkle roots and block hashes */
+    double apply_parallel;  /* connect: partitioned state changes, summed over workers */
+    uint64_t blocks_parallel;   /* blocks applied by the partitioned path */
+    uint64_t blocks_sequential; /* blocks re-run one tx at a time after it failed */
+} pm_stage_seconds;
+
 struct pm_engine {
     const pm_context *ctx;
     pm_config cfg;
@@ -83,6 +93,7 @@ struct pm_engine {
     pm_reject_fn on_reject;
     void *cb_data;
     pm_stats stats;
+    pm_stage_seconds stage;
     char error[256];
 };
 

@@ -201,6 +201,9 @@ struct pm_ledger {
     int64_t tip_height;
     pm_opkeys *opkeys;
     int opkeys_dirty;
+    /* Staging (pm_ledger_stage_tx): UTXO undo records are written but the
+     * table is not touched, by the apply or by its rollback. */
+    int staging;
 };
 
 static int log_reserve(undo_log *log, size_t extra)
@@ -238,6 +241,13 @@ static int log_push(undo_log *log, uint8_t kind, const void *payload, size_t siz
 
 static void undo_one(pm_ledger *l, undo_log *log, uint8_t kind, const uint8_t *payload)
 {
+    /* A staged record's change was never made (or is undone by the
+     * parallel apply's owner): only the record goes. */
+    if (l->staging && (kind == UNDO_SPENT || kind == UNDO_CREATED)) {
+        if (kind == UNDO_SPENT)
+            log->spent--;
+        return;
+    }
     switch (kind) {
     case UNDO_SPENT: {
         undo_spent r;
@@ -551,6 +561,12 @@ static pm_status create_outputs(pm_ledger *l, const pm_txinfo *info)
     u.n_out = 0;
     /* The record is written first (with n_out 0) and counts up as outputs
      * are inserted, so a failure half way is undone exactly. */
+    if (l->staging) {
+        /* The outputs are inserted later, by the parallel apply; the
+         * record is the one a full insert leaves. */
+        u.n_out = tx->n_out;
+        return log_push(&l->current, UNDO_CREATED, &u, sizeof u) ? PM_OK : PM_ERR_NOMEM;
+    }
     if (!log_push(&l->current, UNDO_CREATED, &u, sizeof u))
         return PM_ERR_NOMEM;
     uint8_t *rec = l->current.data + l->current.len - 2 - sizeof u;
@@ -790,6 +806,87 @@ pm_status pm_ledger_check_tx(pm_ledger *l, pm_reason *reason, const pm_txinfo *i
     if (st == PM_OK && *reason == PM_REASON_NONE)
         log_rollback(l, &l->current, mark);
     return st;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Staged apply: the registry part in order, the UTXO part left to the      */
+/* pipeline's partitioned apply (commit_par.c).                            */
+/* ---------------------------------------------------------------------- */
+
+/* A TRANSFER's undo records, as apply_transfer writes them, with each
+ * spent output left zero for the parallel apply to fill in. */
+static pm_status stage_transfer(pm_ledger *l, const pm_txinfo *info, size_t *spent_at)
+{
+    const pm_tx *tx = &info->tx;
+    if (!log_reserve(&l->current,
+                     tx->n_in * (sizeof(undo_spent) + 3) + sizeof(undo_created) + 3))
+        return PM_ERR_NOMEM;
+    *spent_at = l->current.len;
+    for (size_t i = 0; i < tx->n_in; i++) {
+        pm_outpoint op;
+        pm_tx_input(pm_context_static, &op, tx, i);
+        undo_spent u;
+        memset(&u, 0, sizeof u);
+        memcpy(u.txid, op.txid, 32);
+        u.index = op.index;
+        log_push(&l->current, UNDO_SPENT, &u, sizeof u);
+    }
+    return create_outputs(l, info);
+}
+
+pm_status pm_ledger_stage_tx(pm_ledger *l, pm_reason *reason, const pm_txinfo *info,
+                             const secp256k1_context *secp, pm_keycache *cache,
+                             size_t *spent_at)
+{
+    const pm_tx *tx = &info->tx;
+    *reason = PM_REASON_NONE;
+    *spent_at = SIZE_MAX;
+    if (info->duplicate_input) {
+        *reason = PM_REASON_DUPLICATE_INPUT;
+        return PM_OK;
+    }
+    pm_status st;
+    l->staging = 1;
+    switch (tx->type) {
+    case PM_TX_REGISTER: st = apply_register(l, reason, info, secp, cache); break;
+    case PM_TX_SERIES: st = apply_series(l, reason, info, secp, cache); break;
+    case PM_TX_ISSUE: st = apply_issue(l, reason, info, secp, cache); break;
+    case PM_TX_TRANSFER: st = stage_transfer(l, info, spent_at); break;
+    default: *reason = PM_REASON_MALFORMED; st = PM_OK;
+    }
+    l->staging = 0;
+    return st;
+}
+
+pm_reason pm_ledger_check_spent(const pm_txinfo *info, const uint8_t (*spent)[PM_OUTPUT_SIZE],
+                                const secp256k1_context *secp, pm_keycache *cache)
+{
+    const pm_tx *tx = &info->tx;
+    if (!conserved(spent, tx))
+        return PM_REASON_NOT_CONSERVED;
+    uint8_t owners[PM_TX_MAX_INPUTS][32];
+    for (size_t i = 0; i < tx->n_in; i++)
+        memcpy(owners[i], spent[i] + 1, 32);
+    if (!signatures_ok(info, (const uint8_t(*)[32])owners, secp, cache))
+        return PM_REASON_BAD_SIGNATURE;
+    return PM_REASON_NONE;
+}
+
+uint8_t *pm_ledger_log_bytes(pm_ledger *l)
+{
+    return l->current.data;
+}
+
+size_t pm_ledger_log_spent(const pm_ledger *l)
+{
+    return l->current.spent;
+}
+
+void pm_ledger_unstage(pm_ledger *l, size_t mark)
+{
+    l->staging = 1;
+    log_rollback(l, &l->current, mark);
+    l->staging = 0;
 }
 
 size_t pm_ledger_mark(const pm_ledger *l)

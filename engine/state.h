@@ -66,6 +66,36 @@ pm_status pm_ledger_apply_tx(pm_ledger *ledger, pm_reason *reason, const pm_txin
 pm_status pm_ledger_check_tx(pm_ledger *ledger, pm_reason *reason, const pm_txinfo *info,
                              const secp256k1_context *secp, pm_keycache *cache);
 
+/* ---- Staged apply (connect mode's partitioned commit, commit_par.c) ----
+ * A block applied in two parts: the registry in transaction order on one
+ * thread, the UTXO set partitioned over threads. */
+
+/* Like pm_ledger_apply_tx, but the UTXO table is neither read nor changed:
+ * REGISTER, SERIES and ISSUE make their registry checks and changes, and
+ * every transaction writes the undo records a full apply writes, in the
+ * same order. A TRANSFER is not checked (pm_ledger_check_spent) and its
+ * SPENT records' outputs are left zero: *spent_at is the log offset of
+ * the first (SIZE_MAX for other types); they follow each other, one per
+ * input, PM_UNDO_SPENT_RECORD bytes apart. Returns as apply_tx. */
+pm_status pm_ledger_stage_tx(pm_ledger *ledger, pm_reason *reason, const pm_txinfo *info,
+                             const secp256k1_context *secp, pm_keycache *cache,
+                             size_t *spent_at);
+
+/* The UTXO-dependent checks of a TRANSFER whose inputs exist, with the
+ * outputs they spend (NOT_CONSERVED, then BAD_SIGNATURE), on any thread:
+ * reads nothing of the ledger. */
+pm_reason pm_ledger_check_spent(const pm_txinfo *info, const uint8_t (*spent)[PM_OUTPUT_SIZE],
+                                const secp256k1_context *secp, pm_keycache *cache);
+
+/* The current log's bytes (valid until the next change to the ledger), and
+ * its count of SPENT records (the re-inserts a rollback needs). */
+uint8_t *pm_ledger_log_bytes(pm_ledger *ledger);
+size_t pm_ledger_log_spent(const pm_ledger *ledger);
+
+/* Take back staged transactions after `mark`: the registry changes are
+ * undone, the UTXO undo records dropped (the table is not touched). */
+void pm_ledger_unstage(pm_ledger *ledger, size_t mark);
+
 /* Undo marks within the current (unsealed) log. */
 size_t pm_ledger_mark(const pm_ledger *ledger);
 void pm_ledger_rollback(pm_ledger *ledger, size_t mark);

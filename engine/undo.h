@@ -51,6 +51,9 @@ typedef struct {
     uint64_t prev;
 } undo_op_seq;
 
+/* A SPENT record's bytes in a log: kind, payload, size. */
+#define PM_UNDO_SPENT_RECORD (1 + sizeof(undo_spent) + 2)
+
 /* UNDO_SERIES and UNDO_MINTED: the key added to the series or minted set
  * (state.c's regkey). */
 typedef struct {
