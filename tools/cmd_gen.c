@@ -264,7 +264,7 @@ int pm_cmd_gen(int argc, char **argv)
     if (st == PM_OK && outfile_commit(&out) != 0) {
         st = PM_ERR_IO;
         char text[sizeof fault.message];
-        tool_fault_set(&fault, TOOL_FAULT_NONE, TOOL_FAULT_NONE, out.err, "%s",
+        tool_fault_msg(&fault, out.err, "%s",
                        outfile_error(&out, text, sizeof text));
     }
     double seconds = pm_cli_now() - t0;

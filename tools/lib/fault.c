@@ -40,6 +40,16 @@ void tool_fault_set(tool_fault *f, uint64_t record, uint64_t offset, int errnum,
     va_end(ap);
 }
 
+void tool_fault_msg(tool_fault *f, int errnum, const char *fmt, ...)
+{
+    if (!f)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    set_v(f, PM_REASON_NONE, TOOL_FAULT_NONE, -1, TOOL_FAULT_NONE, errnum, fmt, ap);
+    va_end(ap);
+}
+
 void tool_fault_set_at(tool_fault *f, pm_reason reason, uint64_t record, int64_t item,
                        uint64_t offset, const char *fmt, ...)
 {

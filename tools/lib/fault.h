@@ -51,6 +51,11 @@ void tool_fault_clear(tool_fault *f);
 void tool_fault_set(tool_fault *f, uint64_t record, uint64_t offset, int errnum, const char *fmt,
                     ...) __attribute__((format(printf, 5, 6)));
 
+/* tool_fault_set with no place (record and offset NONE): a failure to
+ * open, a bad argument, running out of memory. */
+void tool_fault_msg(tool_fault *f, int errnum, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* As tool_fault_set, with a protocol reason and a transaction index. */
 void tool_fault_set_at(tool_fault *f, pm_reason reason, uint64_t record, int64_t item,
                        uint64_t offset, const char *fmt, ...)

@@ -107,7 +107,7 @@ static int write_all(int fd, const uint8_t *p, size_t n, tool_fault *fault)
             continue;
         if (w <= 0) {
             int e = w < 0 ? errno : 0;
-            tool_fault_set(fault, TOOL_FAULT_NONE, TOOL_FAULT_NONE, e, "write: %s",
+            tool_fault_msg(fault, e, "write: %s",
                            e ? strerror(e) : "no progress");
             return 0;
         }
