@@ -8,7 +8,7 @@
  * last_error. The engine keeps its own (pm_engine_last_error, and the
  * public pm_parse_error: both are the ABI); everything built on top of it
  * reports a tool_fault, and the command that prints it is the only one
- * that adds the file name (pm_cli_fault, tools/cliutil.h).
+ * that adds the file name (tool_fault_print, tools/cliutil.h).
  *
  * A fault says where, when that is known (the record — a chain's block —
  * the transaction inside it, and the byte offset in the file), why in
@@ -53,13 +53,8 @@ void tool_fault_set(tool_fault *f, uint64_t record, uint64_t offset, int errnum,
 
 /* tool_fault_set with no place (record and offset NONE): a failure to
  * open, a bad argument, running out of memory. */
-void tool_fault_msg(tool_fault *f, int errnum, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* As tool_fault_set, with a protocol reason and a transaction index. */
-void tool_fault_set_at(tool_fault *f, pm_reason reason, uint64_t record, int64_t item,
-                       uint64_t offset, const char *fmt, ...)
-    __attribute__((format(printf, 6, 7)));
+#define tool_fault_msg(f, errnum, ...)                                                    \
+    tool_fault_set((f), TOOL_FAULT_NONE, TOOL_FAULT_NONE, (errnum), __VA_ARGS__)
 
 /* Copy the message into an err/errlen buffer (err may be NULL when errlen
  * is 0): for the compatibility wrappers kept for callers not converted

@@ -43,6 +43,13 @@ struct walk {
     uint64_t partial_offset;
 };
 
+/* Complete a fault set by tool_fault_set with what a scan knows. */
+static void scan_mark(tool_fault *f, pm_reason reason, int64_t tx)
+{
+    f->reason = reason;
+    f->item = tx;
+}
+
 /* An error found by a visitor at the current transaction. */
 static pm_status history_error(walk *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -53,7 +60,8 @@ static pm_status history_error(walk *w, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
-    tool_fault_set_at(w->err, PM_REASON_NONE, w->block, w->tx, w->tx_offset, "%s", text);
+    tool_fault_set(w->err, w->block, w->tx_offset, 0, "%s", text);
+    scan_mark(w->err, PM_REASON_NONE, w->tx);
     return PM_ERR_INVALID;
 }
 
@@ -66,15 +74,16 @@ static pm_status walk_chain(walk *w, const char *path)
     if (st != PM_OK)
         return st;
     if (!hdr.valid) {
-        tool_fault_set_at(err, PM_REASON_BAD_HEADER, 0, -1, hdr.error.offset, "bad header: %s: %s",
-                  hdr.error.field ? hdr.error.field : "header",
-                  hdr.error.reason ? hdr.error.reason : "invalid");
+        tool_fault_set(err, 0, hdr.error.offset, 0, "bad header: %s: %s",
+                       hdr.error.field ? hdr.error.field : "header",
+                       hdr.error.reason ? hdr.error.reason : "invalid");
+        scan_mark(err, PM_REASON_BAD_HEADER, -1);
         pm_recfile_close(rf);
         return PM_ERR_INVALID;
     }
     if (hdr.kind != PM_FILE_CHAIN) {
-        tool_fault_set_at(err, PM_REASON_BAD_HEADER, 0, -1, 0,
-                  "a transaction stream (POSTMKTX), not a chain (POSTMKBK)");
+        tool_fault_set(err, 0, 0, 0, "a transaction stream (POSTMKTX), not a chain (POSTMKBK)");
+        scan_mark(err, PM_REASON_BAD_HEADER, -1);
         pm_recfile_close(rf);
         return PM_ERR_INVALID;
     }
@@ -92,18 +101,20 @@ static pm_status walk_chain(walk *w, const char *path)
             break;
         }
         if (!rec.bytes) {
-            tool_fault_set_at(err, PM_REASON_BLOCK_MALFORMED, rec.index, -1, rec.offset,
-                      "block of %" PRIu32 " bytes, over the limit of %d", rec.length,
-                      PM_BLOCK_MAX_SIZE);
+            tool_fault_set(err, rec.index, rec.offset, 0,
+                           "block of %" PRIu32 " bytes, over the limit of %d", rec.length,
+                           PM_BLOCK_MAX_SIZE);
+            scan_mark(err, PM_REASON_BLOCK_MALFORMED, -1);
             st = PM_ERR_INVALID;
             break;
         }
         pm_block blk;
         pm_parse_error perr = {0, NULL, NULL};
         if (!pm_block_parse(pm_context_static, &blk, &perr, rec.bytes, rec.size)) {
-            tool_fault_set_at(err, PM_REASON_BLOCK_MALFORMED, rec.index, -1, rec.offset + 4 + perr.offset,
-                      "%s: %s", perr.field ? perr.field : "block",
-                      perr.reason ? perr.reason : "malformed");
+            tool_fault_set(err, rec.index, rec.offset + 4 + perr.offset, 0, "%s: %s",
+                           perr.field ? perr.field : "block",
+                           perr.reason ? perr.reason : "malformed");
+            scan_mark(err, PM_REASON_BLOCK_MALFORMED, -1);
             st = PM_ERR_INVALID;
             break;
         }
@@ -118,9 +129,10 @@ static pm_status walk_chain(walk *w, const char *path)
             pm_tx tx;
             perr = (pm_parse_error){0, NULL, NULL};
             if (!pm_tx_parse(pm_context_static, &tx, &perr, txb, txsize)) {
-                tool_fault_set_at(err, PM_REASON_MALFORMED, rec.index, i, w->tx_offset + perr.offset,
-                          "%s: %s", perr.field ? perr.field : "tx",
-                          perr.reason ? perr.reason : "malformed");
+                tool_fault_set(err, rec.index, w->tx_offset + perr.offset, 0, "%s: %s",
+                               perr.field ? perr.field : "tx",
+                               perr.reason ? perr.reason : "malformed");
+                scan_mark(err, PM_REASON_MALFORMED, i);
                 st = PM_ERR_INVALID;
                 break;
             }
@@ -529,10 +541,11 @@ pm_status pm_trace_stamp(const pm_context *ctx, pm_stamp_trace *out, tool_fault 
                             hex[2 * b + 1] = digits[s.needed[i].op.txid[b] & 15];
                         }
                         hex[64] = 0;
-                        tool_fault_set_at(err, PM_REASON_NONE, 0, -1, 0,
-                                  "a transfer of the stamp spends %s:%u, which no earlier "
-                                  "transaction created",
-                                  hex, s.needed[i].op.index);
+                        tool_fault_set(err, 0, 0, 0,
+                                       "a transfer of the stamp spends %s:%u, which no "
+                                       "earlier transaction created",
+                                       hex, s.needed[i].op.index);
+                        scan_mark(err, PM_REASON_NONE, -1);
                         break;
                     }
                 st = PM_ERR_INVALID;
