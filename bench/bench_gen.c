@@ -103,12 +103,12 @@ int main(int argc, char **argv)
         return 1;
     }
     pm_gen_report rep;
-    char err[256];
+    tool_fault fault;
     double t0 = now();
-    pm_status st = pm_gen_write(ctx, &cfg, fd, &rep, err, sizeof err);
+    pm_status st = pm_gen_write(ctx, &cfg, fd, &rep, &fault);
     double secs = now() - t0;
     if (st != PM_OK) {
-        fprintf(stderr, "bench_gen: %s: %s\n", pm_status_text(st), err);
+        fprintf(stderr, "bench_gen: %s: %s\n", pm_status_text(st), fault.message);
         return 1;
     }
 

@@ -147,10 +147,10 @@ static double ingest_loop(const char *path, const pm_ingest_config *cfg, uint64_
 {
     static pm_record recs[4096];
     pm_ingest *in;
-    char err[256];
+    tool_fault fault;
     double t0 = now();
-    if (pm_ingest_open_ex(&in, path, cfg, err, sizeof err) != PM_OK) {
-        fprintf(stderr, "%s\n", err);
+    if (pm_ingest_open_ex(&in, path, cfg, &fault) != PM_OK) {
+        fprintf(stderr, "%s\n", fault.message);
         return -1;
     }
     uint8_t header[60];

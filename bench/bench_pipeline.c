@@ -239,10 +239,10 @@ int main(int argc, char **argv)
     pm_gen_config_default(&cfg, PM_GEN_TRANSFERS);
     cfg.txs = txs;
     int fd = open(stream, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    char err[256];
+    tool_fault fault = {.message = ""};
     double t0 = now();
-    if (fd < 0 || pm_gen_write(ctx, &cfg, fd, NULL, err, sizeof err) != PM_OK) {
-        fprintf(stderr, "gen: %s\n", err);
+    if (fd < 0 || pm_gen_write(ctx, &cfg, fd, NULL, &fault) != PM_OK) {
+        fprintf(stderr, "gen: %s\n", fault.message);
         return 1;
     }
     close(fd);

@@ -75,7 +75,8 @@ static int make_chain(pm_context *ctx, uint64_t records, uint32_t block_txs, cha
     pm_gen_config g;
     pm_gen_config_default(&g, PM_GEN_TRANSFERS);
     g.txs = records;
-    char path[4200], err[256];
+    char path[4200];
+    tool_fault fault;
     const char *dir = getenv("TMPDIR");
     snprintf(path, sizeof path, "%s/bench_sigcache.%d.pmtx", dir && *dir ? dir : "/tmp",
              (int)getpid());
@@ -84,8 +85,8 @@ static int make_chain(pm_context *ctx, uint64_t records, uint32_t block_txs, cha
         return 0;
     unlink(path);
     pm_gen_report rep;
-    if (pm_gen_write(ctx, &g, fd, &rep, err, sizeof err) != PM_OK) {
-        fprintf(stderr, "bench_sigcache: gen: %s\n", err);
+    if (pm_gen_write(ctx, &g, fd, &rep, &fault) != PM_OK) {
+        fprintf(stderr, "bench_sigcache: gen: %s\n", fault.message);
         return 0;
     }
     struct stat sb;

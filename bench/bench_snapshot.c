@@ -127,15 +127,16 @@ static pm_engine *make_chain(const pm_context *ctx, const char *dir, unsigned th
     pm_gen_config_default(&g, shape);
     g.txs = txs;
     g.threads = threads;
-    char path[1024], err[256];
+    char path[1024];
+    tool_fault fault;
     snprintf(path, sizeof path, "%s/bench_snapshot.%d.pmtx", dir, (int)getpid());
     int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
     if (fd < 0)
         die("cannot create the stream file");
     unlink(path);
     pm_gen_report report;
-    if (pm_gen_write(ctx, &g, fd, &report, err, sizeof err) != PM_OK)
-        die(err);
+    if (pm_gen_write(ctx, &g, fd, &report, &fault) != PM_OK)
+        die(fault.message);
     struct stat st;
     if (fstat(fd, &st) != 0)
         die("cannot stat the stream");

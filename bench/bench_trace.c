@@ -303,12 +303,12 @@ static double read_parse(const char *path, uint64_t *txs)
     double t0 = now();
     pm_recfile *rf;
     pm_recfile_header h;
-    char err[256];
+    tool_fault fault;
     *txs = 0;
-    if (pm_recfile_open(&rf, &h, err, sizeof err, path, PM_BLOCK_MAX_SIZE) != PM_OK)
+    if (recfile_open(&rf, &h, &fault, path, PM_BLOCK_MAX_SIZE) != PM_OK)
         return -1;
     pm_recfile_record r;
-    while (pm_recfile_next(rf, &r, err, sizeof err) == 1 && r.bytes) {
+    while (recfile_next(rf, &r, &fault) == 1 && r.bytes) {
         pm_block b;
         if (!pm_block_parse(pm_context_static, &b, NULL, r.bytes, r.size))
             break;
@@ -384,7 +384,7 @@ int main(int argc, char **argv)
         rd[r] = read_only(path);
         rp[r] = read_parse(path, &parsed);
         pm_stamp_trace t;
-        pm_scan_error e;
+        tool_fault e;
         double s = now();
         if (pm_trace_stamp(ctx, &t, &e, path, OPERATOR, m.hot_series, m.hot_serial) != PM_OK) {
             fprintf(stderr, "trace failed: %s\n", e.message);

@@ -39,9 +39,9 @@ static uint8_t *generate(const pm_context *ctx, uint64_t seed, uint64_t txs, siz
     cfg.bad_signature_ppm = 10000;
     cfg.other_ppm = 20000;
     int fd = memfd_create("stream", 0);
-    char err[256] = "";
-    pm_status st = fd >= 0 ? pm_gen_write(ctx, &cfg, fd, NULL, err, sizeof err) : PM_ERR_IO;
-    CHECKF(st == PM_OK, "gen: %s", err);
+    tool_fault fault = {.message = ""};
+    pm_status st = fd >= 0 ? pm_gen_write(ctx, &cfg, fd, NULL, &fault) : PM_ERR_IO;
+    CHECKF(st == PM_OK, "gen: %s", fault.message);
     uint8_t *buf = NULL;
     off_t end = fd >= 0 ? lseek(fd, 0, SEEK_END) : -1;
     if (st == PM_OK && end > 0) {

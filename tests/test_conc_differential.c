@@ -76,9 +76,9 @@ static uint8_t *generate(const pm_context *ctx, uint64_t seed, uint64_t txs, siz
     cfg.chain_ppm = 150000;
     cfg.other_ppm = 30000;
     int fd = memfd_create("stream", 0);
-    char err[256] = "";
-    pm_status st = fd >= 0 ? pm_gen_write(ctx, &cfg, fd, report, err, sizeof err) : PM_ERR_IO;
-    CHECKF(st == PM_OK, "gen: %s", err);
+    tool_fault fault = {.message = ""};
+    pm_status st = fd >= 0 ? pm_gen_write(ctx, &cfg, fd, report, &fault) : PM_ERR_IO;
+    CHECKF(st == PM_OK, "gen: %s", fault.message);
     if (st != PM_OK)
         return NULL;
     *size = (size_t)lseek(fd, 0, SEEK_END);

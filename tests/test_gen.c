@@ -29,9 +29,9 @@ static uint8_t *generate(const pm_gen_config *cfg, pm_gen_report *report, size_t
     CHECK(fd >= 0);
     if (fd < 0)
         return NULL;
-    char err[256];
-    pm_status st = pm_gen_write(ctx, cfg, fd, report, err, sizeof err);
-    CHECKF(st == PM_OK, "pm_gen_write: %s (%s)", pm_status_text(st), err);
+    tool_fault fault;
+    pm_status st = pm_gen_write(ctx, cfg, fd, report, &fault);
+    CHECKF(st == PM_OK, "pm_gen_write: %s (%s)", pm_status_text(st), fault.message);
     close(fd);
     uint8_t *data = pm_read_file(path, size);
     unlink(path);
@@ -350,24 +350,25 @@ static void test_small_and_errors(void)
     }
     free(s);
 
-    char err[128];
+    tool_fault fault;
     int fd = open("/dev/null", O_WRONLY);
     pm_gen_config_default(&cfg, PM_GEN_MARKET);
     cfg.collectors = 0;
-    CHECK(pm_gen_write(ctx, &cfg, fd, NULL, err, sizeof err) == PM_ERR_ARG && err[0]);
+    CHECK(pm_gen_write(ctx, &cfg, fd, NULL, &fault) == PM_ERR_ARG && fault.message[0]);
     pm_gen_config_default(&cfg, PM_GEN_MARKET);
     cfg.operators = 0;
-    CHECK(pm_gen_write(ctx, &cfg, fd, NULL, err, sizeof err) == PM_ERR_ARG);
+    CHECK(pm_gen_write(ctx, &cfg, fd, NULL, &fault) == PM_ERR_ARG);
     pm_gen_config_default(&cfg, PM_GEN_MARKET);
     cfg.chain_ppm = 999000;
-    CHECK(pm_gen_write(ctx, &cfg, fd, NULL, err, sizeof err) == PM_ERR_ARG);
+    CHECK(pm_gen_write(ctx, &cfg, fd, NULL, &fault) == PM_ERR_ARG);
     close(fd);
 
     /* a write that fails */
     pm_gen_config_default(&cfg, PM_GEN_TRANSFERS);
     cfg.txs = 10;
     fd = open("/dev/null", O_RDONLY);
-    CHECK(pm_gen_write(ctx, &cfg, fd, NULL, err, sizeof err) == PM_ERR_IO && err[0]);
+    CHECK(pm_gen_write(ctx, &cfg, fd, NULL, &fault) == PM_ERR_IO && fault.message[0] &&
+          fault.errnum != 0);
     close(fd);
 }
 

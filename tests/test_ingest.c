@@ -292,7 +292,7 @@ static int run(const char *what, const uint8_t *d, size_t len, const char *path,
         cfg.buffer_size = m.bufsize;
     if (m.nbuf)
         cfg.buffers = m.nbuf;
-    char err[512];
+    tool_fault fault;
     pm_ingest *in = NULL;
     pthread_t th;
     feeder f = {0};
@@ -304,11 +304,11 @@ static int run(const char *what, const uint8_t *d, size_t len, const char *path,
     pm_status st = PM_ERR_IO;
     switch (src) {
     case SRC_PATH:
-        st = pm_ingest_open_ex(&in, path, &cfg, err, sizeof err);
+        st = pm_ingest_open_ex(&in, path, &cfg, &fault);
         break;
     case SRC_FD:
         fd = open(path, O_RDONLY);
-        st = pm_ingest_open_fd_ex(&in, fd, &cfg, err, sizeof err);
+        st = pm_ingest_open_fd_ex(&in, fd, &cfg, &fault);
         break;
     case SRC_PIPE:
     case SRC_PIPE_NONBLOCK:
@@ -323,12 +323,12 @@ static int run(const char *what, const uint8_t *d, size_t len, const char *path,
         have_thread = 1;
         if (src != SRC_STDIN) {
             fd = p[0];
-            st = pm_ingest_open_fd_ex(&in, fd, &cfg, err, sizeof err);
+            st = pm_ingest_open_fd_ex(&in, fd, &cfg, &fault);
         } else {
             saved_stdin = dup(0);
             dup2(p[0], 0);
             close(p[0]);
-            st = pm_ingest_open_ex(&in, "-", &cfg, err, sizeof err);
+            st = pm_ingest_open_ex(&in, "-", &cfg, &fault);
         }
         break;
     }
@@ -344,7 +344,7 @@ static int run(const char *what, const uint8_t *d, size_t len, const char *path,
         have_thread = 1;
         char target[320];
         snprintf(target, sizeof target, "unix:%s", spec);
-        st = pm_ingest_open_ex(&in, target, &cfg, err, sizeof err);
+        st = pm_ingest_open_ex(&in, target, &cfg, &fault);
         break;
     }
     int socket_file_left = src == SRC_UNIX && access(spec, F_OK) == 0;
@@ -352,7 +352,7 @@ static int run(const char *what, const uint8_t *d, size_t len, const char *path,
         fprintf(stderr, "%s: socket file left after accept\n", label);
     int ok = 0;
     if (st != PM_OK) {
-        fprintf(stderr, "%s: open: %s\n", label, err);
+        fprintf(stderr, "%s: open: %s\n", label, fault.message);
     } else {
         const char *be = pm_ingest_backend(in);
         const char *why = pm_ingest_fallback_reason(in);
@@ -533,8 +533,8 @@ static void test_truncated_vector(void)
         cfg.flags = backend ? PM_INGEST_NO_URING : 0;
         cfg.buffer_size = 4096;
         pm_ingest *in;
-        char err[256];
-        CHECK(pm_ingest_open_ex(&in, path, &cfg, err, sizeof err) == PM_OK);
+        tool_fault fault;
+        CHECK(pm_ingest_open_ex(&in, path, &cfg, &fault) == PM_OK);
         uint8_t header[60];
         CHECK(pm_ingest_header(in, header) == 1);
         CHECK(memcmp(header, "POSTMKBK", 8) == 0);
@@ -780,8 +780,8 @@ static void test_sockets_and_stdin(void)
     pthread_create(&th, NULL, feed, &f);
     snprintf(target, sizeof target, "unix:%s", spec);
     pm_ingest *in;
-    char err[256];
-    CHECKF(pm_ingest_open(&in, target, 0, err, sizeof err) == PM_OK, "%s", err);
+    tool_fault fault;
+    CHECKF(pm_ingest_open(&in, target, 0, &fault) == PM_OK, "%s", fault.message);
     if (in) {
         expect e;
         reference(&e, b.d, b.len);
@@ -797,9 +797,9 @@ static void test_sockets_and_stdin(void)
     memcpy(longpath, "unix:", 5);
     longpath[sizeof longpath - 1] = 0;
     in = (pm_ingest *)&b;
-    CHECK(pm_ingest_open(&in, longpath, 0, err, sizeof err) == PM_ERR_IO);
+    CHECK(pm_ingest_open(&in, longpath, 0, &fault) == PM_ERR_IO);
     CHECK(in == NULL);
-    CHECKF(strstr(err, "too long") != NULL, "%s", err);
+    CHECKF(strstr(fault.message, "too long") != NULL, "%s", fault.message);
     free(b.d);
 }
 
@@ -818,8 +818,8 @@ static void test_live_feed_and_close(void)
         pthread_t th;
         pthread_create(&th, NULL, feed, &f);
         pm_ingest *in;
-        char err[256];
-        CHECK(pm_ingest_open_fd(&in, p[0], backend ? PM_INGEST_NO_URING : 0, err, sizeof err) ==
+        tool_fault fault;
+        CHECK(pm_ingest_open_fd(&in, p[0], backend ? PM_INGEST_NO_URING : 0, &fault) ==
               PM_OK);
         uint8_t h[60];
         CHECK(pm_ingest_header(in, h) == 1);
@@ -863,8 +863,8 @@ static void test_growing_file(void)
             cfg.flags = backend ? PM_INGEST_NO_URING : 0;
             cfg.buffer_size = 1024;
             pm_ingest *in;
-            char err[256];
-            CHECK(pm_ingest_open_ex(&in, path, &cfg, err, sizeof err) == PM_OK);
+            tool_fault fault;
+            CHECK(pm_ingest_open_ex(&in, path, &cfg, &fault) == PM_OK);
             CHECK(pm_ingest_size(in) == first);
             /* The rest arrives after the open. */
             FILE *fp = fopen(path, "ab");
@@ -906,8 +906,8 @@ static void test_shrinking_file(void)
         cfg.buffer_size = 64;
         cfg.buffers = 2;
         pm_ingest *in;
-        char err[256];
-        CHECK(pm_ingest_open_ex(&in, path, &cfg, err, sizeof err) == PM_OK);
+        tool_fault fault;
+        CHECK(pm_ingest_open_ex(&in, path, &cfg, &fault) == PM_OK);
         CHECK(truncate(path, (off_t)cut) == 0);
         expect e;
         reference(&e, b.d, cut);
@@ -955,8 +955,8 @@ static void test_fd_offset(void)
         cfg.buffer_size = 64;
         cfg.name = "positioned";
         pm_ingest *in;
-        char err[256];
-        CHECK(pm_ingest_open_fd_ex(&in, fd, &cfg, err, sizeof err) == PM_OK);
+        tool_fault fault;
+        CHECK(pm_ingest_open_fd_ex(&in, fd, &cfg, &fault) == PM_OK);
         expect e;
         reference(&e, b.d + 12, b.len - 12);
         CHECK(drain_and_compare(in, &e, b.d + 12, b.len - 12, 9, 1, "positioned fd"));
@@ -971,37 +971,41 @@ static void test_fd_offset(void)
 static void test_errors(void)
 {
     pm_ingest *in = (pm_ingest *)&in;
-    char err[512];
+    tool_fault fault;
     char path[600];
     snprintf(path, sizeof path, "%s/does-not-exist.pmtx", pm_test_tmpdir());
-    CHECK(pm_ingest_open(&in, path, 0, err, sizeof err) == PM_ERR_IO);
+    CHECK(pm_ingest_open(&in, path, 0, &fault) == PM_ERR_IO);
     CHECK(in == NULL);
-    CHECKF(strstr(err, path) && strstr(err, strerror(ENOENT)), "message: %s", err);
-    CHECK(pm_ingest_open(&in, path, 0, NULL, 0) == PM_ERR_IO);
+    CHECKF(strstr(fault.message, path) && strstr(fault.message, strerror(ENOENT)), "message: %s",
+           fault.message);
+    CHECK(fault.errnum == ENOENT && fault.record == TOOL_FAULT_NONE);
+    CHECK(pm_ingest_open(&in, path, 0, NULL) == PM_ERR_IO);
 
     /* Configurations out of range. */
     pm_ingest_config cfg;
     pm_ingest_config_default(&cfg);
     cfg.buffer_size = 8;
-    CHECK(pm_ingest_open_ex(&in, pm_vector_path("s1.pmtx"), &cfg, err, sizeof err) == PM_ERR_ARG);
-    CHECKF(strstr(err, "out of range") != NULL, "%s", err);
+    CHECK(pm_ingest_open_ex(&in, pm_vector_path("s1.pmtx"), &cfg, &fault) == PM_ERR_ARG);
+    CHECKF(strstr(fault.message, "out of range") != NULL, "%s", fault.message);
     pm_ingest_config_default(&cfg);
     cfg.buffers = 1;
-    CHECK(pm_ingest_open_ex(&in, pm_vector_path("s1.pmtx"), &cfg, err, sizeof err) == PM_ERR_ARG);
+    CHECK(pm_ingest_open_ex(&in, pm_vector_path("s1.pmtx"), &cfg, &fault) == PM_ERR_ARG);
     cfg.buffers = 65;
-    CHECK(pm_ingest_open_ex(&in, pm_vector_path("s1.pmtx"), &cfg, err, sizeof err) == PM_ERR_ARG);
-    CHECK(pm_ingest_open_fd(&in, -1, 0, err, sizeof err) == PM_ERR_IO);
+    CHECK(pm_ingest_open_ex(&in, pm_vector_path("s1.pmtx"), &cfg, &fault) == PM_ERR_ARG);
+    CHECK(pm_ingest_open_fd(&in, -1, 0, &fault) == PM_ERR_IO && fault.errnum == EBADF);
 
     /* A read that fails: a directory opens, reading it does not. */
     for (int backend = 0; backend < 2; backend++) {
         const char *dir = pm_test_tmpdir();
-        CHECK(pm_ingest_open(&in, dir, backend ? PM_INGEST_NO_URING : 0, err, sizeof err) == PM_OK);
+        CHECK(pm_ingest_open(&in, dir, backend ? PM_INGEST_NO_URING : 0, &fault) == PM_OK);
         if (!in)
             continue;
         uint8_t h[60];
         CHECK(pm_ingest_header(in, h) == -1);
         const char *msg = pm_ingest_error(in);
         CHECKF(strstr(msg, dir) && strstr(msg, strerror(EISDIR)), "message: %s", msg);
+        CHECK(ingest_fault(in)->errnum == EISDIR && ingest_fault(in)->offset == 0 &&
+              strcmp(ingest_fault(in)->message, msg) == 0);
         pm_record r;
         size_t n = 3;
         CHECK(pm_ingest_next(in, &r, 1, &n) == PM_ERR_IO && n == 0); /* sticky */
@@ -1033,8 +1037,8 @@ static void test_forced_fallback(void)
             prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0)
             _exit(3);
         pm_ingest *in;
-        char err[256];
-        if (pm_ingest_open(&in, path, 0, err, sizeof err) != PM_OK)
+        tool_fault fault;
+        if (pm_ingest_open(&in, path, 0, &fault) != PM_OK)
             _exit(4);
         const char *why = pm_ingest_fallback_reason(in);
         int ok = strcmp(pm_ingest_backend(in), "read") == 0 && why &&
@@ -1058,15 +1062,15 @@ static void test_forced_fallback(void)
 static void test_backend_report(void)
 {
     pm_ingest *in;
-    char err[256];
-    CHECK(pm_ingest_open(&in, pm_vector_path("s1.pmtx"), 0, err, sizeof err) == PM_OK);
+    tool_fault fault;
+    CHECK(pm_ingest_open(&in, pm_vector_path("s1.pmtx"), 0, &fault) == PM_OK);
     if (!in)
         return;
     fprintf(stderr, "backend: %s%s%s\n", pm_ingest_backend(in),
             pm_ingest_fallback_reason(in) ? ", because " : "",
             pm_ingest_fallback_reason(in) ? pm_ingest_fallback_reason(in) : "");
     pm_ingest_close(in);
-    CHECK(pm_ingest_open(&in, pm_vector_path("s1.pmtx"), PM_INGEST_DIRECT, err, sizeof err) ==
+    CHECK(pm_ingest_open(&in, pm_vector_path("s1.pmtx"), PM_INGEST_DIRECT, &fault) ==
           PM_OK);
     fprintf(stderr, "O_DIRECT on the vectors' file system: %s\n",
             pm_ingest_is_direct(in) ? "yes" : "no");

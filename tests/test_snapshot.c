@@ -534,8 +534,9 @@ static void test_generated_market(const pm_context *ctx)
     g.collectors = 200;
     g.threads = 2;
     int fd = memfd_create("market", MFD_CLOEXEC);
+    tool_fault fault;
     char err[256];
-    CHECK(fd >= 0 && pm_gen_write(ctx, &g, fd, NULL, err, sizeof err) == PM_OK);
+    CHECK(fd >= 0 && pm_gen_write(ctx, &g, fd, NULL, &fault) == PM_OK);
     struct stat st;
     CHECK(fd >= 0 && fstat(fd, &st) == 0 && st.st_size > PM_FILE_HEADER_SIZE);
     if (fd < 0 || st.st_size <= PM_FILE_HEADER_SIZE)

@@ -338,7 +338,7 @@ int main(void)
 
     /* ---- trace 7:3:5 ---- */
     pm_stamp_trace t;
-    pm_scan_error err;
+    tool_fault err;
     CHECK(pm_trace_stamp(ctx, &t, &err, path, OP, SERIES, SERIAL) == PM_OK);
     CHECK(t.issued);
     CHECK(t.operator_known && strcmp(t.operator_name, "Test Post") == 0);
@@ -459,10 +459,10 @@ int main(void)
         bad[tx_off] = 2;
         const char *p = write_tmp("badver.pmbk", bad, size);
         CHECK(pm_trace_stamp(ctx, &t, &err, p, OP, SERIES, SERIAL) == PM_ERR_INVALID);
-        CHECKF(err.reason == PM_REASON_MALFORMED && err.block == 1 && err.tx == 1 &&
+        CHECKF(err.reason == PM_REASON_MALFORMED && err.record == 1 && err.item == 1 &&
                    err.offset == tx_off,
                "reason %s block %llu tx %lld offset %llu (want %zu)", pm_reason_name(err.reason),
-               (unsigned long long)err.block, (long long)err.tx, (unsigned long long)err.offset,
+               (unsigned long long)err.record, (long long)err.item, (unsigned long long)err.offset,
                tx_off);
         pm_stamp_trace_free(&t);
         free(bad);
@@ -479,7 +479,7 @@ int main(void)
         uint8_t *tf = chain_file(twice, 2, &tsize, toff);
         const char *p = write_tmp("twice.pmbk", tf, tsize);
         CHECK(pm_trace_stamp(ctx, &t, &err, p, OP, SERIES, SERIAL) == PM_ERR_INVALID);
-        CHECK(err.reason == PM_REASON_NONE && err.block == 1 && err.tx == 0 &&
+        CHECK(err.reason == PM_REASON_NONE && err.record == 1 && err.item == 0 &&
               strstr(err.message, "issued a second time") != NULL);
         pm_stamp_trace_free(&t);
         /* holdings notices the output created twice. */

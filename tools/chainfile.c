@@ -12,8 +12,8 @@
 #define CHAIN_BUFFER_MIN (1u << 20)
 #define BATCH_RECORDS 4096
 
-int pm_input_open(pm_input *f, const char *path, pm_input_use use, unsigned idle_ms, int quiet,
-                  const pm_input_limits *limits, char *err, size_t errlen)
+int input_open(pm_input *f, const char *path, pm_input_use use, unsigned idle_ms, int quiet,
+               const pm_input_limits *limits, tool_fault *fault)
 {
     memset(f, 0, sizeof *f);
     f->path = path;
@@ -42,14 +42,15 @@ int pm_input_open(pm_input *f, const char *path, pm_input_use use, unsigned idle
     const char *force = getenv("PM_INGEST");
     if (force && strcmp(force, "read") == 0)
         cfg.flags |= PM_INGEST_NO_URING;
-    if (pm_ingest_open_ex(&f->in, path, &cfg, err, errlen) != PM_OK)
+    if (pm_ingest_open_ex(&f->in, path, &cfg, fault) != PM_OK)
         return -1;
     const char *why = pm_ingest_fallback_reason(f->in);
     if (why && !quiet && !(force && strcmp(force, "read") == 0))
         pm_cli_note(NULL, "%s: io_uring unavailable (%s); reading with read(2)", path, why);
     int got = pm_ingest_header(f->in, f->header);
     if (got < 0) {
-        snprintf(err, errlen, "%s", pm_ingest_error(f->in));
+        if (fault)
+            *fault = *ingest_fault(f->in);
         pm_ingest_close(f->in);
         f->in = NULL;
         return -1;
@@ -92,7 +93,7 @@ static int block_has_hash(const uint8_t *block, size_t size, const uint8_t want[
 /* Skip the blocks below opts->start, checking the last one's hash. Sets
  * *position. Returns 1 when the batch is used up by skipped blocks. */
 static pm_status skip_to_start(const pm_verify_opts *opts, const pm_record *recs, size_t n,
-                               uint64_t *position, size_t *consumed, char *err, size_t errlen)
+                               uint64_t *position, size_t *consumed, tool_fault *fault)
 {
     *consumed = 0;
     while (*consumed < n && *position < opts->start) {
@@ -101,8 +102,10 @@ static pm_status skip_to_start(const pm_verify_opts *opts, const pm_record *recs
             int same = block_has_hash(r->bytes, r->size, opts->start_parent);
             if (!same) {
                 char hex[65];
-                snprintf(err, errlen, "snapshot tip is not in this chain: its block %llu is not %s",
-                         (unsigned long long)*position, pm_cli_hex(hex, opts->start_parent, 32));
+                tool_fault_set(fault, *position, r->offset, 0,
+                               "snapshot tip is not in this chain: its block %llu is not %s",
+                               (unsigned long long)*position,
+                               pm_cli_hex(hex, opts->start_parent, 32));
                 return PM_ERR_STATE;
             }
         }
@@ -112,9 +115,10 @@ static pm_status skip_to_start(const pm_verify_opts *opts, const pm_record *recs
     return PM_OK;
 }
 
-pm_status pm_chain_verify(pm_engine *engine, pm_input *f, const pm_verify_opts *opts,
-                          pm_chain_result *res, char *err, size_t errlen)
+pm_status chain_verify(pm_engine *engine, pm_input *f, const pm_verify_opts *opts,
+                       pm_chain_result *res, tool_fault *fault)
 {
+    tool_fault_clear(fault);
     memset(res, 0, sizeof *res);
     pm_record *recs = malloc(BATCH_RECORDS * sizeof *recs);
     const uint8_t **blocks = malloc(BATCH_RECORDS * sizeof *blocks);
@@ -137,13 +141,14 @@ pm_status pm_chain_verify(pm_engine *engine, pm_input *f, const pm_verify_opts *
         size_t n = 0, skipped = 0;
         st = pm_ingest_next(f->in, recs, BATCH_RECORDS, &n);
         if (st != PM_OK) {
-            snprintf(err, errlen, "%s", pm_ingest_error(f->in));
+            if (fault)
+                *fault = *ingest_fault(f->in);
             break;
         }
         if (n == 0)
             break;
         if (position < opts->start &&
-            (st = skip_to_start(opts, recs, n, &position, &skipped, err, errlen)) != PM_OK)
+            (st = skip_to_start(opts, recs, n, &position, &skipped, fault)) != PM_OK)
             break;
         if (skipped == n)
             continue;
@@ -159,8 +164,10 @@ pm_status pm_chain_verify(pm_engine *engine, pm_input *f, const pm_verify_opts *
         if (opts->assume_valid_hash && av > position && av - position <= oversized &&
             !block_has_hash(blocks[av - 1 - position], sizes[av - 1 - position],
                                opts->assume_valid_hash)) {
-            snprintf(err, errlen, "the file changed while it was read: block %llu no longer has the --assume-valid hash; no verdict",
-                     (unsigned long long)(av - 1));
+            tool_fault_set(fault, av - 1, recs[skipped + (size_t)(av - 1 - position)].offset, 0,
+                           "the file changed while it was read: block %llu no longer has the "
+                           "--assume-valid hash; no verdict",
+                           (unsigned long long)(av - 1));
             st = PM_ERR_IO;
             break;
         }
@@ -186,7 +193,7 @@ pm_status pm_chain_verify(pm_engine *engine, pm_input *f, const pm_verify_opts *
             break;
         }
         if (st != PM_OK) {
-            snprintf(err, errlen, "%s", pm_engine_last_error(engine));
+            tool_fault_msg(fault, 0, "%s", pm_engine_last_error(engine));
             break;
         }
         position += count;
@@ -200,13 +207,17 @@ pm_status pm_chain_verify(pm_engine *engine, pm_input *f, const pm_verify_opts *
     res->txs = after.txs_accepted - before.txs_accepted;
     if (st == PM_OK && res->valid && opts->assume_valid_hash &&
         position < opts->assume_valid_upto) {
-        snprintf(err, errlen, "the file changed while it was read: it no longer reaches the --assume-valid block %llu; no verdict",
-                 (unsigned long long)(opts->assume_valid_upto - 1));
+        tool_fault_msg(fault, 0,
+                       "the file changed while it was read: it no longer reaches the "
+                       "--assume-valid block %llu; no verdict",
+                       (unsigned long long)(opts->assume_valid_upto - 1));
         st = PM_ERR_IO;
     }
     if (st == PM_OK && position < opts->start) {
-        snprintf(err, errlen, "snapshot tip is not in this chain: it has %llu whole blocks, the snapshot's tip is block %llu",
-                 (unsigned long long)position, (unsigned long long)(opts->start - 1));
+        tool_fault_msg(fault, 0,
+                       "snapshot tip is not in this chain: it has %llu whole blocks, the "
+                       "snapshot's tip is block %llu",
+                       (unsigned long long)position, (unsigned long long)(opts->start - 1));
         st = PM_ERR_STATE;
     }
     if (st == PM_OK && res->valid &&
@@ -225,10 +236,10 @@ pm_status pm_chain_verify(pm_engine *engine, pm_input *f, const pm_verify_opts *
     return st;
 }
 
-int64_t pm_chain_find_block(const char *path, const uint8_t hash[32], char *err, size_t errlen)
+int64_t pm_chain_find_block(const char *path, const uint8_t hash[32], tool_fault *fault)
 {
     pm_input f;
-    if (pm_input_open(&f, path, PM_INPUT_CHAIN, 0, 1, NULL, err, errlen) != 0)
+    if (input_open(&f, path, PM_INPUT_CHAIN, 0, 1, NULL, fault) != 0)
         return -1;
     pm_context *ctx = pm_context_create();
     pm_record recs[256];
@@ -236,7 +247,8 @@ int64_t pm_chain_find_block(const char *path, const uint8_t hash[32], char *err,
     while (ctx && f.header_ok && !found) {
         size_t n = 0;
         if (pm_ingest_next(f.in, recs, 256, &n) != PM_OK) {
-            snprintf(err, errlen, "%s", pm_ingest_error(f.in));
+            if (fault)
+                *fault = *ingest_fault(f.in);
             found = -1;
             break;
         }
@@ -253,6 +265,25 @@ int64_t pm_chain_find_block(const char *path, const uint8_t hash[32], char *err,
     pm_context_destroy(ctx);
     pm_input_close(&f);
     return found;
+}
+
+int pm_input_open(pm_input *f, const char *path, pm_input_use use, unsigned idle_ms, int quiet,
+                  const pm_input_limits *limits, char *err, size_t errlen)
+{
+    tool_fault fault;
+    tool_fault_clear(&fault);
+    int rc = input_open(f, path, use, idle_ms, quiet, limits, &fault);
+    tool_fault_copy_text(&fault, err, errlen);
+    return rc;
+}
+
+pm_status pm_chain_verify(pm_engine *engine, pm_input *f, const pm_verify_opts *opts,
+                          pm_chain_result *res, char *err, size_t errlen)
+{
+    tool_fault fault;
+    pm_status st = chain_verify(engine, f, opts, res, &fault);
+    tool_fault_copy_text(&fault, err, errlen);
+    return st;
 }
 
 pm_status pm_state_json(pm_engine *engine, json_t *obj)

@@ -42,14 +42,14 @@ typedef struct {
     size_t max_record;
 } pm_input_limits;
 
-/* Open `path` and read its header. Returns 0, or -1 with a message in err.
- * A short or bad header is not an error here: see header_ok. idle_ms: for
+/* Open `path` and read its header. Returns 0, or -1 with *fault set
+ * (fault may be NULL). A short or bad header is not an error here: see header_ok. idle_ms: for
  * a stream (pipe, socket), pm_ingest_next gives up waiting after that long
  * (0: never). The ingest module's notice (why io_uring is not in use) is
  * printed on stderr unless quiet. PM_INGEST=read in the environment forces
  * the read(2) path. */
-int pm_input_open(pm_input *f, const char *path, pm_input_use use, unsigned idle_ms, int quiet,
-                  const pm_input_limits *limits, char *err, size_t errlen);
+int input_open(pm_input *f, const char *path, pm_input_use use, unsigned idle_ms, int quiet,
+               const pm_input_limits *limits, tool_fault *fault);
 void pm_input_close(pm_input *f);
 
 /* Print the BAD_HEADER line for `f` ("FILE: record 0 at byte B: BAD_HEADER
@@ -89,17 +89,25 @@ typedef struct {
  * inside a record. Positions in the result are positions in the file;
  * res->blocks counts the file's valid whole blocks (start included).
  * Returns PM_OK (see res->valid), PM_ERR_STATE when the file does not hold
- * opts->start_parent at opts->start - 1 (message in err: "snapshot tip is
- * not in this chain"), PM_ERR_IO (message in err; also when the assume-
- * valid block is not where it was found) or an engine error. A record over
- * PM_BLOCK_MAX_SIZE is BLOCK_MALFORMED, without being read. */
+ * opts->start_parent at opts->start - 1 (*fault: "snapshot tip is not in
+ * this chain"), PM_ERR_IO (*fault; also when the assume-valid block is not
+ * where it was found: then with its record and offset) or an engine error
+ * (*fault: the engine's last error). A record over PM_BLOCK_MAX_SIZE is
+ * BLOCK_MALFORMED, without being read. fault may be NULL. */
+pm_status chain_verify(pm_engine *engine, pm_input *f, const pm_verify_opts *opts,
+                       pm_chain_result *res, tool_fault *fault);
+
+/* Compatibility: the err/errlen forms of input_open and chain_verify,
+ * kept for tools/serve/service.c until it is converted (issue 11). */
+int pm_input_open(pm_input *f, const char *path, pm_input_use use, unsigned idle_ms, int quiet,
+                  const pm_input_limits *limits, char *err, size_t errlen);
 pm_status pm_chain_verify(pm_engine *engine, pm_input *f, const pm_verify_opts *opts,
                           pm_chain_result *res, char *err, size_t errlen);
 
 /* For --assume-valid: one pass over the chain at `path` hashing block
  * headers. Returns the position + 1 of the first whole block whose hash is
- * `hash`, 0 when none has (or -1 on a read error, message in err). */
-int64_t pm_chain_find_block(const char *path, const uint8_t hash[32], char *err, size_t errlen);
+ * `hash`, 0 when none has (or -1 on a read error: *fault). */
+int64_t pm_chain_find_block(const char *path, const uint8_t hash[32], tool_fault *fault);
 
 /* Add the JSON members common to pack and replay to obj: height, tip,
  * utxo_count, utxo_digest. Returns PM_OK or the digest's error. */

@@ -43,6 +43,20 @@ void pm_cli_note(const char *cmd, const char *fmt, ...)
     va_end(ap);
 }
 
+void tool_fault_print(const char *cmd, const char *file, const tool_fault *f)
+{
+    char where[96] = "";
+    if (f->record != TOOL_FAULT_NONE && f->offset != TOOL_FAULT_NONE)
+        snprintf(where, sizeof where, "record %" PRIu64 " at byte %" PRIu64 ": ", f->record,
+                 f->offset);
+    else if (f->record != TOOL_FAULT_NONE)
+        snprintf(where, sizeof where, "record %" PRIu64 ": ", f->record);
+    if (file)
+        pm_cli_error(cmd, "%s: %s%s", file, where, f->message);
+    else
+        pm_cli_error(cmd, "%s%s", where, f->message);
+}
+
 int pm_cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {
     if (!s || !*s || *s == '-' || *s == '+')

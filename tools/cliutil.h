@@ -11,6 +11,8 @@
 #include <jansson.h>
 #include <stdio.h>
 
+#include "fault.h"
+
 #define PM_EXIT_OK 0
 #define PM_EXIT_INVALID 1
 #define PM_EXIT_USAGE 2
@@ -20,6 +22,12 @@
  * failures, pm_cli_note for progress and summaries. */
 void pm_cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void pm_cli_note(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Print a tool_fault with pm_cli_error: "FILE: record N at byte B:
+ * MESSAGE", leaving out what the fault does not know ("FILE: record N:
+ * MESSAGE", "FILE: MESSAGE"); file NULL: the message alone (it names the
+ * file itself, as "cannot open FILE: ..." does). */
+void tool_fault_print(const char *cmd, const char *file, const tool_fault *f);
 
 /* Parse a decimal unsigned integer in [min, max]; 1 on success. */
 int pm_cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);

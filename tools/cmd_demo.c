@@ -239,13 +239,13 @@ static size_t busiest_stamps(const char *chain, stamp_id *best, size_t max)
 {
     pm_recfile *rf = NULL;
     pm_recfile_header h;
-    char err[256];
-    if (pm_recfile_open(&rf, &h, err, sizeof err, chain, PM_BLOCK_MAX_SIZE) != PM_OK)
+    tool_fault fault;
+    if (recfile_open(&rf, &h, &fault, chain, PM_BLOCK_MAX_SIZE) != PM_OK)
         return 0;
     size_t n = 0, cap = 0;
     stamp_id *all = NULL;
     pm_recfile_record r;
-    while (h.valid && pm_recfile_next(rf, &r, err, sizeof err) == 1 && r.bytes && !r.truncated) {
+    while (h.valid && recfile_next(rf, &r, &fault) == 1 && r.bytes && !r.truncated) {
         pm_block blk;
         if (!pm_block_parse(pm_context_static, &blk, NULL, r.bytes, r.size))
             break;
@@ -570,7 +570,7 @@ int pm_cmd_demo(int argc, char **argv)
         double t0 = pm_cli_now();
         for (size_t i = 0; i < nc; i++) {
             pm_stamp_trace t;
-            pm_scan_error e;
+            tool_fault e;
             if (pm_trace_stamp(ctx, &t, &e, p.chain, cand[i].v[0], cand[i].v[1], cand[i].v[2]) !=
                     PM_OK ||
                 !t.issued) {

@@ -258,12 +258,14 @@ int pm_cmd_gen(int argc, char **argv)
 
     pm_gen_report rep;
     memset(&rep, 0, sizeof rep);
-    char err[600] = "";
+    tool_fault fault;
     double t0 = pm_cli_now();
-    pm_status st = pm_gen_write(ctx, &cfg, out.fd, &rep, err, sizeof err);
+    pm_status st = pm_gen_write(ctx, &cfg, out.fd, &rep, &fault);
     if (st == PM_OK && outfile_commit(&out) != 0) {
         st = PM_ERR_IO;
-        outfile_error(&out, err, sizeof err);
+        char text[sizeof fault.message];
+        tool_fault_msg(&fault, out.err, "%s",
+                       outfile_error(&out, text, sizeof text));
     }
     double seconds = pm_cli_now() - t0;
     int special = !out.regular;
@@ -271,11 +273,11 @@ int pm_cmd_gen(int argc, char **argv)
     int rc = PM_EXIT_OK;
     if (st != PM_OK) {
         if (st == PM_ERR_ARG) {
-            pm_cli_error("gen", "%s (see postmark gen --help)", err[0] ? err : "bad configuration");
+            pm_cli_error("gen", "%s (see postmark gen --help)", fault.message[0] ? fault.message : "bad configuration");
             rc = PM_EXIT_USAGE;
         } else {
             pm_cli_error("gen", "%s: %s", out_path,
-                         err[0] ? err : pm_status_text(st));
+                         fault.message[0] ? fault.message : pm_status_text(st));
             rc = PM_EXIT_INVALID;
         }
         goto out;

@@ -680,14 +680,14 @@ int pm_cmd_inspect(int argc, char **argv)
     in.ctx = ctx;
 
     int rc = PM_EXIT_OK;
-    char err[256] = "";
+    tool_fault fault;
     pm_recfile *rf = NULL;
     pm_recfile_header hdr;
-    pm_status st = pm_recfile_open(&rf, &hdr, err, sizeof err, path, PM_BLOCK_MAX_SIZE);
+    pm_status st = recfile_open(&rf, &hdr, &fault, path, PM_BLOCK_MAX_SIZE);
     if (st == PM_OK && hdr.valid && !pm_chain_id(ctx, in.chain_id, &hdr.params))
         st = PM_ERR_NOMEM;
     if (st != PM_OK) {
-        pm_cli_error("inspect", "%s", st == PM_ERR_IO ? err : pm_status_text(st));
+        pm_cli_error("inspect", "%s", st == PM_ERR_IO ? fault.message : pm_status_text(st));
         rc = PM_EXIT_INVALID;
         goto done;
     }
@@ -702,7 +702,7 @@ int pm_cmd_inspect(int argc, char **argv)
     int chain = hdr.kind == PM_FILE_CHAIN;
     pm_recfile_record r;
     int got;
-    while ((got = pm_recfile_next(rf, &r, err, sizeof err)) == 1) {
+    while ((got = recfile_next(rf, &r, &fault)) == 1) {
         in.records++;
         if (r.truncated)
             inspect_truncated(&in, &r, chain);
@@ -716,7 +716,7 @@ int pm_cmd_inspect(int argc, char **argv)
             break;
     }
     if (got < 0) {
-        pm_cli_error("inspect", "%s: record %" PRIu64 ": %s", path, in.records, err);
+        tool_fault_print("inspect", path, &fault);
         rc = PM_EXIT_INVALID;
     }
     if (in.bad > MAX_ERROR_LINES)

@@ -372,6 +372,7 @@ int pm_cmd_pack(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
 
     char err[700];
+    tool_fault fault;
     int rc = PM_EXIT_INVALID;
     pm_context *ctx = NULL;
     pm_engine *engine = NULL;
@@ -386,9 +387,9 @@ int pm_cmd_pack(int argc, char **argv)
     }
     pm_input_limits limits = {.cancel = &stop_signal, .max_record = PM_TX_MAX_SIZE};
 
-    if (pm_input_open(&stream, stream_path, PM_INPUT_STREAM, (unsigned)interval_ms, quiet, &limits,
-                      err, sizeof err) != 0) {
-        pm_cli_error("pack", "%s", err);
+    if (input_open(&stream, stream_path, PM_INPUT_STREAM, (unsigned)interval_ms, quiet, &limits,
+                   &fault) != 0) {
+        pm_cli_error("pack", "%s", fault.message);
         goto out;
     }
     if (pm_input_refuse_header(&stream, "pack", PM_FILE_STREAM))
@@ -470,8 +471,8 @@ int pm_cmd_pack(int argc, char **argv)
             goto out;
         }
     }
-    if (pm_input_open(&chain, chain_path, PM_INPUT_CHAIN, 0, quiet, NULL, err, sizeof err) != 0) {
-        pm_cli_error("pack", "%s", err);
+    if (input_open(&chain, chain_path, PM_INPUT_CHAIN, 0, quiet, NULL, &fault) != 0) {
+        pm_cli_error("pack", "%s", fault.message);
         goto out;
     }
     if (pm_input_refuse_header(&chain, "pack", PM_FILE_CHAIN))
@@ -483,13 +484,13 @@ int pm_cmd_pack(int argc, char **argv)
     }
     pm_chain_result r;
     verify.progress = quiet ? NULL : "pack (validating the chain)";
-    pm_status vs = pm_chain_verify(engine, &chain, &verify, &r, err, sizeof err);
+    pm_status vs = chain_verify(engine, &chain, &verify, &r, &fault);
     if (vs == PM_ERR_STATE) {
-        pm_cli_error("pack", "%s: %s: %s", from_snapshot, chain_path, err);
+        pm_cli_error("pack", "%s: %s: %s", from_snapshot, chain_path, fault.message);
         goto out;
     }
     if (vs != PM_OK) {
-        pm_cli_error("pack", "%s: %s", chain_path, vs == PM_ERR_IO ? err : pm_status_text(vs));
+        pm_cli_error("pack", "%s: %s", chain_path, vs == PM_ERR_IO ? fault.message : pm_status_text(vs));
         goto out;
     }
     if (!r.valid && !r.truncated) {
@@ -515,9 +516,9 @@ int pm_cmd_pack(int argc, char **argv)
     int64_t tip_height;
     pm_engine_tip(engine, tip_hash, &tip_height);
     resume_point rp;
-    if (runs_find(chain_path, tip_height, tip_hash, &rp, err, sizeof err) != 0 ||
-        runs_open(&sink.runs, chain_path, err, sizeof err) != 0) {
-        pm_cli_error("pack", "%s", err);
+    if (runs_find(chain_path, tip_height, tip_hash, &rp, &fault) != 0 ||
+        runs_open(&sink.runs, chain_path, &fault) != 0) {
+        pm_cli_error("pack", "%s", fault.message);
         goto out;
     }
     if (!prefix_init(&sink.prefix, stream.header, 0)) {
@@ -578,9 +579,9 @@ int pm_cmd_pack(int argc, char **argv)
                 /* Read it again from the start: every verdict is on the
                  * bytes of that one read. */
                 pm_input_close(&stream);
-                if (pm_input_open(&stream, stream_path, PM_INPUT_STREAM, (unsigned)interval_ms, quiet,
-                                  &limits, err, sizeof err) != 0) {
-                    pm_cli_error("pack", "%s", err);
+                if (input_open(&stream, stream_path, PM_INPUT_STREAM, (unsigned)interval_ms, quiet,
+                               &limits, &fault) != 0) {
+                    pm_cli_error("pack", "%s", fault.message);
                     goto out;
                 }
                 if (pm_input_refuse_header(&stream, "pack", PM_FILE_STREAM))

@@ -213,7 +213,7 @@ static int run(const char *cmd, int argc, char **argv)
         appending = 1;
     if (lock_fd >= 0)
         close(lock_fd);
-    char err[512];
+    tool_fault fault;
     pm_verify_opts opts = {.progress = quiet ? NULL : cmd};
     if (have_av) {
         /* The block is searched for first; the verifying read then checks
@@ -225,17 +225,17 @@ static int run(const char *cmd, int argc, char **argv)
             pm_cli_error(cmd, "--assume-valid needs a regular chain file (the block is searched for before the signatures are skipped)");
             return PM_EXIT_USAGE;
         }
-        int64_t found = pm_chain_find_block(path, assume_valid, err, sizeof err);
+        int64_t found = pm_chain_find_block(path, assume_valid, &fault);
         if (found < 0) {
-            pm_cli_error(cmd, "%s", err);
+            pm_cli_error(cmd, "%s", fault.message);
             return PM_EXIT_INVALID;
         }
         opts.assume_valid_upto = (uint64_t)found;
         opts.assume_valid_hash = found > 0 ? assume_valid : NULL;
     }
     pm_input f;
-    if (pm_input_open(&f, path, PM_INPUT_CHAIN, 0, quiet, NULL, err, sizeof err) != 0) {
-        pm_cli_error(cmd, "%s", err);
+    if (input_open(&f, path, PM_INPUT_CHAIN, 0, quiet, NULL, &fault) != 0) {
+        pm_cli_error(cmd, "%s", fault.message);
         return PM_EXIT_INVALID;
     }
     pm_chain_result r;
@@ -286,7 +286,7 @@ static int run(const char *cmd, int argc, char **argv)
         pm_cli_error(cmd, "cannot create the engine (out of memory)");
         goto out;
     }
-    pm_status st = pm_chain_verify(engine, &f, &opts, &r, err, sizeof err);
+    pm_status st = chain_verify(engine, &f, &opts, &r, &fault);
     if (st == PM_OK && appending && r.truncated) {
         if (!quiet)
             pm_cli_note(cmd, "%s: a pack is appending to it; verified the %llu whole blocks written so far",
@@ -296,9 +296,9 @@ static int run(const char *cmd, int argc, char **argv)
     }
     if (st != PM_OK) {
         if (st == PM_ERR_STATE)
-            pm_cli_error(cmd, "%s: %s: %s", from_snapshot, path, err);
+            pm_cli_error(cmd, "%s: %s: %s", from_snapshot, path, fault.message);
         else
-            pm_cli_error(cmd, "%s: %s", path, st == PM_ERR_IO ? err : pm_engine_last_error(engine));
+            pm_cli_error(cmd, "%s: %s", path, st == PM_ERR_IO ? fault.message : pm_engine_last_error(engine));
     } else if (!r.valid) {
         if (!quiet)
             print_invalid_line(cmd, path, &r);

@@ -123,7 +123,7 @@ int pm_trace_parse_stamp(const char *s, uint32_t v[3])
 }
 
 /* The one-line error of a failed scan. */
-static void scan_failed(const char *cmd, const char *path, pm_status st, const pm_scan_error *e)
+static void scan_failed(const char *cmd, const char *path, pm_status st, const tool_fault *e)
 {
     if (st == PM_ERR_NOMEM) {
         pm_cli_error(cmd, "%s: out of memory", path);
@@ -134,9 +134,9 @@ static void scan_failed(const char *cmd, const char *path, pm_status st, const p
                      e->message);
     } else {
         char tx[32] = "";
-        if (e->tx >= 0)
-            snprintf(tx, sizeof tx, " tx %" PRId64, e->tx);
-        pm_cli_error(cmd, "%s: block %" PRIu64 "%s at byte %" PRIu64 ": %s%s%s%s", path, e->block,
+        if (e->item >= 0)
+            snprintf(tx, sizeof tx, " tx %" PRId64, e->item);
+        pm_cli_error(cmd, "%s: block %" PRIu64 "%s at byte %" PRIu64 ": %s%s%s%s", path, e->record,
                      tx, e->offset,
                      e->reason != PM_REASON_NONE ? pm_reason_name(e->reason) : "invalid history",
                      ": ", e->message,
@@ -296,7 +296,7 @@ int pm_cmd_trace(int argc, char **argv)
         return PM_EXIT_INVALID;
     }
     pm_stamp_trace t;
-    pm_scan_error e;
+    tool_fault e;
     double t0 = pm_cli_now();
     pm_status st = pm_trace_stamp(ctx, &t, &e, pos[0], id[0], id[1], id[2]);
     double seconds = pm_cli_now() - t0;
@@ -456,7 +456,7 @@ int pm_cmd_holdings(int argc, char **argv)
         return PM_EXIT_INVALID;
     }
     pm_holdings h;
-    pm_scan_error e;
+    tool_fault e;
     double t0 = pm_cli_now();
     pm_status st = pm_holdings_scan(ctx, &h, &e, pos[0], key);
     double seconds = pm_cli_now() - t0;

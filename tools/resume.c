@@ -132,12 +132,12 @@ static size_t line_checks(const char *line)
 }
 
 int runs_find(const char *chain_path, int64_t tip_height, const uint8_t tip_hash[32],
-                 resume_point *rp, char *err, size_t errlen)
+             resume_point *rp, tool_fault *fault)
 {
     memset(rp, 0, sizeof *rp);
     char *path = journal_path(chain_path);
     if (!path) {
-        snprintf(err, errlen, "out of memory");
+        tool_fault_msg(fault, ENOMEM, "out of memory");
         return -1;
     }
     /* open(2), not fopen: a failure is seen (and can be injected) as it
@@ -149,8 +149,9 @@ int runs_find(const char *chain_path, int64_t tip_height, const uint8_t tip_hash
         if (fd >= 0)
             close(fd);
         if (e != ENOENT)
-            snprintf(err, errlen, "%s: %s (the journal says where a run resumes: refusing to guess)",
-                     path, strerror(e));
+            tool_fault_msg(fault, e,
+                           "%s: %s (the journal says where a run resumes: refusing to guess)",
+                           path, strerror(e));
         free(path);
         return e == ENOENT ? 0 : -1;
     }
@@ -179,24 +180,24 @@ int runs_find(const char *chain_path, int64_t tip_height, const uint8_t tip_hash
     int e = errno;
     fclose(f);
     if (bad)
-        snprintf(err, errlen, "%s: %s", path, strerror(e));
+        tool_fault_msg(fault, e, "%s: %s", path, strerror(e));
     free(path);
     return bad ? -1 : 0;
 }
 
-int runs_open(runs_journal *j, const char *chain_path, char *err, size_t errlen)
+int runs_open(runs_journal *j, const char *chain_path, tool_fault *fault)
 {
     j->fd = -1;
     j->path = journal_path(chain_path);
     if (!j->path) {
-        snprintf(err, errlen, "out of memory");
+        tool_fault_msg(fault, ENOMEM, "out of memory");
         return -1;
     }
     struct stat st;
     int existed = stat(j->path, &st) == 0;
     j->fd = open(j->path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (j->fd < 0 || fstat(j->fd, &st) != 0) {
-        snprintf(err, errlen, "%s: %s", j->path, strerror(errno));
+        tool_fault_msg(fault, errno, "%s: %s", j->path, strerror(errno));
         return -1;
     }
     /* A last line without its newline was cut (by a crash, before this
@@ -208,7 +209,9 @@ int runs_open(runs_journal *j, const char *chain_path, char *err, size_t errlen)
             size_t n = at > (off_t)sizeof buf ? sizeof buf : (size_t)at;
             at -= (off_t)n;
             if (pread(j->fd, buf, n, at) != (ssize_t)n) {
-                snprintf(err, errlen, "%s: read: %s", j->path, strerror(errno ? errno : EIO));
+                int e = errno ? errno : EIO;
+                tool_fault_set(fault, TOOL_FAULT_NONE, (uint64_t)at, e, "%s: read: %s", j->path,
+                               strerror(e));
                 return -1;
             }
             for (size_t i = n; i > 0; i--)
@@ -218,12 +221,14 @@ int runs_open(runs_journal *j, const char *chain_path, char *err, size_t errlen)
                 }
         }
         if (keep != end && (ftruncate(j->fd, keep) != 0 || fdatasync(j->fd) != 0)) {
-            snprintf(err, errlen, "%s: cannot cut its partial last line: %s", j->path, strerror(errno));
+            tool_fault_set(fault, TOOL_FAULT_NONE, (uint64_t)keep, errno,
+                           "%s: cannot cut its partial last line: %s", j->path, strerror(errno));
             return -1;
         }
     }
     if (!existed && pm_sync_parent(j->path) != 0) {
-        snprintf(err, errlen, "%s: cannot sync its directory: %s", j->path, strerror(errno));
+        tool_fault_msg(fault, errno, "%s: cannot sync its directory: %s", j->path,
+                       strerror(errno));
         return -1;
     }
     return 0;

@@ -32,6 +32,7 @@
 #ifndef PM_TOOLS_RESUME_H
 #define PM_TOOLS_RESUME_H
 
+#include "fault.h"
 #include "postmark.h"
 
 #include <stddef.h>
@@ -74,10 +75,10 @@ typedef struct {
 } resume_point;
 
 /* Read CHAIN.runs for the tip (height -1: no block). A missing journal is
- * no line; any other failure to open or read it is an error (-1, message
- * in err): a journal that cannot be read must not be taken for none. */
+ * no line; any other failure to open or read it is an error (-1, *fault
+ * with errnum): a journal that cannot be read must not be taken for none. */
 int runs_find(const char *chain_path, int64_t tip_height, const uint8_t tip_hash[32],
-                 resume_point *rp, char *err, size_t errlen);
+              resume_point *rp, tool_fault *fault);
 
 typedef struct {
     int fd;
@@ -85,9 +86,9 @@ typedef struct {
 } runs_journal;
 
 /* Open CHAIN.runs for appending (created, and its directory synced, when
- * missing); a cut last line is removed first. Returns 0, or -1 with a
- * message in err. */
-int runs_open(runs_journal *j, const char *chain_path, char *err, size_t errlen);
+ * missing); a cut last line is removed first. Returns 0, or -1 with *fault
+ * (errnum; the offset when a read or the cut fails). */
+int runs_open(runs_journal *j, const char *chain_path, tool_fault *fault);
 /* Append a line and fdatasync it. Returns 0, or -1 with errno (the file is
  * cut back to where it was). */
 int runs_block(runs_journal *j, uint64_t height, const uint8_t hash[32], uint64_t last_index,

@@ -15,6 +15,7 @@
 #ifndef PM_ENGINE_GEN_H
 #define PM_ENGINE_GEN_H
 
+#include "fault.h"
 #include "postmark.h"
 
 #include <stddef.h>
@@ -78,14 +79,15 @@ typedef struct {
 } pm_gen_report;
 
 /** Write a whole POSTMKTX stream (header, then cfg->txs records) to fd.
- *  Returns: PM_OK; PM_ERR_ARG for a configuration out of range (message
- *           in err); PM_ERR_NOMEM; PM_ERR_IO when a write fails (errno
- *           text in err). On error the stream written so far is partial.
- *  Out: report: may be NULL. err: a message on error, may be NULL.
+ *  Returns: PM_OK; PM_ERR_ARG for a configuration out of range (*fault
+ *           says which); PM_ERR_NOMEM; PM_ERR_IO when a write fails
+ *           (*fault: errnum and its text). On error the stream written so
+ *           far is partial.
+ *  Out: report: may be NULL. fault: may be NULL.
  *  In:  ctx, cfg: not NULL. fd: open for writing.
  *  Memory: bounded by the chunk (64K records or 64 MB) and the model of
  *  the spendable outputs, whatever cfg->txs. */
 pm_status pm_gen_write(const pm_context *ctx, const pm_gen_config *cfg, int fd,
-                       pm_gen_report *report, char *err, size_t errlen);
+                       pm_gen_report *report, tool_fault *fault);
 
 #endif

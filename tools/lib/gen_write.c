@@ -99,15 +99,16 @@ static int sign_chunk(gen *g)
     return ok;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n, char *err, size_t errlen)
+static int write_all(int fd, const uint8_t *p, size_t n, tool_fault *fault)
 {
     while (n > 0) {
         ssize_t w = write(fd, p, n);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0) {
-            if (err && errlen)
-                snprintf(err, errlen, "write: %s", w < 0 ? strerror(errno) : "no progress");
+            int e = w < 0 ? errno : 0;
+            tool_fault_msg(fault, e, "write: %s",
+                           e ? strerror(e) : "no progress");
             return 0;
         }
         p += w;
@@ -176,12 +177,15 @@ void pm_gen_config_default(pm_gen_config *cfg, pm_gen_shape shape)
     }
 }
 
-static pm_status fail(char *err, size_t errlen, pm_status st, const char *fmt, ...)
+static pm_status fail(tool_fault *fault, pm_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static pm_status fail(tool_fault *fault, pm_status st, const char *fmt, ...)
 {
-    if (err && errlen) {
+    if (fault) {
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
+        vsnprintf(fault->message, sizeof fault->message, fmt, ap);
         va_end(ap);
     }
     return st;
@@ -277,38 +281,37 @@ static int gen_init(gen *g, const pm_context *ctx, const pm_gen_config *cfg)
 }
 
 pm_status pm_gen_write(const pm_context *ctx, const pm_gen_config *cfg, int fd,
-                       pm_gen_report *report, char *err, size_t errlen)
+                       pm_gen_report *report, tool_fault *fault)
 {
     TOOL_CHECK(ctx != NULL);
     TOOL_CHECK(cfg != NULL);
-    if (err && errlen)
-        err[0] = 0;
+    tool_fault_clear(fault);
     if (cfg->shape != PM_GEN_MARKET && cfg->shape != PM_GEN_TRANSFERS &&
         cfg->shape != PM_GEN_LARGE_STATE)
-        return fail(err, errlen, PM_ERR_ARG, "unknown shape %d", (int)cfg->shape);
+        return fail(fault, PM_ERR_ARG, "unknown shape %d", (int)cfg->shape);
     if (cfg->operators < 1 || cfg->operators > 65535)
-        return fail(err, errlen, PM_ERR_ARG, "operators must be 1..65535");
+        return fail(fault, PM_ERR_ARG, "operators must be 1..65535");
     if (cfg->series_per_operator < 1 || cfg->series_per_operator > 100000)
-        return fail(err, errlen, PM_ERR_ARG, "series_per_operator must be 1..100000");
+        return fail(fault, PM_ERR_ARG, "series_per_operator must be 1..100000");
     if (cfg->collectors < 1 || cfg->collectors > 16000000)
-        return fail(err, errlen, PM_ERR_ARG, "collectors must be 1..16000000");
+        return fail(fault, PM_ERR_ARG, "collectors must be 1..16000000");
     uint64_t rates = (uint64_t)cfg->double_spend_ppm + cfg->bad_signature_ppm + cfg->conflict_ppm +
                      cfg->replay_ppm + cfg->malformed_ppm + cfg->chain_ppm + cfg->other_ppm;
     if (rates > PPM)
-        return fail(err, errlen, PM_ERR_ARG, "the rates add up to more than 1,000,000 ppm");
+        return fail(fault, PM_ERR_ARG, "the rates add up to more than 1,000,000 ppm");
 
     gen *g = calloc(1, sizeof *g);
     if (!g)
-        return fail(err, errlen, PM_ERR_NOMEM, "out of memory");
+        return fail(fault, PM_ERR_NOMEM, "out of memory");
     pm_status st = PM_OK;
     if (!gen_init(g, ctx, cfg)) {
-        st = fail(err, errlen, PM_ERR_NOMEM, "out of memory");
+        st = fail(fault, PM_ERR_NOMEM, "out of memory");
         goto out;
     }
 
     uint8_t header[PM_FILE_HEADER_SIZE];
     pm_file_header_encode(pm_context_static, header, PM_FILE_STREAM, &g->params);
-    if (!write_all(fd, header, sizeof header, err, errlen)) {
+    if (!write_all(fd, header, sizeof header, fault)) {
         st = PM_ERR_IO;
         goto out;
     }
@@ -322,7 +325,7 @@ pm_status pm_gen_write(const pm_context *ctx, const pm_gen_config *cfg, int fd,
             if (!gen_plan_one(g))
                 g->oom = 1;
         if (g->oom || !sign_chunk(g)) {
-            st = fail(err, errlen, PM_ERR_NOMEM, "out of memory");
+            st = fail(fault, PM_ERR_NOMEM, "out of memory");
             goto out;
         }
         for (uint32_t i = 0; i < g->n_recs; i++) {
@@ -330,7 +333,7 @@ pm_status pm_gen_write(const pm_context *ctx, const pm_gen_config *cfg, int fd,
             if (r->copy_of >= 0)
                 memcpy(g->arena + r->off + 4, g->arena + g->recs[r->copy_of].off + 4, r->len);
         }
-        if (!write_all(fd, g->arena, g->arena_used, err, errlen)) {
+        if (!write_all(fd, g->arena, g->arena_used, fault)) {
             st = PM_ERR_IO;
             goto out;
         }

@@ -89,7 +89,7 @@ struct pm_ingest {
     const char *fallback;
     char fallback_buf[192];
     char name[256];
-    char error[512];
+    tool_fault fault; /* the sticky error's */
     pm_status status; /* sticky error */
 
     size_t bufsize, headroom, stride;
@@ -127,25 +127,14 @@ static size_t round_up(size_t x, size_t a)
     return (x + a - 1) / a * a;
 }
 
-static void format(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void format(char *buf, size_t len, const char *fmt, ...)
-{
-    if (!buf || len == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, len, fmt, ap);
-    va_end(ap);
-}
-
 /* Record the first error; later calls return it (sticky). */
 static void fail(pm_ingest *in, pm_status status, const char *what, int err, uint64_t offset)
 {
     if (in->status != PM_OK)
         return;
     in->status = status;
-    format(in->error, sizeof in->error, "%s %s at offset %" PRIu64 ": %s", what, in->name, offset,
-           strerror(err));
+    tool_fault_set(&in->fault, TOOL_FAULT_NONE, in->start + offset, err,
+                   "%s %s at offset %" PRIu64 ": %s", what, in->name, offset, strerror(err));
 }
 
 /* ---------------------------------------------------------------------- */
@@ -448,7 +437,7 @@ static int spill_reserve(pm_ingest *in, size_t need)
     uint8_t *s = realloc(in->spill, cap);
     if (!s) {
         in->status = PM_ERR_NOMEM;
-        format(in->error, sizeof in->error,
+        tool_fault_msg(&in->fault, 0,
                "%s: out of memory assembling the record at offset %" PRIu64 " (%zu bytes)",
                in->name, in->spill_off, in->spill_need);
         return 0;
@@ -474,7 +463,7 @@ static int move_on(pm_ingest *in, size_t avail, uint64_t declared)
     if (avail > 0 && declared != PM_INGEST_NO_LENGTH && 4 + declared > in->headroom) {
         if (declared > SIZE_MAX - 4) {
             in->status = PM_ERR_NOMEM;
-            format(in->error, sizeof in->error, "%s: record at offset %" PRIu64 " too large",
+            tool_fault_msg(&in->fault, 0, "%s: record at offset %" PRIu64 " too large",
                    in->name, in->pos);
             return -1;
         }
@@ -715,7 +704,13 @@ int pm_ingest_is_direct(const pm_ingest *in)
 const char *pm_ingest_error(const pm_ingest *in)
 {
     TOOL_CHECK(in != NULL);
-    return in->error;
+    return in->fault.message;
+}
+
+const tool_fault *ingest_fault(const pm_ingest *in)
+{
+    TOOL_CHECK(in != NULL);
+    return &in->fault;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -776,18 +771,18 @@ static void uring_setup(pm_ingest *in, unsigned flags)
 }
 
 static pm_status open_common(pm_ingest **out, int fd, int own_fd, int may_direct,
-                             const pm_ingest_config *cfg, const char *name, char *errbuf,
-                             size_t errlen)
+                             const pm_ingest_config *cfg, const char *name, tool_fault *fault)
 {
     pm_ingest *in = calloc(1, sizeof *in);
     if (!in) {
-        format(errbuf, errlen, "%s: out of memory", name);
+        tool_fault_msg(fault, 0, "%s: out of memory", name);
         if (own_fd)
             close(fd);
         return PM_ERR_NOMEM;
     }
     in->fd = fd;
     in->own_fd = own_fd;
+    tool_fault_clear(&in->fault);
     snprintf(in->name, sizeof in->name, "%s", cfg->name ? cfg->name : name);
     in->bufsize = cfg->buffer_size;
     in->nbuf = cfg->buffers;
@@ -798,7 +793,7 @@ static pm_status open_common(pm_ingest **out, int fd, int own_fd, int may_direct
 
     struct stat st;
     if (fstat(fd, &st) != 0) {
-        format(errbuf, errlen, "%s: %s", in->name, strerror(errno));
+        tool_fault_msg(fault, errno, "%s: %s", in->name, strerror(errno));
         pm_ingest_close(in);
         return PM_ERR_IO;
     }
@@ -818,7 +813,8 @@ static pm_status open_common(pm_ingest **out, int fd, int own_fd, int may_direct
     in->slab_size = in->stride * in->nbuf;
     void *slab = mmap(NULL, in->slab_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (slab == MAP_FAILED) {
-        format(errbuf, errlen, "%s: out of memory (%zu bytes of buffers)", in->name, in->slab_size);
+        tool_fault_msg(fault, 0, "%s: out of memory (%zu bytes of buffers)", in->name,
+                       in->slab_size);
         pm_ingest_close(in);
         return PM_ERR_NOMEM;
     }
@@ -851,9 +847,8 @@ static pm_status open_common(pm_ingest **out, int fd, int own_fd, int may_direct
 }
 
 /* Listen on a Unix stream socket and accept one connection. Returns the
- * connected descriptor, or -1 with errbuf set. */
-static int accept_one(const char *spec, const volatile sig_atomic_t *cancel, char *errbuf,
-                      size_t errlen)
+ * connected descriptor, or -1 with *fault set. */
+static int accept_one(const char *spec, const volatile sig_atomic_t *cancel, tool_fault *fault)
 {
     struct sockaddr_un addr;
     memset(&addr, 0, sizeof addr);
@@ -861,7 +856,7 @@ static int accept_one(const char *spec, const volatile sig_atomic_t *cancel, cha
     size_t plen = strlen(spec);
     int abstract = spec[0] == '@';
     if (plen == 0 || plen >= sizeof addr.sun_path) {
-        format(errbuf, errlen, "socket path %s (%zu bytes, at most %zu): unix:%s",
+        tool_fault_msg(fault, 0, "socket path %s (%zu bytes, at most %zu): unix:%s",
                plen ? "too long" : "empty", plen, sizeof addr.sun_path - 1, spec);
         return -1;
     }
@@ -871,7 +866,7 @@ static int accept_one(const char *spec, const volatile sig_atomic_t *cancel, cha
     socklen_t alen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + plen + !abstract);
     int ls = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (ls < 0) {
-        format(errbuf, errlen, "unix:%s: socket: %s", spec, strerror(errno));
+        tool_fault_msg(fault, errno, "unix:%s: socket: %s", spec, strerror(errno));
         return -1;
     }
     int rc = bind(ls, (struct sockaddr *)&addr, alen);
@@ -891,7 +886,8 @@ static int accept_one(const char *spec, const volatile sig_atomic_t *cancel, cha
         errno = err;
     }
     if (rc != 0 || listen(ls, 1) != 0) {
-        format(errbuf, errlen, "unix:%s: %s: %s", spec, rc != 0 ? "bind" : "listen", strerror(errno));
+        tool_fault_msg(fault, errno, "unix:%s: %s: %s", spec, rc != 0 ? "bind" : "listen",
+                       strerror(errno));
         close(ls);
         return -1;
     }
@@ -918,81 +914,80 @@ static int accept_one(const char *spec, const volatile sig_atomic_t *cancel, cha
     if (!abstract)
         unlink(spec);
     if (c < 0)
-        format(errbuf, errlen, "unix:%s: accept: %s", spec, strerror(err));
+        tool_fault_msg(fault, err, "unix:%s: accept: %s", spec, strerror(err));
     return c;
 }
 
-static int config_ok(const pm_ingest_config *cfg, const char *name, char *errbuf, size_t errlen)
+static int config_ok(const pm_ingest_config *cfg, const char *name, tool_fault *fault)
 {
     if (cfg->buffer_size < MIN_BUFFER_SIZE || cfg->buffer_size > MAX_BUFFER_SIZE ||
         cfg->buffers < 2 || cfg->buffers > MAX_BUFFERS) {
-        format(errbuf, errlen, "%s: buffers out of range (%u of %zu bytes; 2..%u of %u..%zu)", name,
-               cfg->buffers, cfg->buffer_size, (unsigned)MAX_BUFFERS, (unsigned)MIN_BUFFER_SIZE,
-               MAX_BUFFER_SIZE);
+        tool_fault_msg(fault, 0, "%s: buffers out of range (%u of %zu bytes; 2..%u of %u..%zu)",
+                       name, cfg->buffers, cfg->buffer_size, (unsigned)MAX_BUFFERS,
+                       (unsigned)MIN_BUFFER_SIZE, MAX_BUFFER_SIZE);
         return 0;
     }
     return 1;
 }
 
 pm_status pm_ingest_open_ex(pm_ingest **in, const char *path, const pm_ingest_config *cfg,
-                            char *errbuf, size_t errlen)
+                            tool_fault *fault)
 {
     TOOL_CHECK(in != NULL && path != NULL && cfg != NULL);
     *in = NULL;
-    format(errbuf, errlen, "%s", "");
-    if (!config_ok(cfg, path, errbuf, errlen))
+    tool_fault_clear(fault);
+    if (!config_ok(cfg, path, fault))
         return PM_ERR_ARG;
     if (strcmp(path, "-") == 0)
-        return open_common(in, 0, 0, 0, cfg, "stdin", errbuf, errlen);
+        return open_common(in, 0, 0, 0, cfg, "stdin", fault);
     if (strncmp(path, "unix:", 5) == 0) {
-        int fd = accept_one(path + 5, cfg->cancel, errbuf, errlen);
+        int fd = accept_one(path + 5, cfg->cancel, fault);
         if (fd < 0)
             return PM_ERR_IO;
-        return open_common(in, fd, 1, 0, cfg, path, errbuf, errlen);
+        return open_common(in, fd, 1, 0, cfg, path, fault);
     }
     int fd;
     do /* a FIFO's open waits for a writer: a stop request ends the wait */
         fd = open(path, O_RDONLY | O_CLOEXEC);
     while (fd < 0 && errno == EINTR && !(cfg->cancel && *cfg->cancel));
     if (fd < 0) {
-        format(errbuf, errlen, "cannot open %s: %s", path, strerror(errno));
+        tool_fault_msg(fault, errno, "cannot open %s: %s", path, strerror(errno));
         return PM_ERR_IO;
     }
-    return open_common(in, fd, 1, 1, cfg, path, errbuf, errlen);
+    return open_common(in, fd, 1, 1, cfg, path, fault);
 }
 
-pm_status pm_ingest_open(pm_ingest **in, const char *path, unsigned flags, char *errbuf,
-                         size_t errlen)
+pm_status pm_ingest_open(pm_ingest **in, const char *path, unsigned flags, tool_fault *fault)
 {
     pm_ingest_config cfg;
     pm_ingest_config_default(&cfg);
     cfg.flags = flags;
-    return pm_ingest_open_ex(in, path, &cfg, errbuf, errlen);
+    return pm_ingest_open_ex(in, path, &cfg, fault);
 }
 
-pm_status pm_ingest_open_fd_ex(pm_ingest **in, int fd, const pm_ingest_config *cfg, char *errbuf,
-                               size_t errlen)
+pm_status pm_ingest_open_fd_ex(pm_ingest **in, int fd, const pm_ingest_config *cfg,
+                               tool_fault *fault)
 {
     TOOL_CHECK(in != NULL && cfg != NULL);
     *in = NULL;
-    format(errbuf, errlen, "%s", "");
+    tool_fault_clear(fault);
     char name[32];
     snprintf(name, sizeof name, "fd %d", fd);
-    if (!config_ok(cfg, cfg->name ? cfg->name : name, errbuf, errlen))
+    if (!config_ok(cfg, cfg->name ? cfg->name : name, fault))
         return PM_ERR_ARG;
     if (fd < 0) {
-        format(errbuf, errlen, "%s: %s", cfg->name ? cfg->name : name, strerror(EBADF));
+        tool_fault_msg(fault, EBADF, "%s: %s", cfg->name ? cfg->name : name, strerror(EBADF));
         return PM_ERR_IO;
     }
-    return open_common(in, fd, 0, 0, cfg, name, errbuf, errlen);
+    return open_common(in, fd, 0, 0, cfg, name, fault);
 }
 
-pm_status pm_ingest_open_fd(pm_ingest **in, int fd, unsigned flags, char *errbuf, size_t errlen)
+pm_status pm_ingest_open_fd(pm_ingest **in, int fd, unsigned flags, tool_fault *fault)
 {
     pm_ingest_config cfg;
     pm_ingest_config_default(&cfg);
     cfg.flags = flags;
-    return pm_ingest_open_fd_ex(in, fd, &cfg, errbuf, errlen);
+    return pm_ingest_open_fd_ex(in, fd, &cfg, fault);
 }
 
 void pm_ingest_close(pm_ingest *in)

@@ -37,6 +37,7 @@
 #ifndef PM_ENGINE_INGEST_H
 #define PM_ENGINE_INGEST_H
 
+#include "fault.h"
 #include "postmark.h"
 
 #include <signal.h>
@@ -112,10 +113,10 @@ void pm_ingest_config_default(pm_ingest_config *cfg);
  *  Returns: PM_OK; PM_ERR_IO when it cannot be opened (or, for "unix:",
  *           the socket cannot be made or the connection accepted);
  *           PM_ERR_NOMEM; PM_ERR_ARG for a configuration out of range.
- *           On error *in is NULL and errbuf holds a message naming the
- *           input and the reason.
+ *           On error *in is NULL and *fault holds a message naming the
+ *           input and the reason (and errnum, for a failed call).
  *  Out: in: the reader, owned by the caller (pm_ingest_close).
- *       errbuf: errlen bytes, may be NULL when errlen is 0.
+ *       fault: may be NULL.
  *  In:  path: a file; "-" for stdin (not closed by pm_ingest_close); or
  *       "unix:PATH" to listen on a Unix stream socket at PATH and accept
  *       ONE connection, blocking until a node connects ("unix:@NAME" for
@@ -123,19 +124,19 @@ void pm_ingest_config_default(pm_ingest_config *cfg);
  *       listener is replaced; the socket file is removed once the
  *       connection is accepted.
  *       flags: PM_INGEST_*; cfg: not NULL, copied. */
-pm_status pm_ingest_open(pm_ingest **in, const char *path, unsigned flags, char *errbuf,
-                         size_t errlen) PM_WARN_UNUSED;
+pm_status pm_ingest_open(pm_ingest **in, const char *path, unsigned flags, tool_fault *fault)
+    PM_WARN_UNUSED;
 pm_status pm_ingest_open_ex(pm_ingest **in, const char *path, const pm_ingest_config *cfg,
-                            char *errbuf, size_t errlen) PM_WARN_UNUSED;
+                            tool_fault *fault) PM_WARN_UNUSED;
 
 /** Read from an already open descriptor (a pipe, a socket, a file). The
  *  descriptor stays the caller's: it is not closed, and for a regular file
  *  its position is not moved (reads are positional, from the current
  *  position). Same returns as pm_ingest_open. */
-pm_status pm_ingest_open_fd(pm_ingest **in, int fd, unsigned flags, char *errbuf, size_t errlen)
+pm_status pm_ingest_open_fd(pm_ingest **in, int fd, unsigned flags, tool_fault *fault)
     PM_WARN_UNUSED;
-pm_status pm_ingest_open_fd_ex(pm_ingest **in, int fd, const pm_ingest_config *cfg, char *errbuf,
-                               size_t errlen) PM_WARN_UNUSED;
+pm_status pm_ingest_open_fd_ex(pm_ingest **in, int fd, const pm_ingest_config *cfg,
+                               tool_fault *fault) PM_WARN_UNUSED;
 
 /** Read the 60-byte file header: the first step after opening, once.
  *  Returns: 1 when 60 bytes were read into header; 0 when the input holds
@@ -199,6 +200,11 @@ int pm_ingest_is_direct(const pm_ingest *in);
 /** The message of the last error ("read chain.pmbk at offset 1048636:
  *  Input/output error"), or "" when none. */
 const char *pm_ingest_error(const pm_ingest *in);
+
+/** The last error as a tool_fault: its message is pm_ingest_error's; a
+ *  read error also has errnum and the byte offset in the file. The fault
+ *  belongs to the reader (valid until pm_ingest_close). */
+const tool_fault *ingest_fault(const pm_ingest *in);
 
 /** Close the input (and the descriptor, unless it is stdin or came from
  *  pm_ingest_open_fd); free everything. in may be NULL. */

@@ -30,7 +30,7 @@ typedef pm_status (*visit_fn)(walk *w, const pm_tx *tx);
 
 struct walk {
     const pm_context *ctx;
-    pm_scan_error *err;
+    tool_fault *err;
     void *state;
     visit_fn visit;
     uint64_t block;        /* current block position */
@@ -43,20 +43,11 @@ struct walk {
     uint64_t partial_offset;
 };
 
-static void set_error(pm_scan_error *err, pm_reason reason, uint64_t block, int64_t tx,
-                      uint64_t offset, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
-
-static void set_error(pm_scan_error *err, pm_reason reason, uint64_t block, int64_t tx,
-                      uint64_t offset, const char *fmt, ...)
+/* Complete a fault set by tool_fault_set with what a scan knows. */
+static void scan_mark(tool_fault *f, pm_reason reason, int64_t tx)
 {
-    err->reason = reason;
-    err->block = block;
-    err->tx = tx;
-    err->offset = offset;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err->message, sizeof err->message, fmt, ap);
-    va_end(ap);
+    f->reason = reason;
+    f->item = tx;
 }
 
 /* An error found by a visitor at the current transaction. */
@@ -64,38 +55,35 @@ static pm_status history_error(walk *w, const char *fmt, ...) __attribute__((for
 
 static pm_status history_error(walk *w, const char *fmt, ...)
 {
-    w->err->reason = PM_REASON_NONE;
-    w->err->block = w->block;
-    w->err->tx = w->tx;
-    w->err->offset = w->tx_offset;
+    char text[sizeof w->err->message];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(w->err->message, sizeof w->err->message, fmt, ap);
+    vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
+    tool_fault_set(w->err, w->block, w->tx_offset, 0, "%s", text);
+    scan_mark(w->err, PM_REASON_NONE, w->tx);
     return PM_ERR_INVALID;
 }
 
 static pm_status walk_chain(walk *w, const char *path)
 {
-    pm_scan_error *err = w->err;
-    memset(err, 0, sizeof *err);
-    err->tx = -1;
+    tool_fault *err = w->err;
     pm_recfile *rf = NULL;
     pm_recfile_header hdr;
-    pm_status st = pm_recfile_open(&rf, &hdr, err->message, sizeof err->message, path,
-                                   PM_BLOCK_MAX_SIZE);
+    pm_status st = recfile_open(&rf, &hdr, err, path, PM_BLOCK_MAX_SIZE);
     if (st != PM_OK)
         return st;
     if (!hdr.valid) {
-        set_error(err, PM_REASON_BAD_HEADER, 0, -1, hdr.error.offset, "bad header: %s: %s",
-                  hdr.error.field ? hdr.error.field : "header",
-                  hdr.error.reason ? hdr.error.reason : "invalid");
+        tool_fault_set(err, 0, hdr.error.offset, 0, "bad header: %s: %s",
+                       hdr.error.field ? hdr.error.field : "header",
+                       hdr.error.reason ? hdr.error.reason : "invalid");
+        scan_mark(err, PM_REASON_BAD_HEADER, -1);
         pm_recfile_close(rf);
         return PM_ERR_INVALID;
     }
     if (hdr.kind != PM_FILE_CHAIN) {
-        set_error(err, PM_REASON_BAD_HEADER, 0, -1, 0,
-                  "a transaction stream (POSTMKTX), not a chain (POSTMKBK)");
+        tool_fault_set(err, 0, 0, 0, "a transaction stream (POSTMKTX), not a chain (POSTMKBK)");
+        scan_mark(err, PM_REASON_BAD_HEADER, -1);
         pm_recfile_close(rf);
         return PM_ERR_INVALID;
     }
@@ -103,7 +91,7 @@ static pm_status walk_chain(walk *w, const char *path)
     pm_recfile_record rec;
     int r;
     st = PM_OK;
-    while (st == PM_OK && (r = pm_recfile_next(rf, &rec, err->message, sizeof err->message)) == 1) {
+    while (st == PM_OK && (r = recfile_next(rf, &rec, err)) == 1) {
         w->block = rec.index;
         if (rec.truncated) {
             /* A crash's leftover, or the block a pack is appending right
@@ -113,18 +101,20 @@ static pm_status walk_chain(walk *w, const char *path)
             break;
         }
         if (!rec.bytes) {
-            set_error(err, PM_REASON_BLOCK_MALFORMED, rec.index, -1, rec.offset,
-                      "block of %" PRIu32 " bytes, over the limit of %d", rec.length,
-                      PM_BLOCK_MAX_SIZE);
+            tool_fault_set(err, rec.index, rec.offset, 0,
+                           "block of %" PRIu32 " bytes, over the limit of %d", rec.length,
+                           PM_BLOCK_MAX_SIZE);
+            scan_mark(err, PM_REASON_BLOCK_MALFORMED, -1);
             st = PM_ERR_INVALID;
             break;
         }
         pm_block blk;
         pm_parse_error perr = {0, NULL, NULL};
         if (!pm_block_parse(pm_context_static, &blk, &perr, rec.bytes, rec.size)) {
-            set_error(err, PM_REASON_BLOCK_MALFORMED, rec.index, -1, rec.offset + 4 + perr.offset,
-                      "%s: %s", perr.field ? perr.field : "block",
-                      perr.reason ? perr.reason : "malformed");
+            tool_fault_set(err, rec.index, rec.offset + 4 + perr.offset, 0, "%s: %s",
+                           perr.field ? perr.field : "block",
+                           perr.reason ? perr.reason : "malformed");
+            scan_mark(err, PM_REASON_BLOCK_MALFORMED, -1);
             st = PM_ERR_INVALID;
             break;
         }
@@ -139,9 +129,10 @@ static pm_status walk_chain(walk *w, const char *path)
             pm_tx tx;
             perr = (pm_parse_error){0, NULL, NULL};
             if (!pm_tx_parse(pm_context_static, &tx, &perr, txb, txsize)) {
-                set_error(err, PM_REASON_MALFORMED, rec.index, i, w->tx_offset + perr.offset,
-                          "%s: %s", perr.field ? perr.field : "tx",
-                          perr.reason ? perr.reason : "malformed");
+                tool_fault_set(err, rec.index, w->tx_offset + perr.offset, 0, "%s: %s",
+                               perr.field ? perr.field : "tx",
+                               perr.reason ? perr.reason : "malformed");
+                scan_mark(err, PM_REASON_MALFORMED, i);
                 st = PM_ERR_INVALID;
                 break;
             }
@@ -155,14 +146,14 @@ static pm_status walk_chain(walk *w, const char *path)
             break;
     }
     if (st == PM_OK && r < 0) {
-        err->block = w->block;
+        err->record = w->block;
         st = PM_ERR_IO;
     }
     pm_recfile_close(rf);
     return st;
 }
 
-static void walk_init(walk *w, const pm_context *ctx, pm_scan_error *err, visit_fn visit,
+static void walk_init(walk *w, const pm_context *ctx, tool_fault *err, visit_fn visit,
                       void *state)
 {
     memset(w, 0, sizeof *w);
@@ -476,7 +467,7 @@ static pm_status price_event(trace_state *s, pm_stamp_event *ev, const kept_tx *
     return PM_OK;
 }
 
-pm_status pm_trace_stamp(const pm_context *ctx, pm_stamp_trace *out, pm_scan_error *err,
+pm_status pm_trace_stamp(const pm_context *ctx, pm_stamp_trace *out, tool_fault *err,
                          const char *path, uint32_t operator_id, uint32_t series,
                          uint32_t serial)
 {
@@ -550,10 +541,11 @@ pm_status pm_trace_stamp(const pm_context *ctx, pm_stamp_trace *out, pm_scan_err
                             hex[2 * b + 1] = digits[s.needed[i].op.txid[b] & 15];
                         }
                         hex[64] = 0;
-                        set_error(err, PM_REASON_NONE, 0, -1, 0,
-                                  "a transfer of the stamp spends %s:%u, which no earlier "
-                                  "transaction created",
-                                  hex, s.needed[i].op.index);
+                        tool_fault_set(err, 0, 0, 0,
+                                       "a transfer of the stamp spends %s:%u, which no "
+                                       "earlier transaction created",
+                                       hex, s.needed[i].op.index);
+                        scan_mark(err, PM_REASON_NONE, -1);
                         break;
                     }
                 st = PM_ERR_INVALID;
@@ -705,7 +697,7 @@ static int cmp_pair(const void *a, const void *b)
     return (x[0] > y[0]) - (x[0] < y[0]);
 }
 
-pm_status pm_holdings_scan(const pm_context *ctx, pm_holdings *out, pm_scan_error *err,
+pm_status pm_holdings_scan(const pm_context *ctx, pm_holdings *out, tool_fault *err,
                            const char *path, const uint8_t key[PM_KEY_SIZE])
 {
     memset(out, 0, sizeof *out);

@@ -29,21 +29,24 @@
 #ifndef PM_ENGINE_PROVENANCE_H
 #define PM_ENGINE_PROVENANCE_H
 
+#include "fault.h"
 #include "postmark.h"
 
 #include <stddef.h>
 #include <stdint.h>
 
-/* Why a scan stopped. */
-typedef struct {
-    pm_reason reason;   /* BAD_HEADER, TRUNCATED, BLOCK_MALFORMED, MALFORMED;
-                           PM_REASON_NONE for an I/O error or a history that
-                           contradicts itself (an invalid chain) */
-    uint64_t block;     /* position of the block in the file (0-based) */
-    int64_t tx;         /* transaction index in that block, -1 if none */
-    uint64_t offset;    /* byte offset in the file of the offending bytes */
-    char message[256];  /* what is wrong, one line, no file name */
-} pm_scan_error;
+/* Why a scan stopped: a tool_fault (fault.h) with
+ *   reason  BAD_HEADER, TRUNCATED, BLOCK_MALFORMED, MALFORMED; PM_REASON_NONE
+ *           for an I/O error or a history that contradicts itself (an
+ *           invalid chain);
+ *   record  the block's position in the file (0-based);
+ *   item    the transaction's index in that block, -1 if none;
+ *   offset  the byte offset in the file of the offending bytes;
+ *   message what is wrong, one line, no file name. */
+
+/* Compatibility: the former name, kept for tools/serve/routes.c and
+ * tools/serve/explorer.c until they say tool_fault (issue 11). */
+typedef tool_fault pm_scan_error;
 
 /* Credits of one issuer. */
 typedef struct {
@@ -97,7 +100,7 @@ typedef struct {
  *          PM_ERR_IO (cannot open or read; *err); PM_ERR_NOMEM.
  * Out: out: free with pm_stamp_trace_free whatever the result.
  *      err: not NULL. */
-pm_status pm_trace_stamp(const pm_context *ctx, pm_stamp_trace *out, pm_scan_error *err,
+pm_status pm_trace_stamp(const pm_context *ctx, pm_stamp_trace *out, tool_fault *err,
                          const char *path, uint32_t operator_id, uint32_t series,
                          uint32_t serial);
 
@@ -120,7 +123,7 @@ typedef struct {
 
 /* The unspent outputs owned by `key` at the tip of the chain file `path`.
  * Returns and errors as pm_trace_stamp. Free with pm_holdings_free. */
-pm_status pm_holdings_scan(const pm_context *ctx, pm_holdings *out, pm_scan_error *err,
+pm_status pm_holdings_scan(const pm_context *ctx, pm_holdings *out, tool_fault *err,
                            const char *path, const uint8_t key[PM_KEY_SIZE]);
 
 void pm_holdings_free(pm_holdings *h);

@@ -34,10 +34,10 @@ struct pm_recfile {
     int done;            /* a truncated record was returned: nothing after */
 };
 
-static void set_err(char *err, size_t errlen, const char *fmt, const char *a, int e)
+static void set_err(tool_fault *f, uint64_t record, uint64_t offset, const char *fmt, const char *a,
+                    int e)
 {
-    if (err && errlen)
-        snprintf(err, errlen, fmt, a, strerror(e));
+    tool_fault_set(f, record, offset, e, fmt, a, strerror(e));
 }
 
 /* Make at least n bytes available (fewer only at end of file).
@@ -70,9 +70,10 @@ static void consume(pm_recfile *rf, size_t n)
     rf->pos += n;
 }
 
-pm_status pm_recfile_open(pm_recfile **out, pm_recfile_header *header, char *err, size_t errlen,
-                          const char *path, size_t max_record)
+pm_status recfile_open(pm_recfile **out, pm_recfile_header *header, tool_fault *fault,
+                       const char *path, size_t max_record)
 {
+    tool_fault_clear(fault);
     *out = NULL;
     memset(header, 0, sizeof *header);
     if (max_record == 0)
@@ -89,14 +90,14 @@ pm_status pm_recfile_open(pm_recfile **out, pm_recfile_header *header, char *err
     }
     rf->fd = open(path, O_RDONLY | O_CLOEXEC);
     if (rf->fd < 0) {
-        set_err(err, errlen, "cannot open %s: %s", path, errno);
+        set_err(fault, TOOL_FAULT_NONE, TOOL_FAULT_NONE, "cannot open %s: %s", path, errno);
         free(rf->buf);
         free(rf);
         return PM_ERR_IO;
     }
     struct stat st;
     if (fstat(rf->fd, &st) == 0 && S_ISDIR(st.st_mode)) {
-        set_err(err, errlen, "cannot read %s: %s", path, EISDIR);
+        set_err(fault, TOOL_FAULT_NONE, TOOL_FAULT_NONE, "cannot read %s: %s", path, EISDIR);
         pm_recfile_close(rf);
         return PM_ERR_IO;
     }
@@ -105,7 +106,7 @@ pm_status pm_recfile_open(pm_recfile **out, pm_recfile_header *header, char *err
 #endif
     size_t have = fill(rf, PM_FILE_HEADER_SIZE);
     if (have == (size_t)-1) {
-        set_err(err, errlen, "cannot read %s: %s", path, errno);
+        set_err(fault, 0, 0, "cannot read %s: %s", path, errno);
         pm_recfile_close(rf);
         return PM_ERR_IO;
     }
@@ -118,7 +119,7 @@ pm_status pm_recfile_open(pm_recfile **out, pm_recfile_header *header, char *err
     return PM_OK;
 }
 
-int pm_recfile_next(pm_recfile *rf, pm_recfile_record *rec, char *err, size_t errlen)
+int recfile_next(pm_recfile *rf, pm_recfile_record *rec, tool_fault *fault)
 {
     memset(rec, 0, sizeof *rec);
     if (rf->done)
@@ -179,8 +180,27 @@ int pm_recfile_next(pm_recfile *rf, pm_recfile_record *rec, char *err, size_t er
     return 1;
 
 io_error:
-    set_err(err, errlen, "read error: %s%s", "", errno);
+    set_err(fault, rec->index, rf->pos, "read error: %s%s", "", errno);
     return -1;
+}
+
+pm_status pm_recfile_open(pm_recfile **rf, pm_recfile_header *header, char *err, size_t errlen,
+                          const char *path, size_t max_record)
+{
+    tool_fault f;
+    pm_status st = recfile_open(rf, header, &f, path, max_record);
+    tool_fault_copy_text(&f, err, errlen);
+    return st;
+}
+
+int pm_recfile_next(pm_recfile *rf, pm_recfile_record *rec, char *err, size_t errlen)
+{
+    tool_fault f;
+    tool_fault_clear(&f);
+    int r = recfile_next(rf, rec, &f);
+    if (r < 0)
+        tool_fault_copy_text(&f, err, errlen);
+    return r;
 }
 
 void pm_recfile_close(pm_recfile *rf)

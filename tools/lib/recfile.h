@@ -24,6 +24,7 @@
 #ifndef PM_ENGINE_RECFILE_H
 #define PM_ENGINE_RECFILE_H
 
+#include "fault.h"
 #include "postmark.h"
 
 #include <stddef.h>
@@ -56,18 +57,27 @@ typedef struct {
 /* Open `path` and read its header. The reader is returned even when the
  * header is not valid (so the caller can show what it holds); reading
  * records then still frames them after byte 60 if the file has more.
- * Returns: PM_OK; PM_ERR_IO (cannot open or read: message in err);
+ * Returns: PM_OK; PM_ERR_IO (cannot open or read: *fault, errnum set);
  *          PM_ERR_NOMEM.
  * Out: rf (the reader, owned by the caller: pm_recfile_close), header.
- *      err: errlen bytes for a message, may be NULL when errlen is 0.
+ *      fault: may be NULL.
  * In:  max_record: records longer than this are skipped (>= 1). */
-pm_status pm_recfile_open(pm_recfile **rf, pm_recfile_header *header, char *err, size_t errlen,
-                          const char *path, size_t max_record);
+pm_status recfile_open(pm_recfile **rf, pm_recfile_header *header, tool_fault *fault,
+                       const char *path, size_t max_record);
 
 /* Read the next record.
  * Returns: 1 and *rec when a record (whole or truncated) was read;
  *          0 at the end of the file (after a truncated record too);
- *          -1 on a read error (message in err). */
+ *          -1 on a read error (*fault: the record, the offset, errnum).
+ * Out: fault: may be NULL. */
+int recfile_next(pm_recfile *rf, pm_recfile_record *rec, tool_fault *fault);
+
+/* Compatibility: the err/errlen forms of recfile_open and recfile_next,
+ * kept for tools/serve/service.c, tools/serve/journal.c,
+ * tools/cluster/follow.c and tools/cmd_submit.c until they are converted
+ * (issue 11). */
+pm_status pm_recfile_open(pm_recfile **rf, pm_recfile_header *header, char *err, size_t errlen,
+                          const char *path, size_t max_record);
 int pm_recfile_next(pm_recfile *rf, pm_recfile_record *rec, char *err, size_t errlen);
 
 /* Close; rf may be NULL. */
