@@ -38,20 +38,7 @@ static uint8_t *generate(const pm_context *ctx, uint64_t seed, uint64_t txs, siz
     cfg.chain_ppm = 250000;
     cfg.bad_signature_ppm = 10000;
     cfg.other_ppm = 20000;
-    int fd = memfd_create("stream", 0);
-    tool_fault fault = {.message = ""};
-    pm_status st = fd >= 0 ? pm_gen_write(ctx, &cfg, fd, NULL, &fault) : PM_ERR_IO;
-    CHECKF(st == PM_OK, "gen: %s", fault.message);
-    uint8_t *buf = NULL;
-    off_t end = fd >= 0 ? lseek(fd, 0, SEEK_END) : -1;
-    if (st == PM_OK && end > 0) {
-        *size = (size_t)end;
-        buf = malloc(*size);
-        CHECK(buf && pread(fd, buf, *size, 0) == (ssize_t)*size);
-    }
-    if (fd >= 0)
-        close(fd);
-    return buf;
+    return pm_test_gen_stream(ctx, &cfg, NULL, size);
 }
 
 /* The blocks of a chain file (header + records). */

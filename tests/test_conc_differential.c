@@ -75,17 +75,7 @@ static uint8_t *generate(const pm_context *ctx, uint64_t seed, uint64_t txs, siz
     cfg.malformed_ppm = 10000;
     cfg.chain_ppm = 150000;
     cfg.other_ppm = 30000;
-    int fd = memfd_create("stream", 0);
-    tool_fault fault = {.message = ""};
-    pm_status st = fd >= 0 ? pm_gen_write(ctx, &cfg, fd, report, &fault) : PM_ERR_IO;
-    CHECKF(st == PM_OK, "gen: %s", fault.message);
-    if (st != PM_OK)
-        return NULL;
-    *size = (size_t)lseek(fd, 0, SEEK_END);
-    uint8_t *bytes = malloc(*size);
-    CHECK(pread(fd, bytes, *size, 0) == (ssize_t)*size);
-    close(fd);
-    return bytes;
+    return pm_test_gen_stream(ctx, &cfg, report, size);
 }
 
 static void pack_with_engine(const pm_context *ctx, const uint8_t *stream, size_t size,

@@ -5,7 +5,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 unsigned long pm_test_passed, pm_test_failed;
 
@@ -195,4 +197,23 @@ size_t pm_block_records(const uint8_t *block, size_t size, const uint8_t **tx, s
     while (n < cap && pm_block_next_tx(pm_context_static, &tx[n], &len[n], &blk, &cursor))
         n++;
     return n;
+}
+
+uint8_t *pm_test_gen_stream(const pm_context *ctx, const pm_gen_config *cfg,
+                            pm_gen_report *report, size_t *size)
+{
+    int fd = memfd_create("stream", 0);
+    tool_fault fault = {.message = ""};
+    pm_status st = fd >= 0 ? pm_gen_write(ctx, cfg, fd, report, &fault) : PM_ERR_IO;
+    CHECKF(st == PM_OK, "gen: %s", fault.message);
+    uint8_t *buf = NULL;
+    off_t end = st == PM_OK ? lseek(fd, 0, SEEK_END) : -1;
+    if (end > 0) {
+        *size = (size_t)end;
+        buf = malloc(*size);
+        CHECK(buf && pread(fd, buf, *size, 0) == (ssize_t)*size);
+    }
+    if (fd >= 0)
+        close(fd);
+    return buf;
 }

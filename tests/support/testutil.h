@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "gen.h"
 #include "postmark.h"
 
 extern unsigned long pm_test_passed, pm_test_failed;
@@ -96,5 +97,11 @@ size_t pm_block_records(const uint8_t *block, size_t size, const uint8_t **tx, s
 
 /* A fresh temporary directory (mkdtemp) for this test; static buffer. */
 const char *pm_test_tmpdir(void);
+
+/* Write the stream `cfg` describes (tools/lib/gen.h) into memory: a
+ * malloc'd buffer (caller frees) and its size, or NULL with the failure
+ * counted. `report` may be NULL. */
+uint8_t *pm_test_gen_stream(const pm_context *ctx, const pm_gen_config *cfg,
+                            pm_gen_report *report, size_t *size);
 
 #endif
