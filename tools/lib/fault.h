@@ -4,7 +4,7 @@
  * (chainfile, resume) return when something goes wrong.
  *
  * Before this there were six: err/errlen buffers, ingest's string,
- * recfile's, gen's, provenance's pm_scan_error, and the engine's
+ * recfile's, gen's, provenance's former pm_scan_error, and the engine's
  * last_error. The engine keeps its own (pm_engine_last_error, and the
  * public pm_parse_error: both are the ABI); everything built on top of it
  * reports a tool_fault, and the command that prints it is the only one

@@ -44,10 +44,6 @@
  *   offset  the byte offset in the file of the offending bytes;
  *   message what is wrong, one line, no file name. */
 
-/* Compatibility: the former name, kept for tools/serve/routes.c and
- * tools/serve/explorer.c until they say tool_fault (issue 11). */
-typedef tool_fault pm_scan_error;
-
 /* Credits of one issuer. */
 typedef struct {
     uint32_t issuer;

@@ -243,7 +243,7 @@ void explorer_stamp(serve *s, const http_request *req, http_reply *out)
         return;
     }
     pm_stamp_trace t;
-    pm_scan_error e;
+    tool_fault e;
     pthread_rwlock_rdlock(&s->chain_lock);
     pm_status st = pm_trace_stamp(s->ctx, &t, &e, s->opts.chain_path, v[0], v[1], v[2]);
     pthread_rwlock_unlock(&s->chain_lock);
@@ -312,7 +312,7 @@ void explorer_holdings(serve *s, const http_request *req, http_reply *out)
         return;
     }
     pm_holdings h;
-    pm_scan_error e;
+    tool_fault e;
     pthread_rwlock_rdlock(&s->chain_lock);
     pm_status st = pm_holdings_scan(s->ctx, &h, &e, s->opts.chain_path, key);
     pthread_rwlock_unlock(&s->chain_lock);

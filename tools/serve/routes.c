@@ -504,7 +504,7 @@ static void reply_printed(http_reply *out, int status, void (*print)(FILE *f, co
     out->size = size;
 }
 
-static void reply_scan_failed(http_reply *out, pm_status st, const pm_scan_error *e)
+static void reply_scan_failed(http_reply *out, pm_status st, const tool_fault *e)
 {
     reply_error(out, 500, "%s", st == PM_ERR_NOMEM ? "out of memory" : e->message);
 }
@@ -529,7 +529,7 @@ static void handle_stamp(serve *s, const http_request *req, http_reply *out)
         return;
     }
     pm_stamp_trace t;
-    pm_scan_error e;
+    tool_fault e;
     double t0 = pm_cli_now();
     /* The scan reads whole blocks: no block is half appended meanwhile. */
     pthread_rwlock_rdlock(&s->chain_lock);
@@ -564,7 +564,7 @@ static void handle_holdings(serve *s, const http_request *req, http_reply *out)
         return;
     }
     pm_holdings h;
-    pm_scan_error e;
+    tool_fault e;
     double t0 = pm_cli_now();
     pthread_rwlock_rdlock(&s->chain_lock);
     pm_status st = pm_holdings_scan(s->ctx, &h, &e, s->opts.chain_path, key);
