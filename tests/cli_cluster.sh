@@ -222,7 +222,7 @@ print(f"kill test: {len(sub)} records, {len(exp)} in the stream, {p['accepted']}
       f"deduplicated, {len(late)} late resends packed, {A['retries']} client retries, "
       f"{A['seconds']:.0f} s", file=sys.stderr)
 PY
-cat "$T/kills.log" >&2
+[ -f "$T/kills.log" ] && cat "$T/kills.log" >&2
 
 # 5. Rewind: every server's store wiped, the stream made again with less.
 for i in 0 1 2; do nats_kill "$i"; rm -rf "$T/nats$i"; nats_run "$i"; done
