@@ -99,8 +99,12 @@ int pm_hash_final(pm_hasher *h, uint8_t out[32])
     return EVP_DigestFinal_ex(h->work, out, &len) && len == 32;
 }
 
-int pm_hash_tagged2(pm_hasher *h, uint8_t out[32], pm_tag tag, const uint8_t *a, size_t alen,
-                    const uint8_t *b, size_t blen)
+/* H(tag, a || b): either part may be empty (NULL, 0). Returns 1, or 0 if
+ * OpenSSL fails (it does not, once the hasher exists, but it is checked).
+ * File-local: a compiler that inlines it everywhere leaves no unreachable
+ * copy in the library (tests/boundary.sh). */
+static int hash_tagged2(pm_hasher *h, uint8_t out[32], pm_tag tag, const uint8_t *a,
+                        size_t alen, const uint8_t *b, size_t blen)
 {
     return pm_hash_begin(h, tag) && pm_hash_update(h, a, alen) && pm_hash_update(h, b, blen) &&
            pm_hash_final(h, out);
@@ -115,28 +119,28 @@ int pm_hash_tagged_any(pm_hasher *h, uint8_t out[32], const char *tag, const uin
 
 int pm_hash_txid(pm_hasher *h, uint8_t out[32], const pm_tx *tx)
 {
-    return pm_hash_tagged2(h, out, PM_TAG_TXID, tx->bytes, tx->unsigned_size, NULL, 0);
+    return hash_tagged2(h, out, PM_TAG_TXID, tx->bytes, tx->unsigned_size, NULL, 0);
 }
 
 int pm_hash_sighash(pm_hasher *h, uint8_t out[32], const uint8_t chain_id[32],
                     const uint8_t txid[32])
 {
-    return pm_hash_tagged2(h, out, PM_TAG_SIGHASH, chain_id, 32, txid, 32);
+    return hash_tagged2(h, out, PM_TAG_SIGHASH, chain_id, 32, txid, 32);
 }
 
 int pm_hash_leaf(pm_hasher *h, uint8_t out[32], const pm_tx *tx, const uint8_t txid[32])
 {
-    return pm_hash_tagged2(h, out, PM_TAG_LEAF, txid, 32, tx->sigs, tx->n_sigs * PM_SIG_SIZE);
+    return hash_tagged2(h, out, PM_TAG_LEAF, txid, 32, tx->sigs, tx->n_sigs * PM_SIG_SIZE);
 }
 
 int pm_hash_block(pm_hasher *h, uint8_t out[32], const uint8_t header[80])
 {
-    return pm_hash_tagged2(h, out, PM_TAG_BLOCK, header, 80, NULL, 0);
+    return hash_tagged2(h, out, PM_TAG_BLOCK, header, 80, NULL, 0);
 }
 
 int pm_hash_chain_id(pm_hasher *h, uint8_t out[32], const pm_chain_params *params)
 {
-    return pm_hash_tagged2(h, out, PM_TAG_CHAIN, params->network, PM_NETWORK_SIZE,
+    return hash_tagged2(h, out, PM_TAG_CHAIN, params->network, PM_NETWORK_SIZE,
                            params->governance_key, PM_KEY_SIZE);
 }
 
@@ -188,5 +192,5 @@ int pm_hash_merkle(pm_hasher *h, uint8_t out[32], const uint8_t (*leaves)[32], s
         k *= 2;
     uint8_t left[32], right[32];
     return pm_hash_merkle(h, left, leaves, k) && pm_hash_merkle(h, right, leaves + k, n - k) &&
-           pm_hash_tagged2(h, out, PM_TAG_NODE, left, 32, right, 32);
+           hash_tagged2(h, out, PM_TAG_NODE, left, 32, right, 32);
 }

@@ -45,11 +45,6 @@ typedef struct pm_hasher pm_hasher;
 pm_hasher *pm_hasher_create(const pm_tag_midstates *m);
 void pm_hasher_destroy(pm_hasher *h);
 
-/* H(tag, a || b): either part may be empty (NULL, 0). Returns 1, or 0 if
- * OpenSSL fails (it does not, once the hasher exists, but it is checked). */
-int pm_hash_tagged2(pm_hasher *h, uint8_t out[32], pm_tag tag, const uint8_t *a, size_t alen,
-                    const uint8_t *b, size_t blen);
-
 /* Streaming form, for digests over many pieces (the UTXO digest). */
 int pm_hash_begin(pm_hasher *h, pm_tag tag);
 int pm_hash_update(pm_hasher *h, const uint8_t *data, size_t len);
