@@ -55,15 +55,10 @@ PY
 "$PM" submit "$NATS_URLS" "$T/m.pmtx" --stream S1 --json --quiet > "$T/sub1.json" || bad "submit"
 "$PM" submit "$NATS_URLS" "$T/m.pmtx" --stream S1 --json --quiet > "$T/sub2.json" || bad "submit again"
 "$PM" cluster export --nats "$NATS_URLS" --stream S1 -o "$T/exp.pmtx" 2> /dev/null || bad "export"
-python3 - "$T/m.pmtx" "$T/exp.pmtx" "$T/sub1.json" "$T/sub2.json" <<'PY' && ok || bad "export / submit counts"
+python3 - "$HERE/support" "$T/m.pmtx" "$T/exp.pmtx" "$T/sub1.json" "$T/sub2.json" <<'PY' && ok || bad "export / submit counts"
 import json, struct, sys
-def records(path):
-    b = open(path, 'rb').read()
-    out, o = [], 60
-    while o < len(b):
-        n = struct.unpack_from('<I', b, o)[0]
-        out.append(b[o + 4:o + 4 + n]); o += 4 + n
-    return b[:60], out
+sys.path.insert(0, sys.argv.pop(1))
+from pmtx import read as records
 h1, r1 = records(sys.argv[1]); h2, r2 = records(sys.argv[2])
 seen, want = set(), []
 for r in r1:
@@ -181,16 +176,11 @@ done
 # rejected (a record the stream deduplicated counts by its identical
 # bytes), no txid in two blocks; every answer has its stream sequence,
 # each sequence answers one record; late resends were packed again.
-python3 - "$T/answers.json" "$T/big.pmtx" "$T/exp2.pmtx" "$T/c0.jsonl" "$T/pack2.csv" \
+python3 - "$HERE/support" "$T/answers.json" "$T/big.pmtx" "$T/exp2.pmtx" "$T/c0.jsonl" "$T/pack2.csv" \
     "$T/pack2.json" "$T"/r[0-2].json "$T/rp.json" <<'PY' && ok || bad "answers / stream / blocks / rejects"
 import json, struct, sys
-def records(path):
-    b = open(path, 'rb').read()
-    out, o = [], 60
-    while o < len(b):
-        n = struct.unpack_from('<I', b, o)[0]
-        out.append(b[o + 4:o + 4 + n]); o += 4 + n
-    return out
+sys.path.insert(0, sys.argv.pop(1))
+from pmtx import records
 A = json.load(open(sys.argv[1]))
 a = A["answers"]
 sub, exp = records(sys.argv[2]), records(sys.argv[3])

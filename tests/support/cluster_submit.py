@@ -14,15 +14,10 @@ make the resend a duplicate of whatever was already published.
 Writes {"answers": [[record_index, seq, verdict, phase], ...],
 "retries": N, "seconds": S}; phase is "first", "again" or "late".
 """
-import http.client, json, struct, sys, threading, time
+import http.client, json, os, struct, sys, threading, time
 
-def records(path):
-    b = open(path, 'rb').read()
-    out, o = [], 60
-    while o < len(b):
-        n = struct.unpack_from('<I', b, o)[0]
-        out.append(b[o + 4:o + 4 + n]); o += 4 + n
-    return out
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pmtx import records  # noqa: E402
 
 recs = records(sys.argv[1])
 ports_file, late_s = sys.argv[2], float(sys.argv[4])
