@@ -160,7 +160,7 @@ for _ in $(seq 1 150); do
     sleep 0.2
 done
 python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); sys.exit(not s["agree"] or len({n["tip"] for n in s["nodes"]})!=1)' "$T/st2.json" && ok || bad "status: $(cat "$T/st2.json")"
-for i in 0 1 2; do kill -TERM "${NPID[$i]}" && wait "${NPID[$i]}" || bad "SIGTERM node $i"; done
+for i in 0 1 2; do kill -TERM "${NPID[$i]}" && wait "${NPID[$i]}" || bad "SIGTERM node $i: $(tail -n 30 "$T/node$i.err")"; done
 cmp -s "$T/c0.pmbk" "$T/c1.pmbk" && cmp -s "$T/c0.pmbk" "$T/c2.pmbk" && ok || bad "the three chains differ"
 "$PM" cluster export --nats "$NATS_URLS" --stream S2 -o "$T/exp2.pmtx" 2> /dev/null || bad "export S2"
 "$PM" pack "$T/exp2.pmtx" --chain "$T/pack2.pmbk" --block-txs 512 --rejects "$T/pack2.csv" --json --quiet > "$T/pack2.json" || bad "pack of the export"

@@ -83,7 +83,7 @@ import urllib.request, sys; sys.stdout.write(urllib.request.urlopen(sys.argv[1])
 done
 # A record packed before a restart: answered with its sequence and verdict,
 # without an index (its verdict went with the restart).
-kill -TERM "${NPID[2]}" && wait "${NPID[2]}" || bad "SIGTERM node 2"
+kill -TERM "${NPID[2]}" && wait "${NPID[2]}" || bad "SIGTERM node 2: $(tail -n 30 "$T/node2.err")"
 start node2b --chain "$T/c2.pmbk" --nats "$NATS_URLS" --stream S3 --node node2 --block-txs 512 \
     --threads 1 --quiet || bad "restart node 2"
 NPID[2]=$PID
@@ -95,7 +95,7 @@ c.request('POST', '/v1/txs', b[60:64 + n], {'Content-Type': 'application/octet-s
 r = c.getresponse(); a = json.loads(r.read())['results'][0]
 assert r.status == 200 and a['seq'] == 2 and 'index' not in a and a['verdict'] == 'accepted', a
 PY
-for i in 0 1 2; do kill -TERM "${NPID[$i]}" && wait "${NPID[$i]}" || bad "SIGTERM node $i"; done
+for i in 0 1 2; do kill -TERM "${NPID[$i]}" && wait "${NPID[$i]}" || bad "SIGTERM node $i: $(tail -n 30 "$T/node$i.err")"; done
 cmp -s "$T/c0.pmbk" "$T/c1.pmbk" && cmp -s "$T/c0.pmbk" "$T/c2.pmbk" && ok || bad "the three chains differ"
 "$PM" cluster export --nats "$NATS_URLS" --stream S3 -o "$T/exp.pmtx" 2> /dev/null || bad "export"
 "$PM" pack "$T/exp.pmtx" --chain "$T/p.pmbk" --block-txs 512 --quiet && cmp -s "$T/p.pmbk" "$T/c0.pmbk" ||

@@ -251,7 +251,9 @@ int pm_cmd_serve(int argc, char **argv)
     serve s;
     if (service_open(&s, &o) == 0 && http_run(&s) == 0)
         rc = PM_EXIT_OK;
-    if (service_stop(&s) != 0 || cluster_node_failed(&s))
+    if (service_stop(&s) != 0)
+        rc = PM_EXIT_INVALID;
+    if (cluster_node_release(&s))
         rc = PM_EXIT_INVALID;
 out:
     free(journal);

@@ -117,9 +117,26 @@ static void fail_stop(cluster_node *n, const char *fmt, ...)
     kill(getpid(), SIGTERM);
 }
 
-int cluster_node_failed(const serve *s)
+int cluster_node_release(serve *s)
 {
-    return s->cluster && atomic_load(&s->cluster->failed);
+    cluster_node *n = node_of(s);
+    if (!n)
+        return 0;
+    int failed = atomic_load(&n->failed);
+    if (n->pub)
+        cluster_publisher_free(n->pub);
+    cluster_close(&n->conn);
+    if (n->resume_fd >= 0)
+        close(n->resume_fd);
+    free(n->resume_path);
+    free(n->verdicts);
+    free(n->idx_seq);
+    free(n->idx_hash);
+    pthread_cond_destroy(&n->applied_cond);
+    pthread_mutex_destroy(&n->lock);
+    free(n);
+    s->cluster = NULL;
+    return failed;
 }
 
 /* ---- the resume lines ------------------------------------------------- */

@@ -16,7 +16,7 @@ int cluster_node_attach(serve *s)
 int cluster_node_prepare(serve *s) { (void)s; return -1; }
 int cluster_node_start(serve *s) { (void)s; return -1; }
 void cluster_node_stop(serve *s) { (void)s; }
-int cluster_node_failed(const serve *s) { (void)s; return 0; }
+int cluster_node_release(serve *s) { (void)s; return 0; }
 void cluster_node_metrics(const serve *s, FILE *f) { (void)s; (void)f; }
 #else
 /* ISO C forbids an empty translation unit. */

@@ -247,8 +247,10 @@ int cluster_node_attach(serve *s);
 int cluster_node_prepare(serve *s);
 int cluster_node_start(serve *s);
 void cluster_node_stop(serve *s);
-/* 1 when the node stopped on a rewind, gap or divergence. */
-int cluster_node_failed(const serve *s);
+/* After service_stop: frees the node (its connection, publisher and
+ * tables). Returns 1 when the node stopped on a rewind, gap or
+ * divergence, else 0. */
+int cluster_node_release(serve *s);
 /* The cluster's lines of /metrics (postmark_cluster_seq, _agree, ...). */
 void cluster_node_metrics(const serve *s, FILE *f);
 
