@@ -27,9 +27,9 @@ static uint64_t check(int fd, int is_file, const uint8_t *file, size_t len,
                       const pm_ingest_config *cfg, size_t max)
 {
     pm_ingest *in;
-    char err[256];
+    tool_fault fault;
     if ((is_file && lseek(fd, 0, SEEK_SET) != 0) ||
-        pm_ingest_open_fd_ex(&in, fd, cfg, err, sizeof err) != PM_OK)
+        pm_ingest_open_fd_ex(&in, fd, cfg, &fault) != PM_OK)
         abort();
     if (pm_ingest_size(in) != (is_file ? len : 0))
         abort();
