@@ -258,6 +258,15 @@ static void test_mempool_recheck(const pm_context *ctx, const pm_vfile *stream, 
     pm_engine_destroy(ref);
 }
 
+/* Submit up to `want` records of `stream` from record `next` as one batch;
+ * returns the index after the last one submitted. */
+static size_t submit_next(pm_engine *e, const pm_vfile *stream, size_t next, size_t want)
+{
+    size_t n = want < stream->n - next ? want : stream->n - next;
+    CHECK(pm_engine_submit_batch(e, stream->rec + next, stream->len + next, n) == PM_OK);
+    return next + n;
+}
+
 /* pm_engine_submit_batch in batches of uneven sizes (an empty one among
  * them) packs s1.pmtx into exactly s1.b32.pmbk, with the rejects of
  * s1.b32.rejects.csv. */
@@ -269,11 +278,7 @@ static void test_submit_batch(const pm_context *ctx, const pm_vfile *stream, con
     static const size_t batch[] = {1, 0, 7, 64, 3, 100};
     size_t next = 0;
     for (size_t k = 0; next < stream->n; k++) {
-        size_t n = batch[k % (sizeof batch / sizeof batch[0])];
-        if (n > stream->n - next)
-            n = stream->n - next;
-        CHECK(pm_engine_submit_batch(e, stream->rec + next, stream->len + next, n) == PM_OK);
-        next += n;
+        next = submit_next(e, stream, next, batch[k % (sizeof batch / sizeof batch[0])]);
     }
     CHECK(pm_engine_flush(e) == PM_OK);
     CHECK(s.size == chain->size - PM_FILE_HEADER_SIZE &&
@@ -307,11 +312,7 @@ static void test_step_settled(const pm_context *ctx, const pm_vfile *stream, con
         size_t next = 0;
         uint64_t settled = 0, before = 0;
         for (size_t k = 0; next < stream->n; k++) {
-            size_t n = batch[k % (sizeof batch / sizeof batch[0])];
-            if (n > stream->n - next)
-                n = stream->n - next;
-            CHECK(pm_engine_submit_batch(e, stream->rec + next, stream->len + next, n) == PM_OK);
-            next += n;
+            next = submit_next(e, stream, next, batch[k % (sizeof batch / sizeof batch[0])]);
             CHECK(pm_engine_step(e, &settled) == PM_OK);
             CHECKF(settled >= before && settled <= next, "settled %llu after %llu, %zu submitted",
                    (unsigned long long)settled, (unsigned long long)before, next);
