@@ -71,7 +71,8 @@ void cluster_close(cluster_conn *c);
  * purge, duplicate window dup_ms) and its KV bucket, then publish the
  * header as seq 1 with "expected last sequence 0". An existing stream
  * with the same header is accepted (init is idempotent); another header
- * is an error. Returns 0, or -1 with a message. */
+ * is an error. A JetStream API call that times out is tried again (up to
+ * three attempts). Returns 0, or -1 with a message. */
 int cluster_stream_create(cluster_conn *c, const uint8_t header[PM_FILE_HEADER_SIZE],
                           int replicas, int64_t dup_ms, char *err, size_t errlen);
 

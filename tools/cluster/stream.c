@@ -222,8 +222,11 @@ static int header_msg(cluster_conn *c, natsMsg **out, const uint8_t header[PM_FI
     return s == NATS_OK ? 0 : -1;
 }
 
-int cluster_stream_create(cluster_conn *c, const uint8_t header[PM_FILE_HEADER_SIZE],
-                          int replicas, int64_t dup_ms, char *err, size_t errlen)
+/* One attempt of cluster_stream_create; *timed_out says a JetStream API
+ * call timed out (a stream's leader election, a loaded server). */
+static int stream_create_once(cluster_conn *c, const uint8_t header[PM_FILE_HEADER_SIZE],
+                              int replicas, int64_t dup_ms, int *timed_out, char *err,
+                              size_t errlen)
 {
     jsStreamConfig cfg;
     jsStreamConfig_Init(&cfg);
@@ -244,6 +247,7 @@ int cluster_stream_create(cluster_conn *c, const uint8_t header[PM_FILE_HEADER_S
     jsErrCode jerr = 0;
     natsStatus s = js_AddStream(&si, c->js, &cfg, NULL, &jerr);
     if (s != NATS_OK && jerr != JSStreamNameExistErr) {
+        *timed_out = s == NATS_TIMEOUT;
         nats_error(err, errlen, "creating the stream", s, jerr);
         return -1;
     }
@@ -259,6 +263,7 @@ int cluster_stream_create(cluster_conn *c, const uint8_t header[PM_FILE_HEADER_S
     kvStore *kv = NULL;
     s = js_CreateKeyValue(&kv, c->js, &kc);
     if (s != NATS_OK) {
+        *timed_out = s == NATS_TIMEOUT;
         nats_error(err, errlen, "creating the KV bucket", s, 0);
         return -1;
     }
@@ -292,6 +297,23 @@ int cluster_stream_create(cluster_conn *c, const uint8_t header[PM_FILE_HEADER_S
         return -1;
     }
     return 0;
+}
+
+int cluster_stream_create(cluster_conn *c, const uint8_t header[PM_FILE_HEADER_SIZE],
+                          int replicas, int64_t dup_ms, char *err, size_t errlen)
+{
+    /* Every step is idempotent (an existing stream or bucket is taken, the
+     * header goes in only as seq 1), so a timed-out attempt is made again,
+     * for up to CREATE_TIMEOUT_TRIES attempts (each waits up to the
+     * context's 10 s). */
+    enum { CREATE_TIMEOUT_TRIES = 3 };
+    for (int attempt = 1;; attempt++) {
+        int timed_out = 0;
+        if (stream_create_once(c, header, replicas, dup_ms, &timed_out, err, errlen) == 0)
+            return 0;
+        if (!timed_out || attempt == CREATE_TIMEOUT_TRIES)
+            return -1;
+    }
 }
 
 int cluster_kv_open(cluster_conn *c, char *err, size_t errlen)
