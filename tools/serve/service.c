@@ -445,6 +445,7 @@ static int journal_batch(serve *s, serve_record **recs, size_t n)
  * decided. STEP_RECORDS is the engine's own batch size: smaller steps
  * (1024 was tried) cost more CPU in the verifier pool than they overlap. */
 #define STEP_RECORDS 4096
+#define STEP_TAIL 1024
 
 /* A request is answered (done: its waiter may free it) once the engine
  * decided it and the journal thread synced it, whichever comes last.
@@ -550,7 +551,11 @@ static pm_status submit_records(serve *s, serve_record *const *recs, size_t n)
     pm_status st = PM_OK;
     for (size_t i = 0; i < n && st == PM_OK; i++) {
         st = pm_engine_submit(s->engine, recs[i]->bytes, recs[i]->size);
-        if (st == PM_OK && ++s->since_step >= STEP_RECORDS)
+        /* The last STEP_TAIL records of a submission are a part of their
+         * own: once nothing more is queued they are decided alone (the
+         * verifiers idle), the smaller the sooner. */
+        if (st == PM_OK && (++s->since_step >= STEP_RECORDS ||
+                            (n - i - 1 == STEP_TAIL && s->since_step >= STEP_TAIL)))
             st = step(s);
     }
     if (st != PM_OK)
