@@ -58,6 +58,8 @@ struct serve_queue_item {
     /* Done (answered) once both: */
     int journaled;               /* 1 in the journal, synced; -1 failed */
     int settled;                 /* the engine decided it (or it failed) */
+    size_t decided;              /* of recs: the first `decided` have final
+                                    verdicts (published while it waits) */
     int done;
     serve_queue_item *next;
     serve_queue_item *jnext;     /* in the journal thread's queue */
@@ -489,13 +491,26 @@ static void complete_settled(serve *s, int all)
                                                  s->flight_first + s->flight_done) ||
                        (!done_to->n)))
         done_to = done_to->next;
-    if (done_to == s->fl_head)
+    /* The first request still waiting hears how far it is decided: its
+     * answer is built meanwhile (serve_admit_progress). */
+    serve_queue_item *partial = done_to ? done_to : s->submitting;
+    uint64_t frontier = s->flight_first + s->flight_done;
+    size_t decided = partial && partial->n && frontier > partial->recs[0].index
+                         ? (size_t)(frontier - partial->recs[0].index)
+                         : 0;
+    if (decided > (partial ? partial->n : 0))
+        decided = 0; /* not this request's records (defensive) */
+    if (done_to == s->fl_head && !(partial && decided > partial->decided))
         return;
     pm_status st = s->io_failed ? PM_ERR_IO : PM_OK;
     pthread_mutex_lock(&s->queue_lock);
     for (serve_queue_item *it = s->fl_head, *next; it != done_to; it = next) {
         next = it->next;
         item_settled(s, it, st);
+    }
+    if (partial && decided > partial->decided) {
+        partial->decided = decided;
+        pthread_cond_broadcast(&s->done_cond);
     }
     pthread_mutex_unlock(&s->queue_lock);
     s->fl_head = done_to;
@@ -516,6 +531,7 @@ static pm_status step(serve *s)
         return PM_ERR_IO;
     }
     settle_upto(s, settled);
+    complete_settled(s, 0);
     fflush(s->journal.rejects);
     if (s->flight_done == s->flight_n) /* nothing in flight: start over */
         s->flight_n = s->flight_done = 0, s->flight_first = s->batch_base;
@@ -748,8 +764,10 @@ static void process(serve *s, serve_queue_item *list)
             pm_status st = recs ? PM_OK : PM_ERR_NOMEM;
             for (size_t i = 0; st == PM_OK && i < it->n; i++)
                 recs[i] = &it->recs[i];
+            s->submitting = it; /* its progress is published as it is decided */
             if (st == PM_OK)
                 st = submit_records(s, recs, it->n);
+            s->submitting = NULL;
             free(recs);
             if (st == PM_OK) {
                 if (s->fl_tail)
@@ -818,6 +836,7 @@ static void journal_list(serve *s, serve_queue_item *list)
         item_finish_if_both(s, it);
     }
     pthread_cond_broadcast(&s->journal_cond);
+    pthread_cond_broadcast(&s->done_cond); /* streamed answers: more is synced */
     pthread_mutex_unlock(&s->queue_lock);
 }
 
@@ -885,10 +904,11 @@ static void *committer(void *arg)
     return NULL;
 }
 
-/* Queue an item for the committer and wait until it is done. */
-static pm_status run_item(serve *s, serve_queue_item *item)
+/* Queue an item for the committer: its place in the journal's order is
+ * fixed from here. Returns with queue_lock held on PM_OK; PM_ERR_STATE
+ * (not queued) when the service stops. */
+static pm_status item_enqueue(serve *s, serve_queue_item *item)
 {
-    double t0 = pm_cli_now();
     pthread_mutex_lock(&s->queue_lock);
     if (s->stopping) {
         pthread_mutex_unlock(&s->queue_lock);
@@ -900,9 +920,34 @@ static pm_status run_item(serve *s, serve_queue_item *item)
         s->head = item;
     s->tail = item;
     pthread_cond_signal(&s->queue_cond);
-    while (!item->done)
+    return PM_OK;
+}
+
+/* Queue an item for the committer and wait until it is done, passing
+ * runs of decided records to `decided` meanwhile (when not NULL). */
+static pm_status run_item(serve *s, serve_queue_item *item, serve_decided_fn decided,
+                          void *data)
+{
+    double t0 = pm_cli_now();
+    if (item_enqueue(s, item) != PM_OK)
+        return PM_ERR_STATE;
+    size_t built = 0;
+    while (!item->done) {
+        size_t upto = item->decided;
+        if (decided && upto > built) {
+            /* The committer wrote those verdicts before it published
+             * `decided` under queue_lock, and never writes them again. */
+            pthread_mutex_unlock(&s->queue_lock);
+            decided(data, item->recs, built, upto);
+            built = upto;
+            pthread_mutex_lock(&s->queue_lock);
+            continue;
+        }
         pthread_cond_wait(&s->done_cond, &s->queue_lock);
+    }
     pthread_mutex_unlock(&s->queue_lock);
+    if (decided && item->status == PM_OK && built < item->n)
+        decided(data, item->recs, built, item->n);
     metrics_observe(&s->admit_hist, pm_cli_now() - t0);
     return item->status;
 }
@@ -917,10 +962,82 @@ pm_status serve_admit(serve *s, serve_record *recs, size_t n, int64_t *flush_hei
 pm_status serve_admit_local(serve *s, serve_record *recs, size_t n, int64_t *flush_height)
 {
     serve_queue_item item = {.op = flush_height ? SERVE_FLUSH : SERVE_TXS, .recs = recs, .n = n};
-    pm_status st = run_item(s, &item);
+    pm_status st = run_item(s, &item, NULL, NULL);
     if (flush_height)
         *flush_height = item.height;
     return st;
+}
+
+pm_status serve_admit_progress(serve *s, serve_record *recs, size_t n, serve_decided_fn decided,
+                               void *data)
+{
+    pm_status st;
+    if (s->admit_hook) {
+        st = s->admit_hook(s, recs, n, NULL);
+        if (st == PM_OK)
+            decided(data, recs, 0, n);
+        return st;
+    }
+    serve_queue_item item = {.op = SERVE_TXS, .recs = recs, .n = n};
+    return run_item(s, &item, decided, data);
+}
+
+struct serve_ticket {
+    serve_queue_item item;
+    double started;
+};
+
+pm_status serve_admit_start(serve *s, serve_record *recs, size_t n, serve_ticket **ticket)
+{
+    serve_ticket *t = calloc(1, sizeof *t);
+    if (!t)
+        return PM_ERR_NOMEM;
+    t->item = (serve_queue_item){.op = SERVE_TXS, .recs = recs, .n = n};
+    t->started = pm_cli_now();
+    if (item_enqueue(s, &t->item) != PM_OK) {
+        free(t);
+        return PM_ERR_STATE;
+    }
+    pthread_mutex_unlock(&s->queue_lock);
+    *ticket = t;
+    return PM_OK;
+}
+
+int serve_ticket_wait(serve *s, serve_ticket *t, size_t from, size_t *upto, pm_status *status)
+{
+    serve_queue_item *it = &t->item;
+    pthread_mutex_lock(&s->queue_lock);
+    for (;;) {
+        if (it->done) {
+            *status = it->status;
+            *upto = it->status == PM_OK ? it->n : from;
+            pthread_mutex_unlock(&s->queue_lock);
+            return 0;
+        }
+        /* Final: decided by the engine and synced in the journal (whose
+         * records are in index order). */
+        size_t final = it->settled ? it->n : it->decided;
+        uint64_t first = it->n ? it->recs[0].index : 0;
+        size_t synced = s->journaled > first ? (size_t)(s->journaled - first) : 0;
+        if (it->journaled == 0 && final > synced)
+            final = synced;
+        if (final > from) {
+            *upto = final;
+            pthread_mutex_unlock(&s->queue_lock);
+            return 1;
+        }
+        pthread_cond_wait(&s->done_cond, &s->queue_lock);
+    }
+}
+
+void serve_ticket_finish(serve *s, serve_ticket *t)
+{
+    pthread_mutex_lock(&s->queue_lock);
+    while (!t->item.done)
+        pthread_cond_wait(&s->done_cond, &s->queue_lock);
+    pthread_mutex_unlock(&s->queue_lock);
+    metrics_observe(&s->admit_hist, pm_cli_now() - t->started);
+    free(t);
 }
 
 pm_status serve_connect(serve *s, pm_verdict *verdict, const uint8_t *block, size_t size,
@@ -928,7 +1045,7 @@ pm_status serve_connect(serve *s, pm_verdict *verdict, const uint8_t *block, siz
 {
     serve_queue_item item = {.op = SERVE_CONNECT, .block = block, .block_size = size,
                              .verdict = verdict};
-    pm_status st = run_item(s, &item);
+    pm_status st = run_item(s, &item, NULL, NULL);
     *height = item.height;
     *dropped = item.dropped;
     *n = item.n_dropped;
@@ -938,7 +1055,7 @@ pm_status serve_connect(serve *s, pm_verdict *verdict, const uint8_t *block, siz
 pm_status serve_disconnect(serve *s, int64_t *height)
 {
     serve_queue_item item = {.op = SERVE_DISCONNECT};
-    pm_status st = run_item(s, &item);
+    pm_status st = run_item(s, &item, NULL, NULL);
     *height = item.height;
     return st;
 }
