@@ -145,7 +145,7 @@ $CLIENT "http://127.0.0.1:$PORT" submit "$T/ex1.pmtx" --batch 64 --token s3cret-
 start ex2 --chain "$T/ex.pmbk" --block-txs 32 --token-file "$T/token" --listen "127.0.0.1:$PORT" || bad "restart ex"
 $CLIENT "http://127.0.0.1:$PORT" submit "$T/ex2.pmtx" --batch 64 --token s3cret-token --rejects "$T/ex2.csv" --flush > /dev/null && ok || bad "example client: submit the rest"
 # The follower ends after its 9 blocks (it is killed if it hangs).
-for _ in $(seq 1 300); do kill -0 "$follower" 2>/dev/null || break; sleep 0.1; done
+for _ in $(seq 1 1200); do kill -0 "$follower" 2>/dev/null || break; sleep 0.1; done
 kill "$follower" 2>/dev/null
 wait "$follower" && ok || bad "example client: follow"
 stop && ok || bad "SIGTERM ex2"

@@ -1017,10 +1017,14 @@ int serve_ticket_wait(serve *s, serve_ticket *t, size_t from, size_t *upto, pm_s
         /* Final: decided by the engine and synced in the journal (whose
          * records are in index order). */
         size_t final = it->settled ? it->n : it->decided;
-        uint64_t first = it->n ? it->recs[0].index : 0;
-        size_t synced = s->journaled > first ? (size_t)(s->journaled - first) : 0;
-        if (it->journaled == 0 && final > synced)
-            final = synced;
+        if (final > from && it->journaled == 0) {
+            /* Its indexes are assigned: the committer did so before it
+             * published any progress under queue_lock. */
+            uint64_t first = it->recs[0].index;
+            size_t synced = s->journaled > first ? (size_t)(s->journaled - first) : 0;
+            if (final > synced)
+                final = synced;
+        }
         if (final > from) {
             *upto = final;
             pthread_mutex_unlock(&s->queue_lock);
