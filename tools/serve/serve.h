@@ -18,6 +18,7 @@
 #ifndef PM_TOOLS_SERVE_H
 #define PM_TOOLS_SERVE_H
 
+#include "hmap.h"
 #include "postmark.h"
 
 #include <pthread.h>
@@ -185,8 +186,10 @@ typedef struct serve {
 
     /* txid -> state. */
     pthread_mutex_t status_lock;
-    serve_status *status;
+    serve_status *status;        /* dense; status_index maps txids to it */
     size_t status_cap, status_n;
+    hmap status_index;
+    uint64_t status_seed;
 
     const char *token;           /* opts.token */
 

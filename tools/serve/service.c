@@ -36,9 +36,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 /* What a request asks of the committer: records to admit (SERVE_TXS), or
  * a change of the chain, made between two batches. */
@@ -67,28 +69,29 @@ struct serve_queue_item {
 
 struct serve_status {
     uint8_t txid[32];
-    uint8_t state, reason;
     uint64_t height;
+    uint8_t state, reason;
 };
 
-/* ---- txid -> state: open addressing (txids are uniform hashes) -------- */
+/* ---- txid -> state: common/hmap over a dense array ---------------------- */
 
-static size_t slot_of(const uint8_t txid[32], size_t cap)
+/* Seeded: a txid is a hash, but one a submitter can grind. */
+static uint64_t status_hash(const serve *s, const uint8_t txid[32])
 {
-    uint64_t h;
-    memcpy(&h, txid, 8);
-    return (size_t)h & (cap - 1);
+    return XXH3_64bits_withSeed(txid, 32, s->status_seed);
 }
 
-static serve_status *status_find(serve *s, const uint8_t txid[32])
+/* The entry of txid, or NULL; *c is left where it goes when absent. Under
+ * status_lock. */
+static serve_status *status_find(const serve *s, hmap_cursor *c, const uint8_t txid[32])
 {
-    if (!s->status_cap)
+    if (!s->status_index.slot) /* nothing recorded yet */
         return NULL;
-    for (size_t i = slot_of(txid, s->status_cap);; i = (i + 1) & (s->status_cap - 1)) {
-        serve_status *e = &s->status[i];
-        if (e->state == TX_UNKNOWN || memcmp(e->txid, txid, 32) == 0)
-            return e;
-    }
+    *c = hmap_probe(&s->status_index, status_hash(s, txid));
+    for (uint32_t it; (it = hmap_next(&s->status_index, c)) != HMAP_NONE;)
+        if (memcmp(s->status[it].txid, txid, 32) == 0)
+            return &s->status[it];
+    return NULL;
 }
 
 /* Record a state. A transaction in a block stays there: the same bytes
@@ -97,25 +100,31 @@ static void status_set(serve *s, const uint8_t txid[32], serve_tx_state state, u
                        pm_reason reason)
 {
     pthread_mutex_lock(&s->status_lock);
-    if ((s->status_n + 1) * 2 > s->status_cap) {
-        size_t cap = s->status_cap ? s->status_cap * 2 : 1024;
-        serve_status *old = s->status, *grown = calloc(cap, sizeof *grown);
-        if (!grown) {
-            pthread_mutex_unlock(&s->status_lock);
-            return; /* the lookup is a convenience: verdicts are answered anyway */
+    hmap_cursor c;
+    serve_status *e = status_find(s, &c, txid);
+    if (!e) {
+        /* The lookup is a convenience: out of memory, verdicts are
+         * answered anyway. */
+        if (s->status_n == s->status_cap) {
+            size_t cap = s->status_cap ? 2 * s->status_cap : 1024;
+            serve_status *grown = cap < HMAP_NONE ? realloc(s->status, cap * sizeof *grown) : NULL;
+            if (!grown) {
+                pthread_mutex_unlock(&s->status_lock);
+                return;
+            }
+            s->status = grown;
+            s->status_cap = cap;
         }
-        size_t old_cap = s->status_cap;
-        s->status = grown;
-        s->status_cap = cap;
-        for (size_t i = 0; i < old_cap; i++)
-            if (old[i].state != TX_UNKNOWN)
-                *status_find(s, old[i].txid) = old[i];
-        free(old);
-    }
-    serve_status *e = status_find(s, txid);
-    if (e->state == TX_UNKNOWN) {
+        if (!(s->status_index.slot ? hmap_reserve(&s->status_index, s->status_n + 1)
+                                   : hmap_init(&s->status_index, 1024))) {
+            pthread_mutex_unlock(&s->status_lock);
+            return;
+        }
+        (void)status_find(s, &c, txid); /* growing moved the slots */
+        e = &s->status[s->status_n];
         memcpy(e->txid, txid, 32);
-        s->status_n++;
+        e->state = TX_UNKNOWN;
+        hmap_put(&s->status_index, &c, (uint32_t)s->status_n++);
     }
     if (e->state != TX_BLOCK || state == TX_BLOCK || state == TX_GONE) {
         e->state = (uint8_t)state;
@@ -129,7 +138,8 @@ serve_tx_state serve_tx_lookup(serve *s, const uint8_t txid[32], uint64_t *heigh
                                pm_reason *reason)
 {
     pthread_mutex_lock(&s->status_lock);
-    serve_status *e = status_find(s, txid);
+    hmap_cursor c;
+    serve_status *e = status_find(s, &c, txid);
     serve_tx_state st = e && e->state != TX_GONE ? (serve_tx_state)e->state : TX_UNKNOWN;
     if (e) {
         *height = e->height;
@@ -1240,6 +1250,8 @@ int service_open(serve *s, const serve_opts *opts)
     pthread_mutex_init(&s->queue_lock, NULL);
     pthread_mutex_init(&s->blocks_lock, NULL);
     pthread_mutex_init(&s->status_lock, NULL);
+    if (getrandom(&s->status_seed, sizeof s->status_seed, 0) != sizeof s->status_seed)
+        s->status_seed = (uint64_t)time(NULL) ^ (uint64_t)getpid() << 32; /* no entropy: still varies */
     pthread_cond_init(&s->queue_cond, NULL);
     pthread_cond_init(&s->done_cond, NULL);
     pthread_cond_init(&s->journal_cond, NULL);
@@ -1400,6 +1412,7 @@ int service_stop(serve *s)
     free(s->blocks);
     free(s->gone);
     free(s->status);
+    hmap_free(&s->status_index);
     free(s->flight);
     return rc;
 }
