@@ -15,16 +15,25 @@ It shows a node author in any language everything needed to use the service:
     height seen, and the stream goes on with the next block. A block taken
     back (POST /v1/disconnect) comes as an event named "disconnect" before
     the blocks in its place.
+  * submit fast, in order: POST /v1/txs?stream=1 answers with its status line
+    as soon as the body is admitted (its records' place in the journal is then
+    fixed) and streams the verdicts as they are decided and synced. Send the
+    next body on a second connection once that status line has come: the
+    service decides one body while the next one travels, and the journal keeps
+    the order sent. An answer cut short (no closing "]}") means the service
+    could not finish it: treat it as a 503.
   * with `serve --token-file`, every POST carries "Authorization: Bearer TOKEN".
 
 Usage:
   serve_client.py URL submit STREAM.pmtx [--batch N] [--token T] [--rejects FILE.csv] [--flush]
+                                        [--one-at-a-time]
   serve_client.py URL follow [--from H] [--count N] [--raw FILE] [--token T]
 
   submit  sends the records of STREAM in requests of N records (default 256) and
           prints a summary; --rejects writes index,txid,reason of each reject
           (as `postmark pack --rejects` does); --flush closes the open block at
-          the end.
+          the end. Two requests are in flight (?stream=1, above) unless
+          --one-at-a-time.
   follow  prints one line per block (height, hash, bytes); --raw appends each
           block as a chain file record (u32 length + bytes: the chain file
           after its 60-byte header); --count stops after N blocks.
@@ -63,16 +72,54 @@ def file_records(path):
     return out
 
 
-def post(conn, path, body, token):
+def send(conn, path, body, token):
+    """POST; returns the response once its status line and headers came."""
     headers = {'Content-Type': 'application/octet-stream'}
     if token:
         headers['Authorization'] = 'Bearer ' + token
     conn.request('POST', path, body=body, headers=headers)
-    resp = conn.getresponse()
-    answer = json.loads(resp.read() or b'{}')
+    return conn.getresponse()
+
+
+def answer(path, resp):
+    """The JSON answer of a response from send(); exits on an error."""
+    data = resp.read()
+    try:
+        obj = json.loads(data or b'{}')
+    except ValueError:
+        sys.exit('POST %s: the answer was cut short (%d bytes): the service failed' %
+                 (path, len(data)))
     if resp.status not in (200, 422):
-        sys.exit('POST %s: %d %s' % (path, resp.status, answer.get('error', '')))
-    return answer
+        sys.exit('POST %s: %d %s' % (path, resp.status, obj.get('error', '')))
+    return obj
+
+
+def post(conn, path, body, token):
+    return answer(path, send(conn, path, body, token))
+
+
+def verdicts(resp):
+    return answer('/v1/txs', resp)['results']
+
+
+def submit_in_order(url, bodies, token, pipeline=True, read=verdicts):
+    """POST each body to /v1/txs in order; yields read(response) of each
+    (by default its verdicts). Pipelined: body k+1 goes out on the other
+    connection as soon as body k is admitted (the status line of its
+    ?stream=1 answer has come)."""
+    if not pipeline:
+        conn = connect(url)
+        for body in bodies:
+            yield read(send(conn, '/v1/txs', body, token))
+        return
+    conns, waiting = [connect(url), connect(url)], None
+    for k, body in enumerate(bodies):
+        resp = send(conns[k % 2], '/v1/txs?stream=1', body, token)
+        if waiting is not None:
+            yield read(waiting)
+        waiting = resp
+    if waiting is not None:
+        yield read(waiting)
 
 
 def submit(args):
@@ -83,9 +130,10 @@ def submit(args):
     if rejects:
         rejects.write('index,txid,reason\n')
     started = time.time()
-    for at in range(0, len(recs), args.batch):
-        body = b''.join(struct.pack('<I', len(r)) + r for r in recs[at:at + args.batch])
-        for v in post(conn, '/v1/txs', body, args.token)['results']:
+    bodies = (b''.join(struct.pack('<I', len(r)) + r for r in recs[at:at + args.batch])
+              for at in range(0, len(recs), args.batch))
+    for results in submit_in_order(args.url, bodies, args.token, not args.one_at_a_time):
+        for v in results:
             if v['verdict'] == 'accepted':
                 accepted += 1
             else:
@@ -175,6 +223,8 @@ def main():
     s.add_argument('--token')
     s.add_argument('--rejects')
     s.add_argument('--flush', action='store_true')
+    s.add_argument('--one-at-a-time', action='store_true',
+                   help='wait for each answer before sending the next body')
     f = sub.add_parser('follow')
     f.add_argument('--from', dest='from_height', type=int, default=0)
     f.add_argument('--count', type=int)

@@ -17,7 +17,8 @@
 #  4. a table of bad requests (bodies, hex, JSON, paths, oversize, tokens,
 #     slow clients): each gets its status and the service stays up;
 #  5. SIGTERM closes and syncs the open block and exits 0;
-#  6. examples/serve_client.py submits s1.pmtx in batches (POST /v1/txs)
+#  6. examples/serve_client.py submits s1.pmtx in batches (POST /v1/txs,
+#     one at a time, then two in flight with ?stream=1)
 #     while another of it follows the blocks over SSE, reconnecting with
 #     Last-Event-ID after a kill -9 and restart: its rejects are
 #     s1.b32.rejects.csv and the blocks it received are s1.b32.pmbk's;
@@ -26,7 +27,11 @@
 #  9. blocks from a peer (POST /v1/block) and disconnection (POST
 #     /v1/disconnect): s1.b32's blocks connected make s1.b32.pmbk byte for
 #     byte, 409 while a transaction waits, bad blocks refused; a restart
-#     (also after kill -9) resumes on that chain.
+#     (also after kill -9) resumes on that chain;
+# 10. a journal whose sync fails (tests/faultfs) under two streamed bodies
+#     in flight: answers are whole and true, or cut short (?stream=1) or
+#     503, nothing after the first failure is answered, and a restart keeps
+#     every answered record at its index.
 # Every server started here is stopped on exit (trap).
 # Usage: cli_serve.sh POSTMARK VECTORS_DIR
 . "$(dirname "$0")/support/cli_lib.sh" "$@"
@@ -135,12 +140,12 @@ for i in range(200):
     at += 4 + struct.unpack_from('<I', d, at)[0]
 open(sys.argv[2], 'wb').write(d[:at]); open(sys.argv[3], 'wb').write(d[:60] + d[at:])" \
     "$V/s1.pmtx" "$T/ex1.pmtx" "$T/ex2.pmtx"
-$CLIENT "http://127.0.0.1:$PORT" submit "$T/ex1.pmtx" --batch 64 --token s3cret-token --rejects "$T/ex1.csv" > /dev/null && ok || bad "example client: submit"
+$CLIENT "http://127.0.0.1:$PORT" submit "$T/ex1.pmtx" --batch 64 --token s3cret-token --rejects "$T/ex1.csv" --one-at-a-time > /dev/null && ok || bad "example client: submit"
 { kill -9 "$PID" && wait "$PID"; } 2>/dev/null
 start ex2 --chain "$T/ex.pmbk" --block-txs 32 --token-file "$T/token" --listen "127.0.0.1:$PORT" || bad "restart ex"
 $CLIENT "http://127.0.0.1:$PORT" submit "$T/ex2.pmtx" --batch 64 --token s3cret-token --rejects "$T/ex2.csv" --flush > /dev/null && ok || bad "example client: submit the rest"
 # The follower ends after its 9 blocks (it is killed if it hangs).
-for _ in $(seq 1 300); do kill -0 "$follower" 2>/dev/null || break; sleep 0.1; done
+for _ in $(seq 1 1200); do kill -0 "$follower" 2>/dev/null || break; sleep 0.1; done
 kill "$follower" 2>/dev/null
 wait "$follower" && ok || bad "example client: follow"
 stop && ok || bad "SIGTERM ex2"
@@ -187,4 +192,68 @@ $CLIENT "http://127.0.0.1:$PORT" submit "$V/s1.half2.pmtx" --batch 16 > "$T/peer
 start peer3 --chain "$T/peer.pmbk" || bad "restart after kill -9 on peer blocks"
 stop && ok || bad "SIGTERM peer3"
 cmp -s "$T/peer.pmbk" "$V/s1.b32.pmbk" && ok || bad "peer3: chain changed"
+# 10. The journal's third sync fails, and every one after it.
+SHIM=$(cd "$(dirname "$PM")" && pwd)/faultfs.so
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
+LD_PRELOAD="$SHIM" PM_FAULT_PATH=jf.pmbk.journal.pmtx PM_FAULT_OP=fdatasync PM_FAULT_N=3 \
+    PM_FAULT_STICKY=1 PM_FAULT_LOG="$T/jf.fault" start jf --chain "$T/jf.pmbk" --init "$V/s1.pmtx" \
+    --block-txs 32 || bad "start jf"
+python3 - "$PORT" "$V/s1.pmtx" "$T/jf.answers" <<'PY' && ok || bad "journal sync failure: answers"
+import http.client, json, struct, sys
+port, stream, out = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+d = open(stream, 'rb').read()
+recs, at = [], 60
+while at < len(d):
+    n = struct.unpack_from('<I', d, at)[0]
+    recs.append(d[at + 4:at + 4 + n]); at += 4 + n
+bodies = [b''.join(struct.pack('<I', len(r)) + r for r in recs[i:i + 40]) for i in range(0, len(recs), 40)]
+conns = [http.client.HTTPConnection('127.0.0.1', port, timeout=30) for _ in range(2)]
+def read(resp):
+    try:
+        data = resp.read()
+    except http.client.IncompleteRead:
+        return 'cut'
+    if resp.status == 503:
+        return '503'
+    try:
+        return json.loads(data)['results']
+    except ValueError:
+        return 'cut'
+got, waiting = [], None
+for k, body in enumerate(bodies):
+    try:
+        conns[k % 2].request('POST', '/v1/txs?stream=1', body=body)
+        resp = conns[k % 2].getresponse()
+    except (OSError, http.client.HTTPException):
+        break
+    if waiting is not None:
+        got.append(read(waiting))
+    waiting = resp
+if waiting is not None:
+    got.append(read(waiting))
+failed = [i for i, g in enumerate(got) if isinstance(g, str)]
+whole = [g for g in got if not isinstance(g, str)]
+# Something was answered, something failed, and nothing after the first failure was answered.
+ok = whole and failed and all(isinstance(g, str) for g in got[failed[0]:])
+json.dump([v for g in whole for v in g], open(out, 'w'))
+print('journal sync failure: %d answers whole, then %s' % (len(whole), ' '.join(got[i] for i in failed[:4])), file=sys.stderr)
+sys.exit(0 if ok else 1)
+PY
+[ -s "$T/jf.fault" ] && ok || bad "journal sync failure: the fault never fired"
+{ kill -9 "$PID" && wait "$PID"; } 2>/dev/null
+start jf2 --chain "$T/jf.pmbk" --block-txs 32 || bad "restart after the journal failure"
+stop && ok || bad "SIGTERM jf2"
+python3 - "$T/jf.answers" "$T/jf.pmbk.journal.pmtx" "$V/s1.pmtx" <<'PY' && ok || bad "journal sync failure: an answered record is not in the journal at its index"
+import json, struct, sys
+answers = json.load(open(sys.argv[1]))
+def records(path):
+    d = open(path, 'rb').read(); at, out = 60, []
+    while at + 4 <= len(d):
+        n = struct.unpack_from('<I', d, at)[0]
+        if at + 4 + n > len(d): break
+        out.append(d[at + 4:at + 4 + n]); at += 4 + n
+    return out
+journal, stream = records(sys.argv[2]), records(sys.argv[3])
+sys.exit(0 if answers and all(v['index'] == i and journal[i] == stream[i] for i, v in enumerate(answers)) else 1)
+PY
 finish

@@ -43,6 +43,8 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
     (void)pos;
     http_stream *st = cls;
     size_t n = st->next(st->state, buf, max);
+    if (n == HTTP_STREAM_FAILED)
+        return MHD_CONTENT_READER_END_WITH_ERROR;
     return n ? (ssize_t)n : MHD_CONTENT_READER_END_OF_STREAM;
 }
 

@@ -147,6 +147,139 @@ static void handle_tx(serve *s, const http_request *req, http_reply *out)
     free(decoded);
 }
 
+/* POST /v1/txs's answer, written while its records are decided: the
+ * engine does not wait for a large answer to be built. jansson encodes
+ * every verdict; only the fixed frame around them is spelled here. */
+typedef struct {
+    char *text;
+    size_t size, cap;
+    int failed;
+} answer_text;
+
+static int answer_put(answer_text *a, const char *bytes, size_t n)
+{
+    if (a->failed)
+        return -1;
+    if (a->size + n + 1 > a->cap) {
+        size_t cap = a->cap ? a->cap : 4096;
+        while (cap < a->size + n + 1)
+            cap *= 2;
+        char *t = realloc(a->text, cap);
+        if (!t) {
+            a->failed = 1;
+            return -1;
+        }
+        a->text = t;
+        a->cap = cap;
+    }
+    memcpy(a->text + a->size, bytes, n);
+    a->size += n;
+    a->text[a->size] = '\0';
+    return 0;
+}
+
+static int answer_put_cb(const char *bytes, size_t n, void *data)
+{
+    return answer_put(data, bytes, n);
+}
+
+static void answer_verdicts(void *data, const serve_record *recs, size_t from, size_t to)
+{
+    answer_text *a = data;
+    for (size_t i = from; i < to; i++) {
+        json_t *o = verdict_json(&recs[i]);
+        if ((i > 0 && answer_put(a, ",", 1) != 0) || !o ||
+            json_dump_callback(o, answer_put_cb, a, JSON_COMPACT) != 0)
+            a->failed = 1;
+        json_decref(o);
+    }
+}
+
+/* POST /v1/txs?stream=1: the answer's status line goes out once the
+ * records are admitted (their journal order fixed: the client may send
+ * its next body), the verdicts as they become final. A failure after that
+ * cuts the body short (no closing "]}"). */
+typedef struct {
+    serve *s;
+    serve_ticket *ticket;
+    serve_record *recs;
+    uint8_t *body;               /* a copy: the records point into it */
+    size_t n, built, sent;
+    int finished;
+    answer_text a;
+} txs_stream;
+
+static size_t txs_stream_next(void *state, char *buf, size_t cap)
+{
+    txs_stream *ts = state;
+    while (ts->sent == ts->a.size) {
+        if (ts->finished)
+            return 0;
+        ts->a.size = ts->sent = 0;
+        size_t upto;
+        pm_status status;
+        int more = serve_ticket_wait(ts->s, ts->ticket, ts->built, &upto, &status);
+        if (upto > ts->built)
+            answer_verdicts(&ts->a, ts->recs, ts->built, upto);
+        ts->built = upto;
+        if (!more) {
+            if (status != PM_OK)
+                return HTTP_STREAM_FAILED;
+            answer_put(&ts->a, "]}", 2);
+            ts->finished = 1;
+        }
+        if (ts->a.failed)
+            return HTTP_STREAM_FAILED;
+    }
+    size_t n = ts->a.size - ts->sent < cap ? ts->a.size - ts->sent : cap;
+    memcpy(buf, ts->a.text + ts->sent, n);
+    ts->sent += n;
+    return n;
+}
+
+static void txs_stream_free(void *state)
+{
+    txs_stream *ts = state;
+    if (ts->ticket)
+        serve_ticket_finish(ts->s, ts->ticket); /* the committer is done with recs */
+    free(ts->a.text);
+    free(ts->recs);
+    free(ts->body);
+    free(ts);
+}
+
+/* Admit n framed records without waiting; the reply streams the verdicts.
+ * 0, or -1 (nothing admitted: answer the plain way). */
+static int txs_streamed(serve *s, const http_request *req, const uint8_t **bytes,
+                        const size_t *sizes, size_t n, http_reply *out)
+{
+    txs_stream *ts = calloc(1, sizeof *ts);
+    if (!ts)
+        return -1;
+    ts->s = s;
+    ts->n = n;
+    ts->recs = malloc(n * sizeof *ts->recs);
+    ts->body = malloc(req->body_size);
+    if (!ts->recs || !ts->body || answer_put(&ts->a, "{\"results\":[", 12) != 0) {
+        txs_stream_free(ts);
+        return -1;
+    }
+    memcpy(ts->body, req->body, req->body_size);
+    for (size_t i = 0; i < n; i++)
+        serve_record_prepare(s, &ts->recs[i], ts->body + (bytes[i] - req->body), sizes[i]);
+    pm_status st = serve_admit_start(s, ts->recs, n, &ts->ticket);
+    if (st != PM_OK) {
+        ts->ticket = NULL;
+        txs_stream_free(ts);
+        admit_failed(out, st);
+        return 0;
+    }
+    out->status = 200;
+    out->content_type = "application/json";
+    out->stream = (http_stream){txs_stream_next, txs_stream_free, ts};
+    return 0;
+}
+
 static void handle_txs(serve *s, const http_request *req, http_reply *out)
 {
     /* Frame the whole body first: a body cut inside a record is refused
@@ -168,15 +301,32 @@ static void handle_txs(serve *s, const http_request *req, http_reply *out)
         return;
     }
     decode_frames(req->body, req->body_size, bytes, sizes, &n, err, sizeof err);
+    const char *stream = http_query(req, "stream");
+    if (n && stream && strcmp(stream, "1") == 0 && !s->admit_hook &&
+        txs_streamed(s, req, bytes, sizes, n, out) == 0) {
+        free(recs);
+        free(bytes);
+        free(sizes);
+        return;
+    }
     for (size_t i = 0; i < n; i++)
         serve_record_prepare(s, &recs[i], bytes[i], sizes[i]);
-    pm_status st = n ? serve_admit(s, recs, n, NULL) : PM_OK;
+    answer_text a = {0};
+    answer_put(&a, "{\"results\":[", 12);
+    pm_status st = n ? serve_admit_progress(s, recs, n, answer_verdicts, &a) : PM_OK;
     if (!admit_failed(out, st)) {
-        json_t *results = json_array();
-        for (size_t i = 0; i < n; i++)
-            json_array_append_new(results, verdict_json(&recs[i]));
-        reply_json(out, 200, json_pack("{s:o}", "results", results));
+        answer_put(&a, "]}", 2);
+        if (a.failed) {
+            reply_error(out, 500, "out of memory");
+        } else {
+            out->status = 200;
+            out->content_type = "application/json";
+            out->body = a.text;
+            out->size = a.size;
+            a.text = NULL;
+        }
     }
+    free(a.text);
     free(recs);
     free(bytes);
     free(sizes);

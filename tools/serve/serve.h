@@ -18,6 +18,7 @@
 #ifndef PM_TOOLS_SERVE_H
 #define PM_TOOLS_SERVE_H
 
+#include "hmap.h"
 #include "postmark.h"
 
 #include <pthread.h>
@@ -149,6 +150,7 @@ typedef struct serve {
     size_t flight_n, flight_done, flight_cap, since_step;
     uint64_t flight_first;
     serve_queue_item *fl_head, *fl_tail;
+    serve_queue_item *submitting; /* being submitted (not yet in fl_head..) */
     _Atomic int io_failed;       /* a write or sync failed: no more admission
                                     (set by the journal thread too) */
     uint64_t open_first;         /* no later than the open block's first
@@ -184,8 +186,10 @@ typedef struct serve {
 
     /* txid -> state. */
     pthread_mutex_t status_lock;
-    serve_status *status;
+    serve_status *status;        /* dense; status_index maps txids to it */
     size_t status_cap, status_n;
+    hmap status_index;
+    uint64_t status_seed;
 
     const char *token;           /* opts.token */
 
@@ -238,6 +242,31 @@ int service_stop(serve *s);
 pm_status serve_admit(serve *s, serve_record *recs, size_t n, int64_t *flush_height);
 /* serve_admit without the cluster's admit_hook: the follower's way in. */
 pm_status serve_admit_local(serve *s, serve_record *recs, size_t n, int64_t *flush_height);
+
+/* serve_admit for a submission, calling decided(data, from, to) on the
+ * calling thread, in order, for each run of records recs[from, to) whose
+ * verdicts are final, while the rest are still being decided, so that a
+ * large request's answer is built while the engine works (the last call
+ * comes before it returns). What was built is thrown away when the status
+ * returned is not PM_OK. In cluster mode every record comes in one call
+ * at the end. */
+typedef void (*serve_decided_fn)(void *data, const serve_record *recs, size_t from, size_t to);
+pm_status serve_admit_progress(serve *s, serve_record *recs, size_t n, serve_decided_fn decided,
+                               void *data);
+
+/* A submission admitted without waiting (POST /v1/txs?stream=1): its
+ * records' place in the journal is fixed when serve_admit_start returns
+ * PM_OK (PM_ERR_STATE: the service stops; PM_ERR_NOMEM), so a client may
+ * send its next submission then. recs (and the bytes they point to) must
+ * stay until serve_ticket_finish. Standalone only (not in cluster mode). */
+typedef struct serve_ticket serve_ticket;
+pm_status serve_admit_start(serve *s, serve_record *recs, size_t n, serve_ticket **ticket);
+/* Wait until more than `from` of the ticket's records are final (decided
+ * and synced): returns 1 with *upto the count final; or 0 once it is done,
+ * with *status (PM_OK: all n final; otherwise nothing more is). */
+int serve_ticket_wait(serve *s, serve_ticket *t, size_t from, size_t *upto, pm_status *status);
+/* Wait until it is done and free it. */
+void serve_ticket_finish(serve *s, serve_ticket *t);
 
 /* Cluster mode (tools/cluster/follow.c; stubs when built without libnats):
  * attach reads the options; prepare runs after the chain is validated and
@@ -305,8 +334,11 @@ typedef struct {
 /* The value of query parameter `name` (decoded), or NULL. */
 const char *http_query(const http_request *req, const char *name);
 
-/* A streamed reply (SSE): next() fills buf with up to cap bytes, blocking
- * until it has some; returns the count, 0 to end the stream. */
+/* A streamed reply (SSE, a streamed submission): next() fills buf with up
+ * to cap bytes, blocking until it has some; returns the count, 0 to end
+ * the stream, HTTP_STREAM_FAILED to close the connection without ending
+ * the body (the client sees it cut short). */
+#define HTTP_STREAM_FAILED ((size_t)-1)
 typedef struct {
     size_t (*next)(void *state, char *buf, size_t cap);
     void (*free_state)(void *state);

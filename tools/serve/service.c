@@ -36,9 +36,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 /* What a request asks of the committer: records to admit (SERVE_TXS), or
  * a change of the chain, made between two batches. */
@@ -58,6 +60,8 @@ struct serve_queue_item {
     /* Done (answered) once both: */
     int journaled;               /* 1 in the journal, synced; -1 failed */
     int settled;                 /* the engine decided it (or it failed) */
+    size_t decided;              /* of recs: the first `decided` have final
+                                    verdicts (published while it waits) */
     int done;
     serve_queue_item *next;
     serve_queue_item *jnext;     /* in the journal thread's queue */
@@ -65,28 +69,29 @@ struct serve_queue_item {
 
 struct serve_status {
     uint8_t txid[32];
-    uint8_t state, reason;
     uint64_t height;
+    uint8_t state, reason;
 };
 
-/* ---- txid -> state: open addressing (txids are uniform hashes) -------- */
+/* ---- txid -> state: common/hmap over a dense array ---------------------- */
 
-static size_t slot_of(const uint8_t txid[32], size_t cap)
+/* Seeded: a txid is a hash, but one a submitter can grind. */
+static uint64_t status_hash(const serve *s, const uint8_t txid[32])
 {
-    uint64_t h;
-    memcpy(&h, txid, 8);
-    return (size_t)h & (cap - 1);
+    return XXH3_64bits_withSeed(txid, 32, s->status_seed);
 }
 
-static serve_status *status_find(serve *s, const uint8_t txid[32])
+/* The entry of txid, or NULL; *c is left where it goes when absent. Under
+ * status_lock. */
+static serve_status *status_find(const serve *s, hmap_cursor *c, const uint8_t txid[32])
 {
-    if (!s->status_cap)
+    if (!s->status_index.slot) /* nothing recorded yet */
         return NULL;
-    for (size_t i = slot_of(txid, s->status_cap);; i = (i + 1) & (s->status_cap - 1)) {
-        serve_status *e = &s->status[i];
-        if (e->state == TX_UNKNOWN || memcmp(e->txid, txid, 32) == 0)
-            return e;
-    }
+    *c = hmap_probe(&s->status_index, status_hash(s, txid));
+    for (uint32_t it; (it = hmap_next(&s->status_index, c)) != HMAP_NONE;)
+        if (memcmp(s->status[it].txid, txid, 32) == 0)
+            return &s->status[it];
+    return NULL;
 }
 
 /* Record a state. A transaction in a block stays there: the same bytes
@@ -95,25 +100,31 @@ static void status_set(serve *s, const uint8_t txid[32], serve_tx_state state, u
                        pm_reason reason)
 {
     pthread_mutex_lock(&s->status_lock);
-    if ((s->status_n + 1) * 2 > s->status_cap) {
-        size_t cap = s->status_cap ? s->status_cap * 2 : 1024;
-        serve_status *old = s->status, *grown = calloc(cap, sizeof *grown);
-        if (!grown) {
-            pthread_mutex_unlock(&s->status_lock);
-            return; /* the lookup is a convenience: verdicts are answered anyway */
+    hmap_cursor c;
+    serve_status *e = status_find(s, &c, txid);
+    if (!e) {
+        /* The lookup is a convenience: out of memory, verdicts are
+         * answered anyway. */
+        if (s->status_n == s->status_cap) {
+            size_t cap = s->status_cap ? 2 * s->status_cap : 1024;
+            serve_status *grown = cap < HMAP_NONE ? realloc(s->status, cap * sizeof *grown) : NULL;
+            if (!grown) {
+                pthread_mutex_unlock(&s->status_lock);
+                return;
+            }
+            s->status = grown;
+            s->status_cap = cap;
         }
-        size_t old_cap = s->status_cap;
-        s->status = grown;
-        s->status_cap = cap;
-        for (size_t i = 0; i < old_cap; i++)
-            if (old[i].state != TX_UNKNOWN)
-                *status_find(s, old[i].txid) = old[i];
-        free(old);
-    }
-    serve_status *e = status_find(s, txid);
-    if (e->state == TX_UNKNOWN) {
+        if (!(s->status_index.slot ? hmap_reserve(&s->status_index, s->status_n + 1)
+                                   : hmap_init(&s->status_index, 1024))) {
+            pthread_mutex_unlock(&s->status_lock);
+            return;
+        }
+        (void)status_find(s, &c, txid); /* growing moved the slots */
+        e = &s->status[s->status_n];
         memcpy(e->txid, txid, 32);
-        s->status_n++;
+        e->state = TX_UNKNOWN;
+        hmap_put(&s->status_index, &c, (uint32_t)s->status_n++);
     }
     if (e->state != TX_BLOCK || state == TX_BLOCK || state == TX_GONE) {
         e->state = (uint8_t)state;
@@ -127,7 +138,8 @@ serve_tx_state serve_tx_lookup(serve *s, const uint8_t txid[32], uint64_t *heigh
                                pm_reason *reason)
 {
     pthread_mutex_lock(&s->status_lock);
-    serve_status *e = status_find(s, txid);
+    hmap_cursor c;
+    serve_status *e = status_find(s, &c, txid);
     serve_tx_state st = e && e->state != TX_GONE ? (serve_tx_state)e->state : TX_UNKNOWN;
     if (e) {
         *height = e->height;
@@ -445,6 +457,7 @@ static int journal_batch(serve *s, serve_record **recs, size_t n)
  * decided. STEP_RECORDS is the engine's own batch size: smaller steps
  * (1024 was tried) cost more CPU in the verifier pool than they overlap. */
 #define STEP_RECORDS 4096
+#define STEP_TAIL 1024
 
 /* A request is answered (done: its waiter may free it) once the engine
  * decided it and the journal thread synced it, whichever comes last.
@@ -488,13 +501,26 @@ static void complete_settled(serve *s, int all)
                                                  s->flight_first + s->flight_done) ||
                        (!done_to->n)))
         done_to = done_to->next;
-    if (done_to == s->fl_head)
+    /* The first request still waiting hears how far it is decided: its
+     * answer is built meanwhile (serve_admit_progress). */
+    serve_queue_item *partial = done_to ? done_to : s->submitting;
+    uint64_t frontier = s->flight_first + s->flight_done;
+    size_t decided = partial && partial->n && frontier > partial->recs[0].index
+                         ? (size_t)(frontier - partial->recs[0].index)
+                         : 0;
+    if (decided > (partial ? partial->n : 0))
+        decided = 0; /* not this request's records (defensive) */
+    if (done_to == s->fl_head && !(partial && decided > partial->decided))
         return;
     pm_status st = s->io_failed ? PM_ERR_IO : PM_OK;
     pthread_mutex_lock(&s->queue_lock);
     for (serve_queue_item *it = s->fl_head, *next; it != done_to; it = next) {
         next = it->next;
         item_settled(s, it, st);
+    }
+    if (partial && decided > partial->decided) {
+        partial->decided = decided;
+        pthread_cond_broadcast(&s->done_cond);
     }
     pthread_mutex_unlock(&s->queue_lock);
     s->fl_head = done_to;
@@ -515,6 +541,7 @@ static pm_status step(serve *s)
         return PM_ERR_IO;
     }
     settle_upto(s, settled);
+    complete_settled(s, 0);
     fflush(s->journal.rejects);
     if (s->flight_done == s->flight_n) /* nothing in flight: start over */
         s->flight_n = s->flight_done = 0, s->flight_first = s->batch_base;
@@ -550,7 +577,11 @@ static pm_status submit_records(serve *s, serve_record *const *recs, size_t n)
     pm_status st = PM_OK;
     for (size_t i = 0; i < n && st == PM_OK; i++) {
         st = pm_engine_submit(s->engine, recs[i]->bytes, recs[i]->size);
-        if (st == PM_OK && ++s->since_step >= STEP_RECORDS)
+        /* The last STEP_TAIL records of a submission are a part of their
+         * own: once nothing more is queued they are decided alone (the
+         * verifiers idle), the smaller the sooner. */
+        if (st == PM_OK && (++s->since_step >= STEP_RECORDS ||
+                            (n - i - 1 == STEP_TAIL && s->since_step >= STEP_TAIL)))
             st = step(s);
     }
     if (st != PM_OK)
@@ -743,8 +774,10 @@ static void process(serve *s, serve_queue_item *list)
             pm_status st = recs ? PM_OK : PM_ERR_NOMEM;
             for (size_t i = 0; st == PM_OK && i < it->n; i++)
                 recs[i] = &it->recs[i];
+            s->submitting = it; /* its progress is published as it is decided */
             if (st == PM_OK)
                 st = submit_records(s, recs, it->n);
+            s->submitting = NULL;
             free(recs);
             if (st == PM_OK) {
                 if (s->fl_tail)
@@ -813,6 +846,7 @@ static void journal_list(serve *s, serve_queue_item *list)
         item_finish_if_both(s, it);
     }
     pthread_cond_broadcast(&s->journal_cond);
+    pthread_cond_broadcast(&s->done_cond); /* streamed answers: more is synced */
     pthread_mutex_unlock(&s->queue_lock);
 }
 
@@ -880,10 +914,11 @@ static void *committer(void *arg)
     return NULL;
 }
 
-/* Queue an item for the committer and wait until it is done. */
-static pm_status run_item(serve *s, serve_queue_item *item)
+/* Queue an item for the committer: its place in the journal's order is
+ * fixed from here. Returns with queue_lock held on PM_OK; PM_ERR_STATE
+ * (not queued) when the service stops. */
+static pm_status item_enqueue(serve *s, serve_queue_item *item)
 {
-    double t0 = pm_cli_now();
     pthread_mutex_lock(&s->queue_lock);
     if (s->stopping) {
         pthread_mutex_unlock(&s->queue_lock);
@@ -895,9 +930,34 @@ static pm_status run_item(serve *s, serve_queue_item *item)
         s->head = item;
     s->tail = item;
     pthread_cond_signal(&s->queue_cond);
-    while (!item->done)
+    return PM_OK;
+}
+
+/* Queue an item for the committer and wait until it is done, passing
+ * runs of decided records to `decided` meanwhile (when not NULL). */
+static pm_status run_item(serve *s, serve_queue_item *item, serve_decided_fn decided,
+                          void *data)
+{
+    double t0 = pm_cli_now();
+    if (item_enqueue(s, item) != PM_OK)
+        return PM_ERR_STATE;
+    size_t built = 0;
+    while (!item->done) {
+        size_t upto = item->decided;
+        if (decided && upto > built) {
+            /* The committer wrote those verdicts before it published
+             * `decided` under queue_lock, and never writes them again. */
+            pthread_mutex_unlock(&s->queue_lock);
+            decided(data, item->recs, built, upto);
+            built = upto;
+            pthread_mutex_lock(&s->queue_lock);
+            continue;
+        }
         pthread_cond_wait(&s->done_cond, &s->queue_lock);
+    }
     pthread_mutex_unlock(&s->queue_lock);
+    if (decided && item->status == PM_OK && built < item->n)
+        decided(data, item->recs, built, item->n);
     metrics_observe(&s->admit_hist, pm_cli_now() - t0);
     return item->status;
 }
@@ -912,10 +972,86 @@ pm_status serve_admit(serve *s, serve_record *recs, size_t n, int64_t *flush_hei
 pm_status serve_admit_local(serve *s, serve_record *recs, size_t n, int64_t *flush_height)
 {
     serve_queue_item item = {.op = flush_height ? SERVE_FLUSH : SERVE_TXS, .recs = recs, .n = n};
-    pm_status st = run_item(s, &item);
+    pm_status st = run_item(s, &item, NULL, NULL);
     if (flush_height)
         *flush_height = item.height;
     return st;
+}
+
+pm_status serve_admit_progress(serve *s, serve_record *recs, size_t n, serve_decided_fn decided,
+                               void *data)
+{
+    pm_status st;
+    if (s->admit_hook) {
+        st = s->admit_hook(s, recs, n, NULL);
+        if (st == PM_OK)
+            decided(data, recs, 0, n);
+        return st;
+    }
+    serve_queue_item item = {.op = SERVE_TXS, .recs = recs, .n = n};
+    return run_item(s, &item, decided, data);
+}
+
+struct serve_ticket {
+    serve_queue_item item;
+    double started;
+};
+
+pm_status serve_admit_start(serve *s, serve_record *recs, size_t n, serve_ticket **ticket)
+{
+    serve_ticket *t = calloc(1, sizeof *t);
+    if (!t)
+        return PM_ERR_NOMEM;
+    t->item = (serve_queue_item){.op = SERVE_TXS, .recs = recs, .n = n};
+    t->started = pm_cli_now();
+    if (item_enqueue(s, &t->item) != PM_OK) {
+        free(t);
+        return PM_ERR_STATE;
+    }
+    pthread_mutex_unlock(&s->queue_lock);
+    *ticket = t;
+    return PM_OK;
+}
+
+int serve_ticket_wait(serve *s, serve_ticket *t, size_t from, size_t *upto, pm_status *status)
+{
+    serve_queue_item *it = &t->item;
+    pthread_mutex_lock(&s->queue_lock);
+    for (;;) {
+        if (it->done) {
+            *status = it->status;
+            *upto = it->status == PM_OK ? it->n : from;
+            pthread_mutex_unlock(&s->queue_lock);
+            return 0;
+        }
+        /* Final: decided by the engine and synced in the journal (whose
+         * records are in index order). */
+        size_t final = it->settled ? it->n : it->decided;
+        if (final > from && it->journaled == 0) {
+            /* Its indexes are assigned: the committer did so before it
+             * published any progress under queue_lock. */
+            uint64_t first = it->recs[0].index;
+            size_t synced = s->journaled > first ? (size_t)(s->journaled - first) : 0;
+            if (final > synced)
+                final = synced;
+        }
+        if (final > from) {
+            *upto = final;
+            pthread_mutex_unlock(&s->queue_lock);
+            return 1;
+        }
+        pthread_cond_wait(&s->done_cond, &s->queue_lock);
+    }
+}
+
+void serve_ticket_finish(serve *s, serve_ticket *t)
+{
+    pthread_mutex_lock(&s->queue_lock);
+    while (!t->item.done)
+        pthread_cond_wait(&s->done_cond, &s->queue_lock);
+    pthread_mutex_unlock(&s->queue_lock);
+    metrics_observe(&s->admit_hist, pm_cli_now() - t->started);
+    free(t);
 }
 
 pm_status serve_connect(serve *s, pm_verdict *verdict, const uint8_t *block, size_t size,
@@ -923,7 +1059,7 @@ pm_status serve_connect(serve *s, pm_verdict *verdict, const uint8_t *block, siz
 {
     serve_queue_item item = {.op = SERVE_CONNECT, .block = block, .block_size = size,
                              .verdict = verdict};
-    pm_status st = run_item(s, &item);
+    pm_status st = run_item(s, &item, NULL, NULL);
     *height = item.height;
     *dropped = item.dropped;
     *n = item.n_dropped;
@@ -933,7 +1069,7 @@ pm_status serve_connect(serve *s, pm_verdict *verdict, const uint8_t *block, siz
 pm_status serve_disconnect(serve *s, int64_t *height)
 {
     serve_queue_item item = {.op = SERVE_DISCONNECT};
-    pm_status st = run_item(s, &item);
+    pm_status st = run_item(s, &item, NULL, NULL);
     *height = item.height;
     return st;
 }
@@ -1114,6 +1250,8 @@ int service_open(serve *s, const serve_opts *opts)
     pthread_mutex_init(&s->queue_lock, NULL);
     pthread_mutex_init(&s->blocks_lock, NULL);
     pthread_mutex_init(&s->status_lock, NULL);
+    if (getrandom(&s->status_seed, sizeof s->status_seed, 0) != sizeof s->status_seed)
+        s->status_seed = (uint64_t)time(NULL) ^ (uint64_t)getpid() << 32; /* no entropy: still varies */
     pthread_cond_init(&s->queue_cond, NULL);
     pthread_cond_init(&s->done_cond, NULL);
     pthread_cond_init(&s->journal_cond, NULL);
@@ -1274,6 +1412,7 @@ int service_stop(serve *s)
     free(s->blocks);
     free(s->gone);
     free(s->status);
+    hmap_free(&s->status_index);
     free(s->flight);
     return rc;
 }
