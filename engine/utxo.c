@@ -4,26 +4,27 @@
  * Design
  * ------
  * Entries. Each live outpoint has an entry: index (u16), output[45], a pad
- * byte, a 32-bit link used only once the entry is retired, and a 32-bit
- * word; the txid is stored once per transaction. The first output of a
- * transaction to be inserted gets a head entry (88 bytes: the common 56
- * plus the txid) whose word counts the entries that use its txid (itself
- * included while live); the later outputs get 56-byte entries whose word
- * names the head. An ISSUE makes up to 1,024 outputs, so a large state
- * costs ~56 bytes per entry instead of the 84 of an inline txid; a
- * one-output transaction costs 88. An insert finds the head of its txid
- * through a small cache of recent heads (1,024 slots by a keyed mix of the
- * txid, filled as heads are made): outputs of one transaction are
- * inserted close together (in one block, or in order by a snapshot load).
- * A miss only costs memory (another head for the txid): keys are always
- * compared by bytes, never by head. A head whose count reaches 0 is
- * retired and never counted up again (the count is raised by CAS from a
- * non-zero value only); a spent head whose transaction still has live
- * outputs stays, unreachable from the index, until they go. The head is a
- * third dependent load for outputs after the first, which the batch
- * lookup pipelines as one more stage; the heads of a block's transactions
- * are mostly cached. Owner keys are stored inline: interning them would
- * put that third load on every lookup (the verifier needs the key).
+ * byte and a 32-bit word, and either its txid (a head: 84 bytes) or a
+ * 32-bit link used only once the entry is retired, with the word naming
+ * the head that holds its txid (56 bytes). A head's word counts the
+ * entries that use its txid (itself included while live); once the count
+ * is 0 the head is retired and its word serves as its link (a head ref or
+ * 0, never mistaken for a count: heads are never counted up again). An
+ * ISSUE makes up to 1,024 outputs, so outputs of large transactions name
+ * a head and cost 56 bytes instead of 84. The first SHARE_FROM_INDEX
+ * outputs of every transaction are heads of their own, so small
+ * transactions cost what an inline txid did and their lookups stay two
+ * dependent loads (cell, entry); for the others the head is a third, which
+ * the batch lookup pipelines as one more stage, and a head serving many
+ * outputs mostly stays cached. An insert finds the head of its txid
+ * through a small cache of recent heads (1,024 slots by a keyed mix of
+ * the txid, filled as heads are made): outputs of one transaction are
+ * inserted close together (in one block, or in order by a snapshot
+ * load). A miss only costs memory (another head for the txid): keys are
+ * always compared by bytes, never by head. A spent head whose
+ * transaction still has live outputs stays, unreachable from the index,
+ * until they go. Owner keys are stored inline: interning them would put
+ * a third load on every lookup (the verifier needs the key).
  *
  * Entries and heads live in chunks (large blocks from the table's own
  * jemalloc arena), one slab of chunks for each size, and are named by a
@@ -136,13 +137,14 @@
  * (any insert may need either) and, if needed, the successor array before
  * it returns, so n inserts can then complete without allocating.
  *
- * Memory (per live entry): 56 bytes of entry plus 88 - 56 = 32 bytes per
- * head, shared by the transaction's outputs (~56 for outputs of large
- * transactions, 72 for two outputs each, 88 for one), plus 8 / load bytes
- * of cells with the load between 0.3 and 0.75 (10.7 to 26.7 bytes), plus
- * the unfilled part of the last chunk (chunks grow by 1/16 of the total,
- * so at most ~5 bytes), plus spent entries waiting for reuse: ~70-85 bytes
- * for a large state. During a migration both arrays exist for a while.
+ * Memory (per live entry): 84 bytes for the first four outputs of a
+ * transaction, 56 for the others (~57 on average for 1,000-output
+ * ISSUEs), plus 8 / load bytes of cells with the load between 0.3 and
+ * 0.75 (10.7 to 26.7 bytes), plus the unfilled part of the last chunk
+ * (chunks grow by 1/16 of the total, so at most ~5 bytes), plus spent
+ * entries waiting for reuse: ~70-85 bytes for a large state of ISSUE
+ * outputs, ~100-115 for small transactions. During a migration both
+ * arrays exist for a while.
  *
  * Counters: each array keeps used cells and live entries in one 64-bit
  * word (one atomic add per insert or spend). A migrator takes room for a
@@ -223,12 +225,13 @@ static _Atomic uint32_t *slab_link(const slab *s, uint32_t ref)
 {
     uint8_t *chunk = atomic_load_explicit(&((slab *)s)->dir[(ref >> CHUNK_SHIFT) & (MAX_CHUNKS - 1)],
                                           memory_order_acquire);
-    return &((pm_entry *)(chunk + (size_t)(ref & SLOT_MASK) * s->size))->link;
+    return (_Atomic uint32_t *)(chunk + (size_t)(ref & SLOT_MASK) * s->size + s->link_off);
 }
 
-static void slab_init(slab *s, size_t size, uint32_t tag, size_t hint)
+static void slab_init(slab *s, size_t size, size_t link_off, uint32_t tag, size_t hint)
 {
     s->size = size;
+    s->link_off = link_off;
     s->tag = tag;
     s->hint = hint;
     atomic_store_explicit(&s->fresh, 1, memory_order_relaxed); /* chunk 0, slot 1 */
@@ -482,26 +485,34 @@ static unsigned head_stripe(const uint8_t txid[32])
 static void head_release(pm_utxo_table *t, uint32_t head)
 {
     pm_head *h = head_of(t, head);
-    if (atomic_fetch_sub_explicit(&h->e.word, 1, memory_order_relaxed) == 1)
+    if (atomic_fetch_sub_explicit(&h->word, 1, memory_order_relaxed) == 1)
         slab_retire(&t->slab[1], head, head_stripe(h->txid));
 }
 
+/* Outputs with a lower index always get a head of their own: sharing
+ * saves 28 bytes an output but makes the head a third dependent load on
+ * lookups, which pays where a head serves many outputs (and so stays
+ * cached): a transaction with more outputs than this. Transfers (a
+ * payment and its change) keep the two-load lookups and 84-byte entries
+ * of an inline txid. */
+#define SHARE_FROM_INDEX 4
+
 /* A free entry for (txid, index), its key written, or 0 when out of memory
- * (nothing taken then). It names the cached head of txid while that head
- * is in use (word > 0); else it is a new head, and cached. Two threads
- * missing together make two heads of one txid, which only costs memory:
- * keys are compared by bytes, never by head. */
+ * (nothing taken then). From SHARE_FROM_INDEX on, it names the cached head
+ * of txid while that head is in use (a count > 0); else it is a new head,
+ * and cached. Two threads missing together make two heads of one txid,
+ * which only costs memory: keys are compared by bytes, never by head. */
 static uint32_t alloc_entry(pm_utxo_table *t, unsigned stripe, const uint8_t txid[32],
                             uint16_t index)
 {
     _Atomic uint32_t *slot = &t->txcache[txcache_slot(t, txid)];
-    uint32_t c = atomic_load_explicit(slot, memory_order_acquire);
+    uint32_t c = index >= SHARE_FROM_INDEX ? atomic_load_explicit(slot, memory_order_acquire) : 0;
     if (c) {
         pm_head *h = head_of(t, c);
         if (memcmp(h->txid, txid, 32) == 0) {
-            uint32_t n = atomic_load_explicit(&h->e.word, memory_order_relaxed);
-            while (n) {
-                if (!atomic_compare_exchange_weak_explicit(&h->e.word, &n, n + 1,
+            uint32_t n = atomic_load_explicit(&h->word, memory_order_relaxed);
+            while (n != 0 && (n & REF_HEAD) == 0) { /* a count, not a link */
+                if (!atomic_compare_exchange_weak_explicit(&h->word, &n, n + 1,
                                                            memory_order_relaxed,
                                                            memory_order_relaxed))
                     continue;
@@ -521,8 +532,8 @@ static uint32_t alloc_entry(pm_utxo_table *t, unsigned stripe, const uint8_t txi
     if (!ref)
         return 0;
     pm_head *h = head_of(t, ref);
-    atomic_store_explicit(&h->e.word, 1, memory_order_relaxed);
-    memcpy(h->e.index, &index, 2);
+    atomic_store_explicit(&h->word, 1, memory_order_relaxed);
+    memcpy(h->index, &index, 2);
     memcpy(h->txid, txid, 32);
     atomic_store_explicit(slot, ref, memory_order_release);
     return ref;
@@ -866,11 +877,11 @@ pm_status pm_utxo_table_create(pm_utxo_table **table, size_t capacity_hint)
     t->hint = capacity_hint;
     fill_secret(t);
     /* How the hint splits between heads and other entries depends on the
-     * outputs per transaction, unknown here: the first chunk of entries
-     * is sized for all of it (outputs of large transactions are the bulk
-     * of a large state), the heads' for an eighth; both grow from there. */
-    slab_init(&t->slab[0], sizeof(pm_entry), 0, capacity_hint);
-    slab_init(&t->slab[1], sizeof(pm_head), REF_HEAD, capacity_hint / 8);
+     * outputs per transaction, unknown here: the first chunk of heads is
+     * sized for all of it (a table of small transactions is all heads),
+     * the other entries' for an eighth; both grow from there, by 1/16. */
+    slab_init(&t->slab[0], sizeof(pm_entry), offsetof(pm_entry, link), 0, capacity_hint / 8);
+    slab_init(&t->slab[1], sizeof(pm_head), offsetof(pm_head, word), REF_HEAD, capacity_hint);
     /* A hint beyond what one array can index is sized down to that. */
     uint64_t hint = capacity_hint;
     if (hint > ((uint64_t)1 << MAX_CELLS_LOG) / 2)

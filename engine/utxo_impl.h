@@ -13,34 +13,42 @@
 
 #include <stdalign.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* ---------------------------------------------------------------------- */
 /* Entries and chunks.                                                     */
 /* ---------------------------------------------------------------------- */
 
-/* An output. Its txid is stored once per transaction, in the entry of
- * the first of its outputs that was inserted (the head, which has the txid
- * after this common part); the other outputs' entries name the head (see
- * utxo.c, "Entries"). */
+/* An output whose txid is in another entry, its head (see utxo.c,
+ * "Entries"). */
 typedef struct {
-    /* A head: how many entries use its txid (itself while it is live
-     * included; at 0 it is retired and never revived). Any other entry:
-     * its head's ref. */
-    _Atomic uint32_t word;
-    uint8_t index[2]; /* host order (memcpy of the u16) */
+    _Atomic uint32_t word; /* the head's ref */
+    uint8_t index[2];      /* host order (memcpy of the u16) */
     uint8_t output[PM_OUTPUT_SIZE];
     uint8_t pad;
     _Atomic uint32_t link; /* next ref on a retired / free list */
 } pm_entry;
 
+/* An output with its txid, which other entries may name. The same layout
+ * up to the pad byte, so index and output are where pm_entry has them. */
 typedef struct {
-    pm_entry e;
+    /* How many entries use this txid (itself while it is live included);
+     * at 0 the head is retired and never counted up again, and the word
+     * becomes its link (a head ref, REF_HEAD set, or 0: never mistaken
+     * for a count). */
+    _Atomic uint32_t word;
+    uint8_t index[2];
+    uint8_t output[PM_OUTPUT_SIZE];
+    uint8_t pad;
     uint8_t txid[32];
 } pm_head;
 
 _Static_assert(sizeof(pm_entry) == 56, "entry layout");
-_Static_assert(sizeof(pm_head) == 88, "head layout");
+_Static_assert(sizeof(pm_head) == 84, "head layout");
+_Static_assert(offsetof(pm_head, index) == offsetof(pm_entry, index) &&
+                   offsetof(pm_head, output) == offsetof(pm_entry, output),
+               "a head reads as an entry");
 
 typedef struct {
     uint32_t slots; /* entries in the chunk, slot 0 (this header) included */
@@ -119,8 +127,9 @@ typedef struct {
  * ref = tag | chunk << CHUNK_SHIFT | slot (slot 0 holds the chunk header,
  * so a ref with slot 0 names nothing). utxo.c, "Entry storage". */
 typedef struct {
-    size_t size;  /* bytes per element */
-    uint32_t tag; /* REF_HEAD for the heads' slab, 0 for the other entries' */
+    size_t size;     /* bytes per element */
+    size_t link_off; /* of the element's _Atomic uint32_t link */
+    uint32_t tag;    /* REF_HEAD for the heads' slab, 0 for the other entries' */
     size_t hint;  /* slots wanted in the first chunk */
     _Atomic(uint8_t *) dir[MAX_CHUNKS];
     /* Allocation: chunk << 32 | next slot. */
