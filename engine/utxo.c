@@ -156,8 +156,8 @@
  * entries, a successor array) go to the allocator, whose arena may lock
  * internally; lookups never allocate.
  *
- * Limits: 2^30 cells per array and 1,024 chunks per slab (over 700
- * million heads and 1.1 billion other entries); beyond that inserts
+ * Limits: 2^30 cells per array and 1,024 chunks per slab (over 600
+ * million heads and 900 million other entries); beyond that inserts
  * return PM_ERR_NOMEM.
  */
 #include "utxo.h"
@@ -878,9 +878,10 @@ pm_status pm_utxo_table_create(pm_utxo_table **table, size_t capacity_hint)
     fill_secret(t);
     /* How the hint splits between heads and other entries depends on the
      * outputs per transaction, unknown here: the first chunk of heads is
-     * sized for all of it (a table of small transactions is all heads),
-     * the other entries' for an eighth; both grow from there, by 1/16. */
-    slab_init(&t->slab[0], sizeof(pm_entry), offsetof(pm_entry, link), 0, capacity_hint / 8);
+     * sized for all of it (a table of small transactions is all heads, and
+     * a chunk sized for entries it never makes would be waste), the other
+     * entries' chunks grow from the smallest, by 1/16 of their total. */
+    slab_init(&t->slab[0], sizeof(pm_entry), offsetof(pm_entry, link), 0, 0);
     slab_init(&t->slab[1], sizeof(pm_head), offsetof(pm_head, word), REF_HEAD, capacity_hint);
     /* A hint beyond what one array can index is sized down to that. */
     uint64_t hint = capacity_hint;
