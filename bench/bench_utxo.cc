@@ -21,7 +21,9 @@
 // beside each reference's (ratio > 1: ours is faster).
 //
 // Keys: txid = four 64-bit mixes of a key number (distinct, random-looking),
-// index = 0..3; both the reference tables and ours hash with XXH3.
+// index = 0..3; both the reference tables and ours hash with XXH3. With
+// PM_BENCH_OUTPUTS_PER_TX=k, k consecutive key numbers share a txid
+// (indexes 0..k-1), as the outputs of one transaction do.
 //
 // The table's private jemalloc arena needs static TLS that glibc only grants
 // with GLIBC_TUNABLES=glibc.rtld.optional_static_tls=...; main re-executes
@@ -70,12 +72,19 @@ struct Key {
   uint16_t index;
 };
 
+// Key numbers per txid (PM_BENCH_OUTPUTS_PER_TX, default 1): with k > 1,
+// k consecutive key numbers are the outputs 0..k-1 of one transaction, as
+// a chain's are; the table stores a txid once per transaction, so its
+// memory per entry depends on k.
+uint64_t g_outputs_per_tx = 1;
+
 void MakeKey(Key* k, uint64_t id) {
+  uint64_t tx = g_outputs_per_tx > 1 ? id / g_outputs_per_tx : id;
   for (int j = 0; j < 4; j++) {
-    uint64_t w = Mix(id * 4 + (uint64_t)j);
+    uint64_t w = Mix(tx * 4 + (uint64_t)j);
     memcpy(k->txid + 8 * j, &w, 8);
   }
-  k->index = (uint16_t)(id & 3);
+  k->index = (uint16_t)(g_outputs_per_tx > 1 ? id % g_outputs_per_tx : id & 3);
 }
 
 void MakeOutput(uint8_t out[PM_OUTPUT_SIZE], uint64_t id) {
@@ -708,6 +717,8 @@ int main(int argc, char** argv) {
   }
   // Sizes in millions: PM_BENCH_SIZES="1,20" (default 1), plus 50 with
   // PM_BENCH_LARGE=1.
+  if (const char* k = getenv("PM_BENCH_OUTPUTS_PER_TX"))
+    if (atol(k) > 0) g_outputs_per_tx = (uint64_t)atol(k);
   const char* sizes = getenv("PM_BENCH_SIZES");
   std::string list = sizes && *sizes ? sizes : "1";
   for (size_t pos = 0; pos < list.size();) {

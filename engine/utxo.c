@@ -3,17 +3,36 @@
  *
  * Design
  * ------
- * Entries. Each live outpoint has an 84-byte entry: txid[32], index (u16),
- * output[45], a pad byte and a 32-bit link used only once the entry is
- * retired. Owner keys are stored inline: interning them would save ~28
- * bytes per entry but put a third dependent cache miss on every lookup
- * (the verifier needs the key), and inline storage already meets the
- * 128-byte budget (see "Memory" below). Entries live in chunks (large
- * blocks from the table's own jemalloc arena) and are named by a 32-bit
- * ref = chunk << 21 | slot; slot 0 of a chunk holds the chunk's header, so
- * ref 0 never names an entry. The chunk directory has a fixed 2,048 slots
- * inside the table, written once per chunk, so ref -> entry is one load
- * from an L1-resident array and a multiply-add.
+ * Entries. Each live outpoint has an entry: index (u16), output[45], a pad
+ * byte and a 32-bit word, and either its txid (a head: 84 bytes) or a
+ * 32-bit link used only once the entry is retired, with the word naming
+ * the head that holds its txid (56 bytes). A head's word counts the
+ * entries that use its txid (itself included while live); once the count
+ * is 0 the head is retired and its word serves as its link (a head ref or
+ * 0, never mistaken for a count: heads are never counted up again). An
+ * ISSUE makes up to 1,024 outputs, so outputs of large transactions name
+ * a head and cost 56 bytes instead of 84. The first SHARE_FROM_INDEX
+ * outputs of every transaction are heads of their own, so small
+ * transactions cost what an inline txid did and their lookups stay two
+ * dependent loads (cell, entry); for the others the head is a third, which
+ * the batch lookup pipelines as one more stage, and a head serving many
+ * outputs mostly stays cached. An insert finds the head of its txid
+ * through a small cache of recent heads (1,024 slots by a keyed mix of
+ * the txid, filled as heads are made): outputs of one transaction are
+ * inserted close together (in one block, or in order by a snapshot
+ * load). A miss only costs memory (another head for the txid): keys are
+ * always compared by bytes, never by head. A spent head whose
+ * transaction still has live outputs stays, unreachable from the index,
+ * until they go. Owner keys are stored inline: interning them would put
+ * a third load on every lookup (the verifier needs the key).
+ *
+ * Entries and heads live in chunks (large blocks from the table's own
+ * jemalloc arena), one slab of chunks for each size, and are named by a
+ * 32-bit ref = head bit << 31 | chunk << 21 | slot; slot 0 of a chunk holds
+ * the chunk's header, so ref 0 never names an entry. Each slab's chunk
+ * directory has a fixed 1,024 slots inside the table, written once per
+ * chunk, so ref -> entry is one load from an L1-resident array and a
+ * multiply-add.
  *
  * Index. An open-addressing array of 64-bit cells, linear probing, indexed
  * by the TOP bits of the 64-bit XXH3 hash (keyed with a per-table random
@@ -50,12 +69,14 @@
  *    in the array's counters, fill a fresh entry and CAS the cell
  *    EMPTY -> LIVE (release). If the CAS fails, re-examine the same cell.
  *    Fresh entries come from per-stripe runs of 64 slots (stripe = low
- *    hash bits), so concurrent inserts neither share an allocation cursor
- *    nor write entries in one cache line.
+ *    hash bits; for heads, bits of the txid), so concurrent inserts
+ *    neither share an allocation cursor nor write entries in one cache
+ *    line.
  *  - spend: find the LIVE cell and CAS it LIVE -> TOMB. Exactly one of
  *    racing spenders wins the CAS; the others re-read TOMB and go on (0).
  *    The winner copies the output (the entry stays intact until reclaim)
- *    and pushes the entry on a retired list.
+ *    and pushes the entry on a retired list (a head: counts its own use
+ *    down, see "Entries").
  *
  * Growth without stopping the world (incremental cooperative migration).
  * When an array passes 3/4 occupancy (tombstones included) a successor is
@@ -103,22 +124,27 @@
  * next quiescent point, so the pop-only Treiber stacks cannot suffer ABA,
  * and a ref is never reused while some thread may still hold it. No
  * reader ever touches freed memory: the only memory freed is freed at a
- * quiescent point.
+ * quiescent point. When heads were moved to the free lists, reclaim also
+ * empties the head cache, so an insert never compares a txid that is
+ * being overwritten by the head's reuse.
  *
  * Out of memory. An insert that needs memory it cannot get (a new entry
  * chunk, or room when the array is full and no successor can be
  * allocated) returns PM_ERR_NOMEM before it has published anything.
  * Failing to allocate a successor at 3/4 occupancy is not an error: the
  * array keeps taking inserts up to 15/16 and the allocation is retried.
- * pm_utxo_table_reserve(n) allocates the entry chunks and, if needed,
- * the successor array before it returns, so n inserts can then complete
- * without allocating.
+ * pm_utxo_table_reserve(n) allocates the chunks for n entries and n heads
+ * (any insert may need either) and, if needed, the successor array before
+ * it returns, so n inserts can then complete without allocating.
  *
- * Memory (per live entry): 84 bytes of entry, plus 8 / load bytes of
- * cells with the load between 0.3 and 0.75 (10.7 to 26.7 bytes), plus the
- * unfilled part of the last chunk (chunks grow by 1/16 of the total, so at
- * most ~5 bytes), plus spent entries waiting for reuse: ~100-115 bytes.
- * During a migration both arrays exist for a while.
+ * Memory (per live entry): 84 bytes for the first four outputs of a
+ * transaction, 56 for the others (~57 on average for 1,000-output
+ * ISSUEs), plus 8 / load bytes of cells with the load between 0.3 and
+ * 0.75 (10.7 to 26.7 bytes), plus the unfilled part of the last chunk
+ * (chunks grow by 1/16 of the total, so at most ~5 bytes), plus spent
+ * entries waiting for reuse: ~70-85 bytes for a large state of ISSUE
+ * outputs, ~100-115 for small transactions. During a migration both
+ * arrays exist for a while.
  *
  * Counters: each array keeps used cells and live entries in one 64-bit
  * word (one atomic add per insert or spend). A migrator takes room for a
@@ -130,8 +156,9 @@
  * entries, a successor array) go to the allocator, whose arena may lock
  * internally; lookups never allocate.
  *
- * Limits: 2^30 cells per array and 2,048 chunks (over 800 million
- * entries); beyond that inserts return PM_ERR_NOMEM.
+ * Limits: 2^30 cells per array and 1,024 chunks per slab (over 600
+ * million heads and 900 million other entries); beyond that inserts
+ * return PM_ERR_NOMEM.
  */
 #include "utxo.h"
 
@@ -140,6 +167,7 @@
 #include <errno.h>
 #include <stdalign.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -162,11 +190,15 @@ static uint64_t key_hash(const pm_utxo_table *t, const uint8_t txid[32], uint16_
     return XXH3_64bits_withSecret(key, sizeof key, t->secret, sizeof t->secret);
 }
 
-static int key_eq(const pm_entry *e, const uint8_t txid[32], uint16_t index)
+/* Keys are compared in full: the index in the entry, the txid in its
+ * head (the index first, which rules out most candidates without touching
+ * the head). */
+static int key_eq(const pm_utxo_table *t, uint64_t cell, const uint8_t txid[32], uint16_t index)
 {
+    const pm_entry *e = entry_of(t, cell);
     uint16_t i;
     memcpy(&i, e->index, 2);
-    return i == index && memcmp(e->txid, txid, 32) == 0;
+    return i == index && memcmp(entry_txid(t, (uint32_t)cell, e), txid, 32) == 0;
 }
 
 /* A LIVE or FROZEN_LIVE cell whose hash bits are h's. */
@@ -186,17 +218,33 @@ static uint64_t used_of(uint64_t counts)
 }
 
 /* ---------------------------------------------------------------------- */
-/* Entry storage.                                                          */
+/* Entry storage: two slabs, heads and the entries that name one.         */
 /* ---------------------------------------------------------------------- */
 
-static size_t chunk_slots_for(const pm_utxo_table *t, uint32_t n, size_t want)
+static _Atomic uint32_t *slab_link(const slab *s, uint32_t ref)
 {
-    size_t max_slots = MAX_CHUNK_BYTES / sizeof(pm_entry);
+    uint8_t *chunk = atomic_load_explicit(&((slab *)s)->dir[(ref >> CHUNK_SHIFT) & (MAX_CHUNKS - 1)],
+                                          memory_order_acquire);
+    return (_Atomic uint32_t *)(chunk + (size_t)(ref & SLOT_MASK) * s->size + s->link_off);
+}
+
+static void slab_init(slab *s, size_t size, size_t link_off, uint32_t tag, size_t hint)
+{
+    s->size = size;
+    s->link_off = link_off;
+    s->tag = tag;
+    s->hint = hint;
+    atomic_store_explicit(&s->fresh, 1, memory_order_relaxed); /* chunk 0, slot 1 */
+}
+
+static size_t chunk_slots_for(const pm_utxo_table *t, const slab *s, uint32_t n, size_t want)
+{
+    size_t max_slots = MAX_CHUNK_BYTES / s->size;
     size_t slots = want;
-    if (n == 0 && t->hint >= slots)
-        slots = t->hint < max_slots ? t->hint + 1 : max_slots;
+    if (n == 0 && s->hint >= slots)
+        slots = s->hint < max_slots ? s->hint + 1 : max_slots;
     else if (n > 0) {
-        size_t total = atomic_load_explicit(&mut(t)->chunk_slots, memory_order_relaxed);
+        size_t total = atomic_load_explicit(&((slab *)s)->chunk_slots, memory_order_relaxed);
         if (total / 16 > slots)
             slots = total / 16;
     }
@@ -205,98 +253,98 @@ static size_t chunk_slots_for(const pm_utxo_table *t, uint32_t n, size_t want)
     if (slots > max_slots)
         slots = max_slots;
     /* Fill the allocator's size class exactly. */
-    size_t bytes = pm_arena_good_size(t->arena, slots * sizeof(pm_entry));
-    slots = bytes / sizeof(pm_entry);
+    size_t bytes = pm_arena_good_size(t->arena, slots * s->size);
+    slots = bytes / s->size;
     return slots > max_slots ? max_slots : slots;
 }
 
 /* Make chunk n exist (n = the chunk count the caller saw). Returns 0 when
  * out of memory or out of chunk numbers. */
-static int add_chunk(pm_utxo_table *t, uint32_t n, size_t want)
+static int add_chunk(pm_utxo_table *t, slab *s, uint32_t n, size_t want)
 {
     if (n >= MAX_CHUNKS)
         return 0;
-    if (atomic_load_explicit(&t->dir[n], memory_order_acquire) == NULL) {
-        size_t slots = chunk_slots_for(t, n, want);
-        size_t bytes = slots * sizeof(pm_entry);
+    if (atomic_load_explicit(&s->dir[n], memory_order_acquire) == NULL) {
+        size_t slots = chunk_slots_for(t, s, n, want);
+        size_t bytes = slots * s->size;
         uint8_t *p = pm_arena_alloc(t->arena, bytes, 64, PM_ARENA_HUGE);
         if (!p)
             return 0;
         ((chunk_hdr *)p)->slots = (uint32_t)slots;
         uint8_t *expected = NULL;
-        if (atomic_compare_exchange_strong_explicit(&t->dir[n], &expected, p,
+        if (atomic_compare_exchange_strong_explicit(&s->dir[n], &expected, p,
                                                     memory_order_acq_rel, memory_order_acquire))
-            atomic_fetch_add_explicit(&t->chunk_slots, slots, memory_order_relaxed);
+            atomic_fetch_add_explicit(&s->chunk_slots, slots, memory_order_relaxed);
         else
             pm_arena_free(t->arena, p, bytes);
     }
     uint32_t expected_n = n;
-    atomic_compare_exchange_strong_explicit(&t->nchunks, &expected_n, n + 1,
+    atomic_compare_exchange_strong_explicit(&s->nchunks, &expected_n, n + 1,
                                             memory_order_acq_rel, memory_order_relaxed);
     return 1;
 }
 
-static uint32_t chunk_slots_at(const pm_utxo_table *t, uint32_t c)
+static uint32_t chunk_slots_at(const slab *s, uint32_t c)
 {
-    const uint8_t *p = atomic_load_explicit(&mut(t)->dir[c], memory_order_acquire);
+    const uint8_t *p = atomic_load_explicit(&((slab *)s)->dir[c], memory_order_acquire);
     return ((const chunk_hdr *)p)->slots;
 }
 
-/* Push a spent (or never published) entry; it is reused after the next
- * quiescent point. */
-static void retire_entry(pm_utxo_table *t, uint32_t ref, unsigned stripe)
+/* Push a released (or never published) element; it is reused after the
+ * next quiescent point. */
+static void slab_retire(slab *s, uint32_t ref, unsigned stripe)
 {
-    ref_list *l = &t->retired[stripe];
-    pm_entry *e = entry_of(t, ref);
+    ref_list *l = &s->retired[stripe];
+    _Atomic uint32_t *link = slab_link(s, ref);
     uint32_t head = atomic_load_explicit(&l->head, memory_order_relaxed);
     do {
-        atomic_store_explicit(&e->link, head, memory_order_relaxed);
+        atomic_store_explicit(link, head, memory_order_relaxed);
     } while (!atomic_compare_exchange_weak_explicit(&l->head, &head, ref, memory_order_release,
                                                     memory_order_relaxed));
     if (head == 0) /* first on an empty list: the tail, unique per epoch */
         atomic_store_explicit(&l->tail, ref, memory_order_relaxed);
 }
 
-/* A run of never-used entry slots [first, first + *len) inside one chunk,
- * *len <= want, from the table-wide cursor. Returns 0 when out of memory. */
-static uint32_t alloc_fresh_run(pm_utxo_table *t, uint32_t want, uint32_t *len)
+/* A run of never-used slots [first, first + *len) inside one chunk,
+ * *len <= want, from the slab-wide cursor. Returns 0 when out of memory. */
+static uint32_t alloc_fresh_run(pm_utxo_table *t, slab *s, uint32_t want, uint32_t *len)
 {
     for (;;) {
-        uint64_t s = atomic_load_explicit(&t->fresh, memory_order_acquire);
-        uint32_t c = (uint32_t)(s >> 32), slot = (uint32_t)s;
-        uint32_t n = atomic_load_explicit(&t->nchunks, memory_order_acquire);
+        uint64_t f = atomic_load_explicit(&s->fresh, memory_order_acquire);
+        uint32_t c = (uint32_t)(f >> 32), slot = (uint32_t)f;
+        uint32_t n = atomic_load_explicit(&s->nchunks, memory_order_acquire);
         if (c < n) {
-            uint32_t slots = chunk_slots_at(t, c);
+            uint32_t slots = chunk_slots_at(s, c);
             if (slot < slots) {
                 uint32_t k = slots - slot < want ? slots - slot : want;
-                if (atomic_compare_exchange_weak_explicit(&t->fresh, &s, s + k,
+                if (atomic_compare_exchange_weak_explicit(&s->fresh, &f, f + k,
                                                           memory_order_acq_rel,
                                                           memory_order_relaxed)) {
                     *len = k;
-                    return c << CHUNK_SHIFT | slot;
+                    return s->tag | c << CHUNK_SHIFT | slot;
                 }
                 continue;
             }
             if (c + 1 < n) {
-                atomic_compare_exchange_weak_explicit(&t->fresh, &s,
+                atomic_compare_exchange_weak_explicit(&s->fresh, &f,
                                                       ((uint64_t)(c + 1) << 32) | 1,
                                                       memory_order_acq_rel,
                                                       memory_order_relaxed);
                 continue;
             }
         }
-        if (!add_chunk(t, n, 0))
+        if (!add_chunk(t, s, n, 0))
             return 0;
     }
 }
 
 /* A never-used slot, or 0 when out of memory. Each stripe hands out a run
- * of FRESH_RUN slots taken at once from the table-wide cursor, so threads
- * inserting together neither fight over that cursor nor write entries
+ * of FRESH_RUN slots taken at once from the slab-wide cursor, so threads
+ * inserting together neither fight over that cursor nor write elements
  * that share a cache line. */
-static uint32_t alloc_fresh(pm_utxo_table *t, unsigned stripe)
+static uint32_t alloc_fresh(pm_utxo_table *t, slab *s, unsigned stripe)
 {
-    _Atomic uint64_t *run = &t->fresh_runs[stripe].run; /* next << 32 | end */
+    _Atomic uint64_t *run = &s->fresh_runs[stripe].run; /* next << 32 | end */
     for (;;) {
         uint64_t w = atomic_load_explicit(run, memory_order_acquire);
         uint32_t next = (uint32_t)(w >> 32), end = (uint32_t)w;
@@ -306,7 +354,7 @@ static uint32_t alloc_fresh(pm_utxo_table *t, unsigned stripe)
                 return next;
             continue;
         }
-        uint32_t len = 0, first = alloc_fresh_run(t, FRESH_RUN, &len);
+        uint32_t len = 0, first = alloc_fresh_run(t, s, FRESH_RUN, &len);
         if (!first)
             return 0;
         uint64_t fresh = (uint64_t)(first + 1) << 32 | (first + len);
@@ -316,20 +364,20 @@ static uint32_t alloc_fresh(pm_utxo_table *t, unsigned stripe)
         /* Another thread refilled this stripe meanwhile: keep one slot, and
          * the rest become free after the next quiescent point. */
         for (uint32_t r = first + 1; r < first + len; r++)
-            retire_entry(t, r, stripe);
+            slab_retire(s, r, stripe);
         return first;
     }
 }
 
 /* Free slots in the chunks already allocated (not counting free lists). */
-static size_t fresh_available(const pm_utxo_table *t)
+static size_t fresh_available(const slab *s)
 {
-    uint64_t s = atomic_load_explicit(&mut(t)->fresh, memory_order_acquire);
-    uint32_t c = (uint32_t)(s >> 32), slot = (uint32_t)s;
-    uint32_t n = atomic_load_explicit(&mut(t)->nchunks, memory_order_acquire);
+    uint64_t f = atomic_load_explicit(&((slab *)s)->fresh, memory_order_acquire);
+    uint32_t c = (uint32_t)(f >> 32), slot = (uint32_t)f;
+    uint32_t n = atomic_load_explicit(&((slab *)s)->nchunks, memory_order_acquire);
     size_t avail = 0;
     for (uint32_t i = c; i < n; i++) {
-        uint32_t slots = chunk_slots_at(t, i);
+        uint32_t slots = chunk_slots_at(s, i);
         uint32_t first = i == c ? slot : 1;
         if (slots > first)
             avail += slots - first;
@@ -337,12 +385,24 @@ static size_t fresh_available(const pm_utxo_table *t)
     return avail;
 }
 
-static uint32_t pop_recycled(pm_utxo_table *t, unsigned stripe)
+/* Chunks allocated ahead so that `need` slots can be taken without
+ * allocating. */
+static int slab_reserve(pm_utxo_table *t, slab *s, size_t need)
 {
-    ref_list *l = &t->recycled[stripe];
+    while (fresh_available(s) < need) {
+        uint32_t c = atomic_load_explicit(&s->nchunks, memory_order_acquire);
+        if (!add_chunk(t, s, c, need - fresh_available(s)))
+            return 0;
+    }
+    return 1;
+}
+
+static uint32_t pop_recycled(slab *s, unsigned stripe)
+{
+    ref_list *l = &s->recycled[stripe];
     uint32_t head = atomic_load_explicit(&l->head, memory_order_acquire);
     while (head) {
-        uint32_t next = atomic_load_explicit(&entry_of(t, head)->link, memory_order_relaxed);
+        uint32_t next = atomic_load_explicit(slab_link(s, head), memory_order_relaxed);
         if (atomic_compare_exchange_weak_explicit(&l->head, &head, next, memory_order_acquire,
                                                   memory_order_acquire))
             return head;
@@ -350,24 +410,148 @@ static uint32_t pop_recycled(pm_utxo_table *t, unsigned stripe)
     return 0;
 }
 
-/* A free entry: from this key's stripe, else from any stripe while the
- * free lists may hold something, else a fresh slot. */
-static uint32_t alloc_entry(pm_utxo_table *t, unsigned stripe)
+/* A free element: from this stripe, else from any stripe while the free
+ * lists may hold something, else a fresh slot. 0 when out of memory. */
+static uint32_t slab_alloc(pm_utxo_table *t, slab *s, unsigned stripe)
 {
-    uint32_t ref = pop_recycled(t, stripe);
+    uint32_t ref = pop_recycled(s, stripe);
     if (ref)
         return ref;
-    if (atomic_load_explicit(&t->recycled_any, memory_order_relaxed)) {
+    if (atomic_load_explicit(&s->recycled_any, memory_order_relaxed)) {
         for (unsigned k = 1; k < STRIPES; k++) {
-            ref = pop_recycled(t, (stripe + k) & (STRIPES - 1));
+            ref = pop_recycled(s, (stripe + k) & (STRIPES - 1));
             if (ref)
                 return ref;
         }
-        atomic_store_explicit(&t->recycled_any, 0, memory_order_relaxed);
+        atomic_store_explicit(&s->recycled_any, 0, memory_order_relaxed);
     }
-    return alloc_fresh(t, stripe);
+    return alloc_fresh(t, s, stripe);
 }
 
+/* At a quiescent point: what was retired becomes free for reuse. Returns
+ * whether anything was. */
+static int slab_reclaim(slab *s)
+{
+    int any = 0;
+    for (unsigned k = 0; k < STRIPES; k++) {
+        ref_list *r = &s->retired[k], *f = &s->recycled[k];
+        uint32_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+        if (!head)
+            continue;
+        uint32_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+        atomic_store_explicit(slab_link(s, tail),
+                              atomic_load_explicit(&f->head, memory_order_relaxed),
+                              memory_order_relaxed);
+        atomic_store_explicit(&f->head, head, memory_order_relaxed);
+        atomic_store_explicit(&s->recycled_any, 1, memory_order_relaxed);
+        atomic_store_explicit(&r->head, 0, memory_order_relaxed);
+        atomic_store_explicit(&r->tail, 0, memory_order_relaxed);
+        any = 1;
+    }
+    return any;
+}
+
+static void slab_destroy(pm_utxo_table *t, slab *s)
+{
+    for (uint32_t c = 0; c < MAX_CHUNKS; c++) {
+        uint8_t *p = atomic_load_explicit(&s->dir[c], memory_order_relaxed);
+        if (p)
+            pm_arena_free(t->arena, p, (size_t)((chunk_hdr *)p)->slots * s->size);
+    }
+}
+
+/* ---- heads ---- */
+
+/* The cache slot of a txid: a mix keyed with the table's secret, so that
+ * txids ground to share a slot cannot be made offline (they would only
+ * cost memory: every output a head, 32 bytes more each). */
+static unsigned txcache_slot(const pm_utxo_table *t, const uint8_t txid[32])
+{
+    uint64_t a, k;
+    memcpy(&a, txid, 8);
+    memcpy(&k, t->secret, 8);
+    return (unsigned)(((a ^ k) * 0x9e3779b97f4a7c15ull) >> 54) & (TXCACHE_SLOTS - 1);
+}
+
+/* The head's stripe: from the txid alone, so that a transaction's head is
+ * retired to the same list whichever output lets it go. */
+static unsigned head_stripe(const uint8_t txid[32])
+{
+    return txid[31] & (STRIPES - 1);
+}
+
+/* An entry no longer uses its head's txid. The head stays readable until
+ * the next quiescent point (a lookup may still be comparing it). */
+static void head_release(pm_utxo_table *t, uint32_t head)
+{
+    pm_head *h = head_of(t, head);
+    if (atomic_fetch_sub_explicit(&h->word, 1, memory_order_relaxed) == 1)
+        slab_retire(&t->slab[1], head, head_stripe(h->txid));
+}
+
+/* Outputs with a lower index always get a head of their own: sharing
+ * saves 28 bytes an output but makes the head a third dependent load on
+ * lookups, which pays where a head serves many outputs (and so stays
+ * cached): a transaction with more outputs than this. Transfers (a
+ * payment and its change) keep the two-load lookups and 84-byte entries
+ * of an inline txid. */
+#define SHARE_FROM_INDEX 4
+
+/* A free entry for (txid, index), its key written, or 0 when out of memory
+ * (nothing taken then). From SHARE_FROM_INDEX on, it names the cached head
+ * of txid while that head is in use (a count > 0); else it is a new head,
+ * and cached. Two threads missing together make two heads of one txid,
+ * which only costs memory: keys are compared by bytes, never by head. */
+static uint32_t alloc_entry(pm_utxo_table *t, unsigned stripe, const uint8_t txid[32],
+                            uint16_t index)
+{
+    _Atomic uint32_t *slot = &t->txcache[txcache_slot(t, txid)];
+    uint32_t c = index >= SHARE_FROM_INDEX ? atomic_load_explicit(slot, memory_order_acquire) : 0;
+    if (c) {
+        pm_head *h = head_of(t, c);
+        if (memcmp(h->txid, txid, 32) == 0) {
+            uint32_t n = atomic_load_explicit(&h->word, memory_order_relaxed);
+            while (n != 0 && (n & REF_HEAD) == 0) { /* a count, not a link */
+                if (!atomic_compare_exchange_weak_explicit(&h->word, &n, n + 1,
+                                                           memory_order_relaxed,
+                                                           memory_order_relaxed))
+                    continue;
+                uint32_t ref = slab_alloc(t, &t->slab[0], stripe);
+                if (!ref) {
+                    head_release(t, c);
+                    return 0;
+                }
+                pm_entry *e = entry_of(t, ref);
+                atomic_store_explicit(&e->word, c, memory_order_relaxed);
+                memcpy(e->index, &index, 2);
+                return ref;
+            }
+        }
+    }
+    uint32_t ref = slab_alloc(t, &t->slab[1], head_stripe(txid));
+    if (!ref)
+        return 0;
+    pm_head *h = head_of(t, ref);
+    atomic_store_explicit(&h->word, 1, memory_order_relaxed);
+    memcpy(h->index, &index, 2);
+    memcpy(h->txid, txid, 32);
+    atomic_store_explicit(slot, ref, memory_order_release);
+    return ref;
+}
+
+/* An entry that was never published, or was spent: a head only drops its
+ * own use of its txid (it is retired once no entry names it), another
+ * entry is retired and lets its head go. */
+static void retire_entry(pm_utxo_table *t, uint32_t ref, unsigned stripe)
+{
+    if (ref_is_head(ref)) {
+        head_release(t, ref);
+        return;
+    }
+    uint32_t head = atomic_load_explicit(&entry_of(t, ref)->word, memory_order_relaxed);
+    slab_retire(&t->slab[0], ref, stripe);
+    head_release(t, head);
+}
 
 /* ---------------------------------------------------------------------- */
 /* Arrays.                                                                 */
@@ -692,15 +876,22 @@ pm_status pm_utxo_table_create(pm_utxo_table **table, size_t capacity_hint)
     t->arena = arena;
     t->hint = capacity_hint;
     fill_secret(t);
-    atomic_store_explicit(&t->fresh, 1, memory_order_relaxed); /* chunk 0, slot 1 */
+    /* How the hint splits between heads and other entries depends on the
+     * outputs per transaction, unknown here: the first chunk of heads is
+     * sized for all of it (a table of small transactions is all heads, and
+     * a chunk sized for entries it never makes would be waste), the other
+     * entries' chunks grow from the smallest, by 1/16 of their total. */
+    slab_init(&t->slab[0], sizeof(pm_entry), offsetof(pm_entry, link), 0, 0);
+    slab_init(&t->slab[1], sizeof(pm_head), offsetof(pm_head, word), REF_HEAD, capacity_hint);
     /* A hint beyond what one array can index is sized down to that. */
     uint64_t hint = capacity_hint;
     if (hint > ((uint64_t)1 << MAX_CELLS_LOG) / 2)
         hint = ((uint64_t)1 << MAX_CELLS_LOG) / 2;
     unsigned lg = cells_log_for(hint + 1);
     cells *a = lg ? array_create(t, lg) : NULL;
-    if (!a || !add_chunk(t, 0, 0)) {
+    if (!a || !add_chunk(t, &t->slab[0], 0, 0) || !add_chunk(t, &t->slab[1], 0, 0)) {
         array_free(t, a);
+        slab_destroy(t, &t->slab[0]);
         pm_arena_free(arena, t, sizeof *t);
         pm_arena_destroy(arena);
         return PM_ERR_NOMEM;
@@ -718,11 +909,8 @@ void pm_utxo_table_destroy(pm_utxo_table *t)
     cells *a = atomic_load_explicit(&t->cur, memory_order_relaxed);
     array_free(t, atomic_load_explicit(&a->next, memory_order_relaxed));
     array_free(t, a);
-    for (uint32_t c = 0; c < MAX_CHUNKS; c++) {
-        uint8_t *p = atomic_load_explicit(&t->dir[c], memory_order_relaxed);
-        if (p)
-            pm_arena_free(t->arena, p, (size_t)((chunk_hdr *)p)->slots * sizeof(pm_entry));
-    }
+    slab_destroy(t, &t->slab[0]);
+    slab_destroy(t, &t->slab[1]);
     pm_arena *arena = t->arena;
     pm_arena_free(arena, t, sizeof *t);
     pm_arena_destroy(arena);
@@ -768,15 +956,12 @@ pm_status pm_utxo_table_insert(pm_utxo_table *t, const uint8_t txid[32], uint16_
                     return PM_ERR_NOMEM;
                 }
                 if (!ref) {
-                    ref = alloc_entry(t, stripe);
+                    ref = alloc_entry(t, stripe, txid, index);
                     if (!ref) {
                         atomic_fetch_sub_explicit(&x->counts, ONE_CELL, memory_order_relaxed);
                         return PM_ERR_NOMEM;
                     }
-                    pm_entry *e = entry_of(t, ref);
-                    memcpy(e->txid, txid, 32);
-                    memcpy(e->index, &index, 2);
-                    memcpy(e->output, output, PM_OUTPUT_SIZE);
+                    memcpy(entry_of(t, ref)->output, output, PM_OUTPUT_SIZE);
                 }
                 if (atomic_compare_exchange_strong_explicit(&x->slot[i], &v, (h & C_HASH) | ref,
                                                             memory_order_acq_rel,
@@ -785,7 +970,7 @@ pm_status pm_utxo_table_insert(pm_utxo_table *t, const uint8_t txid[32], uint16_
                 atomic_fetch_sub_explicit(&x->counts, ONE_CELL, memory_order_relaxed);
                 continue;
             }
-            if (cell_candidate(v, h) && key_eq(entry_of(t, v), txid, index)) {
+            if (cell_candidate(v, h) && key_eq(t, v, txid, index)) {
                 if (ref)
                     retire_entry(t, ref, stripe);
                 return PM_ERR_STATE;
@@ -826,7 +1011,7 @@ int pm_utxo_table_spend(pm_utxo_table *t, const uint8_t txid[32], uint16_t index
             }
             if (cell_candidate(v, h)) {
                 pm_entry *e = entry_of(t, v);
-                if (key_eq(e, txid, index)) {
+                if (key_eq(t, v, txid, index)) {
                     if (v & C_FROZEN) {
                         /* Being copied: finish it, then spend the copy. */
                         finish_copy(x, i, v);
@@ -864,8 +1049,8 @@ int pm_utxo_table_lookup(const pm_utxo_table *t, const uint8_t txid[32], uint16_
             if (v == 0 || v == MOVED_EMPTY)
                 break;
             if (cell_candidate(v, h)) {
-                const pm_entry *e = entry_of(t, v);
-                if (key_eq(e, txid, index)) {
+                if (key_eq(t, v, txid, index)) {
+                    const pm_entry *e = entry_of(t, v);
                     if (output)
                         memcpy(output, e->output, PM_OUTPUT_SIZE);
                     return 1;
@@ -879,8 +1064,12 @@ int pm_utxo_table_lookup(const pm_utxo_table *t, const uint8_t txid[32], uint16_
 
 /* Group prefetching: hash a group of keys and prefetch their home cells,
  * then scan the (now cached) cells and prefetch the candidate entries, then
- * compare. Anything unusual (a migration, a fingerprint collision) falls
- * back to the plain lookup, which finds everything in cache by then. */
+ * prefetch the heads of those that are not heads themselves, then compare.
+ * Every stage issues a whole group's misses before waiting on any, so a
+ * head (a third dependent load, for outputs after their transaction's
+ * first) costs a stage, not a miss per key.
+ * Anything unusual (a migration, a fingerprint collision) falls back to
+ * the plain lookup, which finds everything in cache by then. */
 #define BATCH_GROUP 16
 
 void pm_utxo_table_lookup_batch(const pm_utxo_table *t, size_t n, const pm_outpoint *keys,
@@ -889,6 +1078,7 @@ void pm_utxo_table_lookup_batch(const pm_utxo_table *t, size_t n, const pm_outpo
     enum { ABSENT, CANDIDATE, SLOW };
     uint64_t hs[BATCH_GROUP];
     uint64_t cand[BATCH_GROUP];
+    const uint8_t *txid[BATCH_GROUP];
     uint8_t state[BATCH_GROUP];
     for (size_t base = 0; base < n; base += BATCH_GROUP) {
         size_t m = n - base < BATCH_GROUP ? n - base : BATCH_GROUP;
@@ -914,6 +1104,8 @@ void pm_utxo_table_lookup_batch(const pm_utxo_table *t, size_t n, const pm_outpo
                     const uint8_t *e = (const uint8_t *)entry_of(t, v);
                     __builtin_prefetch(e);
                     __builtin_prefetch(e + sizeof(pm_entry) - 1);
+                    if (ref_is_head((uint32_t)v))
+                        __builtin_prefetch(e + sizeof(pm_head) - 1);
                     cand[j] = v;
                     state[j] = CANDIDATE;
                     break;
@@ -921,10 +1113,23 @@ void pm_utxo_table_lookup_batch(const pm_utxo_table *t, size_t n, const pm_outpo
             }
         }
         for (size_t j = 0; j < m; j++) {
+            if (state[j] != CANDIDATE)
+                continue;
+            const pm_entry *e = entry_of(t, cand[j]);
+            uint16_t index;
+            memcpy(&index, e->index, 2);
+            if (index != k[j].index) {
+                state[j] = SLOW;
+                continue;
+            }
+            txid[j] = entry_txid(t, (uint32_t)cand[j], e);
+            __builtin_prefetch(txid[j]);
+            __builtin_prefetch(txid[j] + 31);
+        }
+        for (size_t j = 0; j < m; j++) {
             if (state[j] == CANDIDATE) {
-                const pm_entry *e = entry_of(t, cand[j]);
-                if (key_eq(e, k[j].txid, k[j].index)) {
-                    memcpy(outputs[base + j], e->output, PM_OUTPUT_SIZE);
+                if (memcmp(txid[j], k[j].txid, 32) == 0) {
+                    memcpy(outputs[base + j], entry_of(t, cand[j])->output, PM_OUTPUT_SIZE);
                     found[base + j] = 1;
                     continue;
                 }
@@ -943,15 +1148,13 @@ pm_status pm_utxo_table_reserve(pm_utxo_table *t, size_t n)
     if (n > ((size_t)1 << MAX_CELLS_LOG))
         return PM_ERR_NOMEM; /* more than the table can ever hold */
     atomic_store_explicit(&t->promised, n, memory_order_relaxed);
-    /* Entry slots: chunks allocated ahead (free lists and the stripes'
-     * runs are not counted), with room for every stripe to take two runs
-     * (one may be lost to a race). */
+    /* Slots for n entries, and for n heads in case no insert finds one to
+     * share: chunks allocated ahead (free lists and the stripes' runs
+     * are not counted), with room for every stripe to take two runs (one
+     * may be lost to a race). */
     size_t need = n + 2 * STRIPES * FRESH_RUN;
-    while (fresh_available(t) < need) {
-        uint32_t c = atomic_load_explicit(&t->nchunks, memory_order_acquire);
-        if (!add_chunk(t, c, need - fresh_available(t)))
-            return PM_ERR_NOMEM;
-    }
+    if (!slab_reserve(t, &t->slab[0], need) || !slab_reserve(t, &t->slab[1], need))
+        return PM_ERR_NOMEM;
     /* Cells: the final array must take n more on top of what it holds and
      * what is still to be copied into it. */
     for (;;) {
@@ -974,20 +1177,12 @@ pm_status pm_utxo_table_reserve(pm_utxo_table *t, size_t n)
 
 void pm_utxo_table_reclaim(pm_utxo_table *t)
 {
-    for (unsigned s = 0; s < STRIPES; s++) {
-        ref_list *r = &t->retired[s], *f = &t->recycled[s];
-        uint32_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
-        if (!head)
-            continue;
-        uint32_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
-        atomic_store_explicit(&entry_of(t, tail)->link,
-                              atomic_load_explicit(&f->head, memory_order_relaxed),
-                              memory_order_relaxed);
-        atomic_store_explicit(&f->head, head, memory_order_relaxed);
-        atomic_store_explicit(&t->recycled_any, 1, memory_order_relaxed);
-        atomic_store_explicit(&r->head, 0, memory_order_relaxed);
-        atomic_store_explicit(&r->tail, 0, memory_order_relaxed);
-    }
+    slab_reclaim(&t->slab[0]);
+    /* Heads about to be reused must not stay reachable from the cache (an
+     * insert would compare a txid being overwritten). */
+    if (slab_reclaim(&t->slab[1]))
+        for (unsigned i = 0; i < TXCACHE_SLOTS; i++)
+            atomic_store_explicit(&t->txcache[i], 0, memory_order_relaxed);
     cells *a = atomic_exchange_explicit(&t->retired_arrays, NULL, memory_order_acquire);
     while (a) {
         cells *next = a->retired_next;

@@ -91,8 +91,11 @@ typedef pm_status (*pm_utxo_records_fn)(void *data, const uint8_t *records, size
 
 /* Visit every entry in protocol §8 order (txid, then index), at a
  * quiescent point, in batches of records. The order both the UTXO digest
- * and a snapshot's UTXO section follow. Returns PM_OK, PM_ERR_NOMEM (it
- * sorts references to the entries), or what fn returned. */
+ * and a snapshot's UTXO section follow. fn is called on the calling
+ * thread, in order; a helper thread may read the table meanwhile (it
+ * sorts the next range of txids). Memory: a byte per cell plus
+ * references to about 1/8 of the entries (utxo_digest.c). Returns PM_OK,
+ * PM_ERR_NOMEM, or what fn returned. */
 pm_status pm_utxo_table_walk_sorted(const pm_utxo_table *t, pm_utxo_records_fn fn, void *data);
 
 /* The UTXO digest of protocol §8 at a quiescent point: the tagged hash of

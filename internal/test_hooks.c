@@ -48,8 +48,10 @@ void pm_utxo_table_stats(const pm_utxo_table *ct, pm_utxo_stats *out)
     cells *f = atomic_load_explicit(&x->next, memory_order_acquire);
     out->cells_next = f ? (size_t)f->mask + 1 : 0;
     out->migrations = atomic_load_explicit(&t->migrations, memory_order_relaxed);
-    out->chunks = atomic_load_explicit(&t->nchunks, memory_order_acquire);
-    out->entry_slots = atomic_load_explicit(&t->chunk_slots, memory_order_relaxed);
+    out->chunks = atomic_load_explicit(&t->slab[0].nchunks, memory_order_acquire) +
+                  atomic_load_explicit(&t->slab[1].nchunks, memory_order_acquire);
+    out->entry_slots = atomic_load_explicit(&t->slab[0].chunk_slots, memory_order_relaxed) +
+                       atomic_load_explicit(&t->slab[1].chunk_slots, memory_order_relaxed);
     out->memory = pm_arena_held(t->arena);
     out->backend = pm_arena_backend(t->arena);
 }
@@ -90,7 +92,7 @@ int pm_utxo_table_foreach(const pm_utxo_table *t, pm_utxo_visit_fn fn, void *dat
             const pm_entry *e = entry_of(t, v);
             uint16_t index;
             memcpy(&index, e->index, 2);
-            int r = fn(data, e->txid, index, e->output);
+            int r = fn(data, entry_txid(t, (uint32_t)v, e), index, e->output);
             if (r)
                 return r;
         }
