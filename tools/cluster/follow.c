@@ -276,8 +276,19 @@ int cluster_node_prepare(serve *s)
 {
     cluster_node *n = node_of(s);
     char err[600];
-    if (cluster_connect(&n->conn, s->opts.nats, s->opts.stream, err, sizeof err) != 0 ||
-        cluster_kv_open(&n->conn, err, sizeof err) != 0) {
+    if (cluster_connect(&n->conn, s->opts.nats, s->opts.stream, err, sizeof err) != 0) {
+        pm_cli_error("serve", "%s", err);
+        return -1;
+    }
+    /* Opening the bucket asks its stream's leader: tried for about a
+     * minute, as the bucket may be electing one (a server was killed). */
+    int kv = -1;
+    for (int64_t until = nats_Now() + 60000; kv != 0 && nats_Now() < until;) {
+        kv = cluster_kv_open(&n->conn, err, sizeof err);
+        if (kv != 0)
+            nats_Sleep(500);
+    }
+    if (kv != 0) {
         pm_cli_error("serve", "%s", err);
         return -1;
     }
