@@ -19,8 +19,8 @@
 #     of the stream agree, the three chains are byte-identical and = pack
 #     of `cluster export`, one tip and digest, each node's rejects file =
 #     pack's (exactly), every submitted record is in a block or rejected,
-#     no txid in two blocks, late resends were packed again, cluster
-#     status agrees;
+#     no txid in two blocks, late resends were packed again, every answer
+#     has its index, cluster status agrees;
 #  5. rewind: the servers' stores wiped and the stream made again with a
 #     shorter history: a node restarting on its chain refuses (exit 1,
 #     "REWOUND").
@@ -219,6 +219,10 @@ assert p["accepted"] == len(in_blocks) and p["rejected"] == len(rej) == len(exp)
 tips = {(r["tip"], r["utxo_digest"]) for r in (json.load(open(f)) for f in sys.argv[7:])}
 assert len(tips) == 1, tips
 assert a and all(x[1] for x in a), "an answer without seq"
+# Its index is the record's place among the stream's records (serve.md),
+# also for one packed before its node restarted.
+bad = [x for x in a if x[4] is None or exp[x[4]] != sub[x[0]]]
+assert not bad, ("answers without their index, or another record's", len(bad), bad[:3])
 by_seq, first = {}, {}
 for i, seq, v, phase, index in a:
     assert by_seq.setdefault(seq, sub[i]) == sub[i], ("two records answered with seq", seq)
