@@ -89,6 +89,12 @@ struct cluster_node {
     int resume_fd;
     char *resume_path;
     uint64_t start_seq;          /* where reading resumes */
+    /* The sequences of the cut messages read (ascending; under lock): a
+     * record's index is its sequence - 2 - the cuts before it, so an
+     * answer has its index also for a record packed before a restart. */
+    uint64_t *cuts;
+    size_t cuts_n, cuts_cap;
+    int cuts_all;                /* CHAIN.cluster has every cut (line "cuts all") */
     uint64_t blocks_voted;       /* heights below this were voted */
     uint64_t next_digest;        /* a cut-closed block from this height on votes its digest */
     /* For /metrics: 0 once a vote found another node with another hash. */
@@ -132,6 +138,7 @@ int cluster_node_release(serve *s)
     free(n->verdicts);
     free(n->idx_seq);
     free(n->idx_hash);
+    free(n->cuts);
     pthread_cond_destroy(&n->applied_cond);
     pthread_mutex_destroy(&n->lock);
     free(n);
@@ -176,6 +183,58 @@ static void on_block_hook(serve *s, uint64_t height, const uint8_t hash[32], uin
                        hex, (unsigned long long)last, (unsigned long long)seq, mh);
     if (write(n->resume_fd, line, (size_t)len) != len || fdatasync(n->resume_fd) != 0)
         s->io_failed = errno ? errno : EIO;
+}
+
+/* Under lock, or before the follower runs: append cut sequence seq. */
+static int cut_push(cluster_node *n, uint64_t seq)
+{
+    if (n->cuts_n && n->cuts[n->cuts_n - 1] >= seq)
+        return 0; /* read again after a restart */
+    if (n->cuts_n == n->cuts_cap) {
+        size_t cap = n->cuts_cap ? 2 * n->cuts_cap : 256;
+        uint64_t *g = realloc(n->cuts, cap * sizeof *g);
+        if (!g)
+            return -1;
+        n->cuts = g;
+        n->cuts_cap = cap;
+    }
+    n->cuts[n->cuts_n++] = seq;
+    return 0;
+}
+
+/* Under lock: the journal index of the tx message at sequence seq (the
+ * header is seq 1; the others are records and cuts). */
+static uint64_t index_of_seq(const cluster_node *n, uint64_t seq)
+{
+    size_t lo = 0, hi = n->cuts_n; /* cuts below seq: the first >= seq */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (n->cuts[mid] < seq)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return seq - 2 - lo;
+}
+
+/* The cut lines of CHAIN.cluster below sequence `below` (the others are
+ * read again from the stream). 0, or -1 out of memory. */
+static int load_cuts(cluster_node *n, uint64_t below)
+{
+    FILE *f = fopen(n->resume_path, "r");
+    if (!f)
+        return 0;
+    char line[300];
+    unsigned long long q;
+    int rc = 0;
+    while (rc == 0 && fgets(line, sizeof line, f)) {
+        if (!strcmp(line, "cuts all\n"))
+            n->cuts_all = 1;
+        else if (sscanf(line, "cut %llu", &q) == 1 && q < below)
+            rc = cut_push(n, q);
+    }
+    fclose(f);
+    return rc;
 }
 
 /* The line of the tip (height, hash): 1 found, 0 none, -1 unreadable. */
@@ -276,8 +335,19 @@ int cluster_node_prepare(serve *s)
 {
     cluster_node *n = node_of(s);
     char err[600];
-    if (cluster_connect(&n->conn, s->opts.nats, s->opts.stream, err, sizeof err) != 0 ||
-        cluster_kv_open(&n->conn, err, sizeof err) != 0) {
+    if (cluster_connect(&n->conn, s->opts.nats, s->opts.stream, err, sizeof err) != 0) {
+        pm_cli_error("serve", "%s", err);
+        return -1;
+    }
+    /* Opening the bucket asks its stream's leader: tried for about a
+     * minute, as the bucket may be electing one (a server was killed). */
+    int kv = -1;
+    for (int64_t until = nats_Now() + 60000; kv != 0 && nats_Now() < until;) {
+        kv = cluster_kv_open(&n->conn, err, sizeof err);
+        if (kv != 0)
+            nats_Sleep(500);
+    }
+    if (kv != 0) {
         pm_cli_error("serve", "%s", err);
         return -1;
     }
@@ -334,12 +404,27 @@ int cluster_node_prepare(serve *s)
         pm_cli_error("serve", "%s", err);
         return -1;
     }
+    n->start_seq = seq + 1;
+    if (load_cuts(n, n->start_seq) != 0) {
+        pm_cli_error("serve", "out of memory");
+        return -1;
+    }
     n->resume_fd = open(n->resume_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
     if (n->resume_fd < 0) {
         pm_cli_error("serve", "%s: %s", n->resume_path, strerror(errno));
         return -1;
     }
-    n->start_seq = seq + 1;
+    /* A chain packed from the start records every cut; one whose file
+     * predates the cut lines answers without an index for what it packed
+     * before this run. */
+    if (height < 0 && !n->cuts_all) {
+        static const char all[] = "cuts all\n";
+        if (write(n->resume_fd, all, sizeof all - 1) != (ssize_t)(sizeof all - 1)) {
+            pm_cli_error("serve", "%s: %s", n->resume_path, strerror(errno));
+            return -1;
+        }
+        n->cuts_all = 1;
+    }
     n->applied = seq;
     n->next_index = n->idx_base = records;
     n->blocks_voted = (uint64_t)(height + 1);
@@ -649,6 +734,18 @@ static void *follower(void *arg)
             cluster_msg_free(&m);
             if (feed_flush(n, f) != 0)
                 break;
+            /* Its line: synced with the next block's resume line, which a
+             * restart needs anyway; later ones are read again. */
+            char line[48];
+            int len = snprintf(line, sizeof line, "cut %llu\n", (unsigned long long)seq);
+            pthread_mutex_lock(&n->lock);
+            int pushed = cut_push(n, seq);
+            pthread_mutex_unlock(&n->lock);
+            if (pushed != 0 || write(n->resume_fd, line, (size_t)len) != len) {
+                fail_stop(n, "recording the cut at sequence %llu: %s", (unsigned long long)seq,
+                          pushed ? "out of memory" : strerror(errno));
+                break;
+            }
             /* The rule (top of the file): only the cut of the open block. */
             int64_t closed = -1;
             if (height == serve_block_count(s)) {
@@ -744,7 +841,8 @@ static pm_status cluster_admit(serve *s, serve_record *recs, size_t count, int64
             pm_reason reason = PM_REASON_NONE;
             serve_tx_state ts = recs[i].has_txid ? serve_tx_lookup(s, recs[i].txid, &height, &reason)
                                                  : TX_UNKNOWN;
-            recs[i].index = SERVE_INDEX_UNKNOWN; /* its verdict is gone with the restart */
+            recs[i].index = n->cuts_all ? index_of_seq(n, pubs[i].seq) /* packed: wait_applied */
+                                        : SERVE_INDEX_UNKNOWN;
             recs[i].reason = ts == TX_REJECTED ? reason : ts == TX_UNKNOWN ? PM_REASON_MALFORMED
                                                                            : PM_REASON_NONE;
         }
