@@ -7,10 +7,14 @@
  * (and every CLUSTER_DIGEST_EVERY blocks "digest.H.NODE" = its UTXO
  * digest), and "node.NODE" = {"node","height","tip","seq"} for status.
  * After writing its own, a node reads the others' for that height: when
- * a strict majority of the nodes that reported agree on another value,
- * it is the odd one out and stops (the log is the same for everyone, so
- * a different block means a different engine, state or snapshot here).
- * With no majority (two nodes that differ) every node says so and stops.
+ * a strict majority of all the nodes (those with a "node.NODE" record)
+ * agree on another value, it is the odd one out and stops (the log is the
+ * same for everyone, so a different block means a different engine,
+ * state or snapshot here). Until a strict majority agrees on one value
+ * the height is undecided and checked again later (follow.c): a node
+ * that runs ahead with a wrong block waits for the others' votes, then
+ * stops; an honest node that meets it first does not. With every node
+ * voted and no majority, every node says so and stops.
  */
 #include "cluster_kv.h"
 
@@ -91,17 +95,27 @@ static void add_vote(void *data, const char *key, const char *value)
     }
 }
 
-int cluster_kv_vote(cluster_conn *c, const char *what, const char *node, uint64_t height,
-                    const char *mine, char *err, size_t errlen)
+static void count_node(void *data, const char *key, const char *value)
 {
-    char key[160], pattern[160];
-    snprintf(key, sizeof key, "%s.%llu.%s", what, (unsigned long long)height, node);
+    (void)key;
+    (void)value;
+    (*(size_t *)data)++;
+}
+
+int cluster_kv_check(cluster_conn *c, const char *what, uint64_t height, const char *mine,
+                     char *err, size_t errlen)
+{
+    char pattern[160];
     snprintf(pattern, sizeof pattern, "%s.%llu.*", what, (unsigned long long)height);
-    if (kv_put(c, key, mine, err, errlen) != 0)
-        return -1;
     votes v = {0};
-    if (kv_each(c, pattern, add_vote, &v, err, errlen) != 0)
+    size_t known = 0;
+    if (kv_each(c, pattern, add_vote, &v, err, errlen) != 0 ||
+        kv_each(c, "node.*", count_node, &known, err, errlen) != 0)
         return -1;
+    /* The nodes that count: those that ever reported, or voted here. A
+     * node that stopped for good still counts, so a majority is one of
+     * all nodes, never of whoever happens to be ahead. */
+    size_t total = known > v.n ? known : v.n;
     size_t same = 0, best = 0, best_i = 0;
     for (size_t i = 0; i < v.n; i++) {
         size_t k = 0;
@@ -111,25 +125,37 @@ int cluster_kv_vote(cluster_conn *c, const char *what, const char *node, uint64_
             best = k, best_i = i;
         same += strcmp(v.values[i], mine) == 0;
     }
-    if (same == v.n)
-        return 0;
-    if (best * 2 > v.n && strcmp(v.values[best_i], mine) != 0) {
+    if (best * 2 > total && strcmp(v.values[best_i], mine) != 0) {
         snprintf(err, errlen, "diverged at height %llu: this node's %s hash %s, the majority's "
                  "(%zu of %zu nodes, e.g. %s) %s", (unsigned long long)height, what, mine, best,
-                 v.n, v.nodes[best_i], v.values[best_i]);
+                 total, v.nodes[best_i], v.values[best_i]);
         return 1;
     }
-    if (best * 2 <= v.n) {
+    if (best * 2 <= total) {
+        if (v.n < total)
+            return 3; /* not decided yet: a node ahead waits for the others */
         snprintf(err, errlen, "diverged at height %llu: no majority among %zu nodes for the %s "
                  "hash", (unsigned long long)height, v.n, what);
         return 1;
     }
+    if (same == v.n)
+        return 0;
     /* This node is with the majority: the other one stops. */
     for (size_t i = 0; i < v.n; i++)
         if (strcmp(v.values[i], mine) != 0)
             snprintf(err, errlen, "height %llu: node %s has another %s hash than %zu of %zu nodes "
-                     "(it should stop)", (unsigned long long)height, v.nodes[i], what, best, v.n);
+                     "(it should stop)", (unsigned long long)height, v.nodes[i], what, best, total);
     return 2;
+}
+
+int cluster_kv_vote(cluster_conn *c, const char *what, const char *node, uint64_t height,
+                    const char *mine, char *err, size_t errlen)
+{
+    char key[160];
+    snprintf(key, sizeof key, "%s.%llu.%s", what, (unsigned long long)height, node);
+    if (kv_put(c, key, mine, err, errlen) != 0)
+        return -1;
+    return cluster_kv_check(c, what, height, mine, err, errlen);
 }
 
 typedef struct {

@@ -18,13 +18,21 @@
 int cluster_kv_note_node(cluster_conn *c, const char *node, int64_t height, const char *tip_hex,
                          uint64_t seq, char *err, size_t errlen);
 
-/* Write "WHAT.HEIGHT.NODE" = mine (what: "block" or "digest"), then read
- * every node's value for that height. Returns 0 (this node agrees with
- * every one), 2 (with a strict majority, but some node differs: err names
- * it and the height), 1 (it disagrees with the majority, or there is
- * none: err names the height), -1 an error. */
+/* Write "WHAT.HEIGHT.NODE" = mine (what: "block" or "digest"), then
+ * check that height (cluster_kv_check). */
 int cluster_kv_vote(cluster_conn *c, const char *what, const char *node, uint64_t height,
                     const char *mine, char *err, size_t errlen);
+
+/* Read every node's value for WHAT at HEIGHT and weigh it against mine,
+ * a majority being more than half of all the nodes known (a "node.NODE"
+ * record or a vote). Returns 0 (a majority agrees with this node and no
+ * vote differs), 2 (a majority agrees with it, some node differs: err
+ * names it and the height), 1 (a majority has another value, or every
+ * node voted and there is none: err names the height), 3 (undecided: no
+ * majority yet while some nodes have not voted; check again later), -1
+ * an error. */
+int cluster_kv_check(cluster_conn *c, const char *what, uint64_t height, const char *mine,
+                     char *err, size_t errlen);
 
 /* The nodes' records, sorted by name (*nodes: a new JSON array), and
  * whether their block hashes agree at the lowest height they all have.

@@ -62,6 +62,10 @@ typedef struct {
 } verdict;
 
 typedef struct cluster_node cluster_node;
+/* Undecided votes kept at once: a node that far ahead of the others
+ * votes no further until they catch up (it goes on packing). */
+#define VOTES_UNDECIDED_MAX 64
+
 struct cluster_node {
     serve *s;
     cluster_conn conn;
@@ -100,6 +104,15 @@ struct cluster_node {
     /* For /metrics: 0 once a vote found another node with another hash. */
     atomic_int agree;
     _Atomic int64_t voted_height, digest_height;
+    /* Votes not decided yet (cluster_kv_check returned 3: no majority of
+     * the nodes has voted), checked again until one has. */
+    struct {
+        char what[8];
+        uint64_t height;
+        char mine[65];
+    } undecided[VOTES_UNDECIDED_MAX];
+    size_t n_undecided;
+    double last_recheck;
     double last_note;
 };
 
@@ -484,11 +497,18 @@ static void note_node(cluster_node *n)
 }
 
 /* The outcome of a vote: 1 this node is the odd one out (stop), 2 with
- * the majority but another node differs (say so; /metrics shows it), -1
+ * the majority but another node differs (say so; /metrics shows it), 3
+ * undecided (kept, with what, height and mine, for recheck_votes), -1
  * the KV failed (advisory: keep packing). */
-static void note_vote(cluster_node *n, int v, const char *err)
+static void note_vote(cluster_node *n, int v, const char *err, const char *what,
+                      uint64_t height, const char *mine)
 {
-    if (v == 1) {
+    if (v == 3 && n->n_undecided < VOTES_UNDECIDED_MAX) {
+        snprintf(n->undecided[n->n_undecided].what, sizeof n->undecided[0].what, "%s", what);
+        n->undecided[n->n_undecided].height = height;
+        snprintf(n->undecided[n->n_undecided].mine, sizeof n->undecided[0].mine, "%s", mine);
+        n->n_undecided++;
+    } else if (v == 1) {
         atomic_store(&n->agree, 0);
         fail_stop(n, "%s", err);
     } else if (v == 2) {
@@ -506,7 +526,7 @@ static void note_vote(cluster_node *n, int v, const char *err)
 static void vote_digest(cluster_node *n, uint64_t height)
 {
     serve *s = n->s;
-    if (height < n->next_digest)
+    if (height < n->next_digest || n->n_undecided == VOTES_UNDECIDED_MAX)
         return;
     uint8_t d[32];
     char hex[65], err[600];
@@ -518,7 +538,7 @@ static void vote_digest(cluster_node *n, uint64_t height)
     n->next_digest = height + CLUSTER_DIGEST_EVERY;
     pm_cli_hex(hex, d, 32);
     int v = cluster_kv_vote(&n->conn, "digest", s->opts.node, height, hex, err, sizeof err);
-    note_vote(n, v, err);
+    note_vote(n, v, err, "digest", height, hex);
     if (v >= 0)
         atomic_store(&n->digest_height, (int64_t)height);
 }
@@ -545,12 +565,37 @@ void cluster_node_metrics(const serve *s, FILE *f)
             (long long)atomic_load(&n->digest_height));
 }
 
+/* Check the undecided votes again (at most twice a second): those a
+ * majority has decided leave the list, and a node on the wrong side
+ * stops. */
+static void recheck_votes(cluster_node *n)
+{
+    if (!n->n_undecided || pm_cli_now() - n->last_recheck < 0.5)
+        return;
+    n->last_recheck = pm_cli_now();
+    size_t kept = 0;
+    for (size_t i = 0; i < n->n_undecided && !atomic_load(&n->failed); i++) {
+        char err[600];
+        int v = cluster_kv_check(&n->conn, n->undecided[i].what, n->undecided[i].height,
+                                 n->undecided[i].mine, err, sizeof err);
+        if (v == 3 || v < 0) { /* still open, or the KV failed: later */
+            n->undecided[kept++] = n->undecided[i];
+            continue;
+        }
+        note_vote(n, v, err, NULL, 0, NULL);
+    }
+    n->n_undecided = kept;
+}
+
 /* Vote the hashes of the blocks made since the last vote. */
 static void vote_blocks(cluster_node *n)
 {
     serve *s = n->s;
     uint64_t count = serve_block_count(s);
-    for (; n->blocks_voted < count && !atomic_load(&n->failed); n->blocks_voted++) {
+    recheck_votes(n);
+    for (; n->blocks_voted < count && n->n_undecided < VOTES_UNDECIDED_MAX &&
+           !atomic_load(&n->failed);
+         n->blocks_voted++) {
         pm_block_header h;
         uint8_t hash[32];
         size_t size;
@@ -560,7 +605,7 @@ static void vote_blocks(cluster_node *n)
         pm_cli_hex(hex, hash, 32);
         int v = cluster_kv_vote(&n->conn, "block", s->opts.node, n->blocks_voted, hex, err,
                                 sizeof err);
-        note_vote(n, v, err);
+        note_vote(n, v, err, "block", n->blocks_voted, hex);
         if (v >= 0)
             atomic_store(&n->voted_height, (int64_t)n->blocks_voted);
     }
