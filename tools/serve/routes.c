@@ -183,9 +183,8 @@ static int answer_put_cb(const char *bytes, size_t n, void *data)
     return answer_put(data, bytes, n);
 }
 
-static void answer_verdicts(void *data, const serve_record *recs, size_t from, size_t to)
+static void answer_verdicts(answer_text *a, const serve_record *recs, size_t from, size_t to)
 {
-    answer_text *a = data;
     for (size_t i = from; i < to; i++) {
         json_t *o = verdict_json(&recs[i]);
         if ((i > 0 && answer_put(a, ",", 1) != 0) || !o ||
@@ -313,7 +312,22 @@ static void handle_txs(serve *s, const http_request *req, http_reply *out)
         serve_record_prepare(s, &recs[i], bytes[i], sizes[i]);
     answer_text a = {0};
     answer_put(&a, "{\"results\":[", 12);
-    pm_status st = n ? serve_admit_progress(s, recs, n, answer_verdicts, &a) : PM_OK;
+    pm_status st = PM_OK;
+    serve_ticket *ticket;
+    if (n && s->admit_hook) { /* cluster mode: published, then all decided at once */
+        st = serve_admit(s, recs, n, NULL);
+        if (st == PM_OK)
+            answer_verdicts(&a, recs, 0, n);
+    } else if (n && (st = serve_admit_start(s, recs, n, &ticket)) == PM_OK) {
+        size_t built = 0, upto;
+        int more;
+        do {
+            more = serve_ticket_wait(s, ticket, built, &upto, &st);
+            answer_verdicts(&a, recs, built, upto);
+            built = upto;
+        } while (more);
+        serve_ticket_finish(s, ticket);
+    }
     if (!admit_failed(out, st)) {
         answer_put(&a, "]}", 2);
         if (a.failed) {

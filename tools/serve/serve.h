@@ -243,21 +243,11 @@ pm_status serve_admit(serve *s, serve_record *recs, size_t n, int64_t *flush_hei
 /* serve_admit without the cluster's admit_hook: the follower's way in. */
 pm_status serve_admit_local(serve *s, serve_record *recs, size_t n, int64_t *flush_height);
 
-/* serve_admit for a submission, calling decided(data, from, to) on the
- * calling thread, in order, for each run of records recs[from, to) whose
- * verdicts are final, while the rest are still being decided, so that a
- * large request's answer is built while the engine works (the last call
- * comes before it returns). What was built is thrown away when the status
- * returned is not PM_OK. In cluster mode every record comes in one call
- * at the end. */
-typedef void (*serve_decided_fn)(void *data, const serve_record *recs, size_t from, size_t to);
-pm_status serve_admit_progress(serve *s, serve_record *recs, size_t n, serve_decided_fn decided,
-                               void *data);
-
-/* A submission admitted without waiting (POST /v1/txs?stream=1): its
- * records' place in the journal is fixed when serve_admit_start returns
- * PM_OK (PM_ERR_STATE: the service stops; PM_ERR_NOMEM), so a client may
- * send its next submission then. recs (and the bytes they point to) must
+/* A submission admitted without waiting: its records' place in the
+ * journal is fixed when serve_admit_start returns PM_OK (PM_ERR_STATE: the
+ * service stops; PM_ERR_NOMEM), so a client may send its next submission
+ * then (POST /v1/txs?stream=1), and its answer can be built while the
+ * engine decides the rest (serve_ticket_wait). recs (and the bytes they point to) must
  * stay until serve_ticket_finish. Standalone only (not in cluster mode). */
 typedef struct serve_ticket serve_ticket;
 pm_status serve_admit_start(serve *s, serve_record *recs, size_t n, serve_ticket **ticket);

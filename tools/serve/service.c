@@ -502,7 +502,7 @@ static void complete_settled(serve *s, int all)
                        (!done_to->n)))
         done_to = done_to->next;
     /* The first request still waiting hears how far it is decided: its
-     * answer is built meanwhile (serve_admit_progress). */
+     * answer is built meanwhile (serve_ticket_wait). */
     serve_queue_item *partial = done_to ? done_to : s->submitting;
     uint64_t frontier = s->flight_first + s->flight_done;
     size_t decided = partial && partial->n && frontier > partial->recs[0].index
@@ -933,31 +933,15 @@ static pm_status item_enqueue(serve *s, serve_queue_item *item)
     return PM_OK;
 }
 
-/* Queue an item for the committer and wait until it is done, passing
- * runs of decided records to `decided` meanwhile (when not NULL). */
-static pm_status run_item(serve *s, serve_queue_item *item, serve_decided_fn decided,
-                          void *data)
+/* Queue an item for the committer and wait until it is done. */
+static pm_status run_item(serve *s, serve_queue_item *item)
 {
     double t0 = pm_cli_now();
     if (item_enqueue(s, item) != PM_OK)
         return PM_ERR_STATE;
-    size_t built = 0;
-    while (!item->done) {
-        size_t upto = item->decided;
-        if (decided && upto > built) {
-            /* The committer wrote those verdicts before it published
-             * `decided` under queue_lock, and never writes them again. */
-            pthread_mutex_unlock(&s->queue_lock);
-            decided(data, item->recs, built, upto);
-            built = upto;
-            pthread_mutex_lock(&s->queue_lock);
-            continue;
-        }
+    while (!item->done)
         pthread_cond_wait(&s->done_cond, &s->queue_lock);
-    }
     pthread_mutex_unlock(&s->queue_lock);
-    if (decided && item->status == PM_OK && built < item->n)
-        decided(data, item->recs, built, item->n);
     metrics_observe(&s->admit_hist, pm_cli_now() - t0);
     return item->status;
 }
@@ -972,24 +956,10 @@ pm_status serve_admit(serve *s, serve_record *recs, size_t n, int64_t *flush_hei
 pm_status serve_admit_local(serve *s, serve_record *recs, size_t n, int64_t *flush_height)
 {
     serve_queue_item item = {.op = flush_height ? SERVE_FLUSH : SERVE_TXS, .recs = recs, .n = n};
-    pm_status st = run_item(s, &item, NULL, NULL);
+    pm_status st = run_item(s, &item);
     if (flush_height)
         *flush_height = item.height;
     return st;
-}
-
-pm_status serve_admit_progress(serve *s, serve_record *recs, size_t n, serve_decided_fn decided,
-                               void *data)
-{
-    pm_status st;
-    if (s->admit_hook) {
-        st = s->admit_hook(s, recs, n, NULL);
-        if (st == PM_OK)
-            decided(data, recs, 0, n);
-        return st;
-    }
-    serve_queue_item item = {.op = SERVE_TXS, .recs = recs, .n = n};
-    return run_item(s, &item, decided, data);
 }
 
 struct serve_ticket {
@@ -1059,7 +1029,7 @@ pm_status serve_connect(serve *s, pm_verdict *verdict, const uint8_t *block, siz
 {
     serve_queue_item item = {.op = SERVE_CONNECT, .block = block, .block_size = size,
                              .verdict = verdict};
-    pm_status st = run_item(s, &item, NULL, NULL);
+    pm_status st = run_item(s, &item);
     *height = item.height;
     *dropped = item.dropped;
     *n = item.n_dropped;
@@ -1069,7 +1039,7 @@ pm_status serve_connect(serve *s, pm_verdict *verdict, const uint8_t *block, siz
 pm_status serve_disconnect(serve *s, int64_t *height)
 {
     serve_queue_item item = {.op = SERVE_DISCONNECT};
-    pm_status st = run_item(s, &item, NULL, NULL);
+    pm_status st = run_item(s, &item);
     *height = item.height;
     return st;
 }
