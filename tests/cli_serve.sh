@@ -198,14 +198,12 @@ export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
 LD_PRELOAD="$SHIM" PM_FAULT_PATH=jf.pmbk.journal.pmtx PM_FAULT_OP=fdatasync PM_FAULT_N=3 \
     PM_FAULT_STICKY=1 PM_FAULT_LOG="$T/jf.fault" start jf --chain "$T/jf.pmbk" --init "$V/s1.pmtx" \
     --block-txs 32 || bad "start jf"
-python3 - "$PORT" "$V/s1.pmtx" "$T/jf.answers" <<'PY' && ok || bad "journal sync failure: answers"
+python3 - "$PORT" "$V/s1.pmtx" "$T/jf.answers" "$HERE/support" <<'PY' && ok || bad "journal sync failure: answers"
 import http.client, json, struct, sys
 port, stream, out = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-d = open(stream, 'rb').read()
-recs, at = [], 60
-while at < len(d):
-    n = struct.unpack_from('<I', d, at)[0]
-    recs.append(d[at + 4:at + 4 + n]); at += 4 + n
+sys.path.insert(0, sys.argv[4])
+from pmtx import records
+recs = records(stream)
 bodies = [b''.join(struct.pack('<I', len(r)) + r for r in recs[i:i + 40]) for i in range(0, len(recs), 40)]
 conns = [http.client.HTTPConnection('127.0.0.1', port, timeout=30) for _ in range(2)]
 def read(resp):
@@ -243,16 +241,11 @@ PY
 { kill -9 "$PID" && wait "$PID"; } 2>/dev/null
 start jf2 --chain "$T/jf.pmbk" --block-txs 32 || bad "restart after the journal failure"
 stop && ok || bad "SIGTERM jf2"
-python3 - "$T/jf.answers" "$T/jf.pmbk.journal.pmtx" "$V/s1.pmtx" <<'PY' && ok || bad "journal sync failure: an answered record is not in the journal at its index"
-import json, struct, sys
+python3 - "$T/jf.answers" "$T/jf.pmbk.journal.pmtx" "$V/s1.pmtx" "$HERE/support" <<'PY' && ok || bad "journal sync failure: an answered record is not in the journal at its index"
+import json, sys
+sys.path.insert(0, sys.argv[4])
+from pmtx import records
 answers = json.load(open(sys.argv[1]))
-def records(path):
-    d = open(path, 'rb').read(); at, out = 60, []
-    while at + 4 <= len(d):
-        n = struct.unpack_from('<I', d, at)[0]
-        if at + 4 + n > len(d): break
-        out.append(d[at + 4:at + 4 + n]); at += 4 + n
-    return out
 journal, stream = records(sys.argv[2]), records(sys.argv[3])
 sys.exit(0 if answers and all(v['index'] == i and journal[i] == stream[i] for i, v in enumerate(answers)) else 1)
 PY
